@@ -1,0 +1,212 @@
+//! The flags every binary shares, the per-invocation [`Context`], and the
+//! `main` wrapper that turns errors into documented exit codes.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tokio::sync::OnceCell;
+
+use crate::aws::{AwsArgs, AwsContext};
+use crate::error::{Error, Result, error_chain, exit_code_of};
+use crate::guard::Safety;
+use crate::journal::{Journal, JournalContext, local_user, redact_args};
+use crate::output::{Output, OutputFormat};
+
+/// Flags accepted by every binary and subcommand.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GlobalArgs {
+    /// Output format: auto is text on a terminal, JSON when piped.
+    #[arg(long, global = true, value_enum, default_value_t, env = "LTC_OUTPUT")]
+    pub output: OutputFormat,
+
+    /// Print only the result and errors, no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More detail on stderr (-v, -vv); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Environment name; `prod` makes every change ask for confirmation.
+    #[arg(long = "env", global = true, env = "LTC_ENV", value_name = "NAME")]
+    pub env_name: Option<String>,
+
+    /// Do not ask for confirmation, even in production.
+    #[arg(long, global = true)]
+    pub yes: bool,
+
+    /// Show exactly what would change, change nothing (reads still happen).
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// Change journal (JSON lines) [default: ~/.local/state/ltc/journal.jsonl].
+    #[arg(long, global = true, env = "LTC_JOURNAL", value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Why this is being done; recorded in the journal and in tags.
+    #[arg(long, global = true, env = "LTC_REASON", value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Implemented by each binary's top-level clap struct.
+pub trait HasGlobals {
+    fn globals(&self) -> &GlobalArgs;
+}
+
+/// Everything a command needs besides its own arguments.
+#[derive(Debug)]
+pub struct Context {
+    pub out: Output,
+    pub safety: Safety,
+    pub globals: GlobalArgs,
+    binary: String,
+    aws: OnceCell<AwsContext>,
+    journal: OnceCell<Journal>,
+}
+
+impl Context {
+    pub fn new(binary: &str, globals: &GlobalArgs) -> Self {
+        Self::with_output(
+            binary,
+            globals,
+            Output::stdio(globals.output, globals.quiet),
+        )
+    }
+
+    pub fn with_output(binary: &str, globals: &GlobalArgs, out: Output) -> Self {
+        Context {
+            out,
+            safety: Safety {
+                env: globals.env_name.clone(),
+                yes: globals.yes,
+                dry_run: globals.dry_run,
+            },
+            globals: globals.clone(),
+            binary: binary.to_owned(),
+            aws: OnceCell::new(),
+            journal: OnceCell::new(),
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.safety.dry_run
+    }
+
+    /// The AWS configuration, loaded (and credentials resolved) on first use.
+    pub async fn aws(&self) -> Result<&AwsContext> {
+        self.aws.get_or_try_init(|| self.globals.aws.load()).await
+    }
+
+    /// The journal, with the caller named from STS when AWS is configured.
+    pub async fn journal(&self) -> Result<&Journal> {
+        self.journal
+            .get_or_try_init(|| async {
+                let actor = match self.aws.get() {
+                    Some(aws) => aws.caller_arn().await,
+                    None => None,
+                }
+                .unwrap_or_else(local_user);
+                let args: Vec<String> = std::env::args().skip(1).collect();
+                Ok::<_, Error>(Journal::new(
+                    self.globals
+                        .journal
+                        .clone()
+                        .unwrap_or_else(Journal::default_path),
+                    JournalContext {
+                        actor: Some(actor),
+                        env: self.globals.env_name.clone(),
+                        reason: self.globals.reason.clone(),
+                        run_id: std::env::var("LTC_RUN_ID").ok().filter(|s| !s.is_empty()),
+                        binary: self.binary.clone(),
+                        args: redact_args(&args),
+                    },
+                ))
+            })
+            .await
+    }
+}
+
+/// Sets up logging on stderr: warnings by default, more with `-v`; `RUST_LOG` wins.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,aws_config=warn,aws_smithy_runtime=warn",
+        2 => "debug,hyper=info,h2=info,rustls=info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// The whole of a binary's `main`: parse, set up, run, map the error to its
+/// exit code and print it with its causes on one line.
+pub fn main<C, F, Fut, E>(run: F) -> ExitCode
+where
+    C: clap::Parser + HasGlobals,
+    F: FnOnce(C) -> Fut,
+    Fut: Future<Output = std::result::Result<(), E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    let cli = C::parse();
+    init_tracing(cli.globals().verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(crate::exit::INTERNAL);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Do not wait for lingering background tasks (e.g. a spinner or a pending
+    // connection): the result is already decided.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+            let code = exit_code_of(e.as_ref());
+            eprintln!("error: {}", error_chain(e.as_ref()));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Turns a `KEY=VALUE` argument into its parts (for clap `value_parser`).
+pub fn parse_key_value(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Shared `--help` footer.
+pub fn after_help(examples: &str) -> String {
+    format!("Examples:\n{examples}\n\n{}", crate::exit::HELP_TABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_parses_and_rejects() {
+        assert_eq!(
+            parse_key_value("a=b=c").unwrap(),
+            ("a".into(), "b=c".into())
+        );
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=x").is_err());
+    }
+}

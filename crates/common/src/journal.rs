@@ -1,0 +1,459 @@
+//! The change journal: an append-only JSON-lines file. Every change writes an
+//! `intent` entry (flushed to disk) before it touches anything and an `outcome`
+//! entry after, both with the state before/after, so a later command (or a
+//! person) can see what happened and undo it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Intent,
+    Outcome,
+}
+
+/// How a change ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    Failed,
+    Reverted,
+    RevertFailed,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Shared by a change's intent and outcome.
+    pub id: String,
+    pub phase: Phase,
+    pub time: DateTime<Utc>,
+    pub binary: String,
+    /// What kind of change, e.g. `dns.set-weights`.
+    pub action: String,
+    /// What was changed, e.g. `route53:Z123/www.example.com./CNAME`.
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub before: Value,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub after: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A change as read back: its intent and, if it finished, its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub intent: Entry,
+    pub outcome: Option<Entry>,
+}
+
+/// Who and why, stamped on every entry.
+#[derive(Debug, Clone, Default)]
+pub struct JournalContext {
+    pub actor: Option<String>,
+    pub env: Option<String>,
+    pub reason: Option<String>,
+    pub run_id: Option<String>,
+    pub binary: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    ctx: JournalContext,
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Journal {
+    /// `--journal`/`LTC_JOURNAL`, else `$XDG_STATE_HOME/ltc/journal.jsonl`, else
+    /// `~/.local/state/ltc/journal.jsonl`.
+    pub fn default_path() -> PathBuf {
+        if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("ltc/journal.jsonl");
+        }
+        match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local/state/ltc/journal.jsonl"),
+            None => PathBuf::from("ltc-journal.jsonl"),
+        }
+    }
+
+    pub fn new(path: PathBuf, ctx: JournalContext) -> Self {
+        Journal { path, ctx }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn context(&self) -> &JournalContext {
+        &self.ctx
+    }
+
+    /// Records the intent to change `target` (flushed and synced) and returns the
+    /// handle that records its outcome.
+    pub fn intent(&self, action: &str, target: &str, before: Value) -> Result<Change<'_>> {
+        let id = format!(
+            "{}-{}-{}",
+            Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let entry = self.entry(
+            &id,
+            Phase::Intent,
+            action,
+            target,
+            before,
+            Value::Null,
+            None,
+            None,
+        );
+        self.append(&entry)?;
+        Ok(Change {
+            journal: self,
+            id,
+            action: action.to_owned(),
+            target: target.to_owned(),
+            done: false,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        &self,
+        id: &str,
+        phase: Phase,
+        action: &str,
+        target: &str,
+        before: Value,
+        after: Value,
+        outcome: Option<Outcome>,
+        message: Option<String>,
+    ) -> Entry {
+        Entry {
+            id: id.to_owned(),
+            phase,
+            time: Utc::now(),
+            binary: self.ctx.binary.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            actor: self.ctx.actor.clone(),
+            env: self.ctx.env.clone(),
+            reason: self.ctx.reason.clone(),
+            run_id: self.ctx.run_id.clone(),
+            args: if phase == Phase::Intent {
+                self.ctx.args.clone()
+            } else {
+                Vec::new()
+            },
+            before,
+            after,
+            outcome,
+            message,
+        }
+    }
+
+    fn append(&self, entry: &Entry) -> Result<()> {
+        let ctx = || format!("failed to write journal {}", self.path.display());
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(ctx(), e))?;
+        }
+        let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
+        line.push(b'\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(ctx(), e))?;
+        // Several binaries may run in parallel from one runbook; the lock keeps
+        // their lines whole.
+        file.lock().map_err(|e| Error::io(ctx(), e))?;
+        file.write_all(&line).map_err(|e| Error::io(ctx(), e))?;
+        file.sync_data().map_err(|e| Error::io(ctx(), e))?;
+        Ok(())
+    }
+
+    /// Every entry, oldest first. Lines that do not parse are skipped with a
+    /// warning rather than making the whole journal unreadable.
+    pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("failed to read journal {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        let mut entries = Vec::new();
+        for (n, line) in BufReader::new(file).lines().enumerate() {
+            let line = line
+                .map_err(|e| Error::io(format!("failed to read journal {}", path.display()), e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Entry>(&line) {
+                Ok(e) => entries.push(e),
+                Err(e) => tracing::warn!("journal {} line {}: skipped: {e}", path.display(), n + 1),
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Changes (intent plus outcome) matching `filter`, newest first.
+    pub fn records(&self, filter: impl Fn(&Entry) -> bool) -> Result<Vec<Record>> {
+        let entries = Self::read_entries(&self.path)?;
+        let mut records: Vec<Record> = Vec::new();
+        for e in &entries {
+            if e.phase == Phase::Intent && filter(e) {
+                let outcome = entries
+                    .iter()
+                    .find(|o| o.phase == Phase::Outcome && o.id == e.id)
+                    .cloned();
+                records.push(Record {
+                    intent: e.clone(),
+                    outcome,
+                });
+            }
+        }
+        records.reverse();
+        Ok(records)
+    }
+
+    /// The newest change to `target` whose action starts with `action_prefix`.
+    pub fn last_change(&self, action_prefix: &str, target: &str) -> Result<Option<Record>> {
+        Ok(self
+            .records(|e| e.target == target && e.action.starts_with(action_prefix))?
+            .into_iter()
+            .next())
+    }
+}
+
+/// An open change; record its outcome with [`Change::finish`]. Dropped without
+/// one (a panic or early return), it writes an `unknown` outcome so the journal
+/// never shows a change as silently in flight.
+#[derive(Debug)]
+pub struct Change<'a> {
+    journal: &'a Journal,
+    id: String,
+    action: String,
+    target: String,
+    done: bool,
+}
+
+impl Change<'_> {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn finish(mut self, outcome: Outcome, after: Value, message: Option<String>) -> Result<()> {
+        self.done = true;
+        let entry = self.journal.entry(
+            &self.id,
+            Phase::Outcome,
+            &self.action,
+            &self.target,
+            Value::Null,
+            after,
+            Some(outcome),
+            message,
+        );
+        self.journal.append(&entry)
+    }
+
+    pub fn ok(self, after: Value) -> Result<()> {
+        self.finish(Outcome::Ok, after, None)
+    }
+
+    pub fn failed(self, after: Value, message: impl Into<String>) -> Result<()> {
+        self.finish(Outcome::Failed, after, Some(message.into()))
+    }
+}
+
+impl Drop for Change<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let entry = self.journal.entry(
+                &self.id,
+                Phase::Outcome,
+                &self.action,
+                &self.target,
+                Value::Null,
+                Value::Null,
+                Some(Outcome::Failed),
+                Some("ended without recording an outcome; state unknown".into()),
+            );
+            let _ = self.journal.append(&entry);
+        }
+    }
+}
+
+/// Hides values that look secret before arguments are journaled.
+pub fn redact_args(args: &[String]) -> Vec<String> {
+    const SECRET_WORDS: [&str; 5] = ["secret", "password", "token", "authorization", "api-key"];
+    let is_secret = |s: &str| {
+        let l = s.to_ascii_lowercase();
+        SECRET_WORDS.iter().any(|w| l.contains(w))
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for a in args {
+        if hide_next {
+            out.push("***".to_owned());
+            hide_next = false;
+            continue;
+        }
+        if let Some((k, _)) = a
+            .split_once('=')
+            .filter(|(k, _)| k.starts_with("--") && is_secret(k))
+        {
+            out.push(format!("{k}=***"));
+        } else if a.starts_with("--") && is_secret(a) {
+            out.push(a.clone());
+            hide_next = true;
+        } else if let Some((k, _)) = a.split_once(':').filter(|(k, _)| is_secret(k)) {
+            // --header Authorization:Bearer ...
+            out.push(format!("{k}:***"));
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// The local user, for when STS cannot name the caller.
+pub fn local_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn journal(dir: &tempfile::TempDir) -> Journal {
+        Journal::new(
+            dir.path().join("sub/journal.jsonl"),
+            JournalContext {
+                binary: "dns-shift".into(),
+                actor: Some("tester".into()),
+                args: vec!["set".into()],
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn intent_is_written_before_outcome_and_read_back_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(&dir);
+        let c = j
+            .intent("dns.set-weights", "zone/www", json!({"blue": 100}))
+            .unwrap();
+        // The intent is on disk before the change happens.
+        let on_disk = Journal::read_entries(j.path()).unwrap();
+        assert_eq!(on_disk.len(), 1);
+        assert_eq!(on_disk[0].phase, Phase::Intent);
+        c.ok(json!({"blue": 0})).unwrap();
+        let c2 = j
+            .intent("dns.set-weights", "zone/www", json!({"blue": 0}))
+            .unwrap();
+        c2.failed(json!(null), "boom").unwrap();
+
+        let last = j.last_change("dns.", "zone/www").unwrap().unwrap();
+        assert_eq!(last.intent.before, json!({"blue": 0}));
+        assert_eq!(last.outcome.unwrap().outcome, Some(Outcome::Failed));
+        let all = j.records(|_| true).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].outcome.as_ref().unwrap().after, json!({"blue": 0}));
+        assert!(j.last_change("dns.", "zone/other").unwrap().is_none());
+    }
+
+    #[test]
+    fn dropped_change_records_unknown_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(&dir);
+        {
+            let _c = j.intent("x", "t", json!(1)).unwrap();
+        }
+        let r = j.last_change("x", "t").unwrap().unwrap();
+        let o = r.outcome.unwrap();
+        assert_eq!(o.outcome, Some(Outcome::Failed));
+        assert!(o.message.unwrap().contains("unknown"));
+    }
+
+    #[test]
+    fn corrupt_lines_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(&dir);
+        j.intent("x", "t", json!(1)).unwrap().ok(json!(2)).unwrap();
+        let mut f = OpenOptions::new().append(true).open(j.path()).unwrap();
+        writeln!(f, "{{not json").unwrap();
+        assert_eq!(Journal::read_entries(j.path()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let args: Vec<String> = [
+            "--db-password",
+            "hunter2",
+            "--token=abc",
+            "--header",
+            "Authorization:Bearer x",
+            "--weight",
+            "a=1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            redact_args(&args),
+            vec![
+                "--db-password",
+                "***",
+                "--token=***",
+                "--header",
+                "Authorization:***",
+                "--weight",
+                "a=1"
+            ]
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! What every Lightning Talk Circle release/rollback binary shares: AWS
+//! configuration, output, errors and exit codes, waiting, the change journal and
+//! the production guard. Domain logic stays in each binary's own crate.
+
+pub mod aws;
+pub mod cli;
+pub mod duration;
+pub mod error;
+pub mod exit;
+pub mod guard;
+pub mod journal;
+pub mod output;
+pub mod wait;
+
+pub use aws::{AwsArgs, AwsContext};
+pub use cli::{Context, GlobalArgs, HasGlobals};
+pub use duration::HumanDuration;
+pub use error::{AwsError, AwsResultExt, Error, Result};
+pub use output::{Output, OutputFormat, Render};
+pub use wait::{Poll, WaitOptions, poll_until};

@@ -1,0 +1,220 @@
+//! Test-only support: one moto emulator (a real AWS API server) per test
+//! process, reset between tests, and the environment that points a binary at it.
+//!
+//! If moto is not installed the tests fail with a message saying how to install
+//! it; they never skip silently.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The running emulator of this test process.
+#[derive(Debug)]
+pub struct Emulator {
+    port: u16,
+    // Kept so the pipe to the watchdog shell stays open while the process lives;
+    // when the test process exits the pipe closes and the shell stops moto.
+    _child: Mutex<Child>,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Exclusive use of the emulator for one test; the state was reset when it
+/// was handed out.
+#[derive(Debug)]
+pub struct EmulatorGuard {
+    emu: &'static Emulator,
+    journal_dir: tempfile::TempDir,
+    _lock: MutexGuard<'static, ()>,
+}
+
+/// Where the project's scripts install moto.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn moto_server_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("LTC_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    workspace_root().join(".venv/bin/moto_server")
+}
+
+impl Emulator {
+    /// The shared emulator, started on first use with default settings.
+    pub fn shared() -> EmulatorGuard {
+        Self::shared_with_env(&[])
+    }
+
+    /// The shared emulator, started on first use with extra server environment
+    /// (e.g. `MOTO_ECS_SERVICE_RUNNING`). The first call in a process decides.
+    pub fn shared_with_env(env: &[(&str, &str)]) -> EmulatorGuard {
+        let lock = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let emu = EMULATOR.get_or_init(|| Emulator::start(env));
+        emu.reset();
+        EmulatorGuard {
+            emu,
+            journal_dir: tempfile::tempdir().expect("temp dir for the journal"),
+            _lock: lock,
+        }
+    }
+
+    fn start(env: &[(&str, &str)]) -> Emulator {
+        let server = moto_server_path();
+        assert!(
+            server.exists(),
+            "moto is not installed at {}: run `scripts/emulator install` (or `scripts/test`, which installs it)",
+            server.display()
+        );
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c")
+                .arg(r#""$@" >/dev/null 2>&1 & pid=$!; read _ignored; kill "$pid" 2>/dev/null"#)
+                .arg("sh")
+                .arg(&server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let child = cmd.spawn().expect("spawn moto_server");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(20) {
+                if http(port, "GET", "/moto-api/").is_ok_and(|s| s == 200) {
+                    return Emulator {
+                        port,
+                        _child: Mutex::new(child),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            last_err = format!("moto did not answer on port {port} within 20 s");
+        }
+        panic!("{last_err}");
+    }
+
+    fn reset(&self) {
+        let status = http(self.port, "POST", "/moto-api/reset").expect("reset the emulator");
+        assert_eq!(status, 200, "emulator reset answered HTTP {status}");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+}
+
+impl EmulatorGuard {
+    /// `http://localhost:PORT` (the word localhost matters to CloudFormation).
+    pub fn endpoint(&self) -> String {
+        self.emu.endpoint()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.emu.port
+    }
+
+    /// A journal file private to this test.
+    pub fn journal_path(&self) -> PathBuf {
+        self.journal_dir.path().join("journal.jsonl")
+    }
+
+    /// The environment for a binary under test: the emulator's endpoint, dummy
+    /// keys, a fixed region, a private journal, and never the metadata service.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_REGION".into(), "ap-northeast-1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+            ("LTC_JOURNAL".into(), self.journal_path().display().to_string()),
+            ("NO_COLOR".into(), "1".into()),
+        ]
+    }
+
+    /// Applies [`EmulatorGuard::env`] to a command and clears variables from the
+    /// developer's shell that would change its behaviour.
+    pub fn configure(&self, cmd: &mut Command) {
+        for var in [
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_MAX_ATTEMPTS",
+            "AWS_RETRY_MODE",
+            "LTC_ENV",
+            "LTC_DEADLINE",
+            "LTC_OUTPUT",
+            "LTC_RUN_ID",
+            "LTC_REASON",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(self.env());
+    }
+}
+
+/// Environment for a binary with dummy keys but no emulator (for tests that
+/// must fail before any AWS call).
+pub fn offline_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "ap-northeast-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        // Nothing listens here: a test that should make no call fails loudly if it does.
+        ("AWS_ENDPOINT_URL", "http://localhost:9"),
+    ]
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+/// A minimal HTTP/1.0 request to the emulator's control API; returns the status.
+fn http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    buf.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {buf:.80}")))
+}
+
+/// Parses a command's stdout as one JSON document, with the output in the panic
+/// message when it is not JSON.
+pub fn json_stdout(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e})\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Parses JSON lines from a command's stdout.
+pub fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
