@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Strategy step: Rollback, Immediate Response 3 "Assessment": one report of the stacks,
+# services (and the revision each would revert to), traffic weights, and the latest
+# pre-deploy snapshot with its age, kept as assessment.json in the run folder.
+# Every read is attempted; a failed read is reported, not fatal, so the report is
+# as complete as it can be.
+set -Eeuo pipefail
+# shellcheck source=runbooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Runs one read; on failure warns and leaves the slot empty.
+read_part() {
+  local slot="$1"
+  shift
+  if rb::bin "$@"; then
+    parts+=(--slurpfile "${slot}" "${RB_LAST_OUT}")
+  else
+    log::warn "assessment: could not read ${slot}; see above"
+    parts+=(--argjson "${slot}" '[]')
+  fi
+}
+
+main() {
+  rb::step_init assess "$@"
+  local parts=() services=() s
+  for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
+  read_part stacks stack-deploy status --app "${ASSEMBLY_DIR}" --all
+  read_part services ecs-revert status --cluster "${ECS_CLUSTER}" "${services[@]}"
+  read_part weights dns-shift show --zone "${ZONE}" --record "${RECORD}"
+  read_part snapshot db-snapshot latest --instance "${DB_INSTANCE}" --prefix "${DB_SNAPSHOT_PREFIX}"
+  local history=()
+  for s in "${ECS_SERVICES[@]}"; do
+    read_part "history_${s//-/_}" ecs-revert history --cluster "${ECS_CLUSTER}" --service "${s}"
+    history+=("\$history_${s//-/_}[0]")
+  done
+  local report="${RB_RUN_DIR}/assessment.json"
+  jq -n "${parts[@]}" "{stacks: \$stacks[0], services: \$services[0], weights: \$weights[0],
+    latest_snapshot: \$snapshot[0], history: [$(IFS=,; echo "${history[*]}")]}" >"${report}"
+  log::info "assessment: ${report}"
+  jq -r '"latest snapshot: \(.latest_snapshot.snapshot_id // "none") (age \(.latest_snapshot.age // "?"))"' "${report}" >&2
+}
+
+main "$@"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Strategy step: Deployment Day, T+30 "Application Deployment": the Api stack, then the
+# StaticSite stack (sequential), the release hook where the stacks do not publish the
+# release themselves, then "test application functionality": smoke tests against the
+# new release directly (NEW_URL), before any user traffic reaches it.
+set -Eeuo pipefail
+# shellcheck source=runbooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+main() {
+  rb::step_init deploy-application "$@"
+  rb::bin stack-deploy deploy --app "${ASSEMBLY_DIR}" "${APPLICATION_STACKS[@]}" \
+    --concurrency 1 "${STACK_DEPLOY_ARGS[@]}"
+  if ((${#RELEASE_HOOK[@]} > 0)); then
+    if ((RB_DRY_RUN)); then
+      log::info "dry run: would run the release hook: ${RELEASE_HOOK[*]}"
+    else
+      log::info "\$ ${RELEASE_HOOK[*]}"
+      "${RELEASE_HOOK[@]}"
+    fi
+  fi
+  rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${NEW_URL}"
+}
+
+main "$@"

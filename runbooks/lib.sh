@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Shared by every runbook step: flags, per-environment settings, the run folder
+# (each binary's JSON stdout plus a transcript), exit-code meanings and the line
+# that says how to resume. Source it; do not run it.
+# shellcheck disable=SC2034  # constants and settings are read by the scripts sourcing this file
+
+# shellcheck source=scripts/lib/log.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/log.sh"
+
+readonly RB_DIR="${LTC_ROOT}/runbooks"
+readonly RB_DEPLOY_STEPS=(preflight backup-database record-site deploy-foundation
+  deploy-application deploy-observability dns-cutover validate)
+readonly RB_ROLLBACK_STEPS=(stop-deployments divert-traffic assess rollback-database
+  rollback-application restore-site rollback-infrastructure validate-rollback)
+
+# The documented exit codes of every binary (README "Exit codes").
+rb::meaning() {
+  case "$1" in
+    0) echo "ok" ;;
+    1) echo "internal error (a bug)" ;;
+    2) echo "bad input; nothing was called or changed" ;;
+    3) echo "an AWS call failed" ;;
+    4) echo "a check failed" ;;
+    5) echo "timed out waiting; the operation may still be running" ;;
+    6) echo "the change failed and was reverted cleanly" ;;
+    7) echo "the change failed and the revert failed: a human is needed" ;;
+    130) echo "interrupted" ;;
+    *) echo "unexpected exit code" ;;
+  esac
+}
+
+rb::usage_error() {
+  log::error "$*"
+  exit 2
+}
+
+# Command line shared by deploy.sh, rollback.sh and every step script.
+# Sets RB_ENV, RB_DRY_RUN, RB_YES; the rest of the arguments end up in RB_REST.
+rb::parse_flags() {
+  RB_ENV="${LTC_RUNBOOK_ENV:-}" RB_DRY_RUN=0 RB_YES=0 RB_REST=()
+  while (($# > 0)); do
+    case "$1" in
+      --env) (($# >= 2)) || rb::usage_error "--env needs a name"; RB_ENV="$2"; shift 2 ;;
+      --env=*) RB_ENV="${1#--env=}"; shift ;;
+      --dry-run) RB_DRY_RUN=1; shift ;;
+      --yes) RB_YES=1; shift ;;
+      -h | --help) sed -n '2,/^set -E/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+      *) RB_REST+=("$1"); shift ;;
+    esac
+  done
+  [[ -n "${RB_ENV}" ]] || rb::usage_error "no environment: pass --env NAME (settings in runbooks/env/NAME.env)"
+}
+
+# Sources runbooks/env/NAME.env (or LTC_ENV_FILE) and checks what every step needs.
+rb::load_env() {
+  local file="${LTC_ENV_FILE:-${RB_DIR}/env/${RB_ENV}.env}"
+  [[ "${RB_ENV}" =~ ^[A-Za-z0-9_-]+$ ]] || rb::usage_error "bad environment name '${RB_ENV}'"
+  [[ -f "${file}" ]] || rb::usage_error "no settings file for environment '${RB_ENV}': ${file} (copy runbooks/env/prod.env.example)"
+  # shellcheck source=/dev/null  # the settings file is chosen at run time
+  source "${file}"
+  RB_ENV_FILE="${file}"
+  local name
+  for name in LTC_ENV_NAME AWS_REGION ZONE RECORD SET_OLD SET_NEW SET_MAINTENANCE \
+    ECS_CLUSTER DB_INSTANCE SITE_BUCKET ASSEMBLY_DIR CHECKS_FILE OLD_URL NEW_URL; do
+    [[ -n "${!name:-}" ]] || rb::usage_error "${file}: ${name} is not set"
+  done
+  export AWS_REGION LTC_ENV="${LTC_ENV_NAME}" AWS_EC2_METADATA_DISABLED=true
+  if [[ "${REQUIRE_LOOPBACK_ENDPOINT:-0}" == 1 ]]; then
+    [[ "${AWS_ENDPOINT_URL:-}" =~ ^https?://(localhost|127\.0\.0\.1)(:[0-9]+)?/?$ ]] ||
+      rb::usage_error "environment '${RB_ENV}' only runs against a loopback emulator; AWS_ENDPOINT_URL is '${AWS_ENDPOINT_URL:-}'"
+  fi
+  LTC_BIN_DIR="${LTC_BIN_DIR:-${CARGO_TARGET_DIR:-${LTC_ROOT}/target}/debug}"
+  LTC_STATE_DIR="${LTC_STATE_DIR:-${LTC_ROOT}/.ltc/state/${RB_ENV}}"
+  mkdir -p "${LTC_STATE_DIR}"
+  RB_BIN_FLAGS=(--output json --env "${LTC_ENV_NAME}")
+  ((RB_DRY_RUN == 0)) || RB_BIN_FLAGS+=(--dry-run)
+  ((RB_YES == 0)) || RB_BIN_FLAGS+=(--yes)
+}
+
+rb::is_production() {
+  [[ "${LTC_ENV_NAME,,}" =~ ^(prod|production|prd)$ ]]
+}
+
+# The one confirmation of a whole runbook in production: type the name back, or --yes.
+rb::confirm_production() {
+  rb::is_production && ((RB_YES == 0 && RB_DRY_RUN == 0)) || return 0
+  [[ -t 0 ]] || rb::usage_error "refusing to $1 in production ('${LTC_ENV_NAME}') without --yes (no terminal to confirm on)"
+  local answer
+  printf 'About to %s in PRODUCTION (%s). Type the environment name to continue: ' "$1" "${LTC_ENV_NAME}" >&2
+  read -r answer
+  [[ "${answer}" == "${LTC_ENV_NAME}" ]] || rb::usage_error "confirmation did not match; nothing was changed"
+  RB_YES=1
+  RB_BIN_FLAGS+=(--yes)
+}
+
+# The run folder: reused when a parent runbook exported it, else a new one.
+# Everything on stderr also goes to its transcript.
+rb::open_run() {
+  local kind="$1"
+  if [[ -z "${RB_RUN_DIR:-}" ]]; then
+    RB_RUN_DIR="${LTC_RUNS_DIR:-${LTC_ROOT}/.ltc/runs}/$(date -u +%Y%m%dT%H%M%SZ)-${kind}"
+    mkdir -p "${RB_RUN_DIR}"
+  fi
+  export RB_RUN_DIR LTC_RUN_ID="${LTC_RUN_ID:-$(basename "${RB_RUN_DIR}")}"
+  if [[ -z "${RB_TRANSCRIPT:-}" ]]; then
+    export RB_TRANSCRIPT="${RB_RUN_DIR}/transcript.log"
+    # tee ignores Ctrl-C so a binary that is reverting can still be heard.
+    exec 2> >(trap '' INT TERM && exec tee -a "${RB_TRANSCRIPT}" >&2)
+  fi
+}
+
+# Sets up a step script: flags, settings, run folder, and the failure report.
+rb::step_init() {
+  RB_STEP="$1"
+  shift
+  rb::parse_flags "$@"
+  ((${#RB_REST[@]} == 0)) || rb::usage_error "${RB_STEP}: unknown argument '${RB_REST[0]}'"
+  rb::load_env
+  rb::open_run "${RB_STEP}"
+  RB_SEQ=0
+  trap 'rb::step_exit $?' EXIT
+  log::info "== ${RB_STEP} (env ${RB_ENV}$( ((RB_DRY_RUN == 0)) || echo ", dry run"))"
+}
+
+rb::step_exit() {
+  local code="$1"
+  ((code == 0)) || log::error "step ${RB_STEP} failed: exit ${code} ($(rb::meaning "${code}"))"
+}
+
+# Runs one binary with the runbook's flags; its JSON stdout goes to the run folder
+# (path in RB_LAST_OUT). Returns the binary's exit code.
+rb::bin() {
+  local bin="$1"
+  shift
+  RB_SEQ=$((RB_SEQ + 1))
+  RB_LAST_OUT="${RB_RUN_DIR}/${RB_STEP}.$(printf '%02d' "${RB_SEQ}").${bin}-${1:-}.json"
+  local cmd=("${LTC_BIN_DIR}/${bin}" "$@" "${RB_BIN_FLAGS[@]}")
+  [[ -x "${cmd[0]}" ]] || { log::error "${cmd[0]} is missing: cargo build --workspace --bins, or set LTC_BIN_DIR"; return 2; }
+  log::info "\$ ${bin} $*"
+  local code=0
+  LTC_RUN_ID="${LTC_RUN_ID}" "${cmd[@]}" >"${RB_LAST_OUT}" || code=$?
+  if ((code != 0)); then
+    log::error "${bin} ${1:-} exited ${code}: $(rb::meaning "${code}")"
+  fi
+  return "${code}"
+}
+
+# `jq` over the last binary's output.
+rb::jq() {
+  jq "$@" "${RB_LAST_OUT}"
+}
+
+# A string that the shell reads back as the given words (for --gate-cmd).
+rb::shell_quote() {
+  local out=() word
+  for word in "$@"; do out+=("$(printf '%q' "${word}")"); done
+  echo "${out[*]}"
+}
+
+# deploy.sh / rollback.sh: runs the selected steps in order, stops at the first
+# failure with its meaning and the command to resume.
+# Usage: rb::run_steps KIND STEP... ; reads --from, --only, --to from RB_REST.
+# Steps named in RB_SKIP_STEPS are skipped (with RB_SKIP_REASON) unless --only names them.
+rb::run_steps() {
+  local kind="$1"
+  shift
+  local steps=("$@") from="" only="" to="" i
+  for ((i = 0; i < ${#RB_REST[@]}; i++)); do
+    case "${RB_REST[i]}" in
+      --from | --only | --to) ((i + 1 < ${#RB_REST[@]})) || rb::usage_error "${RB_REST[i]} needs a step name" ;;
+      *) rb::usage_error "unknown argument '${RB_REST[i]}'" ;;
+    esac
+    case "${RB_REST[i]}" in
+      --from) from="${RB_REST[i + 1]}" ;;
+      --only) only="${RB_REST[i + 1]}" ;;
+      --to) to="${RB_REST[i + 1]}" ;;
+    esac
+    i=$((i + 1))
+  done
+  local name
+  for name in "${from}" "${only}" "${to}"; do
+    [[ -z "${name}" || " ${steps[*]} " == *" ${name} "* ]] ||
+      rb::usage_error "unknown step '${name}'; the ${kind} steps are: ${steps[*]}"
+  done
+  [[ -z "${only}" || (-z "${from}" && -z "${to}") ]] || rb::usage_error "--only does not combine with --from or --to"
+
+  local selected=() on=0
+  [[ -n "${from}" ]] || on=1
+  for name in "${steps[@]}"; do
+    [[ "${name}" != "${from}" ]] || on=1
+    if [[ -n "${only}" ]]; then
+      [[ "${name}" != "${only}" ]] || selected+=("${name}")
+    elif ((on)); then
+      selected+=("${name}")
+    fi
+    [[ "${name}" != "${to}" ]] || on=0
+  done
+
+  rb::open_run "${kind}"
+  local timeline="${RB_RUN_DIR}/timeline.tsv" flags=(--env "${RB_ENV}")
+  ((RB_DRY_RUN == 0)) || flags+=(--dry-run)
+  ((RB_YES == 0)) || flags+=(--yes)
+  log::info "${kind}: env ${RB_ENV}, steps ${selected[*]}; run folder ${RB_RUN_DIR}"
+  local start end code
+  for name in "${selected[@]}"; do
+    if [[ -n "${RB_SKIP_STEPS:-}" && " ${RB_SKIP_STEPS} " == *" ${name} "* && "${name}" != "${only}" ]]; then
+      log::info "-- ${name}: skipped (${RB_SKIP_REASON:-not asked for})"
+      printf '%s\t%s\t%s\n' "${name}" 0 skipped >>"${timeline}"
+      continue
+    fi
+    start="$(date +%s%N)"
+    code=0
+    "${RB_DIR}/${name}.sh" "${flags[@]}" || code=$?
+    end="$(date +%s%N)"
+    printf '%s\t%s\t%s\n' "${name}" "$(((end - start) / 1000000))" "${code}" >>"${timeline}"
+    if ((code != 0)); then
+      log::error "${kind} stopped at step '${name}': exit ${code} ($(rb::meaning "${code}"))"
+      log::error "outputs and transcript: ${RB_RUN_DIR}"
+      log::error "resume with: runbooks/${kind}.sh $(rb::shell_quote "${flags[@]}") --from ${name}"
+      return "${code}"
+    fi
+  done
+  log::info "${kind} finished: ${#selected[@]} step(s); run folder ${RB_RUN_DIR}"
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Strategy step: Deployment Day, T-4h "Pre-deployment Setup": verify AWS credentials
+# and permissions (every service the release touches is read once), the tools, the
+# cloud assembly and checks file, and the current status of production.
+# Write permissions cannot be proven without writing; they show at the first change.
+set -Eeuo pipefail
+# shellcheck source=runbooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+check_tools() {
+  local bin missing=0
+  for bin in stack-deploy dns-shift db-snapshot ecs-revert smoke-test site-restore; do
+    [[ -x "${LTC_BIN_DIR}/${bin}" ]] || { log::error "missing ${LTC_BIN_DIR}/${bin}"; missing=1; }
+  done
+  command -v jq >/dev/null || { log::error "jq is not installed"; missing=1; }
+  [[ -f "${ASSEMBLY_DIR}/manifest.json" ]] || { log::error "no cloud assembly at ${ASSEMBLY_DIR}"; missing=1; }
+  [[ -f "${CHECKS_FILE}" ]] || { log::error "no checks file at ${CHECKS_FILE}"; missing=1; }
+  ((missing == 0)) || exit 2
+}
+
+main() {
+  rb::step_init preflight "$@"
+  check_tools
+  local services=() s
+  for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
+  # The first AWS read also proves the credentials (exit 3 within a second if not).
+  rb::bin stack-deploy plan --app "${ASSEMBLY_DIR}" --all
+  rb::bin dns-shift show --zone "${ZONE}" --record "${RECORD}"
+  rb::bin ecs-revert status --cluster "${ECS_CLUSTER}" "${services[@]}"
+  rb::bin db-snapshot list --instance "${DB_INSTANCE}" --all
+  rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${OLD_URL}"
+  log::info "preflight: credentials, tools and current production look ready"
+}
+
+main "$@"
