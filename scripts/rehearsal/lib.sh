@@ -126,7 +126,10 @@ rh::seed() {
   rh::seed_site & jobs+=("$!")
   rh::seed_alarms & jobs+=("$!")
   for pid in "${jobs[@]}"; do wait "${pid}" || failed=1; done
-  ((failed == 0)) || log::die "seeding the emulator failed"
+  if ((failed != 0)); then
+    log::error "seeding the emulator failed"
+    return 1
+  fi
   LTC_REHEARSAL_DISTRIBUTION_ID="$(cat "${RH_DIR}/distribution-id")"
   RH_DB_RESOURCE_ID="$(cat "${RH_DIR}/db-resource-id")"
   export LTC_REHEARSAL_DISTRIBUTION_ID RH_DB_RESOURCE_ID
