@@ -3,19 +3,23 @@
 # services (and the revision each would revert to), traffic weights, and the latest
 # pre-deploy snapshot with its age, kept as assessment.json in the run folder.
 # Every read is attempted; a failed read is reported, not fatal, so the report is
-# as complete as it can be.
+# as complete as it can be. "Determine if full rollback is necessary" stays a
+# human decision: rollback.sh restores the database only with --restore-database.
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Runs one read; on failure warns and leaves the slot empty.
+# Runs one read; its JSON is kept even when it exits non-zero (stack-deploy status
+# exits 4 for an unhealthy stack, which is part of the assessment).
 read_part() {
-  local slot="$1"
+  local slot="$1" code=0
   shift
-  if rb::bin "$@"; then
+  rb::bin "$@" || code=$?
+  ((code == 0)) || log::warn "assessment: ${slot}: exit ${code} ($(rb::meaning "${code}"))"
+  if [[ -s "${RB_LAST_OUT}" ]] && jq -e . "${RB_LAST_OUT}" >/dev/null 2>&1; then
     parts+=(--slurpfile "${slot}" "${RB_LAST_OUT}")
   else
-    log::warn "assessment: could not read ${slot}; see above"
     parts+=(--argjson "${slot}" '[]')
   fi
 }

@@ -145,6 +145,20 @@ rb::bin() {
   return "${code}"
 }
 
+# rb::bin_allowing "4 5" BIN ARGS...: like rb::bin, but the listed exit codes count
+# as success too (e.g. `stack-deploy status` exits 4 when a stack is not healthy,
+# which is what a step reading it wants to know, not a failure of the read).
+rb::bin_allowing() {
+  local allowed=" $1 " code=0
+  shift
+  rb::bin "$@" || code=$?
+  if ((code != 0)) && [[ "${allowed}" == *" ${code} "* ]]; then
+    log::info "(exit ${code} is expected here: read on)"
+    return 0
+  fi
+  return "${code}"
+}
+
 # `jq` over the last binary's output.
 rb::jq() {
   jq "$@" "${RB_LAST_OUT}"

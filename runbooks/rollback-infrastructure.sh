@@ -8,10 +8,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
   rb::step_init rollback-infrastructure "$@"
-  rb::bin stack-deploy status --app "${ASSEMBLY_DIR}" --all
-  local failed=()
-  mapfile -t failed < <(rb::jq -r '.. | objects | select(has("status") and has("stack_name"))
-    | select(.status | tostring | test("FAILED$")) | .stack_name' | sort -u)
+  rb::bin_allowing 4 stack-deploy status --app "${ASSEMBLY_DIR}" --all
+  local failed=() rolled_back=()
+  mapfile -t failed < <(rb::jq -r '.stacks[] | select(.health == "failed") | .stack')
+  mapfile -t rolled_back < <(rb::jq -r '.stacks[] | select(.health == "create-rolled-back") | .stack')
+  ((${#rolled_back[@]} == 0)) ||
+    log::warn "stacks whose create was rolled back (delete them before deploying again): ${rolled_back[*]}"
   if ((${#failed[@]} == 0)); then
     log::info "no stack in a failed state; nothing to roll back"
     return 0

@@ -8,10 +8,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
   rb::step_init stop-deployments "$@"
-  rb::bin stack-deploy status --app "${ASSEMBLY_DIR}" --all
+  rb::bin_allowing 4 stack-deploy status --app "${ASSEMBLY_DIR}" --all
   local busy=()
-  mapfile -t busy < <(rb::jq -r '.. | objects | select(has("status") and has("stack_name"))
-    | select(.status | tostring | test("_IN_PROGRESS$")) | .stack_name' | sort -u)
+  mapfile -t busy < <(rb::jq -r '.stacks[] | select(.health == "in-progress") | .stack')
   if ((${#busy[@]} == 0)); then
     log::info "no stack update in progress; nothing to stop"
     return 0
