@@ -1,0 +1,277 @@
+//! What `set`, `maintenance` and `undo` share, and each step of `shift` uses:
+//! open a record (zone, weighted sets), apply one weight change as one
+//! ChangeBatch with its journal entries, wait until INSYNC.
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::journal::{Journal, JournalContext, Record};
+use common::{Context, Error, Render, Result};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::RecordSpec;
+use crate::route53::{CallCounter, RecordGroup, Route53, batch_json};
+use crate::weights::{self, Weights};
+
+/// Loads AWS (after all input was validated), resolves the zone and reads the
+/// record's weighted sets.
+pub async fn open(ctx: &Context, spec: &RecordSpec) -> Result<(Route53, RecordGroup)> {
+    let aws = ctx.aws().await?;
+    let r53 = Route53::new(&aws.config, CallCounter::default());
+    let zone_id = r53.resolve_zone(&spec.zone).await?;
+    let group = r53
+        .read_group(&zone_id, &spec.name, spec.rtype.as_ref())
+        .await?;
+    Ok((r53, group))
+}
+
+/// Fails with exit 2 unless every id names a weighted set of the record.
+pub fn check_known_sets<'a>(
+    group: &RecordGroup,
+    ids: impl IntoIterator<Item = &'a String>,
+) -> Result<()> {
+    let known = group.weights();
+    for id in ids {
+        if !known.contains_key(id) {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            return Err(Error::usage(format!(
+                "no weighted set {id:?} in {} (sets: {})",
+                group.name,
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The command that shows the record again after a timed-out wait.
+pub fn reattach(group: &RecordGroup) -> String {
+    format!(
+        "dns-shift show --zone {} --record {} --type {}",
+        group.zone_id,
+        group.name,
+        group.rtype.as_str()
+    )
+}
+
+/// Sends the change to `new` weights (sets whose weight differs only), journaled
+/// as `action`, and waits until INSYNC. Returns the change id and the group as
+/// it now is.
+pub async fn apply_weights(
+    ctx: &Context,
+    r53: &Route53,
+    group: &RecordGroup,
+    new: &Weights,
+    action: &str,
+    comment: &str,
+    timeout: Duration,
+) -> Result<(String, RecordGroup)> {
+    let batch = group
+        .change_batch(new, comment)
+        .ok_or_else(|| Error::Internal("apply_weights called without a change".into()))?;
+    let journal = ctx.journal().await?;
+    let mut before = group.state_json();
+    before["change_batch"] = batch_json(&group.zone_id, &batch);
+    let change = journal.intent(action, &group.target(), before)?;
+    let after = group.with_weights(new);
+    let res = async {
+        let id = r53.upsert(&ctx.out, &group.zone_id, batch).await?;
+        ctx.out.info(format!(
+            "{}: change {id} sent ({}); waiting until INSYNC",
+            group.name,
+            weights::describe(new)
+        ));
+        r53.wait_insync(&ctx.out, &id, timeout, &reattach(group))
+            .await?;
+        Ok::<_, Error>(id)
+    }
+    .await;
+    match res {
+        Ok(id) => {
+            let mut state = after.state_json();
+            state["change_id"] = Value::from(id.clone());
+            change.ok(state)?;
+            Ok((id, after))
+        }
+        Err(e) => {
+            change.failed(Value::Null, e.to_string())?;
+            Err(e)
+        }
+    }
+}
+
+/// The result of `set`, `maintenance` and `undo`.
+#[derive(Debug, Serialize)]
+pub struct WeightsResult {
+    pub action: String,
+    pub zone_id: String,
+    pub record: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub dry_run: bool,
+    /// False when the weights were already as asked (nothing was sent).
+    pub changed: bool,
+    pub before: Weights,
+    pub after: Weights,
+    /// Share of traffic per set after the change, in percent.
+    pub shares: std::collections::BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
+    /// The ChangeBatch sent (or, with --dry-run, the one that would be sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_batch: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub route53_calls: u64,
+}
+
+impl Render for WeightsResult {
+    fn render_text(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        let verb = match (self.dry_run, self.changed) {
+            (true, true) => "would change",
+            (_, false) => "unchanged",
+            (false, true) => "changed",
+        };
+        writeln!(
+            w,
+            "{} {} {} ({}): {verb}",
+            self.action, self.record, self.rtype, self.zone_id
+        )?;
+        let rows: Vec<Vec<String>> = self
+            .after
+            .iter()
+            .map(|(id, after)| {
+                let before = self.before.get(id).copied().unwrap_or_default();
+                vec![
+                    id.clone(),
+                    before.to_string(),
+                    after.to_string(),
+                    format!("{:.2} %", self.shares.get(id).copied().unwrap_or_default()),
+                ]
+            })
+            .collect();
+        write!(
+            w,
+            "{}",
+            common::output::table(&["SET", "BEFORE", "AFTER", "SHARE"], &rows)
+        )?;
+        if let Some(b) = &self.change_batch
+            && self.dry_run
+        {
+            writeln!(w, "{}", serde_json::to_string_pretty(b).unwrap_or_default())?;
+        }
+        if let Some(n) = &self.note {
+            writeln!(w, "{n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies `new` (or, with `--dry-run`, only shows it) and prints the result.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_and_report(
+    ctx: &Context,
+    r53: &Route53,
+    group: &RecordGroup,
+    new: &Weights,
+    action: &str,
+    confirm_what: &str,
+    timeout: Duration,
+    note: Option<String>,
+) -> Result<()> {
+    let before = group.weights();
+    let comment = format!("dns-shift {action}");
+    let batch = group.change_batch(new, &comment);
+    let mut result = WeightsResult {
+        action: action.to_owned(),
+        zone_id: group.zone_id.clone(),
+        record: group.name.clone(),
+        rtype: group.rtype.as_str().to_owned(),
+        dry_run: ctx.dry_run(),
+        changed: batch.is_some(),
+        before: before.clone(),
+        after: before.clone(),
+        shares: weights::shares(&before),
+        change_id: None,
+        change_batch: batch.as_ref().map(|b| batch_json(&group.zone_id, b)),
+        note,
+        route53_calls: 0,
+    };
+    if batch.is_some() {
+        result.after = new.clone();
+        result.shares = weights::shares(new);
+        if !ctx.dry_run() {
+            ctx.safety.confirm(confirm_what)?;
+            let (id, _) = apply_weights(
+                ctx,
+                r53,
+                group,
+                new,
+                &format!("dns.{action}"),
+                &comment,
+                timeout,
+            )
+            .await?;
+            result.change_id = Some(id);
+        }
+    }
+    result.route53_calls = r53.calls.service_total("route53");
+    ctx.out.result(&result)
+}
+
+/// The journal for reading only (no STS call to name the caller).
+pub fn journal_reader(ctx: &Context) -> Journal {
+    Journal::new(
+        ctx.globals
+            .journal
+            .clone()
+            .unwrap_or_else(Journal::default_path),
+        JournalContext {
+            binary: "dns-shift".into(),
+            ..Default::default()
+        },
+    )
+}
+
+/// The weights recorded as `before` (or `after`) in a journal entry.
+pub fn recorded_weights(state: &Value) -> Option<Weights> {
+    let obj = state.get("weights")?.as_object()?;
+    obj.iter()
+        .map(|(k, v)| Some((k.clone(), u32::try_from(v.as_u64()?).ok()?)))
+        .collect()
+}
+
+/// The newest recorded change to `target` whose action `keep` accepts.
+pub fn last_record(
+    ctx: &Context,
+    target: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Option<Record>> {
+    Ok(journal_reader(ctx)
+        .records(|e| e.target == target && keep(&e.action))?
+        .into_iter()
+        .next())
+}
+
+/// Checks that journaled weights still fit the record's sets.
+pub fn check_recorded(group: &RecordGroup, recorded: &Weights, what: &str) -> Result<()> {
+    let live = group.weights();
+    let recorded_ids: Vec<&String> = recorded.keys().collect();
+    let live_ids: Vec<&String> = live.keys().collect();
+    if recorded_ids != live_ids {
+        return Err(Error::usage(format!(
+            "{what} names sets {} but {} now has {}; set the weights with `dns-shift set`",
+            weights::describe(recorded),
+            group.name,
+            weights::describe(&live)
+        )));
+    }
+    if recorded.values().any(|&w| w > weights::MAX_WEIGHT) {
+        return Err(Error::usage(format!(
+            "{what} holds a weight over 255: {}",
+            weights::describe(recorded)
+        )));
+    }
+    Ok(())
+}

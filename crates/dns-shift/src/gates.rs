@@ -1,0 +1,336 @@
+//! The gates a shift must pass before every increase: shell commands that must
+//! exit 0, CloudWatch alarms that must not be in ALARM, and the target set's
+//! Route 53 health check. Gates fail closed: an error while checking is a
+//! failed gate.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use common::{AwsResultExt, Error, Result};
+use serde::Serialize;
+
+use crate::route53::Route53;
+
+/// `--alarm NAME` or `--alarm PREFIX*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlarmSpec {
+    Name(String),
+    Prefix(String),
+}
+
+impl AlarmSpec {
+    pub fn parse(raw: &str) -> Result<AlarmSpec> {
+        let t = raw.trim();
+        let spec = match t.strip_suffix('*') {
+            Some(p) => AlarmSpec::Prefix(p.to_owned()),
+            None => AlarmSpec::Name(t.to_owned()),
+        };
+        let inner = match &spec {
+            AlarmSpec::Name(n) | AlarmSpec::Prefix(n) => n,
+        };
+        if inner.is_empty() {
+            return Err(Error::usage(format!(
+                "--alarm {raw:?}: give an alarm name or a prefix followed by *"
+            )));
+        }
+        if inner.contains('*') {
+            return Err(Error::usage(format!(
+                "--alarm {raw:?}: only a trailing * is supported (a name prefix)"
+            )));
+        }
+        if inner.chars().count() > 255 {
+            return Err(Error::usage(format!(
+                "--alarm {raw:?} is longer than 255 characters"
+            )));
+        }
+        Ok(spec)
+    }
+
+    fn label(&self) -> String {
+        match self {
+            AlarmSpec::Name(n) => n.clone(),
+            AlarmSpec::Prefix(p) => format!("{p}*"),
+        }
+    }
+}
+
+/// One gate's verdict, as streamed.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    /// `command`, `alarm` or `health-check`.
+    pub kind: &'static str,
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// All the gates of one shift.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    pub commands: Vec<String>,
+    pub alarms: Vec<AlarmSpec>,
+    /// The target set's health check id, when `--health-check` is given.
+    pub health_check: Option<String>,
+    pub command_timeout: Duration,
+}
+
+impl Gates {
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && self.alarms.is_empty() && self.health_check.is_none()
+    }
+
+    /// Runs every gate (all of them, so the stream shows each verdict) with
+    /// `env` passed to the commands.
+    pub async fn check(
+        &self,
+        r53: &Route53,
+        cw: Option<&aws_sdk_cloudwatch::Client>,
+        env: &[(String, String)],
+    ) -> Vec<GateResult> {
+        let mut results = Vec::new();
+        for cmd in &self.commands {
+            results.push(run_command(cmd, env, self.command_timeout).await);
+        }
+        if !self.alarms.is_empty() {
+            match cw {
+                Some(cw) => results.extend(check_alarms(cw, &self.alarms).await),
+                None => results.push(GateResult {
+                    kind: "alarm",
+                    name: "*".into(),
+                    passed: false,
+                    detail: "no CloudWatch client".into(),
+                }),
+            }
+        }
+        if let Some(id) = &self.health_check {
+            results.push(match r53.health(id).await {
+                Ok(h) => GateResult {
+                    kind: "health-check",
+                    name: id.clone(),
+                    passed: h.healthy,
+                    detail: format!(
+                        "{} ({} of {} checkers report success)",
+                        h.status, h.checkers_reporting_success, h.checkers
+                    ),
+                },
+                Err(e) => GateResult {
+                    kind: "health-check",
+                    name: id.clone(),
+                    passed: false,
+                    detail: format!("could not read the status: {e}"),
+                },
+            });
+        }
+        results
+    }
+}
+
+/// Runs `cmd` through `sh -c`, its stdout and stderr passed through to ours
+/// (stderr: our stdout carries only JSON), stdin closed.
+pub async fn run_command(cmd: &str, env: &[(String, String)], timeout: Duration) -> GateResult {
+    let verdict = |passed: bool, detail: String| GateResult {
+        kind: "command",
+        name: cmd.to_owned(),
+        passed,
+        detail,
+    };
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::from(std::io::stderr()))
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => return verdict(false, format!("could not start sh: {e}")),
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => verdict(true, "exit 0".into()),
+        Ok(Ok(status)) => verdict(
+            false,
+            match status.code() {
+                Some(c) => format!("exit {c}"),
+                None => format!("ended by a signal ({status})"),
+            },
+        ),
+        Ok(Err(e)) => verdict(false, format!("could not wait for the command: {e}")),
+        Err(_) => {
+            let _ = child.kill().await;
+            verdict(
+                false,
+                format!(
+                    "still running after {}; killed",
+                    common::duration::format_duration(timeout)
+                ),
+            )
+        }
+    }
+}
+
+/// One result per `--alarm`: fails if a matching alarm is in ALARM, or if
+/// nothing matches (a typo must not pass as "no alarm firing").
+async fn check_alarms(cw: &aws_sdk_cloudwatch::Client, specs: &[AlarmSpec]) -> Vec<GateResult> {
+    let names: Vec<String> = specs
+        .iter()
+        .filter_map(|s| match s {
+            AlarmSpec::Name(n) => Some(n.clone()),
+            AlarmSpec::Prefix(_) => None,
+        })
+        .collect();
+    let mut by_name: Result<Vec<(String, StateValue)>> = Ok(Vec::new());
+    if !names.is_empty() {
+        by_name = describe(cw, Some(&names), None).await;
+    }
+    let mut results = Vec::new();
+    for spec in specs {
+        let found: std::result::Result<Vec<(String, StateValue)>, String> = match spec {
+            AlarmSpec::Name(n) => by_name
+                .as_ref()
+                .map(|all| all.iter().filter(|(name, _)| name == n).cloned().collect())
+                .map_err(ToString::to_string),
+            AlarmSpec::Prefix(p) => describe(cw, None, Some(p)).await.map_err(|e| e.to_string()),
+        };
+        results.push(alarm_verdict(spec, found));
+    }
+    results
+}
+
+fn alarm_verdict(
+    spec: &AlarmSpec,
+    found: std::result::Result<Vec<(String, StateValue)>, String>,
+) -> GateResult {
+    let (passed, detail) = match found {
+        Err(e) => (false, format!("could not read alarms: {e}")),
+        Ok(alarms) if alarms.is_empty() => (false, "no such alarm".to_owned()),
+        Ok(alarms) => {
+            let firing: Vec<&str> = alarms
+                .iter()
+                .filter(|(_, s)| *s == StateValue::Alarm)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            if firing.is_empty() {
+                let states: Vec<String> = alarms.iter().map(|(n, s)| format!("{n}={s}")).collect();
+                (true, states.join(", "))
+            } else {
+                (false, format!("in ALARM: {}", firing.join(", ")))
+            }
+        }
+    };
+    GateResult {
+        kind: "alarm",
+        name: spec.label(),
+        passed,
+        detail,
+    }
+}
+
+async fn describe(
+    cw: &aws_sdk_cloudwatch::Client,
+    names: Option<&[String]>,
+    prefix: Option<&str>,
+) -> Result<Vec<(String, StateValue)>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    // DescribeAlarms takes at most 100 names per call.
+    let chunks: Vec<Vec<String>> = match names {
+        Some(n) => n.chunks(100).map(<[String]>::to_vec).collect(),
+        None => vec![Vec::new()],
+    };
+    for chunk in chunks {
+        loop {
+            let mut req = cw
+                .describe_alarms()
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .set_next_token(token.take());
+            for n in &chunk {
+                req = req.alarm_names(n);
+            }
+            if let Some(p) = prefix {
+                req = req.alarm_name_prefix(p);
+            }
+            let o = req.send().await.aws("DescribeAlarms")?;
+            for a in o.metric_alarms.unwrap_or_default() {
+                if let (Some(n), Some(s)) = (a.alarm_name, a.state_value) {
+                    out.push((n, s));
+                }
+            }
+            for a in o.composite_alarms.unwrap_or_default() {
+                if let (Some(n), Some(s)) = (a.alarm_name, a.state_value) {
+                    out.push((n, s));
+                }
+            }
+            match o.next_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alarm_specs_parse() {
+        assert_eq!(
+            AlarmSpec::parse("api-5xx").unwrap(),
+            AlarmSpec::Name("api-5xx".into())
+        );
+        assert_eq!(
+            AlarmSpec::parse("ltc-prod-*").unwrap(),
+            AlarmSpec::Prefix("ltc-prod-".into())
+        );
+        assert!(AlarmSpec::parse("*").is_err());
+        assert!(AlarmSpec::parse("a*b").is_err());
+        assert!(AlarmSpec::parse("").is_err());
+    }
+
+    #[test]
+    fn alarm_verdicts_fail_closed() {
+        let spec = AlarmSpec::Prefix("api-".into());
+        let ok = alarm_verdict(
+            &spec,
+            Ok(vec![
+                ("api-5xx".into(), StateValue::Ok),
+                ("api-latency".into(), StateValue::InsufficientData),
+            ]),
+        );
+        assert!(ok.passed, "{ok:?}");
+        let firing = alarm_verdict(
+            &spec,
+            Ok(vec![
+                ("api-5xx".into(), StateValue::Alarm),
+                ("api-latency".into(), StateValue::Ok),
+            ]),
+        );
+        assert!(!firing.passed);
+        assert!(firing.detail.contains("api-5xx"));
+        assert!(!alarm_verdict(&spec, Ok(vec![])).passed);
+        assert!(!alarm_verdict(&spec, Err("denied".into())).passed);
+    }
+
+    #[tokio::test]
+    async fn commands_pass_on_exit_0_only_and_see_the_environment() {
+        let env = vec![("DNS_SHIFT_PERCENT".to_owned(), "25".to_owned())];
+        let t = Duration::from_secs(10);
+        assert!(run_command("true", &env, t).await.passed);
+        let r = run_command("exit 3", &env, t).await;
+        assert!(!r.passed);
+        assert_eq!(r.detail, "exit 3");
+        assert!(
+            run_command("test \"$DNS_SHIFT_PERCENT\" = 25", &env, t)
+                .await
+                .passed
+        );
+        let slow = run_command("sleep 5", &env, Duration::from_millis(100)).await;
+        assert!(!slow.passed);
+        assert!(slow.detail.contains("killed"), "{}", slow.detail);
+    }
+}

@@ -1,0 +1,762 @@
+//! Talking to Route 53: finding the zone and the weighted sets of one record,
+//! sending one UPSERT ChangeBatch per weight change (records otherwise copied
+//! exactly), waiting until it is INSYNC, and health-check status. Every HTTP
+//! attempt is counted so a shift can report how many calls it made.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::weights::{self, Weights};
+
+/// Calls per `service:Operation`, counted at every HTTP attempt (retries too).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Calls to one service (`route53`, `cloudwatch`).
+    pub fn service_total(&self, service: &str) -> u64 {
+        let prefix = format!("{service}:");
+        self.snapshot()
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    pub fn interceptor(&self) -> CountCalls {
+        CountCalls(self.clone())
+    }
+}
+
+/// The interceptor that feeds a [`CallCounter`].
+#[derive(Debug, Clone)]
+pub struct CountCalls(CallCounter);
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "dns-shift-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let key = cfg
+            .load::<Metadata>()
+            .map(|m| {
+                // "Route 53" -> "route53", "CloudWatch" -> "cloudwatch".
+                let service: String = m.service().chars().filter(|c| !c.is_whitespace()).collect();
+                format!("{}:{}", service.to_ascii_lowercase(), m.name())
+            })
+            .unwrap_or_else(|| "unknown:unknown".to_owned());
+        let mut map = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(key).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// How often a change refused with PriorRequestNotComplete or throttling is
+/// sent again (on top of the SDK's own retries), and the backoff between tries.
+pub const CHANGE_TRIES: u32 = 6;
+const CHANGE_BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const CHANGE_BACKOFF_CAP: Duration = Duration::from_secs(20);
+
+/// The Route 53 client of one command, with its call counter.
+#[derive(Debug, Clone)]
+pub struct Route53 {
+    pub client: aws_sdk_route53::Client,
+    pub calls: CallCounter,
+}
+
+/// The weighted sets of one record name and type.
+#[derive(Debug, Clone)]
+pub struct RecordGroup {
+    pub zone_id: String,
+    pub name: String,
+    pub rtype: RrType,
+    /// Exactly as listed by Route 53, in listing order.
+    pub sets: Vec<ResourceRecordSet>,
+}
+
+impl Route53 {
+    pub fn new(config: &aws_config::SdkConfig, calls: CallCounter) -> Self {
+        let conf = aws_sdk_route53::config::Builder::from(config)
+            .interceptor(calls.interceptor())
+            .build();
+        Route53 {
+            client: aws_sdk_route53::Client::from_conf(conf),
+            calls,
+        }
+    }
+
+    /// A client built elsewhere (tests); its calls are counted only if it
+    /// carries `calls.interceptor()`.
+    pub fn from_client(client: aws_sdk_route53::Client, calls: CallCounter) -> Self {
+        Route53 { client, calls }
+    }
+
+    /// The hosted zone id for `--zone`: an id is used as given (its existence is
+    /// proven by the listing that follows); a domain name is looked up and must
+    /// name exactly one zone.
+    pub async fn resolve_zone(&self, zone: &str) -> Result<String> {
+        match parse_zone_arg(zone)? {
+            ZoneArg::Id(id) => Ok(id),
+            ZoneArg::Name(name) => {
+                let out = self
+                    .client
+                    .list_hosted_zones_by_name()
+                    .dns_name(&name)
+                    .max_items(100)
+                    .send()
+                    .await
+                    .aws("ListHostedZonesByName")?;
+                // AWS lists zones from this name on, in order; keep exact matches.
+                let ids: Vec<String> = out
+                    .hosted_zones
+                    .iter()
+                    .filter(|z| normalize_name(&z.name) == name)
+                    .map(|z| strip_zone_prefix(&z.id))
+                    .collect();
+                match ids.as_slice() {
+                    [] => Err(Error::usage(format!("no hosted zone named {name}"))),
+                    [id] => Ok(id.clone()),
+                    many => Err(Error::usage(format!(
+                        "{} hosted zones are named {name} ({}): pass --zone with the id",
+                        many.len(),
+                        many.join(", ")
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Reads the weighted sets of `name` (normalised) in `zone_id`. With no type
+    /// given, the record must have weighted sets of exactly one type.
+    pub async fn read_group(
+        &self,
+        zone_id: &str,
+        name: &str,
+        rtype: Option<&RrType>,
+    ) -> Result<RecordGroup> {
+        let mut found: Vec<ResourceRecordSet> = Vec::new();
+        let mut next: Option<(String, Option<RrType>, Option<String>)> =
+            Some((name.to_owned(), rtype.cloned(), None));
+        while let Some((start_name, start_type, start_id)) = next.take() {
+            let out = self
+                .client
+                .list_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .start_record_name(start_name)
+                .set_start_record_type(start_type)
+                .set_start_record_identifier(start_id)
+                .send()
+                .await
+                .aws("ListResourceRecordSets")
+                .map_err(|e| {
+                    if e.has_code("NoSuchHostedZone") {
+                        Error::usage(format!("no hosted zone with id {zone_id}"))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            let mut past_name = false;
+            for r in out.resource_record_sets {
+                if normalize_name(&r.name) != name {
+                    past_name = true;
+                    break;
+                }
+                if rtype.is_none_or(|t| &r.r#type == t) {
+                    found.push(r);
+                }
+            }
+            if out.is_truncated && !past_name {
+                if let Some(n) = out.next_record_name {
+                    next = Some((n, out.next_record_type, out.next_record_identifier));
+                }
+            }
+        }
+
+        if found.is_empty() {
+            let what = rtype.map(|t| format!(" of type {t}")).unwrap_or_default();
+            return Err(Error::usage(format!(
+                "no record named {name}{what} in zone {zone_id}"
+            )));
+        }
+        let weighted: Vec<ResourceRecordSet> = found
+            .iter()
+            .filter(|r| r.weight.is_some() && r.set_identifier.is_some())
+            .cloned()
+            .collect();
+        if weighted.is_empty() {
+            let types: Vec<String> = found.iter().map(|r| r.r#type.to_string()).collect();
+            return Err(Error::usage(format!(
+                "{name} has no weighted record sets (found {})",
+                types.join(", ")
+            )));
+        }
+        let mut types: Vec<RrType> = Vec::new();
+        for r in &weighted {
+            if !types.contains(&r.r#type) {
+                types.push(r.r#type.clone());
+            }
+        }
+        if types.len() > 1 {
+            let names: Vec<String> = types.iter().map(ToString::to_string).collect();
+            return Err(Error::usage(format!(
+                "{name} has weighted sets of several types ({}): pass --type",
+                names.join(", ")
+            )));
+        }
+        Ok(RecordGroup {
+            zone_id: zone_id.to_owned(),
+            name: name.to_owned(),
+            rtype: types.remove(0),
+            sets: weighted,
+        })
+    }
+
+    /// Sends one ChangeBatch of UPSERTs and returns the change id. A change
+    /// refused because another is still in flight in the zone
+    /// (PriorRequestNotComplete) or throttled is sent again with backoff.
+    pub async fn upsert(&self, out: &Output, zone_id: &str, batch: ChangeBatch) -> Result<String> {
+        let mut delay = CHANGE_BACKOFF_FIRST;
+        let mut attempt = 1;
+        loop {
+            let res = self
+                .client
+                .change_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .change_batch(batch.clone())
+                .send()
+                .await
+                .aws("ChangeResourceRecordSets");
+            match res {
+                Ok(o) => {
+                    let info = o.change_info.ok_or_else(|| {
+                        Error::Internal("ChangeResourceRecordSets returned no ChangeInfo".into())
+                    })?;
+                    return Ok(info.id);
+                }
+                Err(e) if e.is_throttling() && attempt < CHANGE_TRIES => {
+                    out.info(format!(
+                        "{e}; sending the change again in {} (try {} of {CHANGE_TRIES})",
+                        common::duration::format_duration(delay),
+                        attempt + 1
+                    ));
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(CHANGE_BACKOFF_CAP);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Polls GetChange (adaptive intervals from `common::poll_until`) until INSYNC.
+    pub async fn wait_insync(
+        &self,
+        out: &Output,
+        change_id: &str,
+        timeout: Duration,
+        reattach: &str,
+    ) -> Result<()> {
+        let opts = WaitOptions::new(format!("change {change_id} to be INSYNC"), timeout)
+            .reattach(reattach.to_owned());
+        poll_until(out, &opts, || async {
+            let o = self
+                .client
+                .get_change()
+                .id(change_id)
+                .send()
+                .await
+                .aws("GetChange")?;
+            let info = o
+                .change_info
+                .ok_or_else(|| Error::Internal("GetChange returned no ChangeInfo".into()))?;
+            Ok(match info.status {
+                ChangeStatus::Insync => Poll::Done(()),
+                other => Poll::Pending(other.to_string()),
+            })
+        })
+        .await
+    }
+
+    /// A health check's status as Route 53's checkers see it.
+    pub async fn health(&self, health_check_id: &str) -> Result<Health> {
+        let o = self
+            .client
+            .get_health_check_status()
+            .health_check_id(health_check_id)
+            .send()
+            .await
+            .aws("GetHealthCheckStatus")?;
+        let statuses: Vec<String> = o
+            .health_check_observations
+            .iter()
+            .map(|obs| {
+                obs.status_report
+                    .as_ref()
+                    .and_then(|r| r.status.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok(Health::from_statuses(&statuses))
+    }
+}
+
+/// A health check summarised: Route 53 considers an endpoint healthy when more
+/// than 18 % of its checkers report success.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub healthy: bool,
+    pub checkers_reporting_success: usize,
+    pub checkers: usize,
+}
+
+impl Health {
+    pub fn from_statuses(statuses: &[String]) -> Health {
+        let checkers = statuses.len();
+        let ok = statuses
+            .iter()
+            .filter(|s| s.trim_start().starts_with("Success"))
+            .count();
+        let healthy = checkers > 0 && ok * 100 > 18 * checkers;
+        Health {
+            status: if checkers == 0 {
+                "unknown"
+            } else if healthy {
+                "healthy"
+            } else {
+                "unhealthy"
+            },
+            healthy,
+            checkers_reporting_success: ok,
+            checkers,
+        }
+    }
+}
+
+impl RecordGroup {
+    pub fn weights(&self) -> Weights {
+        self.sets
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.set_identifier.clone()?,
+                    u32::try_from(r.weight?).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
+    }
+
+    pub fn set(&self, id: &str) -> Option<&ResourceRecordSet> {
+        self.sets
+            .iter()
+            .find(|r| r.set_identifier.as_deref() == Some(id))
+    }
+
+    /// The journal target: `route53:ZONE/NAME/TYPE`.
+    pub fn target(&self) -> String {
+        journal_target(&self.zone_id, &self.name, &self.rtype)
+    }
+
+    /// The same group with new weights (records otherwise exactly as listed).
+    pub fn with_weights(&self, weights: &Weights) -> RecordGroup {
+        let mut g = self.clone();
+        for r in &mut g.sets {
+            if let Some(w) = r.set_identifier.as_ref().and_then(|id| weights.get(id)) {
+                r.weight = Some(i64::from(*w));
+            }
+        }
+        g
+    }
+
+    /// One UPSERT per set whose weight differs from `weights`; every other field
+    /// of the record is copied exactly as listed.
+    pub fn change_batch(&self, weights: &Weights, comment: &str) -> Option<ChangeBatch> {
+        let changed = weights::changed_sets(&self.weights(), weights);
+        self.batch_for(&changed, weights, comment)
+    }
+
+    /// UPSERTs of every set with `weights` (used to revert: idempotent whatever
+    /// state an interrupted step left behind).
+    pub fn full_batch(&self, weights: &Weights, comment: &str) -> Option<ChangeBatch> {
+        let all: Vec<String> = self.weights().keys().cloned().collect();
+        self.batch_for(&all, weights, comment)
+    }
+
+    fn batch_for(&self, ids: &[String], weights: &Weights, comment: &str) -> Option<ChangeBatch> {
+        let target = self.with_weights(weights);
+        let changes: Vec<Change> = target
+            .sets
+            .into_iter()
+            .filter(|r| r.set_identifier.as_ref().is_some_and(|id| ids.contains(id)))
+            .map(|r| {
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(r)
+                    .build()
+                    .expect("action and record set are set")
+            })
+            .collect();
+        if changes.is_empty() {
+            return None;
+        }
+        Some(
+            ChangeBatch::builder()
+                .comment(comment)
+                .set_changes(Some(changes))
+                .build()
+                .expect("changes are set"),
+        )
+    }
+
+    /// What the journal records: the record and its full record sets.
+    pub fn state_json(&self) -> Value {
+        json!({
+            "zone_id": self.zone_id,
+            "record": self.name,
+            "type": self.rtype.as_str(),
+            "weights": self.weights(),
+            "record_sets": self.sets.iter().map(rrset_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+pub fn journal_target(zone_id: &str, name: &str, rtype: &RrType) -> String {
+    format!("route53:{zone_id}/{name}/{}", rtype.as_str())
+}
+
+/// A ChangeBatch in the API's own shape, for `--dry-run` and the journal.
+pub fn batch_json(zone_id: &str, batch: &ChangeBatch) -> Value {
+    json!({
+        "HostedZoneId": zone_id,
+        "ChangeBatch": {
+            "Comment": batch.comment,
+            "Changes": batch.changes.iter().map(|c| json!({
+                "Action": c.action.as_str(),
+                "ResourceRecordSet": c.resource_record_set.as_ref().map(rrset_json),
+            })).collect::<Vec<_>>(),
+        }
+    })
+}
+
+/// A record set in the API's own field names.
+pub fn rrset_json(r: &ResourceRecordSet) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("Name".into(), json!(r.name));
+    m.insert("Type".into(), json!(r.r#type.as_str()));
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    };
+    put("SetIdentifier", r.set_identifier.as_ref().map(|v| json!(v)));
+    put("Weight", r.weight.map(|v| json!(v)));
+    put("Region", r.region.as_ref().map(|v| json!(v.as_str())));
+    put("Failover", r.failover.as_ref().map(|v| json!(v.as_str())));
+    put("MultiValueAnswer", r.multi_value_answer.map(|v| json!(v)));
+    put("TTL", r.ttl.map(|v| json!(v)));
+    put(
+        "ResourceRecords",
+        r.resource_records.as_ref().map(|rs| {
+            json!(
+                rs.iter()
+                    .map(|x| json!({"Value": x.value}))
+                    .collect::<Vec<_>>()
+            )
+        }),
+    );
+    put(
+        "AliasTarget",
+        r.alias_target.as_ref().map(|a| {
+            json!({
+                "HostedZoneId": a.hosted_zone_id,
+                "DNSName": a.dns_name,
+                "EvaluateTargetHealth": a.evaluate_target_health,
+            })
+        }),
+    );
+    put(
+        "HealthCheckId",
+        r.health_check_id.as_ref().map(|v| json!(v)),
+    );
+    put(
+        "TrafficPolicyInstanceId",
+        r.traffic_policy_instance_id.as_ref().map(|v| json!(v)),
+    );
+    Value::Object(m)
+}
+
+/// What a record set points at, for people: its values or its alias target.
+pub fn describe_target(r: &ResourceRecordSet) -> String {
+    if let Some(a) = &r.alias_target {
+        return format!("alias {}", a.dns_name);
+    }
+    r.resource_records
+        .as_ref()
+        .map(|rs| {
+            rs.iter()
+                .map(|x| x.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+enum ZoneArg {
+    Id(String),
+    Name(String),
+}
+
+/// A zone argument with a dot is a domain name; otherwise a zone id (with or
+/// without the `/hostedzone/` prefix).
+fn parse_zone_arg(zone: &str) -> Result<ZoneArg> {
+    let z = zone.trim();
+    if z.is_empty() {
+        return Err(Error::usage("--zone is empty"));
+    }
+    if z.contains('.') {
+        return Ok(ZoneArg::Name(normalize_name(z)));
+    }
+    let id = strip_zone_prefix(z);
+    if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::usage(format!(
+            "--zone {zone:?} is neither a hosted zone id (Z0123ABC) nor a domain name (example.com)"
+        )));
+    }
+    Ok(ZoneArg::Id(id))
+}
+
+/// Validates the zone argument without calling AWS.
+pub fn validate_zone_arg(zone: &str) -> Result<()> {
+    parse_zone_arg(zone).map(|_| ())
+}
+
+fn strip_zone_prefix(id: &str) -> String {
+    id.trim()
+        .trim_start_matches("/hostedzone/")
+        .trim_start_matches("hostedzone/")
+        .to_owned()
+}
+
+/// A DNS name as compared here: lower case, octal escapes (`\052` for `*`)
+/// decoded, with the trailing dot.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 1);
+    let chars: Vec<char> = name.trim().chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\'
+            && i + 3 < chars.len()
+            && chars[i + 1..=i + 3].iter().all(|d| ('0'..='7').contains(d))
+        {
+            let code = chars[i + 1..=i + 3]
+                .iter()
+                .fold(0u32, |acc, d| acc * 8 + (*d as u32 - '0' as u32));
+            if let Some(decoded) = char::from_u32(code) {
+                out.push(decoded);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(c.to_ascii_lowercase());
+        i += 1;
+    }
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// Checks a `--record` name before any call and returns it normalised.
+pub fn validate_record_name(name: &str) -> Result<String> {
+    let t = name.trim();
+    if t.is_empty() || t == "." {
+        return Err(Error::usage("--record is empty"));
+    }
+    if t.len() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::usage(format!("--record {name:?} is not a DNS name")));
+    }
+    if t.trim_end_matches('.').split('.').any(str::is_empty) {
+        return Err(Error::usage(format!(
+            "--record {name:?} has an empty label"
+        )));
+    }
+    Ok(normalize_name(t))
+}
+
+/// Parses `--type` (A, AAAA, CNAME ...).
+pub fn parse_type(raw: &str) -> Result<RrType> {
+    let up = raw.trim().to_ascii_uppercase();
+    if !RrType::values().contains(&up.as_str()) {
+        return Err(Error::usage(format!(
+            "--type {raw:?} is not a Route 53 record type (A, AAAA, CNAME, MX, TXT ...)"
+        )));
+    }
+    Ok(RrType::from(up.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_route53::types::{AliasTarget, ResourceRecord};
+
+    use super::*;
+
+    #[test]
+    fn names_are_normalised() {
+        assert_eq!(normalize_name("WWW.Example.com"), "www.example.com.");
+        assert_eq!(normalize_name("www.example.com."), "www.example.com.");
+        assert_eq!(normalize_name("\\052.example.com."), "*.example.com.");
+        assert_eq!(
+            validate_record_name("www.example.com").unwrap(),
+            "www.example.com."
+        );
+        assert!(validate_record_name("").is_err());
+        assert!(validate_record_name("a..b").is_err());
+        assert!(validate_record_name("a b.com").is_err());
+    }
+
+    #[test]
+    fn zone_argument_is_an_id_or_a_name() {
+        assert!(matches!(parse_zone_arg("Z123ABC").unwrap(), ZoneArg::Id(id) if id == "Z123ABC"));
+        assert!(
+            matches!(parse_zone_arg("/hostedzone/Z123ABC").unwrap(), ZoneArg::Id(id) if id == "Z123ABC")
+        );
+        assert!(
+            matches!(parse_zone_arg("Example.com").unwrap(), ZoneArg::Name(n) if n == "example.com.")
+        );
+        assert!(parse_zone_arg("not a zone").is_err());
+        assert!(parse_zone_arg("").is_err());
+    }
+
+    #[test]
+    fn types_parse() {
+        assert_eq!(parse_type("cname").unwrap(), RrType::Cname);
+        assert!(parse_type("BOGUS").is_err());
+    }
+
+    #[test]
+    fn health_needs_more_than_18_percent_success() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(Health::from_statuses(&s(&["Success: HTTP 200"])).healthy);
+        assert!(!Health::from_statuses(&s(&["Failure: timeout"])).healthy);
+        let five = s(&["Success", "Failure", "Failure", "Failure", "Failure"]);
+        assert!(Health::from_statuses(&five).healthy); // 20 % > 18 %
+        let six = s(&[
+            "Success", "Failure", "Failure", "Failure", "Failure", "Failure",
+        ]);
+        assert!(!Health::from_statuses(&six).healthy); // 16.7 %
+        let none = Health::from_statuses(&[]);
+        assert!(!none.healthy);
+        assert_eq!(none.status, "unknown");
+    }
+
+    fn group() -> RecordGroup {
+        let cname = |id: &str, w: i64, v: &str| {
+            ResourceRecordSet::builder()
+                .name("www.example.com.")
+                .r#type(RrType::Cname)
+                .set_identifier(id)
+                .weight(w)
+                .ttl(60)
+                .resource_records(ResourceRecord::builder().value(v).build().unwrap())
+                .health_check_id(format!("hc-{id}"))
+                .build()
+                .unwrap()
+        };
+        RecordGroup {
+            zone_id: "Z1".into(),
+            name: "www.example.com.".into(),
+            rtype: RrType::Cname,
+            sets: vec![
+                cname("blue", 100, "blue.example.net"),
+                cname("green", 0, "green.example.net"),
+                ResourceRecordSet::builder()
+                    .name("www.example.com.")
+                    .r#type(RrType::Cname)
+                    .set_identifier("maintenance")
+                    .weight(0)
+                    .alias_target(
+                        AliasTarget::builder()
+                            .hosted_zone_id("Z2FDTNDATAQYW2")
+                            .dns_name("d111.cloudfront.net.")
+                            .evaluate_target_health(false)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            ],
+        }
+    }
+
+    #[test]
+    fn change_batch_upserts_only_changed_sets_copied_exactly() {
+        let g = group();
+        let mut w = g.weights();
+        w.insert("blue".into(), 90);
+        w.insert("green".into(), 10);
+        let batch = g.change_batch(&w, "shift").unwrap();
+        assert_eq!(batch.changes.len(), 2);
+        for c in &batch.changes {
+            assert_eq!(c.action, ChangeAction::Upsert);
+            let r = c.resource_record_set.as_ref().unwrap();
+            let orig = g.set(r.set_identifier.as_deref().unwrap()).unwrap();
+            // Everything but the weight is the listed record.
+            let mut expected = orig.clone();
+            expected.weight = r.weight;
+            assert_eq!(r, &expected);
+        }
+        let j = batch_json("Z1", &batch);
+        assert_eq!(j["ChangeBatch"]["Changes"][0]["Action"], "UPSERT");
+        assert_eq!(
+            j["ChangeBatch"]["Changes"][0]["ResourceRecordSet"]["Weight"],
+            90
+        );
+        assert_eq!(
+            j["ChangeBatch"]["Changes"][0]["ResourceRecordSet"]["TTL"],
+            60
+        );
+        assert!(g.change_batch(&g.weights(), "none").is_none());
+        assert_eq!(
+            g.full_batch(&g.weights(), "revert").unwrap().changes.len(),
+            3
+        );
+    }
+
+    #[test]
+    fn alias_records_keep_their_target() {
+        let g = group();
+        let j = rrset_json(g.set("maintenance").unwrap());
+        assert_eq!(j["AliasTarget"]["DNSName"], "d111.cloudfront.net.");
+        assert!(j.get("TTL").is_none());
+        assert_eq!(
+            describe_target(g.set("maintenance").unwrap()),
+            "alias d111.cloudfront.net."
+        );
+        assert_eq!(g.target(), "route53:Z1/www.example.com./CNAME");
+    }
+}

@@ -1,0 +1,103 @@
+//! `dns-shift undo`: restore the weights from before the last recorded change
+//! to a record (a whole `shift` counts as one change; an `undo` too, so a
+//! second undo redoes).
+
+use common::journal::Outcome;
+use common::{Context, Error, Result};
+
+use crate::apply::{change_and_report, check_recorded, last_record, open, recorded_weights};
+use crate::weights;
+use crate::{RecordArgs, parse_duration};
+
+#[derive(Debug, clap::Args)]
+pub struct UndoArgs {
+    #[command(flatten)]
+    pub record: RecordArgs,
+
+    /// How long to wait for the change to be INSYNC.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+}
+
+/// Top-level changes (`dns.set-weights`, `dns.shift`, `dns.maintenance-on` ...),
+/// not the steps and reverts recorded inside a shift.
+pub fn is_top_level(action: &str) -> bool {
+    action
+        .strip_prefix("dns.")
+        .is_some_and(|rest| !rest.contains('.'))
+}
+
+pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<()> {
+    let spec = args.record.validate()?;
+    let timeout = parse_duration("--timeout", &args.timeout)?;
+
+    let (r53, group) = open(ctx, &spec).await?;
+    let record = last_record(ctx, &group.target(), is_top_level)?.ok_or_else(|| {
+        Error::usage(format!(
+            "no change to {} is recorded in the journal {}",
+            group.name,
+            crate::apply::journal_reader(ctx).path().display()
+        ))
+    })?;
+    let before = recorded_weights(&record.intent.before).ok_or_else(|| {
+        Error::usage(format!(
+            "journal entry {} holds no weights",
+            record.intent.id
+        ))
+    })?;
+    check_recorded(
+        &group,
+        &before,
+        &format!("journal entry {}", record.intent.id),
+    )?;
+    match record.outcome.as_ref().and_then(|o| o.outcome) {
+        Some(Outcome::Ok) => {}
+        other => ctx.out.warn(format!(
+            "the change being undone ({}) ended {}",
+            record.intent.action,
+            match other {
+                Some(o) => serde_json::to_value(o)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                None => "without an outcome".into(),
+            }
+        )),
+    }
+    let note = Some(format!(
+        "undid {} of {} (journal entry {})",
+        record.intent.action,
+        record.intent.time.to_rfc3339(),
+        record.intent.id
+    ));
+    change_and_report(
+        ctx,
+        &r53,
+        &group,
+        &before,
+        "undo",
+        &format!(
+            "undo the last change to {} ({})",
+            group.name,
+            weights::describe(&before)
+        ),
+        timeout,
+        note,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_and_reverts_inside_a_shift_are_not_undone_alone() {
+        assert!(is_top_level("dns.shift"));
+        assert!(is_top_level("dns.set-weights"));
+        assert!(is_top_level("dns.undo"));
+        assert!(!is_top_level("dns.shift.step"));
+        assert!(!is_top_level("dns.shift.revert"));
+        assert!(!is_top_level("ecs.revert"));
+    }
+}
