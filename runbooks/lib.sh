@@ -136,7 +136,7 @@ rb::bin() {
   RB_LAST_OUT="${RB_RUN_DIR}/${RB_STEP}.$(printf '%02d' "${RB_SEQ}").${bin}-${1:-}.json"
   local cmd=("${LTC_BIN_DIR}/${bin}" "$@" "${RB_BIN_FLAGS[@]}")
   [[ -x "${cmd[0]}" ]] || { log::error "${cmd[0]} is missing: cargo build --workspace --bins, or set LTC_BIN_DIR"; return 2; }
-  log::info "\$ ${bin} $*"
+  log::info "\$ $(rb::shell_quote "${cmd[@]}")"
   local code=0
   LTC_RUN_ID="${LTC_RUN_ID}" "${cmd[@]}" >"${RB_LAST_OUT}" || code=$?
   if ((code != 0)); then
@@ -174,11 +174,13 @@ rb::shell_quote() {
 # deploy.sh / rollback.sh: runs the selected steps in order, stops at the first
 # failure with its meaning and the command to resume.
 # Usage: rb::run_steps KIND STEP... ; reads --from, --only, --to from RB_REST.
-# Steps named in RB_SKIP_STEPS are skipped (with RB_SKIP_REASON) unless --only names them.
+# Steps named in RB_SKIP_STEPS are skipped (with RB_SKIP_REASON) unless --only names them;
+# RB_RESUME_FLAGS are the runbook's own flags, repeated in the resume command.
 rb::run_steps() {
   local kind="$1"
   shift
   local steps=("$@") from="" only="" to="" i
+  [[ -v RB_RESUME_FLAGS ]] || RB_RESUME_FLAGS=()
   for ((i = 0; i < ${#RB_REST[@]}; i++)); do
     case "${RB_REST[i]}" in
       --from | --only | --to) ((i + 1 < ${#RB_REST[@]})) || rb::usage_error "${RB_REST[i]} needs a step name" ;;
@@ -230,7 +232,7 @@ rb::run_steps() {
     if ((code != 0)); then
       log::error "${kind} stopped at step '${name}': exit ${code} ($(rb::meaning "${code}"))"
       log::error "outputs and transcript: ${RB_RUN_DIR}"
-      log::error "resume with: runbooks/${kind}.sh $(rb::shell_quote "${flags[@]}") --from ${name}"
+      log::error "resume with: ${RB_DIR}/${kind}.sh $(rb::shell_quote "${flags[@]}" "${RB_RESUME_FLAGS[@]}") --from ${name}"
       return "${code}"
     fi
   done

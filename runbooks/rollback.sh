@@ -20,6 +20,8 @@ main() {
   rb::parse_flags "${args[@]}"
   rb::load_env
   rb::confirm_production "roll back"
+  RB_RESUME_FLAGS=()
+  ((restore_db == 0)) || RB_RESUME_FLAGS=(--restore-database)
   if ((restore_db == 0)); then
     RB_SKIP_STEPS="rollback-database" RB_SKIP_REASON="the database is restored only with --restore-database"
   fi
