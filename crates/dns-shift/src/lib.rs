@@ -106,14 +106,17 @@ pub fn parse_duration(flag: &str, raw: &str) -> Result<std::time::Duration> {
         .map_err(|e| Error::usage(format!("{flag}: {e}")))
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Returns `common::Error` rather than `anyhow::Error`: `common::cli::main`
+/// finds the exit code by downcasting the boxed error, and an `anyhow::Error`
+/// boxed that way hides the `common::Error` inside it (every failure became
+/// exit 1).
+pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Context::new("dns-shift", &cli.globals);
     match cli.command {
-        Command::Show(a) => show::run(&ctx, &a).await?,
-        Command::Set(a) => set::run(&ctx, &a).await?,
-        Command::Shift(a) => shift::run(&ctx, &a).await?,
-        Command::Maintenance(a) => maintenance::run(&ctx, &a).await?,
-        Command::Undo(a) => undo::run(&ctx, &a).await?,
+        Command::Show(a) => show::run(&ctx, &a).await,
+        Command::Set(a) => set::run(&ctx, &a).await,
+        Command::Shift(a) => shift::run(&ctx, &a).await,
+        Command::Maintenance(a) => maintenance::run(&ctx, &a).await,
+        Command::Undo(a) => undo::run(&ctx, &a).await,
     }
-    Ok(())
 }

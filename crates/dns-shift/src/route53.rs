@@ -189,10 +189,11 @@ impl Route53 {
                     found.push(r);
                 }
             }
-            if out.is_truncated && !past_name {
-                if let Some(n) = out.next_record_name {
-                    next = Some((n, out.next_record_type, out.next_record_identifier));
-                }
+            if out.is_truncated
+                && !past_name
+                && let Some(n) = out.next_record_name
+            {
+                next = Some((n, out.next_record_type, out.next_record_identifier));
             }
         }
 

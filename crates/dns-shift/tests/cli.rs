@@ -1,0 +1,1143 @@
+//! End-to-end tests of the dns-shift binary against the moto emulator (zones
+//! with blue/green/maintenance weighted sets, CNAME and alias A records), and
+//! the foundation checks that prove crates/common works in a real binary.
+//! Every state check is an independent read with the SDK, not the tool's own.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType,
+    ResourceRecord, ResourceRecordSet, RrType,
+};
+use serde_json::Value;
+use testkit::{Emulator, EmulatorGuard, json_lines, json_stdout, offline_env};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dns-shift"))
+}
+
+fn on_emulator(emu: &EmulatorGuard, args: &[&str]) -> Command {
+    let mut cmd = bin();
+    emu.configure(&mut cmd);
+    cmd.args(args).stdin(Stdio::null());
+    cmd
+}
+
+fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
+    on_emulator(emu, args).output().expect("run dns-shift")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// The zone the tests work on, made with the SDK itself.
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    client: aws_sdk_route53::Client,
+    zone_id: String,
+    green_hc: String,
+}
+
+const WWW: &str = "www.example.com.";
+const API: &str = "api.example.com.";
+
+fn cname(name: &str, id: &str, weight: i64, value: &str, hc: Option<&str>) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::Cname)
+        .set_identifier(id)
+        .weight(weight)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+        .set_health_check_id(hc.map(str::to_owned))
+        .build()
+        .unwrap()
+}
+
+fn alias_a(name: &str, id: &str, weight: i64, target: &str, eval: bool) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::A)
+        .set_identifier(id)
+        .weight(weight)
+        .alias_target(
+            AliasTarget::builder()
+                .hosted_zone_id("Z2FDTNDATAQYW2")
+                .dns_name(target)
+                .evaluate_target_health(eval)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+impl Fixture {
+    fn new(emu: &EmulatorGuard) -> Fixture {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let conf = aws_sdk_route53::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(emu.endpoint())
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .build();
+        let client = aws_sdk_route53::Client::from_conf(conf);
+        let (zone_id, green_hc) = rt.block_on(async {
+            let zone = client
+                .create_hosted_zone()
+                .name("example.com")
+                .caller_reference("dns-shift-tests")
+                .send()
+                .await
+                .unwrap();
+            let zone_id = zone
+                .hosted_zone
+                .unwrap()
+                .id
+                .trim_start_matches("/hostedzone/")
+                .to_owned();
+            let hc = client
+                .create_health_check()
+                .caller_reference("green-hc")
+                .health_check_config(
+                    HealthCheckConfig::builder()
+                        .r#type(HealthCheckType::Http)
+                        .fully_qualified_domain_name("green.example.net")
+                        .port(80)
+                        .resource_path("/health")
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .health_check
+                .unwrap()
+                .id;
+            (zone_id, hc)
+        });
+        let f = Fixture {
+            rt,
+            client,
+            zone_id,
+            green_hc,
+        };
+        let hc = f.green_hc.clone();
+        f.upsert(vec![
+            cname(WWW, "blue", 100, "blue.example.net", None),
+            cname(WWW, "green", 0, "green.example.net", Some(&hc)),
+            cname(WWW, "maintenance", 0, "maintenance.example.net", None),
+            alias_a(API, "blue", 200, "d111.cloudfront.net.", false),
+            alias_a(API, "green", 0, "d222.cloudfront.net.", true),
+            alias_a(API, "maintenance", 0, "d333.cloudfront.net.", false),
+            // A neighbour whose records must never be touched.
+            cname(
+                "shop.example.com.",
+                "blue",
+                7,
+                "shop-blue.example.net",
+                None,
+            ),
+        ]);
+        f
+    }
+
+    fn upsert(&self, sets: Vec<ResourceRecordSet>) {
+        let changes = sets
+            .into_iter()
+            .map(|r| {
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(r)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        self.rt
+            .block_on(
+                self.client
+                    .change_resource_record_sets()
+                    .hosted_zone_id(&self.zone_id)
+                    .change_batch(
+                        ChangeBatch::builder()
+                            .set_changes(Some(changes))
+                            .build()
+                            .unwrap(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+    }
+
+    /// Every record set of the zone, read with the SDK.
+    fn all(&self) -> Vec<ResourceRecordSet> {
+        self.rt
+            .block_on(
+                self.client
+                    .list_resource_record_sets()
+                    .hosted_zone_id(&self.zone_id)
+                    .send(),
+            )
+            .unwrap()
+            .resource_record_sets
+    }
+
+    fn sets(&self, name: &str) -> Vec<ResourceRecordSet> {
+        self.all().into_iter().filter(|r| r.name == name).collect()
+    }
+
+    /// `blue=100 green=0 maintenance=0` for a record, read independently.
+    fn weights(&self, name: &str) -> String {
+        let mut v: Vec<(String, i64)> = self
+            .sets(name)
+            .iter()
+            .map(|r| (r.set_identifier.clone().unwrap(), r.weight.unwrap()))
+            .collect();
+        v.sort();
+        v.iter()
+            .map(|(k, w)| format!("{k}={w}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn rec(f: &Fixture, name: &str) -> Vec<String> {
+    vec![
+        "--zone".into(),
+        f.zone_id.clone(),
+        "--record".into(),
+        name.into(),
+    ]
+}
+
+fn args<'a>(base: &'a [String], more: &[&'a str]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = vec![];
+    v.extend(more.iter().take_while(|a| !a.is_empty()));
+    v.extend(base.iter().map(String::as_str));
+    v.extend(more.iter().skip_while(|a| !a.is_empty()).skip(1));
+    v
+}
+
+// ---------------------------------------------------------------- foundation
+
+#[test]
+fn help_shows_examples_and_the_exit_code_table() {
+    let o = bin().arg("--help").output().unwrap();
+    assert_eq!(code(&o), 0);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("Examples:"), "{help}");
+    assert!(help.contains("dns-shift shift --zone"), "{help}");
+    assert!(help.contains("Exit codes: 0 success"), "{help}");
+    assert!(help.contains("6 failed and reverted"), "{help}");
+    assert!(help.contains("7 failed and revert failed"), "{help}");
+    for sub in ["show", "set", "shift", "maintenance", "undo"] {
+        assert!(help.contains(sub), "{sub} missing from --help");
+    }
+    let o = bin().args(["shift", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--gate-cmd",
+        "--alarm",
+        "--health-check",
+        "--revert",
+        "--fast-track",
+        "--bake",
+        "--steps",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from shift --help");
+    }
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let o = bin().arg("--version").output().unwrap();
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("dns-shift {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+fn offline(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = bin();
+    for v in [
+        "AWS_PROFILE",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+        "LTC_ENV",
+        "LTC_DEADLINE",
+    ] {
+        cmd.env_remove(v);
+    }
+    let journal = tempfile::tempdir().unwrap();
+    cmd.envs(offline_env())
+        .env("LTC_JOURNAL", journal.path().join("j.jsonl"))
+        .envs(extra_env.iter().copied())
+        .args(args)
+        .stdin(Stdio::null());
+    let o = cmd.output().unwrap();
+    // Nothing was journaled: no change was even attempted.
+    assert!(!journal.path().join("j.jsonl").exists());
+    o
+}
+
+fn assert_usage_one_line(o: &Output, needle: &str) {
+    assert_eq!(code(o), 2, "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "{err:?} does not mention {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn bad_retry_environment_exits_2_with_one_line_and_no_panic() {
+    let show = [
+        "show",
+        "--zone",
+        "example.com",
+        "--record",
+        "www.example.com",
+    ];
+    let o = offline(&show, &[("AWS_MAX_ATTEMPTS", "abc")]);
+    assert_usage_one_line(&o, "AWS_MAX_ATTEMPTS");
+    let o = offline(&show, &[("AWS_RETRY_MODE", "legacy")]);
+    assert_usage_one_line(&o, "AWS_RETRY_MODE");
+}
+
+#[test]
+fn no_credentials_exits_3_within_2_seconds_naming_how_to_provide_them() {
+    // A network namespace with only loopback: the instance-metadata address is
+    // unreachable at once, and nothing leaves the machine.
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "`unshare -n` is needed for this test (run as root)"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n")
+        .arg(env!("CARGO_BIN_EXE_dns-shift"))
+        .args([
+            "show",
+            "--zone",
+            "example.com",
+            "--record",
+            "www.example.com",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_REGION", "ap-northeast-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdin(Stdio::null());
+    // AWS_EC2_METADATA_DISABLED is deliberately not set: the whole chain runs.
+    let started = Instant::now();
+    let o = cmd.output().unwrap();
+    let took = started.elapsed();
+    eprintln!("no-credentials run took {took:?}");
+    assert_eq!(code(&o), 3, "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID") && err.contains("AWS_PROFILE"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+// ----------------------------------------------------------------- input
+
+#[test]
+fn bad_input_exits_2_before_any_call() {
+    let base = ["--zone", "example.com", "--record", "www.example.com"];
+    let with = |sub: &[&str], more: &[&str]| -> Vec<String> {
+        sub.iter()
+            .chain(base.iter())
+            .chain(more.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (with(&["set"], &["--weight", "blue=300"]), "0-255"),
+        (with(&["set"], &["--weight", "blue=-1"]), "0-255"),
+        (with(&["set"], &["--weight", "blue"]), "SET_ID=WEIGHT"),
+        (
+            with(&["set"], &["--weight", "blue=1", "--weight", "blue=2"]),
+            "twice",
+        ),
+        (
+            with(&["set"], &["--weight", "blue=1", "--timeout", "10"]),
+            "no unit",
+        ),
+        (
+            with(&["shift"], &["--to", "green", "--steps", "10,5,100"]),
+            "increasing",
+        ),
+        (
+            with(&["shift"], &["--to", "green", "--steps", "10,150"]),
+            "1..100",
+        ),
+        (
+            with(&["shift"], &["--to", "green", "--steps", "10,50"]),
+            "end at 100",
+        ),
+        (
+            with(&["shift"], &["--to", "green", "--bake", "soon"]),
+            "--bake",
+        ),
+        (
+            with(&["shift"], &["--to", "green", "--timeout", "5x"]),
+            "--timeout",
+        ),
+        (
+            with(&["shift"], &["--to", "green", "--alarm", "a*b"]),
+            "--alarm",
+        ),
+        (with(&["shift"], &["--to", ""]), "--to"),
+        (with(&["show"], &["--type", "BOGUS"]), "--type"),
+        (
+            vec![
+                "show",
+                "--zone",
+                "not a zone",
+                "--record",
+                "www.example.com",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "--zone",
+        ),
+        (
+            vec!["show", "--zone", "example.com", "--record", "a..b"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "--record",
+        ),
+    ];
+    for (argv, needle) in cases {
+        let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let o = offline(&a, &[]);
+        assert_usage_one_line(&o, needle);
+    }
+}
+
+#[test]
+fn unknown_zone_record_and_set_exit_2_and_change_nothing() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    let o = run(
+        &emu,
+        &["show", "--zone", "nowhere.example.org", "--record", WWW],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no hosted zone named nowhere.example.org."));
+    let o = run(&emu, &["show", "--zone", "ZNOSUCHZONE1", "--record", WWW]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = run(&emu, &args(&rec(&f, "nope.example.com"), &["show", ""]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no record named nope.example.com."),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &emu,
+        &args(&rec(&f, WWW), &["set", "", "--weight", "purple=5"]),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no weighted set \"purple\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &["shift", "", "--to", "purple", "--bake", "0s"],
+        ),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = run(
+        &emu,
+        &args(&rec(&f, WWW), &["set", "", "--weight", "blue=0"]),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--allow-zero-total"), "{}", stderr(&o));
+    assert_eq!(f.all(), before);
+}
+
+#[test]
+fn several_weighted_types_are_ambiguous_without_type() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    f.upsert(vec![
+        ResourceRecordSet::builder()
+            .name(API)
+            .r#type(RrType::Aaaa)
+            .set_identifier("blue")
+            .weight(1)
+            .ttl(60)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("2001:db8::1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    ]);
+    let o = run(&emu, &args(&rec(&f, API), &["show", ""]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --type"), "{}", stderr(&o));
+    let o = run(&emu, &args(&rec(&f, API), &["show", "", "--type", "aaaa"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["type"], "AAAA");
+}
+
+// ----------------------------------------------------------------- show
+
+#[test]
+fn show_lists_weights_shares_targets_and_health() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    // By domain name, record without the trailing dot.
+    let o = run(
+        &emu,
+        &[
+            "show",
+            "--zone",
+            "example.com",
+            "--record",
+            "WWW.example.com",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["zone_id"], f.zone_id.as_str());
+    assert_eq!(v["record"], WWW);
+    assert_eq!(v["type"], "CNAME");
+    assert_eq!(v["total_weight"], 100);
+    let sets = v["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 3);
+    let green = sets.iter().find(|s| s["set_id"] == "green").unwrap();
+    assert_eq!(green["weight"], 0);
+    assert_eq!(green["share_pct"], 0.0);
+    assert_eq!(green["target"], "green.example.net");
+    assert_eq!(green["health_check_id"], f.green_hc.as_str());
+    assert_eq!(green["health"]["status"], "healthy");
+    let blue = sets.iter().find(|s| s["set_id"] == "blue").unwrap();
+    assert_eq!(blue["share_pct"], 100.0);
+    assert!(blue.get("health").is_none());
+
+    let o = run(
+        &emu,
+        &args(&rec(&f, API), &["show", "", "--output", "text"]),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("alias d111.cloudfront.net."), "{text}");
+    assert!(text.contains("100.00 %"), "{text}");
+}
+
+// ----------------------------------------------------------------- set
+
+#[test]
+fn set_changes_only_weights_in_one_batch_and_journals_it() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.sets(WWW);
+    let shop = f.sets("shop.example.com.");
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &["set", "", "--weight", "blue=90", "--weight", "green=10"],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["after"]["green"], 10);
+    assert_eq!(v["shares"]["green"], 10.0);
+    assert_eq!(
+        v["change_batch"]["ChangeBatch"]["Changes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(f.weights(WWW), "blue=90 green=10 maintenance=0");
+    // Everything but the weight is as it was: TTL, values, health check id.
+    for r in f.sets(WWW) {
+        let mut orig = before
+            .iter()
+            .find(|b| b.set_identifier == r.set_identifier)
+            .unwrap()
+            .clone();
+        orig.weight = r.weight;
+        assert_eq!(r, orig);
+    }
+    assert_eq!(f.sets("shop.example.com."), shop);
+
+    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    let entries: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["phase"], "intent");
+    assert_eq!(entries[0]["action"], "dns.set-weights");
+    assert_eq!(entries[0]["before"]["weights"]["blue"], 100);
+    assert_eq!(
+        entries[0]["before"]["record_sets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(entries[1]["outcome"], "ok");
+    assert_eq!(entries[1]["after"]["weights"]["green"], 10);
+    assert_eq!(
+        entries[1]["after"]["record_sets"][1]["HealthCheckId"],
+        f.green_hc.as_str()
+    );
+}
+
+#[test]
+fn dry_run_prints_the_change_batch_and_changes_nothing() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, API),
+            &["set", "", "--weight", "green=50", "--dry-run"],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["dry_run"], true);
+    let changes = v["change_batch"]["ChangeBatch"]["Changes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["Action"], "UPSERT");
+    assert_eq!(changes[0]["ResourceRecordSet"]["SetIdentifier"], "green");
+    assert_eq!(changes[0]["ResourceRecordSet"]["Weight"], 50);
+    assert_eq!(
+        changes[0]["ResourceRecordSet"]["AliasTarget"]["DNSName"],
+        "d222.cloudfront.net."
+    );
+
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--bake",
+                "0s",
+                "--dry-run",
+                "--gate-cmd",
+                "exit 1",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines = json_lines(&o);
+    let steps: Vec<&Value> = lines.iter().filter(|l| l["event"] == "step").collect();
+    assert_eq!(steps.len(), 4);
+    assert_eq!(
+        steps[1]["change_batch"]["ChangeBatch"]["Changes"][0]["Action"],
+        "UPSERT"
+    );
+    assert_eq!(lines.last().unwrap()["result"], "dry-run");
+    assert_eq!(
+        lines.last().unwrap()["calls"]["route53:ChangeResourceRecordSets"],
+        Value::Null
+    );
+
+    let o = run(
+        &emu,
+        &args(&rec(&f, WWW), &["maintenance", "on", "--dry-run"]),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["after"]["maintenance"], 100);
+
+    assert_eq!(f.all(), before);
+    assert!(!emu.journal_path().exists(), "a dry run wrote the journal");
+}
+
+#[test]
+fn production_without_yes_exits_2_and_changes_nothing() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    for argv in [
+        vec!["set", "", "--weight", "green=10"],
+        vec!["shift", "", "--to", "green", "--bake", "0s"],
+        vec!["maintenance", "on", ""],
+    ] {
+        let mut cmd = on_emulator(&emu, &args(&rec(&f, WWW), &argv));
+        cmd.env("LTC_ENV", "prod");
+        let started = Instant::now();
+        let o = cmd.output().unwrap();
+        assert_eq!(code(&o), 2, "{argv:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+    assert_eq!(f.all(), before);
+    // With --yes it goes ahead.
+    let mut cmd = on_emulator(
+        &emu,
+        &args(&rec(&f, WWW), &["set", "", "--weight", "green=10", "--yes"]),
+    );
+    cmd.env("LTC_ENV", "prod");
+    let o = cmd.output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(WWW), "blue=100 green=10 maintenance=0");
+}
+
+// ----------------------------------------------------------------- shift
+
+#[test]
+fn shift_with_passing_gate_reaches_100_percent_and_reports_calls() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--bake",
+                "0s",
+                "--gate-cmd",
+                "test \"$DNS_SHIFT_TO\" = green",
+                "--health-check",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(WWW), "blue=0 green=100 maintenance=0");
+    let lines = json_lines(&o);
+    assert_eq!(lines[0]["event"], "start");
+    let pcts: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["event"] == "step")
+        .map(|l| l["percent"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pcts, vec![10, 25, 50, 100]);
+    let step2 = lines
+        .iter()
+        .find(|l| l["event"] == "step" && l["step"] == 2)
+        .unwrap();
+    assert_eq!(step2["weights"]["blue"], 75);
+    assert_eq!(step2["weights"]["green"], 25);
+    // Gates before each of 4 steps and once after: command + health check.
+    assert_eq!(lines.iter().filter(|l| l["event"] == "gate").count(), 10);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["result"], "completed");
+    assert_eq!(summary["calls"]["route53:ChangeResourceRecordSets"], 4);
+    assert_eq!(summary["calls"]["route53:GetChange"], 4);
+    assert_eq!(summary["calls"]["route53:ListResourceRecordSets"], 1);
+    assert_eq!(summary["calls"]["route53:GetHealthCheckStatus"], 5);
+    // The zone was given by id: no zone lookup.
+    assert_eq!(summary["calls"].get("route53:ListHostedZonesByName"), None);
+    assert_eq!(summary["route53_calls"], 14);
+}
+
+#[test]
+fn gate_failing_at_the_second_step_leaves_the_weights_exactly_as_at_the_start() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("n");
+    // Passes the first time, fails from the second on.
+    let gate = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; echo gate run $n; [ $n -lt 2 ]",
+        c = counter.display()
+    );
+    for (record, mode) in [(WWW, "immediate"), (API, "gradual")] {
+        std::fs::remove_file(&counter).ok();
+        let o = run(
+            &emu,
+            &args(
+                &rec(&f, record),
+                &[
+                    "shift",
+                    "",
+                    "--to",
+                    "green",
+                    "--bake",
+                    "0s",
+                    "--gate-cmd",
+                    &gate,
+                    "--revert",
+                    mode,
+                    "--steps",
+                    "10,25,50,100",
+                ],
+            ),
+        );
+        assert_eq!(code(&o), 6, "{}", stderr(&o));
+        // The gate's output went to stderr, not into the JSON stream.
+        assert!(stderr(&o).contains("gate run 2"), "{}", stderr(&o));
+        let lines = json_lines(&o);
+        assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), 1);
+        let failed = lines
+            .iter()
+            .find(|l| l["event"] == "gate" && l["passed"] == false)
+            .unwrap();
+        assert_eq!(failed["step"], 2);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["event"] == "revert" && l["ok"] == true)
+        );
+        let summary = lines.last().unwrap();
+        assert_eq!(summary["result"], "reverted");
+        assert_eq!(summary["steps_applied"], 1);
+    }
+    // Independent read: every record set of the zone exactly as before.
+    assert_eq!(f.all(), before);
+    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    assert!(journal.contains("\"outcome\":\"reverted\""));
+}
+
+#[test]
+fn gate_failing_before_the_first_step_exits_4_with_nothing_changed() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--bake",
+                "0s",
+                "--gate-cmd",
+                "exit 1",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(json_lines(&o).last().unwrap()["result"], "stopped");
+    // An alarm that does not exist fails the gate too (fail closed).
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, API),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--bake",
+                "0s",
+                "--alarm",
+                "no-such-alarm",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no such alarm"), "{}", stderr(&o));
+    assert_eq!(f.all(), before);
+}
+
+#[test]
+fn alarm_in_alarm_state_stops_the_shift_and_ok_alarms_let_it_pass() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    let rt = &f.rt;
+    let cw = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudwatch::config::Region::new("ap-northeast-1"))
+            .endpoint_url(emu.endpoint())
+            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .build(),
+    );
+    rt.block_on(async {
+        for name in ["ltc-api-5xx", "ltc-api-latency"] {
+            cw.put_metric_alarm()
+                .alarm_name(name)
+                .metric_name("5XXError")
+                .namespace("AWS/ApiGateway")
+                .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(1.0)
+                .comparison_operator(
+                    aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        cw.set_alarm_state()
+            .alarm_name("ltc-api-5xx")
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .state_reason("test")
+            .send()
+            .await
+            .unwrap();
+    });
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, API),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--bake",
+                "0s",
+                "--alarm",
+                "ltc-api-*",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let gate = json_lines(&o)
+        .into_iter()
+        .find(|l| l["event"] == "gate")
+        .unwrap();
+    assert_eq!(gate["passed"], false);
+    assert!(gate["detail"].as_str().unwrap().contains("ltc-api-5xx"));
+    assert_eq!(f.all(), before);
+
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, API),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--bake",
+                "0s",
+                "--steps",
+                "50,100",
+                "--alarm",
+                "ltc-api-latency",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(API), "blue=0 green=200 maintenance=0");
+    let summary = json_lines(&o).pop().unwrap();
+    assert_eq!(summary["cloudwatch_calls"], 3);
+}
+
+#[test]
+fn fast_track_skips_gates_and_is_recorded() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--bake",
+                "1h",
+                "--gate-cmd",
+                "exit 1",
+                "--fast-track",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("FAST TRACK"));
+    let lines = json_lines(&o);
+    assert!(lines.iter().all(|l| l["event"] != "gate"));
+    assert_eq!(lines.last().unwrap()["fast_track"], true);
+    assert_eq!(f.weights(WWW), "blue=0 green=100 maintenance=0");
+    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    let shift: Value = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["action"] == "dns.shift")
+        .unwrap();
+    assert_eq!(shift["before"]["shift"]["fast_track"], true);
+}
+
+#[test]
+fn sigterm_during_bake_reverts_and_exits_6() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    let mut child = on_emulator(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &["shift", "", "--to", "green", "--bake", "5m"],
+        ),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "stream ended early: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("\"event\":\"step\"") {
+            break;
+        }
+    }
+    assert_eq!(f.weights(WWW), "blue=90 green=10 maintenance=0");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(6), "{seen}{rest}");
+    assert!(rest.contains("\"result\":\"reverted\""), "{rest}");
+    assert!(rest.contains("SIGTERM received"), "{rest}");
+    assert_eq!(f.all(), before);
+}
+
+// ------------------------------------------------------- maintenance, undo
+
+#[test]
+fn maintenance_on_then_off_restores_the_previous_weights() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &["set", "", "--weight", "blue=70", "--weight", "green=30"],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let before = f.all();
+
+    let o = run(&emu, &args(&rec(&f, WWW), &["maintenance", "on", ""]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(WWW), "blue=0 green=0 maintenance=100");
+    assert_eq!(json_stdout(&o)["shares"]["maintenance"], 100.0);
+    // A second `on` changes nothing and keeps the remembered weights.
+    let o = run(&emu, &args(&rec(&f, WWW), &["maintenance", "on", ""]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["changed"], false);
+
+    let o = run(&emu, &args(&rec(&f, WWW), &["maintenance", "off", ""]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(WWW), "blue=70 green=30 maintenance=0");
+    assert_eq!(f.all(), before);
+
+    // Alias records, with a maintenance set of another name.
+    let o = run(
+        &emu,
+        &args(&rec(&f, API), &["maintenance", "on", "", "--set", "green"]),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(API), "blue=0 green=200 maintenance=0");
+    let o = run(
+        &emu,
+        &args(&rec(&f, API), &["maintenance", "off", "", "--set", "green"]),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(API), "blue=200 green=0 maintenance=0");
+}
+
+#[test]
+fn maintenance_off_without_a_recorded_on_exits_2() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let o = run(&emu, &args(&rec(&f, WWW), &["maintenance", "off", ""]));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no `maintenance on`"), "{}", stderr(&o));
+}
+
+#[test]
+fn undo_restores_the_weights_before_the_last_change() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let o = run(&emu, &args(&rec(&f, WWW), &["undo", ""]));
+    assert_eq!(code(&o), 2, "nothing recorded yet: {}", stderr(&o));
+    let start = f.all();
+    let o = run(
+        &emu,
+        &args(&rec(&f, WWW), &["set", "", "--weight", "green=50"]),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let after_set = f.all();
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &[
+                "shift", "", "--to", "green", "--bake", "0s", "--steps", "75,100",
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(WWW), "blue=0 green=150 maintenance=0");
+
+    // The whole shift is undone at once, not only its last step.
+    let o = run(&emu, &args(&rec(&f, WWW), &["undo", ""]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["after"]["green"], 50);
+    assert_eq!(f.all(), after_set);
+    // Undoing the undo goes forward again; undoing that goes back again.
+    let o = run(&emu, &args(&rec(&f, WWW), &["undo", ""]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(f.weights(WWW), "blue=0 green=150 maintenance=0");
+    let o = run(&emu, &args(&rec(&f, WWW), &["undo", "", "--dry-run"]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["after"]["green"], 50);
+    assert_eq!(f.weights(WWW), "blue=0 green=150 maintenance=0");
+    let _ = start;
+}
