@@ -2,6 +2,7 @@
 //! with blue/green/maintenance weighted sets, CNAME and alias A records), and
 //! the foundation checks that prove crates/common works in a real binary.
 //! Every state check is an independent read with the SDK, not the tool's own.
+#![allow(clippy::unwrap_used)] // test helpers: a failed fixture call should panic
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};

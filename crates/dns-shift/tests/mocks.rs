@@ -1,0 +1,393 @@
+//! What the emulator cannot show (it answers INSYNC at once and never
+//! throttles): changes that stay PENDING, PriorRequestNotComplete, throttling,
+//! and a revert that fails. The real SDK client runs with `aws-smithy-mocks`
+//! answering in place of Route 53; time is paused, so backoffs cost nothing.
+#![allow(clippy::unwrap_used)] // test helpers: a failed fixture should panic
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_route53::Client;
+use aws_sdk_route53::config::retry::RetryConfig;
+use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
+use aws_sdk_route53::operation::get_change::GetChangeOutput;
+use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+use aws_sdk_route53::types::{ChangeInfo, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::body::SdkBody;
+use common::{Context, GlobalArgs, Output};
+use dns_shift::route53::{CHANGE_TRIES, CallCounter, RecordGroup, Route53};
+use dns_shift::shift::{RevertMode, ShiftOptions, shift};
+use serde_json::Value;
+
+/// A writer the test reads back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn r53(mode: RuleMode, rules: &[&Rule]) -> Route53 {
+    let calls = CallCounter::default();
+    let interceptor = calls.interceptor();
+    let client: Client = mock_client!(aws_sdk_route53, mode, rules, |b| b
+        .interceptor(interceptor.clone())
+        // What the binary gets from aws-config by default.
+        .retry_config(RetryConfig::standard().with_max_attempts(3)));
+    Route53::from_client(client, calls)
+}
+
+fn quiet() -> (Output, Captured, Captured) {
+    let (out, err) = (Captured::default(), Captured::default());
+    (
+        Output::with_writers(true, Box::new(out.clone()), Box::new(err.clone())),
+        out,
+        err,
+    )
+}
+
+fn info(status: ChangeStatus) -> ChangeInfo {
+    ChangeInfo::builder()
+        .id("/change/C1")
+        .status(status)
+        .submitted_at(DateTime::from_secs(0))
+        .build()
+        .unwrap()
+}
+
+fn get_change(status: ChangeStatus) -> GetChangeOutput {
+    GetChangeOutput::builder().change_info(info(status)).build()
+}
+
+fn change_ok() -> ChangeResourceRecordSetsOutput {
+    ChangeResourceRecordSetsOutput::builder()
+        .change_info(info(ChangeStatus::Pending))
+        .build()
+}
+
+/// Route 53's error document, as the real service sends it.
+fn route53_error(code: &str) -> HttpResponse {
+    let body = format!(
+        r#"<?xml version="1.0"?>
+<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{code} (mocked)</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"#
+    );
+    HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
+}
+
+fn batch() -> aws_sdk_route53::types::ChangeBatch {
+    let g = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let mut w = g.weights();
+    w.insert("blue".into(), 90);
+    w.insert("green".into(), 10);
+    g.change_batch(&w, "test").unwrap()
+}
+
+fn rrset(id: &str, weight: i64) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name("www.example.com.")
+        .r#type(RrType::Cname)
+        .set_identifier(id)
+        .weight(weight)
+        .ttl(60)
+        .resource_records(
+            ResourceRecord::builder()
+                .value(format!("{id}.example.net"))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn group(weights: &[(&str, i64)]) -> RecordGroup {
+    RecordGroup {
+        zone_id: "Z1".into(),
+        name: "www.example.com.".into(),
+        rtype: RrType::Cname,
+        sets: weights.iter().map(|(id, w)| rrset(id, *w)).collect(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pending_then_insync_polls_with_growing_intervals() {
+    let rule = mock!(Client::get_change)
+        .sequence()
+        .output(|| get_change(ChangeStatus::Pending))
+        .times(2)
+        .output(|| get_change(ChangeStatus::Insync))
+        .build();
+    let r53 = r53(RuleMode::Sequential, &[&rule]);
+    let (out, _, err) = quiet();
+    let started = tokio::time::Instant::now();
+    r53.wait_insync(
+        &out,
+        "/change/C1",
+        Duration::from_secs(60),
+        "dns-shift show ...",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r53.calls.snapshot()["route53:GetChange"], 3);
+    // First look at once, then 250 ms, then 375 ms.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(625) && waited < Duration::from_millis(700),
+        "{waited:?}"
+    );
+    assert!(err.text().contains("PENDING"), "{}", err.text());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_that_stays_pending_times_out_with_exit_5_and_a_reattach_command() {
+    let rule = mock!(Client::get_change)
+        .sequence()
+        .output(|| get_change(ChangeStatus::Pending))
+        .repeatedly()
+        .build();
+    let r53 = r53(RuleMode::Sequential, &[&rule]);
+    let (out, _, _) = quiet();
+    let err = r53
+        .wait_insync(
+            &out,
+            "/change/C1",
+            Duration::from_secs(120),
+            "dns-shift show --zone Z1",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 5);
+    assert!(
+        err.to_string().contains("dns-shift show --zone Z1"),
+        "{err}"
+    );
+    // Adaptive: quick looks first, then at most one every 10 s.
+    let polls = r53.calls.snapshot()["route53:GetChange"];
+    assert!((15..=25).contains(&polls), "{polls} polls in 2 minutes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn prior_request_not_complete_is_retried_with_backoff() {
+    // Four refusals: the SDK's own three attempts, then dns-shift sends again.
+    let rule = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .http_response(|| route53_error("PriorRequestNotComplete"))
+        .times(4)
+        .output(change_ok)
+        .build();
+    let r53 = r53(RuleMode::Sequential, &[&rule]);
+    let (out, _, err) = quiet();
+    let id = r53.upsert(&out, "Z1", batch()).await.unwrap();
+    assert_eq!(id, "/change/C1");
+    assert_eq!(r53.calls.snapshot()["route53:ChangeResourceRecordSets"], 5);
+    assert!(
+        err.text().contains("PriorRequestNotComplete"),
+        "{}",
+        err.text()
+    );
+    assert!(
+        err.text().contains("sending the change again"),
+        "{}",
+        err.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn prior_request_not_complete_forever_gives_up_with_exit_3() {
+    let rule = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .http_response(|| route53_error("PriorRequestNotComplete"))
+        .repeatedly()
+        .build();
+    let r53 = r53(RuleMode::Sequential, &[&rule]);
+    let (out, _, _) = quiet();
+    let started = tokio::time::Instant::now();
+    let err = r53.upsert(&out, "Z1", batch()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("PriorRequestNotComplete"), "{err}");
+    assert_eq!(
+        r53.calls.snapshot()["route53:ChangeResourceRecordSets"],
+        u64::from(CHANGE_TRIES) * 3
+    );
+    // dns-shift's own backoff: 1 + 2 + 4 + 8 + 16 s between its tries.
+    assert!(
+        started.elapsed() >= Duration::from_secs(31),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_is_retried_for_changes_and_while_waiting() {
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .http_response(|| route53_error("Throttling"))
+        .times(2)
+        .output(change_ok)
+        .build();
+    // Three throttled answers exhaust one SDK call; the poll loop backs off
+    // and looks again instead of failing.
+    let poll = mock!(Client::get_change)
+        .sequence()
+        .http_response(|| route53_error("Throttling"))
+        .times(3)
+        .output(|| get_change(ChangeStatus::Insync))
+        .build();
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll]);
+    let (out, _, err) = quiet();
+    let id = r53.upsert(&out, "Z1", batch()).await.unwrap();
+    r53.wait_insync(&out, &id, Duration::from_secs(60), "x")
+        .await
+        .unwrap();
+    let calls = r53.calls.snapshot();
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 3);
+    assert_eq!(calls["route53:GetChange"], 4);
+    assert!(err.text().contains("throttled"), "{}", err.text());
+}
+
+fn options(gate: String) -> ShiftOptions {
+    ShiftOptions {
+        to: "green".into(),
+        steps: vec![10, 25, 50, 100],
+        bake: Duration::ZERO,
+        gate_cmds: vec![gate],
+        alarms: vec![],
+        health_check: false,
+        revert: RevertMode::Immediate,
+        fast_track: false,
+        timeout: Duration::from_secs(60),
+        gate_timeout: Duration::from_secs(30),
+    }
+}
+
+/// A gate that passes the first time and fails from then on.
+fn second_time_fails(dir: &tempfile::TempDir) -> String {
+    format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; [ $n -lt 2 ]",
+        c = dir.path().join("n").display()
+    )
+}
+
+fn context(journal: &std::path::Path, out: Output) -> Context {
+    let globals = GlobalArgs {
+        journal: Some(journal.to_owned()),
+        ..Default::default()
+    };
+    Context::with_output("dns-shift", &globals, out)
+}
+
+#[tokio::test]
+async fn a_revert_that_fails_exits_7_and_prints_the_live_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    // Step 1 goes through; the revert is refused.
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .output(change_ok)
+        .http_response(|| route53_error("InvalidChangeBatch"))
+        .build();
+    let poll = mock!(Client::get_change).then_output(|| get_change(ChangeStatus::Insync));
+    // What is live after the failed revert: step 1's weights.
+    let list = mock!(Client::list_resource_record_sets).then_output(|| {
+        ListResourceRecordSetsOutput::builder()
+            .set_resource_record_sets(Some(vec![
+                rrset("blue", 90),
+                rrset("green", 10),
+                rrset("maintenance", 0),
+            ]))
+            .is_truncated(false)
+            .max_items(300)
+            .build()
+            .unwrap()
+    });
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &options(second_time_fails(&dir)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 7, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("FAILED"), "{msg}");
+    assert!(msg.contains("InvalidChangeBatch"), "{msg}");
+    assert!(
+        msg.contains("live weights of www.example.com. now: blue=90 green=10 maintenance=0"),
+        "{msg}"
+    );
+    let lines: Vec<Value> = stdout
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["result"], "revert-failed");
+    assert_eq!(summary["final_weights"]["blue"], 90);
+    assert_eq!(summary["final_weights"]["green"], 10);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "revert" && l["ok"] == false)
+    );
+    let j = std::fs::read_to_string(&journal).unwrap();
+    assert!(j.contains("\"outcome\":\"revert-failed\""), "{j}");
+}
+
+#[tokio::test]
+async fn a_revert_after_a_pending_step_restores_the_start_and_exits_6() {
+    let dir = tempfile::tempdir().unwrap();
+    // Step 1 needs two looks before INSYNC; the revert goes through.
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .output(change_ok)
+        .times(2)
+        .build();
+    let poll = mock!(Client::get_change)
+        .sequence()
+        .output(|| get_change(ChangeStatus::Pending))
+        .output(|| get_change(ChangeStatus::Insync))
+        .repeatedly()
+        .build();
+    let list = mock!(Client::list_resource_record_sets).then_output(|| {
+        ListResourceRecordSetsOutput::builder()
+            .set_resource_record_sets(Some(vec![
+                rrset("blue", 100),
+                rrset("green", 0),
+                rrset("maintenance", 0),
+            ]))
+            .is_truncated(false)
+            .max_items(300)
+            .build()
+            .unwrap()
+    });
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
+    let (out, stdout, _) = quiet();
+    let ctx = context(&dir.path().join("j.jsonl"), out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &options(second_time_fails(&dir)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 6, "{err}");
+    let calls = r53.calls.snapshot();
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 2);
+    assert_eq!(calls["route53:GetChange"], 3);
+    // The read-back that confirms the revert.
+    assert_eq!(calls["route53:ListResourceRecordSets"], 1);
+    assert!(stdout.text().contains("\"result\":\"reverted\""));
+}
