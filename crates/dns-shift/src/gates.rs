@@ -47,7 +47,7 @@ impl AlarmSpec {
         Ok(spec)
     }
 
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
             AlarmSpec::Name(n) => n.clone(),
             AlarmSpec::Prefix(p) => format!("{p}*"),

@@ -305,7 +305,7 @@ impl Shift<'_> {
                 "bake": common::duration::format_duration(opts.bake),
                 "gates": {
                     "commands": opts.gate_cmds,
-                    "alarms": self.gates.alarms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+                    "alarms": self.gates.alarms.iter().map(AlarmSpec::label).collect::<Vec<_>>(),
                     "health_check": self.gates.health_check,
                 },
                 "fast_track": opts.fast_track,
