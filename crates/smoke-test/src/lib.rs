@@ -1,1 +1,177 @@
-//! smoke-test
+//! `smoke-test`: HTTP smoke checks and load checks with assertions, latency
+//! percentiles and the release strategy's alert thresholds. It gates each deploy
+//! phase and rollback: exit 0 when the system behaves, exit 4 when it does not.
+//!
+//! # Commands
+//! - `get URL`: one ad hoc check (for emergencies).
+//! - `run CHECKS.toml`: a checks file, with `--repeat`, `--concurrency`, `--junit`.
+//! - `load URL|CHECKS.toml (--duration D | --requests N)`: a load check; with `--rate R`
+//!   requests follow a fixed timetable and latency counts from the scheduled send time
+//!   (coordinated-omission correction).
+//!
+//! Every command reports count, successes, error rate, requests per second, latency
+//! min/p50/p90/p95/p99/p99.9/max from an HDR histogram, errors by kind and failures
+//! by check and reason, then applies thresholds (`--threshold 'p95<1000ms'`; without
+//! flags the strategy's: critical error rate over 5 % or P95 over 2000 ms, warning P95
+//! over 1000 ms). JSON goes to stdout, the human summary to stderr.
+//!
+//! # Checks file (TOML)
+//! ```toml
+//! [defaults]                          # optional; every check inherits these
+//! base_url = "https://staging.example.org"   # --base-url overrides it
+//! timeout = "10s"                     # per request (else --timeout, default 10s)
+//! retries = 0                         # extra attempts after a failed one
+//! interval = "1s"                     # pause between attempts
+//! headers = { "User-Agent" = "ltc-smoke-test" }
+//!
+//! [[check]]
+//! name = "api health"                 # required, unique
+//! method = "GET"                      # default GET
+//! path = "/api/health"                # appended to base_url; or url = "https://..."
+//! headers = { Authorization = "Bearer ${API_TOKEN}" }
+//! body = "raw body"                   # or json = { key = "value" } (sets Content-Type)
+//! timeout = "5s"                      # retries / interval may be set per check too
+//!
+//! [check.expect]
+//! status = [200, "3xx", "401-403"]    # a code, class, range or list; default "2xx"
+//! body_contains = ["ok"]              # a string or a list
+//! body_regex = '"version":\s*"\d+'
+//! max_latency = "800ms"
+//!
+//! [[check.expect.json]]               # RFC 9535 JSON path
+//! path = "$.status"
+//! equals = "ok"                       # or exists = true / false (default: exists)
+//!
+//! [[check.expect.header]]
+//! name = "content-type"
+//! matches = "^application/json"       # or equals = "..."; neither: must exist
+//! ```
+//! `${NAME}` in any string is filled from `--var NAME=VALUE`, else from the
+//! environment. Values taken from the environment are treated as secrets and shown
+//! as `***` in every output (JSON, text, JUnit, errors); pass non-secrets with
+//! `--var` to keep them visible. Errors in the file are reported as
+//! `FILE:LINE:COLUMN: message` with exit 2, before anything is sent.
+//!
+//! In `get` and `run` every check must pass (after its retries) and the thresholds
+//! must hold. In `load` the checks' expectations are evaluated per request (no
+//! retries) and failures count towards the error rate; the thresholds decide.
+
+pub mod checks;
+pub mod get;
+pub mod http;
+pub mod junit;
+pub mod load;
+pub mod report;
+pub mod run;
+pub mod threshold;
+pub mod tls;
+pub mod vars;
+pub mod verdict;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use common::{GlobalArgs, HasGlobals, HumanDuration};
+
+use crate::threshold::Threshold;
+
+const EXAMPLES: &str = "  smoke-test get https://lightningtalk.example.org/api/health --expect-status 200
+  smoke-test run checks.toml --base-url https://staging.example.org --junit smoke.xml
+  API_TOKEN=... smoke-test run checks.toml --var HOST=10.0.3.7 --repeat 3 --concurrency 4
+  smoke-test load https://staging.example.org/api/health --duration 30s --concurrency 32
+  smoke-test load checks.toml --duration 1m --rate 200 --threshold 'p99<1500ms' --threshold 'error_rate<1%'
+  smoke-test get https://lightningtalk.example.org/ --min-cert-days 21";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "smoke-test",
+    version,
+    about = "HTTP smoke checks and load checks with assertions, latency percentiles and the \
+             strategy's alert thresholds (exit 4 when they are broken)",
+    after_help = common::cli::after_help(EXAMPLES)
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl HasGlobals for Cli {
+    fn globals(&self) -> &GlobalArgs {
+        &self.globals
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One ad hoc request with expectations, for emergencies.
+    Get(get::GetArgs),
+    /// Run a checks file (TOML): every check must pass and the thresholds hold.
+    Run(run::RunArgs),
+    /// Load check against a URL or a checks file, with latency percentiles.
+    Load(load::LoadArgs),
+}
+
+/// How requests are made (every command).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpArgs {
+    /// Per-request timeout (a checks file may set its own).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: HumanDuration,
+
+    /// Trust this PEM CA certificate (bundle) too, e.g. a private staging CA.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Fail when an https server's certificate expires in fewer than N days.
+    #[arg(long, value_name = "N")]
+    pub min_cert_days: Option<u32>,
+}
+
+/// Which thresholds apply and how strictly (every command).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Thresholds")]
+pub struct ThresholdArgs {
+    /// Critical threshold that must hold, e.g. 'p95<1000ms', 'error_rate<5%', 'p99<=2s',
+    /// 'rps>100' (metrics: min mean max p50 p90 p95 p99 p99.9 error_rate rps count).
+    /// Replaces the strategy's critical defaults (error_rate<=5%, p95<=2000ms). Repeatable.
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = threshold::parse_critical)]
+    pub critical: Vec<Threshold>,
+
+    /// Warning threshold (printed; fails only with --fail-on-warning). Replaces the
+    /// strategy's warning default (p95<=1000ms). Repeatable.
+    #[arg(long = "warn-threshold", value_name = "EXPR", value_parser = threshold::parse_warning)]
+    pub warning: Vec<Threshold>,
+
+    /// Apply only the thresholds given as flags, not the strategy's defaults.
+    #[arg(long)]
+    pub no_default_thresholds: bool,
+
+    /// Exit 4 on a broken warning threshold too.
+    #[arg(long)]
+    pub fail_on_warning: bool,
+}
+
+impl ThresholdArgs {
+    pub fn effective(&self) -> Vec<Threshold> {
+        threshold::effective(&self.critical, &self.warning, self.no_default_thresholds)
+    }
+}
+
+/// The entry point `main` hands the parsed command line to.
+///
+/// Returns `common::Result`, not `anyhow::Result` as CONTRIBUTING suggests: anyhow's
+/// conversion into `Box<dyn Error>` (what `common::cli::main` needs) hides the
+/// `common::Error` from `exit_code_of` (it neither downcasts nor appears as a source),
+/// so every failure would exit 1 instead of its documented code.
+pub async fn run(cli: Cli) -> common::Result<()> {
+    let ctx = common::Context::new("smoke-test", &cli.globals);
+    match cli.command {
+        Command::Get(args) => get::execute(&ctx, args).await,
+        Command::Run(args) => run::execute(&ctx, args).await,
+        Command::Load(args) => load::execute(&ctx, args).await,
+    }
+}

@@ -1,0 +1,164 @@
+//! JUnit XML for `run --junit FILE`: one test case per check execution, so CI
+//! systems show smoke checks next to unit tests.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::report::ErrorKind;
+use crate::run::CheckResult;
+use crate::vars::Masker;
+
+/// Escapes text for XML attributes and character data.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders the suite; every string is masked before it is escaped.
+pub fn render(suite: &str, results: &[CheckResult], elapsed: Duration, masker: &Masker) -> String {
+    let m = |s: &str| escape(&masker.mask(s));
+    let failures = results
+        .iter()
+        .filter(|r| !r.passed && matches!(r.kind, Some(ErrorKind::Status | ErrorKind::Assertion)))
+        .count();
+    let errors = results.iter().filter(|r| !r.passed).count() - failures;
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"smoke-test\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">",
+        results.len(),
+        elapsed.as_secs_f64()
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\" timestamp=\"{}\">",
+        m(suite),
+        results.len(),
+        elapsed.as_secs_f64(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S")
+    );
+    for r in results {
+        let name = if r.iteration > 1 {
+            format!("{} #{}", r.name, r.iteration)
+        } else {
+            r.name.clone()
+        };
+        let time = r.latency_ms.unwrap_or(0.0) / 1000.0;
+        let _ = write!(
+            x,
+            "    <testcase name=\"{}\" classname=\"smoke-test.{}\" time=\"{time:.3}\"",
+            m(&name),
+            m(suite)
+        );
+        if r.passed {
+            x.push_str("/>\n");
+            continue;
+        }
+        let tag = match r.kind {
+            Some(ErrorKind::Status | ErrorKind::Assertion) => "failure",
+            _ => "error",
+        };
+        let kind = r.kind.map_or("other", ErrorKind::name);
+        let mut detail = format!("{} {}\nattempts: {}\n", r.method, r.url, r.attempts);
+        if let Some(s) = r.status {
+            let _ = writeln!(detail, "status: {s}");
+        }
+        for reason in &r.reasons {
+            let _ = writeln!(detail, "- {reason}");
+        }
+        if let Some(b) = &r.body_excerpt {
+            let _ = writeln!(detail, "body: {b}");
+        }
+        let _ = writeln!(
+            x,
+            ">\n      <{tag} message=\"{}\" type=\"{kind}\">{}</{tag}>\n    </testcase>",
+            m(&r.reasons.join("; ")),
+            m(&detail)
+        );
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, passed: bool, kind: Option<ErrorKind>, reason: &str) -> CheckResult {
+        CheckResult {
+            name: name.into(),
+            iteration: 1,
+            method: "GET".into(),
+            url: "http://127.0.0.1/x?token=sekrit".into(),
+            passed,
+            attempts: 1,
+            status: Some(500),
+            latency_ms: Some(12.5),
+            kind,
+            reasons: if reason.is_empty() {
+                vec![]
+            } else {
+                vec![reason.into()]
+            },
+            body_excerpt: None,
+        }
+    }
+
+    #[test]
+    fn failures_errors_and_escaping() {
+        let masker = Masker::default();
+        masker.add("sekrit");
+        let xml = render(
+            "checks.toml",
+            &[
+                result("home <page>", true, None, ""),
+                result(
+                    "api",
+                    false,
+                    Some(ErrorKind::Status),
+                    "status 500, expected \"2xx\"",
+                ),
+                result(
+                    "db",
+                    false,
+                    Some(ErrorKind::ConnectRefused),
+                    "connection refused",
+                ),
+            ],
+            Duration::from_millis(1500),
+            &masker,
+        );
+        assert!(
+            xml.contains("tests=\"3\" failures=\"1\" errors=\"1\""),
+            "{xml}"
+        );
+        assert!(xml.contains("name=\"home &lt;page&gt;\""), "{xml}");
+        assert!(
+            xml.contains(
+                "<failure message=\"status 500, expected &quot;2xx&quot;\" type=\"status\">"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<error message=\"connection refused\" type=\"connect_refused\">"),
+            "{xml}"
+        );
+        assert!(
+            !xml.contains("sekrit") && xml.contains("token=***"),
+            "{xml}"
+        );
+        assert_eq!(escape("a\u{1}b"), "a\u{FFFD}b");
+    }
+}
