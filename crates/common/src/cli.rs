@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use tokio::sync::OnceCell;
 
 use crate::aws::{AwsArgs, AwsContext};
-use crate::error::{Error, Result, error_chain, exit_code_of};
+use crate::error::{Error, Result, exit_code_of};
 use crate::guard::Safety;
 use crate::journal::{Journal, JournalContext, local_user, redact_args};
 use crate::output::{Output, OutputFormat};
@@ -154,7 +154,7 @@ where
     C: clap::Parser + HasGlobals,
     F: FnOnce(C) -> Fut,
     Fut: Future<Output = std::result::Result<(), E>>,
-    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    E: Into<anyhow::Error>,
 {
     let cli = C::parse();
     init_tracing(cli.globals().verbose);
@@ -175,12 +175,22 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
-            let code = exit_code_of(e.as_ref());
-            eprintln!("error: {}", error_chain(e.as_ref()));
-            ExitCode::from(code)
+            let e: anyhow::Error = e.into();
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code_of_anyhow(&e))
         }
     }
+}
+
+/// The exit code for an error from a binary's `run`: the first toolkit
+/// [`Error`] in the chain decides (anyhow's context layers are looked through);
+/// anything else is an internal error.
+pub fn exit_code_of_anyhow(e: &anyhow::Error) -> u8 {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<Error>())
+        .map(Error::exit_code)
+        .or_else(|| e.chain().next().map(exit_code_of))
+        .unwrap_or(crate::exit::INTERNAL)
 }
 
 /// Turns a `KEY=VALUE` argument into its parts (for clap `value_parser`).
@@ -199,6 +209,18 @@ pub fn after_help(examples: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Regression: errors returned through anyhow exited 1 whatever they were.
+    #[test]
+    fn exit_code_survives_anyhow_and_its_context() {
+        use anyhow::Context as _;
+        let e: anyhow::Error = Error::CheckFailed("gate failed".into()).into();
+        assert_eq!(exit_code_of_anyhow(&e), 4);
+        let r: std::result::Result<(), Error> = Err(Error::Reverted("reverted".into()));
+        let e = r.context("shift www").unwrap_err();
+        assert_eq!(exit_code_of_anyhow(&e), 6);
+        assert_eq!(exit_code_of_anyhow(&anyhow::anyhow!("plain")), 1);
+    }
 
     #[test]
     fn key_value_parses_and_rejects() {

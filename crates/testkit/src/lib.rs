@@ -85,7 +85,7 @@ impl Emulator {
             for (k, v) in env {
                 cmd.env(k, v);
             }
-            let child = cmd.spawn().expect("spawn moto_server");
+            let mut child = cmd.spawn().expect("spawn moto_server");
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(20) {
                 if http(port, "GET", "/moto-api/").is_ok_and(|s| s == 200) {
@@ -96,6 +96,9 @@ impl Emulator {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
+            // Closing the watchdog's stdin stops moto; then reap the shell.
+            drop(child.stdin.take());
+            let _ = child.wait();
             last_err = format!("moto did not answer on port {port} within 20 s");
         }
         panic!("{last_err}");
@@ -137,7 +140,10 @@ impl EmulatorGuard {
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
             ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
-            ("LTC_JOURNAL".into(), self.journal_path().display().to_string()),
+            (
+                "LTC_JOURNAL".into(),
+                self.journal_path().display().to_string(),
+            ),
             ("NO_COLOR".into(), "1".into()),
         ]
     }
