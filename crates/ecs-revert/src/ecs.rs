@@ -1,0 +1,235 @@
+//! The ECS calls every command shares: the client (with a call counter, so the
+//! result can say how many requests it made), DescribeServices in batches of
+//! ten with "missing" turned into a one-line not-found, the family's revisions,
+//! and what the journal says this toolkit did to a service.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{Service, TaskDefinition, TaskDefinitionStatus};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use common::journal::Journal;
+use common::{AwsError, AwsResultExt, Error, Result};
+
+use crate::previous::JournalMove;
+use crate::taskdef::{TaskDefRef, short_name};
+
+/// Counts HTTP requests (retries included) made by a client.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<AtomicU64>);
+
+impl CallCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "ecs-revert call counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The ECS client for this invocation and its call counter.
+pub async fn client(ctx: &common::Context) -> Result<(Client, CallCounter)> {
+    let aws = ctx.aws().await?;
+    let counter = CallCounter::default();
+    let conf = aws_sdk_ecs::config::Builder::from(&aws.config)
+        .interceptor(counter.clone())
+        .build();
+    Ok((Client::from_conf(conf), counter))
+}
+
+/// Not-found errors in the operator's words; other errors unchanged.
+fn not_found(e: AwsError, cluster: &str) -> Error {
+    if e.has_code("ClusterNotFoundException") {
+        Error::NotFound(format!("cluster {cluster:?} not found ({e})"))
+    } else if e.has_code("ServiceNotFoundException") || e.has_code("ServiceNotActiveException") {
+        Error::NotFound(format!(
+            "service not found or not active in cluster {cluster:?} ({e})"
+        ))
+    } else {
+        Error::Aws(e)
+    }
+}
+
+/// Describes `services` (names or ARNs) in `cluster`, in the order asked, ten per
+/// call. A missing or inactive service is a not-found error naming it.
+pub async fn describe_services(
+    client: &Client,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<Service>> {
+    let mut found: BTreeMap<String, Service> = BTreeMap::new();
+    for chunk in services.chunks(10) {
+        let out = client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .aws("DescribeServices")
+            .map_err(|e| not_found(e, cluster))?;
+        if let Some(f) = out.failures().first() {
+            let which = f.arn().map_or("?", short_name);
+            let reason = f.reason().unwrap_or("MISSING");
+            return Err(Error::NotFound(format!(
+                "service {which:?} not found in cluster {cluster:?} ({reason})"
+            )));
+        }
+        for s in out.services() {
+            found.insert(s.service_name().unwrap_or_default().to_owned(), s.clone());
+        }
+    }
+    services
+        .iter()
+        .map(|name| {
+            found.get(short_name(name)).cloned().ok_or_else(|| {
+                Error::NotFound(format!("service {name:?} not found in cluster {cluster:?}"))
+            })
+        })
+        .collect()
+}
+
+/// The revision a service points at; resolves a bare family ("latest") with a call.
+pub async fn current_revision(client: &Client, svc: &Service) -> Result<TaskDefRef> {
+    let raw = svc.task_definition().unwrap_or_default();
+    if let Some(t) = TaskDefRef::parse_loose(raw) {
+        return Ok(t);
+    }
+    let td = describe_task_definition(client, raw).await?;
+    task_def_ref(&td).ok_or_else(|| {
+        Error::Internal(format!("task definition {raw:?} has no family or revision"))
+    })
+}
+
+pub fn task_def_ref(td: &TaskDefinition) -> Option<TaskDefRef> {
+    let family = td.family()?;
+    let rev = u32::try_from(td.revision()).ok().filter(|r| *r >= 1)?;
+    Some(TaskDefRef::new(family, rev))
+}
+
+/// DescribeTaskDefinition, with an unknown revision as a one-line not-found.
+pub async fn describe_task_definition(client: &Client, name: &str) -> Result<TaskDefinition> {
+    let out = client
+        .describe_task_definition()
+        .task_definition(name)
+        .send()
+        .await
+        .aws("DescribeTaskDefinition")
+        .map_err(|e| {
+            if e.has_code("ClientException") {
+                Error::NotFound(format!("task definition {name} not found ({e})"))
+            } else {
+                Error::Aws(e)
+            }
+        })?;
+    out.task_definition()
+        .cloned()
+        .ok_or_else(|| Error::NotFound(format!("task definition {name} not found")))
+}
+
+/// One revision of a family as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revision {
+    pub task_definition: TaskDefRef,
+    pub arn: String,
+    pub active: bool,
+}
+
+/// Every revision of `family`, ACTIVE and INACTIVE, newest first. The family
+/// prefix filter also matches longer names (`api` finds `api-worker`), so the
+/// family is checked exactly.
+pub async fn list_revisions(client: &Client, family: &str) -> Result<Vec<Revision>> {
+    let mut out = Vec::new();
+    for status in [TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive] {
+        let active = status == TaskDefinitionStatus::Active;
+        let mut pages = client
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(status)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.aws("ListTaskDefinitions")?;
+            for arn in page.task_definition_arns() {
+                if let Some(t) = TaskDefRef::parse_loose(arn).filter(|t| t.family == family) {
+                    out.push(Revision {
+                        task_definition: t,
+                        arn: arn.clone(),
+                        active,
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by_key(|r| std::cmp::Reverse(r.task_definition.revision));
+    out.dedup_by(|a, b| a.task_definition == b.task_definition);
+    Ok(out)
+}
+
+/// The journal key of a service: `ecs:CLUSTER/SERVICE` (short names, so it is the
+/// same whether the operator typed names or ARNs).
+pub fn journal_target(cluster: &str, service: &str) -> String {
+    format!("ecs:{}/{}", short_name(cluster), short_name(service))
+}
+
+/// The journal file, read without loading AWS (reads must not call STS).
+pub fn journal_path(ctx: &common::Context) -> std::path::PathBuf {
+    ctx.globals
+        .journal
+        .clone()
+        .unwrap_or_else(Journal::default_path)
+}
+
+/// Task definition moves ecs-revert recorded for `target`, newest first. A move
+/// whose UpdateService call failed (outcome with no `after`) did not happen.
+pub fn journal_moves(path: &Path, target: &str) -> Result<Vec<JournalMove>> {
+    let entries = Journal::read_entries(path)?;
+    let mut moves = Vec::new();
+    for e in entries.iter().rev() {
+        if e.phase != common::journal::Phase::Intent
+            || e.target != target
+            || e.action != crate::revert::ACTION
+        {
+            continue;
+        }
+        let outcome = entries
+            .iter()
+            .find(|o| o.phase == common::journal::Phase::Outcome && o.id == e.id);
+        if outcome.is_some_and(|o| o.after.is_null()) {
+            continue;
+        }
+        let get = |k: &str| {
+            e.before
+                .get(k)
+                .and_then(|v| v.as_str())
+                .and_then(TaskDefRef::parse_loose)
+        };
+        if let (Some(from), Some(to)) = (get("task_definition"), get("requested_task_definition")) {
+            moves.push(JournalMove {
+                from,
+                to,
+                time: e.time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            });
+        }
+    }
+    Ok(moves)
+}

@@ -1,0 +1,255 @@
+//! `scale`: set the desired count by hand (the contingency when auto scaling
+//! fails) and wait until that many tasks run.
+
+use std::io::Write;
+
+use common::{AwsResultExt, Context, Error, HumanDuration, Render, Result};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::Services;
+use crate::ecs::{client, describe_services, journal_target};
+use crate::revert::{Call, failure_error};
+use crate::steady::Expect;
+use crate::taskdef::{parse_count, short_name};
+use crate::watch::{self, Settled, Watched, event_ids};
+
+/// Journal action of a desired-count change.
+pub const ACTION: &str = "ecs.scale";
+
+/// Counts above this need `--force`: more is almost always a typo at 3 a.m.
+pub const SANE_MAX: i32 = 1000;
+
+#[derive(Debug, clap::Args)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub target: Services,
+    /// The number of tasks each service should run (0-1000; more needs --force).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub desired: String,
+    /// Allow a desired count above 1000.
+    #[arg(long)]
+    pub force: bool,
+    /// Make the change and return without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this long (exit 5). LTC_DEADLINE also applies.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub timeout: HumanDuration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScaleService {
+    pub service: String,
+    pub from_desired: i32,
+    pub to_desired: i32,
+    pub running: i32,
+    /// `would-update`, `unchanged`, `updated`, `update-failed`, `steady`, `failed`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScaleReport {
+    pub cluster: String,
+    pub dry_run: bool,
+    pub waited: bool,
+    pub services: Vec<ScaleService>,
+    pub calls: Vec<Call>,
+    pub ecs_calls: u64,
+}
+
+impl Render for ScaleReport {
+    fn render_text(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        for s in &self.services {
+            writeln!(
+                w,
+                "{}: desired {} -> {} [{}] ({} running)",
+                s.service, s.from_desired, s.to_desired, s.state, s.running
+            )?;
+        }
+        for c in &self.calls {
+            let verb = if self.dry_run { "would call" } else { "called" };
+            writeln!(w, "{verb} {c}")?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
+    let names = args.target.validated()?;
+    let n = parse_count(&args.desired, args.force, SANE_MAX)?;
+    common::duration::env_deadline()?;
+    let cluster = args.target.cluster.as_str();
+
+    let (client, counter) = client(ctx).await?;
+    let services = describe_services(&client, cluster, &names).await?;
+    let mut rows: Vec<ScaleService> = services
+        .iter()
+        .map(|s| ScaleService {
+            service: s.service_name().unwrap_or_default().to_owned(),
+            from_desired: s.desired_count(),
+            to_desired: n,
+            running: s.running_count(),
+            state: if s.desired_count() == n {
+                "unchanged".into()
+            } else {
+                "would-update".into()
+            },
+            reason: None,
+        })
+        .collect();
+    let calls: Vec<Call> = rows
+        .iter()
+        .filter(|r| r.state == "would-update")
+        .map(|r| Call {
+            operation: "UpdateService",
+            cluster: cluster.to_owned(),
+            service: r.service.clone(),
+            task_definition: None,
+            desired_count: Some(n),
+        })
+        .collect();
+    if ctx.dry_run() {
+        for c in &calls {
+            ctx.out.info(format!("dry run: would call {c}"));
+        }
+        return ctx.out.result(&ScaleReport {
+            cluster: short_name(cluster).to_owned(),
+            dry_run: true,
+            waited: false,
+            services: rows,
+            calls,
+            ecs_calls: counter.get(),
+        });
+    }
+    if !calls.is_empty() {
+        ctx.safety.confirm(&format!(
+            "scale {} ECS service(s) in cluster {} to {n} tasks",
+            calls.len(),
+            short_name(cluster)
+        ))?;
+    }
+
+    let journal = ctx.journal().await?;
+    let mut update_error = None;
+    let mut changes = Vec::new();
+    for (row, svc) in rows.iter_mut().zip(&services) {
+        if row.state != "would-update" {
+            continue;
+        }
+        let before = json!({
+            "desired": row.from_desired,
+            "running": row.running,
+            "pending": svc.pending_count(),
+            "requested_desired": n,
+            "task_definition": svc.task_definition()
+                .and_then(crate::taskdef::TaskDefRef::parse_loose)
+                .map(|t| t.to_string()),
+        });
+        let change = journal.intent(ACTION, &journal_target(cluster, &row.service), before)?;
+        match client
+            .update_service()
+            .cluster(cluster)
+            .service(&row.service)
+            .desired_count(n)
+            .send()
+            .await
+            .aws("UpdateService")
+        {
+            Ok(_) => {
+                row.state = "updated".into();
+                changes.push((row.service.clone(), change));
+            }
+            Err(e) => {
+                row.state = "update-failed".into();
+                row.reason = Some(e.to_string());
+                change.failed(Value::Null, e.to_string())?;
+                ctx.out.warn(format!("{}: {e}", row.service));
+                update_error.get_or_insert(Error::Aws(e));
+            }
+        }
+    }
+
+    let watched: Vec<Watched> = rows
+        .iter()
+        .zip(&services)
+        .filter(|(r, _)| r.state == "updated" || r.state == "unchanged")
+        .map(|(r, svc)| Watched {
+            service: r.service.clone(),
+            expect: Expect {
+                target: None,
+                desired: Some(n),
+                rollout: false,
+            },
+            seen_events: Some(event_ids(svc)),
+        })
+        .collect();
+    let waited = !args.no_wait && !watched.is_empty();
+    let mut wait_error = None;
+    if waited {
+        let reattach = format!(
+            "{} (or: ecs-revert status --cluster {cluster} --service ...)",
+            args.target.reattach(
+                &watched
+                    .iter()
+                    .map(|w| w.service.clone())
+                    .collect::<Vec<_>>()
+            )
+        );
+        match watch::wait_all(
+            &ctx.out,
+            &client,
+            cluster,
+            &watched,
+            args.timeout.0,
+            reattach,
+        )
+        .await
+        {
+            Ok(settled) => {
+                for s in &settled {
+                    if let Some(r) = rows.iter_mut().find(|r| r.service == s.service) {
+                        r.state = s.state.to_owned();
+                        r.reason = s.reason.clone();
+                        r.running = s.running;
+                    }
+                }
+                let failed: Vec<&Settled> = settled.iter().filter(|s| s.failed()).collect();
+                if !failed.is_empty() {
+                    wait_error = Some(failure_error(&failed));
+                }
+            }
+            Err(e) => wait_error = Some(e),
+        }
+    }
+    for (service, change) in changes {
+        let Some(r) = rows.iter().find(|r| r.service == service) else {
+            continue;
+        };
+        let after = json!({"desired": n, "running": r.running, "state": r.state});
+        match r.state.as_str() {
+            "steady" => change.ok(after)?,
+            "updated" if !waited => change.finish(
+                common::journal::Outcome::Ok,
+                after,
+                Some("not waited for the tasks to run".into()),
+            )?,
+            "failed" => change.failed(after, r.reason.clone().unwrap_or_default())?,
+            _ => change.failed(after, "timed out waiting; tasks may still be starting")?,
+        }
+    }
+    ctx.out.result(&ScaleReport {
+        cluster: short_name(cluster).to_owned(),
+        dry_run: false,
+        waited,
+        services: rows,
+        calls,
+        ecs_calls: counter.get(),
+    })?;
+    match (update_error, wait_error) {
+        (Some(e), _) | (None, Some(e)) => Err(e),
+        (None, None) => Ok(()),
+    }
+}
