@@ -887,3 +887,43 @@ fn load_a_checks_file_round_robin_over_https() {
     assert_eq!(r.json["failures_by_check"][0]["check"], "json");
     assert_eq!(r.json["tls"][0]["passed"], true);
 }
+
+#[test]
+fn an_interrupted_load_reports_what_ran_and_exits_130() {
+    let s = server::http();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smoke-test"))
+        .args([
+            "load",
+            &s.url("/slow?ms=10"),
+            "--duration",
+            "30s",
+            "-c",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until requests are flowing, then send SIGINT as Ctrl-C would.
+    let started = std::time::Instant::now();
+    while s.hits() < 5 && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = testkit::json_stdout(&out);
+    assert_eq!(j["interrupted"], true);
+    assert_eq!(j["load"]["stopped_by"], "interrupted");
+    assert!(j["count"].as_u64().unwrap() >= 5, "{j}");
+    assert!(j["elapsed_ms"].as_f64().unwrap() < 25_000.0);
+}
