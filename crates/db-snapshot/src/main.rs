@@ -1,1 +1,4 @@
-fn main() {}
+//! db-snapshot: entry point; the logic lives in the library.
+fn main() -> std::process::ExitCode {
+    common::cli::main(db_snapshot::run)
+}

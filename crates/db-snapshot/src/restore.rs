@@ -1,0 +1,718 @@
+//! `db-snapshot restore`: restores a snapshot (an id, `latest`, or `-` for stdin)
+//! into a NEW instance with the source's settings copied, waits until it is
+//! available, and with `--swap` gives it the source's name (see `swap.rs`).
+//! It never restores over anything: an existing target is refused.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use common::duration::format_duration;
+use common::{AwsResultExt, Context, Error, HumanDuration, Render, Result};
+
+use crate::list;
+use crate::naming::{self, Kind};
+use crate::rds::{self, ClusterInfo, InstanceInfo, PlannedCall, Rds, Snap, Source, SourceArgs};
+use crate::select;
+use crate::swap::{self, SwapPlan, SwapResult};
+use crate::wait;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// Snapshot id, `latest` (newest available), or `-` to read an id or the
+    /// JSON printed by `create`/`latest` from stdin.
+    #[arg(long, value_name = "ID|latest|-")]
+    pub snapshot: String,
+
+    /// The instance (or cluster) whose snapshot this is and whose settings are copied.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Identifier of the NEW instance (or cluster) to restore into; must not exist.
+    #[arg(long, value_name = "NEW")]
+    pub target: String,
+
+    /// After the restore, rename SOURCE to <SOURCE>-pre-restore-<timestamp> and
+    /// NEW to SOURCE, so applications keep the same endpoint (instances only).
+    #[arg(long)]
+    pub swap: bool,
+
+    /// With `--snapshot latest`: only snapshots whose id starts with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    /// Give up waiting after this long (exit 5 with the command to re-attach).
+    #[arg(long, default_value = "60m", value_name = "DURATION")]
+    pub timeout: HumanDuration,
+}
+
+/// Which snapshot to restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotSpec {
+    Latest,
+    Id(String),
+}
+
+#[derive(Debug)]
+pub struct Validated {
+    pub source: Source,
+    pub target: String,
+    pub snapshot: SnapshotSpec,
+    pub swap: Option<SwapPlan>,
+}
+
+/// Everything checkable without AWS; `stdin` is read only for `--snapshot -`.
+pub fn validate(args: &RestoreArgs, stdin: &mut dyn Read) -> Result<Validated> {
+    let source = args.source.source()?;
+    let kind = match source {
+        Source::Instance(_) => Kind::Instance,
+        Source::Cluster(_) => Kind::Cluster,
+    };
+    naming::validate(kind, &args.target)?;
+    if args.target.eq_ignore_ascii_case(source.id()) {
+        return Err(Error::usage(format!(
+            "--target must be a new identifier, not the source {}; use --swap to take over its name",
+            source.id()
+        )));
+    }
+    if let Some(p) = &args.prefix {
+        naming::validate(Kind::Prefix, p)?;
+    }
+    let snapshot = match args.snapshot.as_str() {
+        "latest" => SnapshotSpec::Latest,
+        "-" => {
+            let mut text = String::new();
+            stdin
+                .take(1 << 20)
+                .read_to_string(&mut text)
+                .map_err(|e| Error::usage(format!("--snapshot -: could not read stdin: {e}")))?;
+            SnapshotSpec::Id(naming::parse_snapshot_input(&text)?)
+        }
+        id => {
+            naming::validate_snapshot_ref(id)?;
+            SnapshotSpec::Id(id.to_owned())
+        }
+    };
+    if args.prefix.is_some() && snapshot != SnapshotSpec::Latest {
+        return Err(Error::usage("--prefix only applies to --snapshot latest"));
+    }
+    let swap = match (&source, args.swap) {
+        (_, false) => None,
+        (Source::Instance(id), true) => Some(SwapPlan::new(id, &args.target)?),
+        (Source::Cluster(_), true) => {
+            return Err(Error::usage(
+                "--swap is supported for --instance only; restore the cluster and repoint applications to its endpoint",
+            ));
+        }
+    };
+    Ok(Validated {
+        source,
+        target: args.target.clone(),
+        snapshot,
+        swap,
+    })
+}
+
+/// The settings a restore copies from the source instance. Default parameter
+/// and option groups (`default.*`, `default:*`) are left to RDS, which applies
+/// the default for the snapshot's engine version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceSettings {
+    pub instance_class: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub parameter_group: Option<String>,
+    pub option_group: Option<String>,
+    pub multi_az: Option<bool>,
+    pub storage_type: Option<String>,
+    pub deletion_protection: Option<bool>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Pure: what to ask RDS for, from the source as described.
+pub fn settings_from(src: &InstanceInfo, snapshot_id: &str) -> InstanceSettings {
+    let mut tags: BTreeMap<String, String> = src
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.insert("ltc:restored-from".into(), rds::tag_value(snapshot_id));
+    tags.insert("ltc:restored-for".into(), rds::tag_value(&src.instance_id));
+    InstanceSettings {
+        instance_class: src.instance_class.clone(),
+        subnet_group: src.subnet_group.clone(),
+        security_groups: src.security_groups.clone(),
+        parameter_group: src
+            .parameter_groups
+            .first()
+            .filter(|g| !g.starts_with("default."))
+            .cloned(),
+        option_group: src
+            .option_groups
+            .first()
+            .filter(|g| !g.starts_with("default:"))
+            .cloned(),
+        multi_az: src.multi_az,
+        storage_type: src.storage_type.clone(),
+        deletion_protection: src.deletion_protection,
+        tags,
+    }
+}
+
+/// Settings copied to a restored Aurora cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterSettings {
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub parameter_group: Option<String>,
+    pub port: Option<i32>,
+    pub deletion_protection: Option<bool>,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub fn cluster_settings_from(src: &ClusterInfo, snapshot_id: &str) -> ClusterSettings {
+    let mut tags: BTreeMap<String, String> = src
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.insert("ltc:restored-from".into(), rds::tag_value(snapshot_id));
+    tags.insert("ltc:restored-for".into(), rds::tag_value(&src.cluster_id));
+    ClusterSettings {
+        engine: src.engine.clone(),
+        engine_version: src.engine_version.clone(),
+        subnet_group: src.subnet_group.clone(),
+        security_groups: src.security_groups.clone(),
+        parameter_group: src
+            .parameter_group
+            .clone()
+            .filter(|g| !g.starts_with("default.")),
+        port: src.port,
+        deletion_protection: src.deletion_protection,
+        tags,
+    }
+}
+
+/// Engines that can restore each other's snapshots are the same string in RDS.
+fn check_engine(snap: &Snap, source_engine: Option<&str>, source: &Source) -> Result<()> {
+    if let (Some(se), Some(te)) = (snap.engine.as_deref(), source_engine)
+        && !se.eq_ignore_ascii_case(te)
+    {
+        return Err(Error::usage(format!(
+            "snapshot {} is of engine {se}, but {} runs {te}; refusing to restore across engines",
+            snap.snapshot_id,
+            source.describe()
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreResult {
+    pub snapshot_id: String,
+    pub snapshot_created: Option<DateTime<Utc>>,
+    /// How old the data is: everything written after this is not in the restore.
+    pub snapshot_age: Option<String>,
+    pub source: Source,
+    pub target: String,
+    /// Settings copied from the source.
+    pub settings: serde_json::Value,
+    pub status: String,
+    pub endpoint: Option<String>,
+    pub port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap: Option<SwapResult>,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub planned: Vec<PlannedCall>,
+    pub api_calls: u64,
+}
+
+impl Render for RestoreResult {
+    fn render_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        if self.dry_run {
+            return writeln!(
+                w,
+                "dry run: would restore {} into {} ({} calls listed above)",
+                self.snapshot_id,
+                self.target,
+                self.planned.len()
+            );
+        }
+        writeln!(
+            w,
+            "restored {} ({} old) into {}: {} at {}",
+            self.snapshot_id,
+            self.snapshot_age.as_deref().unwrap_or("?"),
+            self.target,
+            self.status,
+            self.endpoint.as_deref().unwrap_or("(no endpoint)")
+        )?;
+        if let Some(s) = &self.swap {
+            writeln!(
+                w,
+                "swapped: the restored instance is now {}; the original is {}",
+                s.replacement_now_named, s.original_now_named
+            )?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
+    let v = if args.snapshot == "-" {
+        validate(args, &mut std::io::stdin().lock())?
+    } else {
+        validate(args, &mut std::io::empty())?
+    };
+    let rds = Rds::new(&ctx.aws().await?.config);
+    let result = restore(ctx, &rds, &v, args.prefix.as_deref(), args.timeout).await?;
+    ctx.out.result(&result)
+}
+
+async fn resolve_snapshot(rds: &Rds, v: &Validated, prefix: Option<&str>) -> Result<Snap> {
+    let snap = match &v.snapshot {
+        SnapshotSpec::Latest => list::find_latest(rds, &v.source, prefix).await?,
+        SnapshotSpec::Id(id) => rds::find_snapshot(rds, &v.source, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("snapshot {id} not found")))?,
+    };
+    if !snap.is_available() {
+        return Err(Error::usage(format!(
+            "snapshot {} is {}, not available; wait with `db-snapshot wait {} --snapshot {}`",
+            snap.snapshot_id,
+            snap.progress_text(),
+            v.source.flag(),
+            snap.snapshot_id
+        )));
+    }
+    Ok(snap)
+}
+
+/// The body of `restore`, separate so tests can drive it with a mocked client.
+pub async fn restore(
+    ctx: &Context,
+    rds: &Rds,
+    v: &Validated,
+    prefix: Option<&str>,
+    timeout: HumanDuration,
+) -> Result<RestoreResult> {
+    match &v.source {
+        Source::Instance(id) => restore_instance(ctx, rds, v, id, prefix, timeout).await,
+        Source::Cluster(id) => restore_cluster(ctx, rds, v, id, prefix, timeout).await,
+    }
+}
+
+fn announce_age(ctx: &Context, snap: &Snap, target: &str) -> Option<String> {
+    let age = select::age(snap.created, Utc::now()).map(format_duration);
+    ctx.out.info(format!(
+        "snapshot {} was taken {} ({} ago): anything written since then will not be in {target}",
+        snap.snapshot_id,
+        snap.created
+            .map_or("at an unknown time".into(), |t| t.to_rfc3339()),
+        age.as_deref().unwrap_or("?"),
+    ));
+    age
+}
+
+async fn restore_instance(
+    ctx: &Context,
+    rds: &Rds,
+    v: &Validated,
+    source_id: &str,
+    prefix: Option<&str>,
+    timeout: HumanDuration,
+) -> Result<RestoreResult> {
+    let src = rds::get_instance(rds, source_id).await?;
+    let snap = resolve_snapshot(rds, v, prefix).await?;
+    check_engine(&snap, src.engine.as_deref(), &v.source)?;
+    let age = announce_age(ctx, &snap, &v.target);
+    if let Some(t) = rds::find_instance(rds, &v.target).await? {
+        return Err(Error::usage(format!(
+            "target {} already exists ({}); refusing to restore over it: choose another --target",
+            v.target, t.status
+        )));
+    }
+    if let Some(plan) = &v.swap
+        && let Some(t) = rds::find_instance(rds, &plan.aside).await?
+    {
+        return Err(Error::usage(format!(
+            "--swap would rename {} to {}, but that name is taken ({}); retry in a second",
+            plan.source, plan.aside, t.status
+        )));
+    }
+
+    let settings = settings_from(&src, &snap.snapshot_id);
+    let mut planned = vec![PlannedCall::new(
+        "RestoreDBInstanceFromDBSnapshot",
+        json!({
+            "DBInstanceIdentifier": v.target,
+            "DBSnapshotIdentifier": snap.snapshot_id,
+            "settings": settings,
+        }),
+    )];
+    if let Some(plan) = &v.swap {
+        planned.extend(plan.planned_calls());
+    }
+    let mut result = RestoreResult {
+        snapshot_id: snap.snapshot_id.clone(),
+        snapshot_created: snap.created,
+        snapshot_age: age,
+        source: v.source.clone(),
+        target: v.target.clone(),
+        settings: serde_json::to_value(&settings).unwrap_or_default(),
+        status: "not restored (dry run)".into(),
+        endpoint: None,
+        port: None,
+        swap: None,
+        dry_run: ctx.dry_run(),
+        planned: Vec::new(),
+        api_calls: 0,
+    };
+    if ctx.dry_run() {
+        rds::announce(&ctx.out, &planned);
+        result.planned = planned;
+        result.api_calls = rds.calls();
+        return Ok(result);
+    }
+
+    ctx.safety.confirm(&match &v.swap {
+        Some(plan) => format!(
+            "restore {} into {} and then swap it in as {} (the current one becomes {})",
+            snap.snapshot_id, v.target, plan.source, plan.aside
+        ),
+        None => format!(
+            "restore {} into new instance {}",
+            snap.snapshot_id, v.target
+        ),
+    })?;
+    let journal = ctx.journal().await?;
+    let change = journal.intent(
+        "db.restore",
+        &format!("rds:instance/{}", v.target),
+        json!({"target": null, "snapshot": snap.snapshot_id, "source": src}),
+    )?;
+    let sent = rds
+        .client
+        .restore_db_instance_from_db_snapshot()
+        .db_instance_identifier(&v.target)
+        .db_snapshot_identifier(&snap.snapshot_id)
+        .set_db_instance_class(settings.instance_class.clone())
+        .set_db_subnet_group_name(settings.subnet_group.clone())
+        .set_vpc_security_group_ids(
+            (!settings.security_groups.is_empty()).then(|| settings.security_groups.clone()),
+        )
+        .set_db_parameter_group_name(settings.parameter_group.clone())
+        .set_option_group_name(settings.option_group.clone())
+        .set_multi_az(settings.multi_az)
+        .set_storage_type(settings.storage_type.clone())
+        .set_deletion_protection(settings.deletion_protection)
+        .set_tags(Some(rds::to_tags(&settings.tags)))
+        .send()
+        .await
+        .aws("RestoreDBInstanceFromDBSnapshot");
+    match sent {
+        Ok(out) => change.ok(json!({
+            "target": v.target,
+            "status": out.db_instance().and_then(|i| i.db_instance_status()),
+        }))?,
+        Err(e) => {
+            change.failed(serde_json::Value::Null, e.to_string())?;
+            return Err(e.into());
+        }
+    }
+    ctx.out
+        .info(format!("restoring {} into {}", snap.snapshot_id, v.target));
+    let mut reattach = format!("db-snapshot wait --instance {}", v.target);
+    if let Some(plan) = &v.swap {
+        reattach.push_str(&format!(
+            " && db-snapshot swap --instance {} --with {}",
+            plan.source, plan.replacement
+        ));
+    }
+    let restored =
+        match wait::instance_available(ctx, rds, &v.target, timeout.0, Some(reattach)).await {
+            Ok(i) => i,
+            Err(e) => {
+                if !matches!(e, Error::Timeout { .. }) {
+                    ctx.out.warn(format!(
+                        "{source_id} was not touched and still serves under its own name"
+                    ));
+                }
+                return Err(e);
+            }
+        };
+    result.status = restored.status.clone();
+    result.endpoint = restored.endpoint.as_ref().map(|e| e.address.clone());
+    result.port = restored.endpoint.as_ref().and_then(|e| e.port);
+
+    if let Some(plan) = &v.swap {
+        let (original, replacement) = swap::preflight(rds, plan).await?;
+        let done = swap::swap(ctx, rds, plan, &original, &replacement, timeout.0).await?;
+        result.endpoint = done.endpoint.as_ref().map(|e| e.address.clone());
+        result.port = done.endpoint.as_ref().and_then(|e| e.port);
+        result.swap = Some(done);
+    }
+    result.api_calls = rds.calls();
+    Ok(result)
+}
+
+async fn restore_cluster(
+    ctx: &Context,
+    rds: &Rds,
+    v: &Validated,
+    source_id: &str,
+    prefix: Option<&str>,
+    timeout: HumanDuration,
+) -> Result<RestoreResult> {
+    let src = rds::get_cluster(rds, source_id).await?;
+    let snap = resolve_snapshot(rds, v, prefix).await?;
+    check_engine(&snap, src.engine.as_deref(), &v.source)?;
+    let age = announce_age(ctx, &snap, &v.target);
+    if let Some(t) = rds::find_cluster(rds, &v.target).await? {
+        return Err(Error::usage(format!(
+            "target cluster {} already exists ({}); refusing to restore over it: choose another --target",
+            v.target, t.status
+        )));
+    }
+    let settings = cluster_settings_from(&src, &snap.snapshot_id);
+    let planned = vec![PlannedCall::new(
+        "RestoreDBClusterFromSnapshot",
+        json!({"DBClusterIdentifier": v.target, "SnapshotIdentifier": snap.snapshot_id, "settings": settings}),
+    )];
+    let mut result = RestoreResult {
+        snapshot_id: snap.snapshot_id.clone(),
+        snapshot_created: snap.created,
+        snapshot_age: age,
+        source: v.source.clone(),
+        target: v.target.clone(),
+        settings: serde_json::to_value(&settings).unwrap_or_default(),
+        status: "not restored (dry run)".into(),
+        endpoint: None,
+        port: None,
+        swap: None,
+        dry_run: ctx.dry_run(),
+        planned: Vec::new(),
+        api_calls: 0,
+    };
+    if ctx.dry_run() {
+        rds::announce(&ctx.out, &planned);
+        result.planned = planned;
+        result.api_calls = rds.calls();
+        return Ok(result);
+    }
+    ctx.safety.confirm(&format!(
+        "restore {} into new cluster {}",
+        snap.snapshot_id, v.target
+    ))?;
+    let journal = ctx.journal().await?;
+    let change = journal.intent(
+        "db.restore",
+        &format!("rds:cluster/{}", v.target),
+        json!({"target": null, "snapshot": snap.snapshot_id, "source": src}),
+    )?;
+    let sent = rds
+        .client
+        .restore_db_cluster_from_snapshot()
+        .db_cluster_identifier(&v.target)
+        .snapshot_identifier(&snap.snapshot_id)
+        .set_engine(settings.engine.clone())
+        .set_engine_version(settings.engine_version.clone())
+        .set_db_subnet_group_name(settings.subnet_group.clone())
+        .set_vpc_security_group_ids(
+            (!settings.security_groups.is_empty()).then(|| settings.security_groups.clone()),
+        )
+        .set_db_cluster_parameter_group_name(settings.parameter_group.clone())
+        .set_port(settings.port)
+        .set_deletion_protection(settings.deletion_protection)
+        .set_tags(Some(rds::to_tags(&settings.tags)))
+        .send()
+        .await
+        .aws("RestoreDBClusterFromSnapshot");
+    match sent {
+        Ok(out) => change.ok(json!({
+            "target": v.target,
+            "status": out.db_cluster().and_then(|c| c.status()),
+        }))?,
+        Err(e) => {
+            change.failed(serde_json::Value::Null, e.to_string())?;
+            return Err(e.into());
+        }
+    }
+    let reattach = format!("db-snapshot wait --cluster {}", v.target);
+    let restored = wait::cluster_available(ctx, rds, &v.target, timeout.0, Some(reattach)).await?;
+    ctx.out.warn(format!(
+        "cluster {} has no DB instances yet: add one (same class as {source_id}'s writer) before pointing applications at it",
+        v.target
+    ));
+    result.status = restored.status;
+    result.endpoint = restored.endpoint;
+    result.port = restored.port;
+    result.api_calls = rds.calls();
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> RestoreArgs {
+        use clap::Parser;
+        #[derive(Debug, clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            a: RestoreArgs,
+        }
+        let mut argv = vec!["t"];
+        argv.extend_from_slice(extra);
+        T::parse_from(argv).a
+    }
+
+    #[test]
+    fn snapshot_spec_from_id_latest_or_stdin() {
+        let base = [
+            "--instance",
+            "ltc-db",
+            "--target",
+            "ltc-db-new",
+            "--snapshot",
+        ];
+        let with = |s: &str| {
+            let mut v = base.to_vec();
+            v.push(s);
+            args(&v)
+        };
+        let v = validate(&with("latest"), &mut std::io::empty()).unwrap();
+        assert_eq!(v.snapshot, SnapshotSpec::Latest);
+        let v = validate(&with("rds:ltc-db-2026-11-27-03-33"), &mut std::io::empty()).unwrap();
+        assert_eq!(
+            v.snapshot,
+            SnapshotSpec::Id("rds:ltc-db-2026-11-27-03-33".into())
+        );
+        let mut stdin: &[u8] = br#"{"snapshot_id":"pre-deploy-ltc-db-20261127-033000"}"#;
+        let v = validate(&with("-"), &mut stdin).unwrap();
+        assert_eq!(
+            v.snapshot,
+            SnapshotSpec::Id("pre-deploy-ltc-db-20261127-033000".into())
+        );
+    }
+
+    #[test]
+    fn refuses_bad_targets_and_swap_shapes() {
+        let cases: Vec<Vec<&str>> = vec![
+            vec![
+                "--instance",
+                "ltc-db",
+                "--target",
+                "ltc-db",
+                "--snapshot",
+                "s1",
+            ],
+            vec![
+                "--instance",
+                "ltc-db",
+                "--target",
+                "LTC-DB",
+                "--snapshot",
+                "s1",
+            ],
+            vec![
+                "--instance",
+                "ltc-db",
+                "--target",
+                "new--db",
+                "--snapshot",
+                "s1",
+            ],
+            vec![
+                "--instance",
+                "ltc-db",
+                "--target",
+                "n",
+                "--snapshot",
+                "bad_id",
+            ],
+            vec![
+                "--cluster",
+                "ltc-aurora",
+                "--target",
+                "n",
+                "--snapshot",
+                "s1",
+                "--swap",
+            ],
+            vec![
+                "--instance",
+                "ltc-db",
+                "--target",
+                "n",
+                "--snapshot",
+                "s1",
+                "--prefix",
+                "p",
+            ],
+            vec![
+                "--instance",
+                "a234567890123456789012345678901234567",
+                "--target",
+                "n",
+                "--snapshot",
+                "s1",
+                "--swap",
+            ],
+        ];
+        for c in cases {
+            let err = validate(&args(&c), &mut std::io::empty()).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{c:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn settings_are_copied_and_defaults_left_to_rds() {
+        let src = InstanceInfo {
+            instance_id: "ltc-db".into(),
+            status: "available".into(),
+            engine: Some("postgres".into()),
+            engine_version: Some("16.4".into()),
+            instance_class: Some("db.r6g.large".into()),
+            subnet_group: Some("ltc-private".into()),
+            security_groups: vec!["sg-1".into(), "sg-2".into()],
+            parameter_groups: vec!["ltc-pg16".into()],
+            option_groups: vec!["default:postgres-16".into()],
+            multi_az: Some(true),
+            storage_type: Some("gp3".into()),
+            allocated_storage_gib: Some(100),
+            deletion_protection: Some(true),
+            tags: [
+                ("app".to_owned(), "ltc".to_owned()),
+                ("aws:cloudformation:stack-name".to_owned(), "x".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            endpoint: None,
+            resource_id: None,
+        };
+        let s = settings_from(&src, "snap-1");
+        assert_eq!(s.instance_class.as_deref(), Some("db.r6g.large"));
+        assert_eq!(s.subnet_group.as_deref(), Some("ltc-private"));
+        assert_eq!(s.security_groups, ["sg-1", "sg-2"]);
+        assert_eq!(s.parameter_group.as_deref(), Some("ltc-pg16"));
+        assert_eq!(s.option_group, None);
+        assert_eq!(s.multi_az, Some(true));
+        assert_eq!(s.storage_type.as_deref(), Some("gp3"));
+        assert_eq!(s.deletion_protection, Some(true));
+        assert_eq!(s.tags.get("app").map(String::as_str), Some("ltc"));
+        assert_eq!(
+            s.tags.get("ltc:restored-from").map(String::as_str),
+            Some("snap-1")
+        );
+        assert!(!s.tags.keys().any(|k| k.starts_with("aws:")));
+    }
+}
