@@ -154,12 +154,21 @@ pub struct Revision {
     pub active: bool,
 }
 
-/// Every revision of `family`, ACTIVE and INACTIVE, newest first. The family
-/// prefix filter also matches longer names (`api` finds `api-worker`), so the
-/// family is checked exactly.
-pub async fn list_revisions(client: &Client, family: &str) -> Result<Vec<Revision>> {
+/// The revisions of `family` (ACTIVE, and INACTIVE when asked), newest first.
+/// The family prefix filter also matches longer names (`api` finds
+/// `api-worker`), so the family is checked exactly.
+pub async fn list_revisions(
+    client: &Client,
+    family: &str,
+    include_inactive: bool,
+) -> Result<Vec<Revision>> {
     let mut out = Vec::new();
-    for status in [TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive] {
+    let statuses = if include_inactive {
+        vec![TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive]
+    } else {
+        vec![TaskDefinitionStatus::Active]
+    };
+    for status in statuses {
         let active = status == TaskDefinitionStatus::Active;
         let mut pages = client
             .list_task_definitions()

@@ -112,7 +112,7 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<()> {
         .await?
         .remove(0);
     let current = ecs::current_revision(&client, &svc).await?;
-    let revisions = ecs::list_revisions(&client, &current.family).await?;
+    let revisions = ecs::list_revisions(&client, &current.family, true).await?;
     let moves = journal_moves(&journal, &journal_target(&args.cluster, &args.service))?;
     let previous = choose_previous(
         &current,

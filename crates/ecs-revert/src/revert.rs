@@ -162,7 +162,8 @@ async fn plan_one(
                 .as_ref()
                 .is_some_and(|p| p.source == Source::RevisionMinusOne)
             {
-                let revs = ecs::list_revisions(client, &current.family).await?;
+                // Only ACTIVE revisions can be the default target.
+                let revs = ecs::list_revisions(client, &current.family, false).await?;
                 prev = choose_previous(&current, &moves, &deployments, &revisions_seen(&revs));
             }
             let Some(p) = prev else {
