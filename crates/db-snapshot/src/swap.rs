@@ -156,7 +156,11 @@ async fn holder(
     match rds::find_instance(rds, name).await {
         Ok(None) => format!("nothing is named {name}"),
         Ok(Some(i)) => {
-            let who = if i.resource_id.is_some() && i.resource_id == original.resource_id {
+            // Resource ids survive renames; when they do not tell the two apart
+            // (the emulator gives every instance the same one) say so.
+            let who = if original.resource_id == replacement.resource_id {
+                "an instance"
+            } else if i.resource_id.is_some() && i.resource_id == original.resource_id {
                 "the original instance"
             } else if i.resource_id.is_some() && i.resource_id == replacement.resource_id {
                 "the restored instance"
@@ -218,7 +222,7 @@ pub async fn swap(
         change.failed(serde_json::Value::Null, e.to_string())?;
         // Did anything move? Usually not: then it is a plain AWS failure (exit 3).
         return Err(match rds::find_instance(rds, &plan.source).await {
-            Ok(Some(i)) if i.resource_id == original.resource_id => {
+            Ok(Some(i)) if i.status != "renaming" => {
                 let Error::Aws(mut aws) = e else {
                     return Err(e);
                 };

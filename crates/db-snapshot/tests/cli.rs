@@ -1,0 +1,754 @@
+//! Runs the built `db-snapshot` binary against the moto emulator (PostgreSQL
+//! instances, an Aurora cluster, manual and automated snapshots) and checks exit
+//! codes, the JSON on stdout, the journal, and the end state read back with the SDK.
+
+use std::process::Output;
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use testkit::{Emulator, EmulatorGuard, json_stdout, offline_env};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn client(emu: &EmulatorGuard) -> Client {
+    let conf = aws_sdk_rds::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("ap-northeast-1"))
+        .endpoint_url(emu.endpoint())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .build();
+    Client::from_conf(conf)
+}
+
+fn bin(emu: &EmulatorGuard, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+    emu.configure(&mut cmd);
+    cmd.args(args).arg("--output").arg("json");
+    cmd.output().expect("run db-snapshot")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn journal(emu: &EmulatorGuard) -> Vec<Value> {
+    std::fs::read_to_string(emu.journal_path())
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
+        .collect()
+}
+
+fn actions(emu: &EmulatorGuard, phase: &str) -> Vec<String> {
+    journal(emu)
+        .iter()
+        .filter(|e| e["phase"] == phase)
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A PostgreSQL instance with every setting a restore must copy.
+fn postgres(c: &Client, id: &str) {
+    rt().block_on(async {
+        let _ = c
+            .create_db_parameter_group()
+            .db_parameter_group_name("ltc-pg16")
+            .db_parameter_group_family("postgres16")
+            .description("ltc")
+            .send()
+            .await;
+        c.create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_instance_class("db.t3.small")
+            .allocated_storage(20)
+            .master_username("ltc")
+            .master_user_password("password123")
+            .storage_type("gp3")
+            .multi_az(true)
+            .deletion_protection(true)
+            .db_parameter_group_name("ltc-pg16")
+            .vpc_security_group_ids("sg-0ltc")
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key("app")
+                    .value("ltc")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create instance");
+    });
+}
+
+fn manual_snapshot(c: &Client, instance: &str, id: &str) {
+    rt().block_on(async {
+        c.create_db_snapshot()
+            .db_instance_identifier(instance)
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .expect("create snapshot");
+    });
+}
+
+fn describe(c: &Client, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
+    rt().block_on(async {
+        c.describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.db_instances().first().cloned())
+    })
+}
+
+fn snapshot_ids(c: &Client, instance: &str) -> Vec<String> {
+    rt().block_on(async {
+        c.describe_db_snapshots()
+            .db_instance_identifier(instance)
+            .send()
+            .await
+            .expect("describe snapshots")
+            .db_snapshots()
+            .iter()
+            .filter_map(|s| s.db_snapshot_identifier().map(str::to_owned))
+            .collect()
+    })
+}
+
+#[test]
+fn create_waits_tags_journals_and_a_rerun_with_the_same_id_is_idempotent() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    let o = bin(
+        &emu,
+        &[
+            "create",
+            "--instance",
+            "ltc-db",
+            "--snapshot-id",
+            "pre-deploy-1",
+            "--tag",
+            "release=42",
+            "--reason",
+            "release 42",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["snapshot_id"], "pre-deploy-1");
+    assert_eq!(v["created"], true);
+    assert_eq!(v["status"], "available");
+    assert_eq!(v["allocated_storage_gib"], 20);
+    assert_eq!(v["tags"]["release"], "42");
+    assert_eq!(v["tags"]["ltc:reason"], "release 42");
+    assert!(v["api_calls"].as_u64().unwrap_or(0) >= 3);
+    assert_eq!(actions(&emu, "intent"), ["db.snapshot.create"]);
+    assert_eq!(actions(&emu, "outcome"), ["db.snapshot.create"]);
+
+    let again = bin(
+        &emu,
+        &[
+            "create",
+            "--instance",
+            "ltc-db",
+            "--snapshot-id",
+            "pre-deploy-1",
+        ],
+    );
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(json_stdout(&again)["created"], false);
+    assert!(stderr(&again).contains("already exists"));
+    // No second change recorded, no second snapshot.
+    assert_eq!(actions(&emu, "intent").len(), 1);
+    let manual: Vec<_> = snapshot_ids(&c, "ltc-db")
+        .into_iter()
+        .filter(|s| !s.starts_with("rds:"))
+        .collect();
+    assert_eq!(manual, ["pre-deploy-1"]);
+}
+
+#[test]
+fn generated_name_is_prefix_instance_and_utc_timestamp() {
+    let emu = Emulator::shared();
+    postgres(&client(&emu), "ltc-db");
+    let o = bin(
+        &emu,
+        &["create", "--instance", "ltc-db", "--prefix", "hotfix"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = json_stdout(&o)["snapshot_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let ts = id
+        .strip_prefix("hotfix-ltc-db-")
+        .unwrap_or_else(|| panic!("{id}"));
+    assert_eq!(ts.len(), 15, "{id}");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(ts, "%Y%m%d-%H%M%S").is_ok(),
+        "{id}"
+    );
+}
+
+#[test]
+fn list_is_newest_first_and_filters_by_type_and_prefix() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    manual_snapshot(&c, "ltc-db", "other-b");
+    let o = bin(&emu, &["list", "--instance", "ltc-db"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    let ids: Vec<&str> = v["snapshots"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["snapshot_id"].as_str()).collect())
+        .unwrap_or_default();
+    // moto returns oldest first; the automated one was made with the instance.
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(&ids[..2], ["other-b", "pre-deploy-a"]);
+    assert!(ids[2].starts_with("rds:ltc-db-"), "{ids:?}");
+    assert!(v["snapshots"][0]["age_seconds"].is_u64());
+
+    let manual = json_stdout(&bin(&emu, &["list", "--instance", "ltc-db", "--manual"]));
+    assert_eq!(manual["snapshots"].as_array().map(Vec::len), Some(2));
+    let auto = json_stdout(&bin(&emu, &["list", "--instance", "ltc-db", "--automated"]));
+    assert_eq!(auto["snapshots"].as_array().map(Vec::len), Some(1));
+    let pre = json_stdout(&bin(
+        &emu,
+        &["list", "--instance", "ltc-db", "--prefix", "pre-deploy"],
+    ));
+    assert_eq!(pre["snapshots"][0]["snapshot_id"], "pre-deploy-a");
+    assert_eq!(pre["snapshots"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn latest_picks_newest_available_and_none_exits_3() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let o = bin(&emu, &["latest", "--instance", "ltc-db"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["snapshot_id"], "pre-deploy-a");
+
+    let none = bin(
+        &emu,
+        &["latest", "--instance", "ltc-db", "--prefix", "nothing"],
+    );
+    assert_eq!(code(&none), 3, "{}", stderr(&none));
+    assert!(
+        stderr(&none).contains("no available snapshot"),
+        "{}",
+        stderr(&none)
+    );
+    assert_eq!(stderr(&none).lines().count(), 1, "{}", stderr(&none));
+
+    let missing = bin(&emu, &["latest", "--instance", "no-such-db"]);
+    assert_eq!(code(&missing), 3);
+    assert!(
+        stderr(&missing).contains("no-such-db not found"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn restore_latest_copies_the_source_settings() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let o = bin(
+        &emu,
+        &[
+            "restore",
+            "--snapshot",
+            "latest",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "ltc-db-r1",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["snapshot_id"], "pre-deploy-a");
+    assert_eq!(v["status"], "available");
+    assert!(
+        v["endpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("ltc-db-r1."),
+        "{v}"
+    );
+    assert!(stderr(&o).contains("anything written since then will not be in ltc-db-r1"));
+
+    // Read back independently.
+    let r = describe(&c, "ltc-db-r1").expect("restored instance exists");
+    assert_eq!(r.db_instance_class(), Some("db.t3.small"));
+    assert_eq!(r.multi_az(), Some(true));
+    assert_eq!(r.storage_type(), Some("gp3"));
+    assert_eq!(r.deletion_protection(), Some(true));
+    let sgs: Vec<_> = r
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(sgs, ["sg-0ltc"]);
+    let pgs: Vec<_> = r
+        .db_parameter_groups()
+        .iter()
+        .filter_map(|g| g.db_parameter_group_name())
+        .collect();
+    assert_eq!(pgs, ["ltc-pg16"]);
+    let tag = |k: &str| {
+        r.tag_list()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value().map(str::to_owned))
+    };
+    assert_eq!(tag("app").as_deref(), Some("ltc"));
+    assert_eq!(tag("ltc:restored-from").as_deref(), Some("pre-deploy-a"));
+    // The source is untouched.
+    assert!(describe(&c, "ltc-db").is_some());
+    assert_eq!(actions(&emu, "intent"), ["db.restore"]);
+}
+
+#[test]
+fn restore_swap_leaves_the_restored_instance_under_the_source_name() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let o = bin(
+        &emu,
+        &[
+            "restore",
+            "--snapshot",
+            "pre-deploy-a",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "ltc-db-r1",
+            "--swap",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    let aside = v["swap"]["original_now_named"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(aside.starts_with("ltc-db-pre-restore-"), "{v}");
+    assert_eq!(v["swap"]["replacement_now_named"], "ltc-db");
+
+    let now_source = describe(&c, "ltc-db").expect("ltc-db exists");
+    assert!(
+        now_source
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some("ltc:restored-from")),
+        "ltc-db is the restored one"
+    );
+    // moto gives every instance the same DbiResourceId, so tell them apart by tag.
+    let moved = describe(&c, &aside).expect("original moved aside");
+    assert!(
+        !moved
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some("ltc:restored-from"))
+    );
+    assert!(describe(&c, "ltc-db-r1").is_none());
+}
+
+#[test]
+fn dry_run_lists_calls_and_changes_nothing() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let o = bin(
+        &emu,
+        &[
+            "restore",
+            "--snapshot",
+            "latest",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "ltc-db-r1",
+            "--swap",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    let ops: Vec<&str> = v["planned"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["operation"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        ops,
+        [
+            "RestoreDBInstanceFromDBSnapshot",
+            "ModifyDBInstance",
+            "ModifyDBInstance"
+        ]
+    );
+    assert!(stderr(&o).contains("dry run: would call ModifyDBInstance"));
+    assert!(describe(&c, "ltc-db-r1").is_none());
+    let o = bin(&emu, &["create", "--instance", "ltc-db", "--dry-run"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        json_stdout(&o)["planned"][0]["operation"],
+        "CreateDBSnapshot"
+    );
+    assert_eq!(snapshot_ids(&c, "ltc-db").len(), 2);
+    assert!(journal(&emu).is_empty());
+}
+
+#[test]
+fn production_guard_refuses_without_yes_and_changes_nothing() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    let o = bin(&emu, &["create", "--instance", "ltc-db", "--env", "prod"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    assert_eq!(
+        snapshot_ids(&c, "ltc-db").len(),
+        1,
+        "only the automated one"
+    );
+    let o = bin(
+        &emu,
+        &["create", "--instance", "ltc-db", "--env", "prod", "--yes"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(snapshot_ids(&c, "ltc-db").len(), 2);
+}
+
+#[test]
+fn prune_keeps_n_never_automated_and_journals_each_delete() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    for id in ["pre-deploy-1", "pre-deploy-2", "pre-deploy-3"] {
+        manual_snapshot(&c, "ltc-db", id);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dry = bin(
+        &emu,
+        &["prune", "--instance", "ltc-db", "--keep", "1", "--dry-run"],
+    );
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    assert_eq!(
+        json_stdout(&dry)["deleted"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(snapshot_ids(&c, "ltc-db").len(), 4);
+
+    let o = bin(&emu, &["prune", "--instance", "ltc-db", "--keep", "1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut left = snapshot_ids(&c, "ltc-db");
+    left.sort();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0], "pre-deploy-3");
+    assert!(left[1].starts_with("rds:"));
+    assert_eq!(
+        actions(&emu, "intent"),
+        ["db.snapshot.delete", "db.snapshot.delete"]
+    );
+
+    let keep0 = bin(&emu, &["prune", "--instance", "ltc-db", "--keep", "0"]);
+    assert_eq!(code(&keep0), 2);
+}
+
+#[test]
+fn verify_compares_settings_and_runs_the_check_with_the_endpoint() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let o = bin(
+        &emu,
+        &[
+            "restore",
+            "--snapshot",
+            "pre-deploy-a",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "ltc-db-r1",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ok = bin(
+        &emu,
+        &[
+            "verify",
+            "--instance",
+            "ltc-db-r1",
+            "--against",
+            "ltc-db",
+            "--check-cmd",
+            r#"test "$LTC_DB_INSTANCE" = ltc-db-r1 && test "$LTC_DB_PORT" = 5432 && case "$LTC_DB_HOST" in ltc-db-r1.*) echo rows=42;; *) exit 9;; esac"#,
+        ],
+    );
+    assert_eq!(
+        code(&ok),
+        0,
+        "{}\n{}",
+        stderr(&ok),
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let v = json_stdout(&ok);
+    assert_eq!(v["ok"], true);
+    assert!(
+        stderr(&ok).contains("rows=42"),
+        "check output goes to stderr"
+    );
+
+    let bad = bin(
+        &emu,
+        &[
+            "verify",
+            "--instance",
+            "ltc-db-r1",
+            "--check-cmd",
+            "echo 'count mismatch' >&2; exit 3",
+        ],
+    );
+    assert_eq!(code(&bad), 4, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("count mismatch"));
+    assert_eq!(json_stdout(&bad)["ok"], false);
+
+    // A different class is a mismatch.
+    postgres(&c, "ltc-db-other");
+    rt().block_on(async {
+        c.modify_db_instance()
+            .db_instance_identifier("ltc-db-other")
+            .db_instance_class("db.r6g.large")
+            .apply_immediately(true)
+            .send()
+            .await
+            .expect("modify");
+    });
+    let diff = bin(
+        &emu,
+        &[
+            "verify",
+            "--instance",
+            "ltc-db-other",
+            "--against",
+            "ltc-db",
+        ],
+    );
+    assert_eq!(code(&diff), 4, "{}", stderr(&diff));
+    assert!(
+        stderr(&diff).contains("instance class"),
+        "{}",
+        stderr(&diff)
+    );
+}
+
+#[test]
+fn aurora_cluster_create_list_latest_and_restore() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    rt().block_on(async {
+        c.create_db_cluster()
+            .db_cluster_identifier("ltc-aurora")
+            .engine("aurora-postgresql")
+            .master_username("ltc")
+            .master_user_password("password123")
+            .vpc_security_group_ids("sg-0ltc")
+            .deletion_protection(true)
+            .send()
+            .await
+            .expect("cluster");
+    });
+    let o = bin(
+        &emu,
+        &[
+            "create",
+            "--cluster",
+            "ltc-aurora",
+            "--snapshot-id",
+            "pre-deploy-c1",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["status"], "available");
+    let l = json_stdout(&bin(&emu, &["list", "--cluster", "ltc-aurora"]));
+    assert_eq!(l["snapshots"][0]["snapshot_id"], "pre-deploy-c1");
+    assert_eq!(
+        l["snapshots"].as_array().map(Vec::len),
+        Some(2),
+        "manual and automated"
+    );
+    let latest = json_stdout(&bin(&emu, &["latest", "--cluster", "ltc-aurora"]));
+    assert_eq!(latest["snapshot_id"], "pre-deploy-c1");
+    let r = bin(
+        &emu,
+        &[
+            "restore",
+            "--snapshot",
+            "latest",
+            "--cluster",
+            "ltc-aurora",
+            "--target",
+            "ltc-aurora-r1",
+        ],
+    );
+    assert_eq!(code(&r), 0, "{}", stderr(&r));
+    let restored = rt().block_on(async {
+        c.describe_db_clusters()
+            .db_cluster_identifier("ltc-aurora-r1")
+            .send()
+            .await
+            .expect("restored cluster")
+    });
+    let cl = &restored.db_clusters()[0];
+    assert_eq!(cl.engine(), Some("aurora-postgresql"));
+    assert_eq!(cl.deletion_protection(), Some(true));
+    assert!(stderr(&r).contains("no DB instances yet"));
+}
+
+/// Bad input exits 2 with one line and makes no call: the endpoint is a closed
+/// port, so any call would end in exit 3 instead.
+#[test]
+fn bad_identifiers_exit_2_before_any_call() {
+    let cases: &[&[&str]] = &[
+        &["create", "--instance", "1db"],
+        &["create", "--instance", "ltc--db"],
+        &["create", "--instance", "ltc-db-"],
+        &["create", "--instance", "ltc_db"],
+        &["create", "--instance", &"a".repeat(64)],
+        &["create", "--cluster", "bad.name"],
+        &["create", "--instance", "ltc-db", "--snapshot-id", "snap--1"],
+        &[
+            "create",
+            "--instance",
+            "ltc-db",
+            "--snapshot-id",
+            &"s".repeat(256),
+        ],
+        &["create", "--instance", "ltc-db", "--prefix", "-x"],
+        &["list", "--instance", "ltc db"],
+        &["latest", "--instance", "Ltc-"],
+        &[
+            "restore",
+            "--snapshot",
+            "s1",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "ltc-db",
+        ],
+        &[
+            "restore",
+            "--snapshot",
+            "bad_snap",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "new",
+        ],
+        &[
+            "restore",
+            "--snapshot",
+            "s1",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "9new",
+        ],
+        &[
+            "restore",
+            "--snapshot",
+            "s1",
+            "--cluster",
+            "ltc-aurora",
+            "--target",
+            "new",
+            "--swap",
+        ],
+        &["prune", "--instance", "ltc-db", "--keep", "0"],
+        &["verify", "--instance", "ltc-db", "--against", "x--y"],
+        &["wait", "--instance", "ltc-db", "--snapshot", "-bad"],
+        &["swap", "--instance", "ltc-db", "--with", "ltc-db"],
+        &["create", "--instance", "ltc-db", "--timeout", "30"],
+        &["create"],
+        &["create", "--instance", "a", "--cluster", "b"],
+    ];
+    for args in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+        cmd.env_remove("LTC_ENV").env_remove("AWS_PROFILE");
+        cmd.envs(offline_env()).args(*args);
+        let o = cmd.output().expect("run");
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+        // clap's own errors (unknown or missing flags) add a usage block; ours are one line.
+        let clap_error = err.contains("try '--help'");
+        if !clap_error {
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn restore_reads_the_snapshot_from_stdin_json_of_latest() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let latest = bin(
+        &emu,
+        &["latest", "--instance", "ltc-db", "--prefix", "pre-deploy"],
+    );
+    assert_eq!(code(&latest), 0);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+    emu.configure(&mut cmd);
+    cmd.args([
+        "restore",
+        "--snapshot",
+        "-",
+        "--instance",
+        "ltc-db",
+        "--target",
+        "ltc-db-r2",
+        "--output",
+        "json",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&latest.stdout).expect("write stdin");
+    }
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["snapshot_id"], "pre-deploy-a");
+    assert!(describe(&c, "ltc-db-r2").is_some());
+}
