@@ -1,1 +1,176 @@
-//! stack-deploy
+//! stack-deploy: deploys a synthesized CDK cloud assembly (`cdk.out`) to
+//! CloudFormation in dependency order, and watches, cancels and rolls back
+//! stacks. Talks to CloudFormation directly; no CDK CLI needed at deploy time.
+
+pub mod assets;
+pub mod deploy;
+pub mod events;
+pub mod graph;
+pub mod manifest;
+pub mod plan;
+pub mod recover;
+pub mod roles;
+pub mod run;
+pub mod scheduler;
+pub mod status;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use common::{Context, GlobalArgs, HasGlobals, HumanDuration};
+
+use crate::deploy::Method;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stack-deploy",
+    version,
+    about = "Deploy a CDK cloud assembly to CloudFormation in dependency phases; watch, cancel, roll back",
+    after_help = common::cli::after_help(
+        "  stack-deploy plan --app cdk.out --all\n  \
+         stack-deploy deploy --app cdk.out --all --env prod --yes\n  \
+         stack-deploy deploy --app cdk.out LightningTalk-Api-prod --parameters LightningTalk-Api-prod:ApiImageTag=v2.0.1 --yes\n  \
+         stack-deploy status --app cdk.out --all\n  \
+         stack-deploy watch LightningTalk-Api-prod\n  \
+         stack-deploy rollback LightningTalk-Api-prod --yes"
+    )
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl HasGlobals for Cli {
+    fn globals(&self) -> &GlobalArgs {
+        &self.globals
+    }
+}
+
+/// Which stacks of which assembly.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// The cloud assembly directory (holds manifest.json).
+    #[arg(long, value_name = "DIR", default_value = "cdk.out")]
+    pub app: PathBuf,
+    /// Stack names or globs ('LightningTalk-*-prod'); artifact ids or stack names.
+    #[arg(value_name = "STACK")]
+    pub stacks: Vec<String>,
+    /// Every stack in the assembly.
+    #[arg(long)]
+    pub all: bool,
+    /// Also take every stack the named ones depend on.
+    #[arg(long)]
+    pub with_deps: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the phases (dependency levels) and, for stacks that exist, what would change.
+    Plan {
+        #[command(flatten)]
+        sel: Selection,
+        /// Phases only: no AWS call, no change preview.
+        #[arg(long)]
+        offline: bool,
+        /// Use the caller's credentials instead of the manifest's deploy role.
+        #[arg(long)]
+        no_assume_role: bool,
+    },
+    /// Deploy stacks, each as soon as its dependencies are done.
+    Deploy {
+        #[command(flatten)]
+        sel: Selection,
+        /// Stacks deployed at the same time.
+        #[arg(long, default_value_t = 4, value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// direct = CreateStack/UpdateStack; change-set = CreateChangeSet + ExecuteChangeSet.
+        #[arg(long, value_enum, default_value_t)]
+        method: Method,
+        /// Parameter for one stack, STACK:KEY=VALUE (repeat for more).
+        #[arg(long = "parameters", value_name = "STACK:KEY=VALUE")]
+        parameters: Vec<String>,
+        /// Leave a failed stack as it is (CREATE_FAILED/UPDATE_FAILED) for inspection.
+        #[arg(long)]
+        no_rollback: bool,
+        /// Use the caller's credentials instead of the manifest's deploy and publishing roles.
+        #[arg(long)]
+        no_assume_role: bool,
+        /// Give up waiting after this long (exit 5; the deploy goes on in AWS).
+        #[arg(long, default_value = "60m", value_name = "DURATION")]
+        timeout: HumanDuration,
+    },
+    /// Live status, last update and outputs of stacks (exit 4 unless all are healthy).
+    Status {
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Re-attach to stacks in progress and wait for them.
+    Watch {
+        /// CloudFormation stack names.
+        #[arg(required = true, value_name = "STACK")]
+        stacks: Vec<String>,
+        #[arg(long, default_value = "60m", value_name = "DURATION")]
+        timeout: HumanDuration,
+    },
+    /// Cancel an in-flight update (CancelUpdateStack) and wait for the rollback.
+    Cancel {
+        #[arg(required = true, value_name = "STACK")]
+        stacks: Vec<String>,
+        #[arg(long, default_value = "60m", value_name = "DURATION")]
+        timeout: HumanDuration,
+    },
+    /// Roll back a failed stack (RollbackStack, or ContinueUpdateRollback from UPDATE_ROLLBACK_FAILED).
+    Rollback {
+        #[arg(required = true, value_name = "STACK")]
+        stacks: Vec<String>,
+        #[arg(long, default_value = "60m", value_name = "DURATION")]
+        timeout: HumanDuration,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context::new("stack-deploy", &cli.globals);
+    match cli.command {
+        Command::Plan {
+            sel,
+            offline,
+            no_assume_role,
+        } => plan::run(&ctx, &sel, offline, no_assume_role).await?,
+        Command::Deploy {
+            sel,
+            concurrency,
+            method,
+            parameters,
+            no_rollback,
+            no_assume_role,
+            timeout,
+        } => {
+            run::deploy(
+                &ctx,
+                run::DeployArgs {
+                    sel,
+                    concurrency: concurrency as usize,
+                    method,
+                    parameters,
+                    no_rollback,
+                    no_assume_role,
+                    timeout: timeout.0,
+                },
+            )
+            .await?
+        }
+        Command::Status { sel } => recover::status(&ctx, &sel).await?,
+        Command::Watch { stacks, timeout } => recover::watch(&ctx, &stacks, timeout.0).await?,
+        Command::Cancel { stacks, timeout } => {
+            recover::cancel_or_rollback(&ctx, &stacks, timeout.0, recover::Kind::Cancel).await?
+        }
+        Command::Rollback { stacks, timeout } => {
+            recover::cancel_or_rollback(&ctx, &stacks, timeout.0, recover::Kind::Rollback).await?
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,4 @@
-fn main() {}
+//! stack-deploy: entry point; the logic lives in the library.
+fn main() -> std::process::ExitCode {
+    common::cli::main(stack_deploy::run)
+}

@@ -1,0 +1,151 @@
+//! Publishing file assets to their S3 destinations before any stack is
+//! deployed. Objects are content-addressed (the key is the asset hash), so an
+//! object that already exists is left alone, as cdk-assets does.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_s3::primitives::ByteStream;
+use futures::StreamExt;
+use serde::Serialize;
+
+use common::{AwsResultExt, Error, Output, Result};
+
+use crate::manifest::{FileAsset, StackArtifact, TEMPLATE_BODY_LIMIT};
+use crate::roles::{Roles, resolve_placeholders};
+
+/// What happened to one asset destination.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetResult {
+    pub asset: String,
+    pub bucket: String,
+    pub key: String,
+    /// uploaded | present | would-upload
+    pub action: String,
+}
+
+/// The assets a stack needs published. The template's own asset is only
+/// needed when the template is too big to send inline.
+pub fn needed(stack: &StackArtifact) -> Vec<&FileAsset> {
+    let inline = stack.template.len() <= TEMPLATE_BODY_LIMIT;
+    stack
+        .file_assets
+        .iter()
+        .filter(|a| {
+            let is_template = stack
+                .template_asset_url
+                .as_deref()
+                .is_some_and(|u| u == format!("s3://{}/{}", a.bucket, a.key));
+            !(inline && is_template)
+        })
+        .collect()
+}
+
+/// Uploads the assets of `stacks` (deduplicated by destination), a few at a time.
+pub async fn publish(
+    out: &Output,
+    roles: &Roles,
+    stacks: &[&StackArtifact],
+    account_for: impl Fn(&StackArtifact) -> String,
+    dry_run: bool,
+    path_style: bool,
+    calls: &AtomicU32,
+) -> Result<Vec<AssetResult>> {
+    let mut work: Vec<(FileAsset, String)> = Vec::new();
+    for s in stacks {
+        let account = account_for(s);
+        for a in needed(s) {
+            if !work
+                .iter()
+                .any(|(w, _)| w.bucket == a.bucket && w.key == a.key)
+            {
+                work.push((a.clone(), account.clone()));
+            }
+        }
+    }
+    let results = futures::stream::iter(work.into_iter().map(|(a, account)| async move {
+        publish_one(out, roles, &a, &account, dry_run, path_style, calls).await
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    results.into_iter().collect()
+}
+
+async fn publish_one(
+    out: &Output,
+    roles: &Roles,
+    a: &FileAsset,
+    account: &str,
+    dry_run: bool,
+    path_style: bool,
+    calls: &AtomicU32,
+) -> Result<AssetResult> {
+    let region = a.region.clone().unwrap_or_else(|| roles.base_region());
+    let role = a
+        .assume_role_arn
+        .as_deref()
+        .map(|r| resolve_placeholders(r, account, &region));
+    let session = roles.session(role.as_deref(), Some(&region)).await?;
+    let conf = aws_sdk_s3::config::Builder::from(&session.config)
+        .force_path_style(path_style)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    let result = |action: &str| AssetResult {
+        asset: a.display_name.clone(),
+        bucket: a.bucket.clone(),
+        key: a.key.clone(),
+        action: action.to_owned(),
+    };
+    calls.fetch_add(1, Ordering::Relaxed);
+    match s3
+        .head_object()
+        .bucket(&a.bucket)
+        .key(&a.key)
+        .send()
+        .await
+        .aws("HeadObject")
+    {
+        Ok(_) => return Ok(result("present")),
+        Err(e) if e.status == Some(404) || e.has_code("NotFound") || e.has_code("NoSuchKey") => {}
+        Err(e) if e.status == Some(403) => {
+            return Err(Error::Aws(e));
+        }
+        Err(e) => return Err(Error::Aws(e)),
+    }
+    if dry_run {
+        out.info(format!(
+            "dry run: would upload asset {} to s3://{}/{}",
+            a.display_name, a.bucket, a.key
+        ));
+        return Ok(result("would-upload"));
+    }
+    let body = ByteStream::from_path(&a.source).await.map_err(|e| {
+        Error::io(
+            format!("failed to read asset {}", a.source.display()),
+            std::io::Error::other(e),
+        )
+    })?;
+    calls.fetch_add(1, Ordering::Relaxed);
+    s3.put_object()
+        .bucket(&a.bucket)
+        .key(&a.key)
+        .body(body)
+        .send()
+        .await
+        .aws("PutObject")
+        .map_err(|e| {
+            if e.has_code("NoSuchBucket") {
+                Error::CheckFailed(format!(
+                    "asset bucket {} does not exist: is the environment bootstrapped (`cdk bootstrap`)? ({e})",
+                    a.bucket
+                ))
+            } else {
+                Error::Aws(e)
+            }
+        })?;
+    out.info(format!(
+        "uploaded asset {} to s3://{}/{}",
+        a.display_name, a.bucket, a.key
+    ));
+    Ok(result("uploaded"))
+}

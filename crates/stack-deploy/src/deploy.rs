@@ -1,0 +1,1175 @@
+//! Deploying one stack (create, update or nothing when unchanged) and waiting
+//! for it with live events; the per-stack result. The whole-assembly flow
+//! (validation, bootstrap check, assets, the ready pool) is in `run.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, Tag};
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use common::journal::Journal;
+use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
+
+use crate::events::{Tracker, describe_failure, fetch_new};
+use crate::status::{Health, Op, classify, is_terminal, judge, next_step};
+
+/// `--method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// CreateStack/UpdateStack (works with the emulator; fewest calls).
+    #[default]
+    Direct,
+    /// CreateChangeSet, then ExecuteChangeSet.
+    ChangeSet,
+}
+
+/// What was done to a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Created,
+    Updated,
+    Unchanged,
+    Failed,
+    Skipped,
+    WouldCreate,
+    WouldUpdate,
+}
+
+/// Options shared by every stack of one deploy.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub method: Method,
+    pub no_rollback: bool,
+    pub dry_run: bool,
+    /// When the whole command must be done by (`--timeout`; `LTC_DEADLINE`
+    /// is applied again inside each wait).
+    pub deadline: Instant,
+}
+
+/// One stack to deploy, everything resolved.
+#[derive(Debug, Clone)]
+pub struct StackJob {
+    pub stack_name: String,
+    pub template: String,
+    /// Parameters the template declares.
+    pub template_parameters: BTreeMap<String, crate::manifest::TemplateParam>,
+    /// `--parameters` for this stack.
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// CloudFormation service role (resolved `cloudFormationExecutionRoleArn`).
+    pub exec_role: Option<String>,
+    /// Set when the template is over the inline limit.
+    pub template_url: Option<String>,
+    pub termination_protection: bool,
+}
+
+/// Where and how to deploy one stack.
+#[derive(Debug, Clone)]
+pub struct StackEnv<'a> {
+    pub cfn: Client,
+    pub out: &'a Output,
+    pub journal: Option<&'a Journal>,
+    pub opts: &'a DeployOptions,
+    pub identity: String,
+    pub region: String,
+}
+
+/// The result line of one stack.
+#[derive(Debug, Serialize)]
+pub struct StackResult {
+    pub stack: String,
+    pub action: Action,
+    pub status: Option<String>,
+    pub duration: String,
+    pub duration_ms: u64,
+    pub outputs: BTreeMap<String, String>,
+    pub template_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_as: Option<String>,
+    /// CloudFormation calls made for this stack.
+    pub api_calls: u32,
+    #[serde(skip)]
+    pub error: Option<Error>,
+}
+
+impl StackResult {
+    pub fn skipped(stack: &str, template: &str, why: &str) -> StackResult {
+        StackResult {
+            stack: stack.to_owned(),
+            action: Action::Skipped,
+            status: None,
+            duration: "0ms".into(),
+            duration_ms: 0,
+            outputs: BTreeMap::new(),
+            template_sha256: sha256(template),
+            reason: Some(why.to_owned()),
+            deployed_as: None,
+            api_calls: 0,
+            error: None,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.action != Action::Failed && self.action != Action::Skipped
+    }
+}
+
+pub fn sha256(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The stack, or `None` when CloudFormation says it does not exist.
+pub async fn describe(cfn: &Client, name: &str) -> Result<Option<Stack>> {
+    match cfn
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .aws("DescribeStacks")
+    {
+        Ok(out) => Ok(out.stacks().first().cloned()),
+        Err(e) if e.has_code("ValidationError") && e.message.contains("does not exist") => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn status_of(s: &Stack) -> String {
+    s.stack_status()
+        .map(|x| x.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+pub fn outputs_of(s: &Stack) -> BTreeMap<String, String> {
+    s.outputs()
+        .iter()
+        .filter_map(|o| {
+            Some((
+                o.output_key()?.to_owned(),
+                o.output_value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn parameters_of(s: &Stack) -> BTreeMap<String, String> {
+    s.parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_owned(),
+                p.parameter_value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn tags_of(s: &Stack) -> BTreeMap<String, String> {
+    s.tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect()
+}
+
+/// Same template? Compared as JSON so formatting differences do not count.
+pub fn same_template(deployed: &str, local: &str) -> bool {
+    if deployed == local {
+        return true;
+    }
+    match (
+        serde_json::from_str::<Value>(deployed),
+        serde_json::from_str::<Value>(local),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Why a deployed stack differs from the job, empty when it does not.
+pub fn differences(
+    job: &StackJob,
+    deployed_template: &str,
+    current_params: &BTreeMap<String, String>,
+    current_tags: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut why = Vec::new();
+    if !same_template(deployed_template, &job.template) {
+        why.push("template".to_owned());
+    }
+    for (k, v) in &job.parameters {
+        if current_params.get(k) != Some(v) {
+            why.push(format!("parameter {k}"));
+        }
+    }
+    if current_tags != &job.tags {
+        why.push("tags".to_owned());
+    }
+    why
+}
+
+fn capabilities() -> Vec<Capability> {
+    vec![
+        Capability::CapabilityIam,
+        Capability::CapabilityNamedIam,
+        Capability::CapabilityAutoExpand,
+    ]
+}
+
+fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Parameters for CreateStack (explicit only) or UpdateStack: explicit
+/// values; the others keep their previous values, as the CDK CLI does. The
+/// previous value is sent as a value (the emulator cannot `UsePreviousValue` a
+/// parameter that was defaulted at create); NoEcho ones (shown masked) use
+/// `UsePreviousValue`; SSM-typed ones with a default (CDK's BootstrapVersion)
+/// are left to their default so CloudFormation resolves them again.
+fn cfn_parameters(job: &StackJob, existing: Option<&BTreeMap<String, String>>) -> Vec<Parameter> {
+    let mut out = Vec::new();
+    for (name, formal) in &job.template_parameters {
+        let b = Parameter::builder().parameter_key(name);
+        if let Some(v) = job.parameters.get(name) {
+            out.push(b.parameter_value(v).build());
+            continue;
+        }
+        let Some(prev) = existing.and_then(|e| e.get(name)) else {
+            continue;
+        };
+        if formal.ssm && formal.default.is_some() {
+            continue;
+        }
+        if formal.no_echo {
+            out.push(b.use_previous_value(true).build());
+        } else {
+            out.push(b.parameter_value(prev).build());
+        }
+    }
+    out
+}
+
+/// Deploys one stack and waits for it. Never panics; failures are in the result.
+pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
+    let t0 = Instant::now();
+    let mut calls = 0u32;
+    let mut status = None;
+    let res = deploy_inner(env, job, &mut calls, &mut status).await;
+    let elapsed = t0.elapsed();
+    let mut r = StackResult {
+        stack: job.stack_name.clone(),
+        action: Action::Failed,
+        status,
+        duration: common::duration::format_duration(elapsed),
+        duration_ms: elapsed.as_millis() as u64,
+        outputs: BTreeMap::new(),
+        template_sha256: sha256(&job.template),
+        reason: None,
+        deployed_as: Some(env.identity.clone()),
+        api_calls: calls,
+        error: None,
+    };
+    match res {
+        Ok((action, stack)) => {
+            r.action = action;
+            if let Some(s) = stack {
+                r.status = Some(status_of(&s));
+                r.outputs = outputs_of(&s);
+            }
+        }
+        Err(e) => {
+            r.reason = Some(e.to_string());
+            r.error = Some(e);
+        }
+    }
+    r
+}
+
+async fn deploy_inner(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    calls: &mut u32,
+    last_status: &mut Option<String>,
+) -> Result<(Action, Option<Stack>)> {
+    let name = &job.stack_name;
+    let out = env.out;
+    *calls += 1;
+    let existing = describe(&env.cfn, name).await?;
+    let mut op = Op::Create;
+    let mut before = json!({ "status": null });
+    let mut current_params = None;
+    if let Some(st) = &existing {
+        let status = status_of(st);
+        *last_status = Some(status.clone());
+        match classify(&status) {
+            Health::Ok | Health::UpdateRolledBack => {
+                *calls += 1;
+                let deployed = env
+                    .cfn
+                    .get_template()
+                    .stack_name(name)
+                    .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+                    .send()
+                    .await
+                    .aws("GetTemplate")?
+                    .template_body()
+                    .unwrap_or_default()
+                    .to_owned();
+                let params = parameters_of(st);
+                let why = differences(job, &deployed, &params, &tags_of(st));
+                before = json!({
+                    "status": status,
+                    "template_sha256": sha256(&deployed),
+                    "parameters": params,
+                });
+                if why.is_empty() && classify(&status) == Health::Ok {
+                    out.info(format!("{name}: unchanged ({status})"));
+                    return Ok((Action::Unchanged, existing));
+                }
+                out.info(format!("{name}: {} changed", why.join(", ")));
+                current_params = Some(params);
+                op = Op::Update;
+            }
+            Health::InProgress => {
+                return Err(Error::CheckFailed(format!(
+                    "stack {name} is {status}: another operation is running; wait for it with `stack-deploy watch {name}`"
+                )));
+            }
+            Health::CreateRolledBack => {
+                return Err(judge(Op::Create, name, &status, None)
+                    .err()
+                    .map(|e| Error::CheckFailed(format!("cannot deploy: {e}")))
+                    .unwrap_or_else(|| Error::Internal("unreachable".into())));
+            }
+            Health::Review if env.opts.method == Method::ChangeSet => {}
+            Health::Review => {
+                return Err(Error::CheckFailed(format!(
+                    "stack {name} is REVIEW_IN_PROGRESS (an unexecuted change set): deploy with --method change-set, or delete it"
+                )));
+            }
+            Health::Failed => {
+                return Err(Error::CheckFailed(format!(
+                    "cannot deploy stack {name}: it is {status}; {}",
+                    next_step(name, &status)
+                )));
+            }
+            Health::Missing => {}
+        }
+    }
+
+    if env.opts.dry_run {
+        let action = if op == Op::Create {
+            Action::WouldCreate
+        } else {
+            Action::WouldUpdate
+        };
+        out.info(format!(
+            "dry run: would {} stack {name}",
+            if op == Op::Create { "create" } else { "update" }
+        ));
+        return Ok((action, existing));
+    }
+
+    let target = format!("cloudformation:{}/{name}", env.region);
+    let action_name = if op == Op::Create {
+        "stack.create"
+    } else {
+        "stack.update"
+    };
+    if let Value::Object(m) = &mut before {
+        m.insert("deployed_as".into(), json!(env.identity));
+        m.insert("new_template_sha256".into(), json!(sha256(&job.template)));
+    }
+    let change = match env.journal {
+        Some(j) => Some(j.intent(action_name, &target, before)?),
+        None => None,
+    };
+
+    let started = Utc::now();
+    let kicked = match env.opts.method {
+        Method::Direct => start_direct(env, job, op, current_params.as_ref(), calls).await,
+        Method::ChangeSet => {
+            start_change_set(
+                env,
+                job,
+                op,
+                existing.as_ref(),
+                current_params.as_ref(),
+                calls,
+            )
+            .await
+        }
+    };
+    match kicked {
+        Ok(true) => {}
+        Ok(false) => {
+            // CloudFormation found nothing to change.
+            if let Some(c) = change {
+                c.ok(json!({ "status": last_status, "note": "no changes to perform" }))?;
+            }
+            out.info(format!(
+                "{name}: unchanged (CloudFormation found no changes)"
+            ));
+            return Ok((Action::Unchanged, existing));
+        }
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(json!({ "status": last_status }), e.to_string())?;
+            }
+            return Err(e);
+        }
+    }
+    out.info(format!(
+        "{name}: {} started",
+        if op == Op::Create { "create" } else { "update" }
+    ));
+
+    let since = (op == Op::Update).then(|| started - chrono::Duration::seconds(60));
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let waited = wait_stack(&env.cfn, out, name, since, left, calls, true).await;
+    let (stack, tracker) = match waited {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(json!({ "status": "unknown" }), e.to_string())?;
+            }
+            return Err(e);
+        }
+    };
+    let status = status_of(&stack);
+    *last_status = Some(status.clone());
+    let reason = tracker
+        .first_failure()
+        .map(describe_failure)
+        .or_else(|| stack.stack_status_reason().map(str::to_owned));
+    let after = json!({
+        "status": status,
+        "template_sha256": sha256(&job.template),
+        "outputs": outputs_of(&stack),
+    });
+    match judge(op, name, &status, reason.as_deref()) {
+        Ok(()) => {
+            if let Some(c) = change {
+                c.ok(after)?;
+            }
+            let action = if op == Op::Create {
+                Action::Created
+            } else {
+                Action::Updated
+            };
+            out.info(format!("{name}: {status}"));
+            Ok((action, Some(stack)))
+        }
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(after, e.to_string())?;
+            }
+            Err(e)
+        }
+    }
+}
+
+fn no_changes(e: &common::AwsError) -> bool {
+    e.message.contains("No updates are to be performed")
+}
+
+/// CreateStack/UpdateStack; `Ok(false)` when there was nothing to update.
+async fn start_direct(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    op: Op,
+    current_params: Option<&BTreeMap<String, String>>,
+    calls: &mut u32,
+) -> Result<bool> {
+    *calls += 1;
+    if op == Op::Create {
+        env.cfn
+            .create_stack()
+            .stack_name(&job.stack_name)
+            .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
+            .set_template_url(job.template_url.clone())
+            .set_parameters(Some(cfn_parameters(job, None)))
+            .set_capabilities(Some(capabilities()))
+            .set_tags(Some(cfn_tags(&job.tags)))
+            .set_role_arn(job.exec_role.clone())
+            .disable_rollback(env.opts.no_rollback)
+            .enable_termination_protection(job.termination_protection)
+            .send()
+            .await
+            .aws("CreateStack")?;
+        Ok(true)
+    } else {
+        match env
+            .cfn
+            .update_stack()
+            .stack_name(&job.stack_name)
+            .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
+            .set_template_url(job.template_url.clone())
+            .set_parameters(Some(cfn_parameters(job, current_params)))
+            .set_capabilities(Some(capabilities()))
+            .set_tags(Some(cfn_tags(&job.tags)))
+            .set_role_arn(job.exec_role.clone())
+            .disable_rollback(env.opts.no_rollback)
+            .send()
+            .await
+            .aws("UpdateStack")
+        {
+            Ok(_) => Ok(true),
+            Err(e) if no_changes(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// CreateChangeSet, wait for it, ExecuteChangeSet; `Ok(false)` when empty.
+async fn start_change_set(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    op: Op,
+    existing: Option<&Stack>,
+    current_params: Option<&BTreeMap<String, String>>,
+    calls: &mut u32,
+) -> Result<bool> {
+    use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType};
+    let cs_name = format!("stack-deploy-{}", Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let kind = if op == Op::Create {
+        ChangeSetType::Create
+    } else {
+        ChangeSetType::Update
+    };
+    let _ = existing;
+    *calls += 1;
+    env.cfn
+        .create_change_set()
+        .stack_name(&job.stack_name)
+        .change_set_name(&cs_name)
+        .change_set_type(kind)
+        .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
+        .set_template_url(job.template_url.clone())
+        .set_parameters(Some(cfn_parameters(job, current_params)))
+        .set_capabilities(Some(capabilities()))
+        .set_tags(Some(cfn_tags(&job.tags)))
+        .set_role_arn(job.exec_role.clone())
+        .send()
+        .await
+        .aws("CreateChangeSet")?;
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let cfn = env.cfn.clone();
+    let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let n2 = n.clone();
+    let opts = WaitOptions::new(format!("change set {cs_name} of {}", job.stack_name), left)
+        .reattach(format!("stack-deploy watch {}", job.stack_name));
+    let (status, reason) = poll_until(env.out, &opts, || {
+        let cfn = cfn.clone();
+        let n = n2.clone();
+        let stack = job.stack_name.clone();
+        let cs = cs_name.clone();
+        async move {
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let d = cfn
+                .describe_change_set()
+                .stack_name(&stack)
+                .change_set_name(&cs)
+                .send()
+                .await
+                .aws("DescribeChangeSet")?;
+            let st = d.status().cloned();
+            let reason = d.status_reason().unwrap_or_default().to_owned();
+            Ok(match st {
+                Some(ChangeSetStatus::CreateComplete) => Poll::Done((true, reason)),
+                Some(ChangeSetStatus::Failed) => Poll::Done((false, reason)),
+                other => Poll::Pending(
+                    other
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "unknown".into()),
+                ),
+            })
+        }
+    })
+    .await?;
+    *calls += n.load(std::sync::atomic::Ordering::Relaxed);
+    if !status {
+        let empty = reason.contains("didn't contain changes")
+            || reason.contains("No updates are to be performed");
+        *calls += 1;
+        let _ = env
+            .cfn
+            .delete_change_set()
+            .stack_name(&job.stack_name)
+            .change_set_name(&cs_name)
+            .send()
+            .await;
+        if empty {
+            return Ok(false);
+        }
+        return Err(Error::CheckFailed(format!(
+            "change set for {} failed: {reason}",
+            job.stack_name
+        )));
+    }
+    *calls += 1;
+    env.cfn
+        .execute_change_set()
+        .stack_name(&job.stack_name)
+        .change_set_name(&cs_name)
+        .disable_rollback(env.opts.no_rollback)
+        .send()
+        .await
+        .aws("ExecuteChangeSet")?;
+    Ok(true)
+}
+
+/// Waits until the stack leaves every *_IN_PROGRESS state, printing its new
+/// events on stderr. Returns the final description and the events seen.
+pub async fn wait_stack(
+    cfn: &Client,
+    out: &Output,
+    name: &str,
+    since: Option<chrono::DateTime<Utc>>,
+    timeout: Duration,
+    calls: &mut u32,
+    show_events: bool,
+) -> Result<(Stack, Tracker)> {
+    let state = Arc::new(tokio::sync::Mutex::new((Tracker::new(since), 0u32)));
+    let opts = WaitOptions::new(format!("stack {name}"), timeout)
+        .reattach(format!("stack-deploy watch {name}"));
+    let st = state.clone();
+    let res = poll_until(out, &opts, || {
+        let state = st.clone();
+        let cfn = cfn.clone();
+        let name = name.to_owned();
+        async move {
+            let mut g = state.lock().await;
+            let (tracker, n) = &mut *g;
+            *n += 1;
+            let stack = describe(&cfn, &name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("stack {name} does not exist")))?;
+            if show_events {
+                for e in fetch_new(&cfn, &name, tracker, n).await? {
+                    out.info(e.line(&name));
+                }
+            }
+            let status = status_of(&stack);
+            Ok(if is_terminal(&status) {
+                Poll::Done(stack)
+            } else {
+                Poll::Pending(status)
+            })
+        }
+    })
+    .await;
+    let (tracker, n) = {
+        let mut g = state.lock().await;
+        (std::mem::take(&mut g.0), g.1)
+    };
+    *calls += n;
+    Ok((res?, tracker))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn job() -> StackJob {
+        StackJob {
+            stack_name: "S".into(),
+            template: r#"{"Resources":{"A":{"Type":"AWS::SNS::Topic"}}}"#.into(),
+            template_parameters: [
+                (
+                    "Tag".to_string(),
+                    crate::manifest::TemplateParam {
+                        default: Some("v1".into()),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "BootstrapVersion".to_string(),
+                    crate::manifest::TemplateParam {
+                        default: Some("/cdk-bootstrap/hnb659fds/version".into()),
+                        ssm: true,
+                        no_echo: false,
+                    },
+                ),
+            ]
+            .into(),
+            parameters: BTreeMap::new(),
+            tags: [("Project".to_string(), "LTC".to_string())].into(),
+            exec_role: None,
+            template_url: None,
+            termination_protection: false,
+        }
+    }
+
+    // ---- SDK-level mocks for what the emulator cannot do ----
+
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use aws_sdk_cloudformation::config::retry::RetryConfig;
+    use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
+    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+    use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+    use aws_sdk_cloudformation::operation::update_stack::UpdateStackOutput;
+    use aws_sdk_cloudformation::types::{ResourceStatus, StackEvent, StackStatus};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::DateTime as SmithyTime;
+    use aws_smithy_types::body::SdkBody;
+    use common::journal::{Journal, JournalContext};
+
+    #[derive(Clone, Default)]
+    pub(crate) struct Captured(pub Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Captured {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    pub(crate) fn output() -> (Output, Captured) {
+        let err = Captured::default();
+        (
+            Output::with_writers(true, Box::new(Captured::default()), Box::new(err.clone())),
+            err,
+        )
+    }
+
+    pub(crate) fn stack(status: &str) -> Stack {
+        Stack::builder()
+            .stack_name("S")
+            .stack_id("arn:aws:cloudformation:ap-northeast-1:123456789012:stack/S/1")
+            .creation_time(SmithyTime::from_secs(1_800_000_000))
+            .stack_status(StackStatus::from(status))
+            .parameters(
+                Parameter::builder()
+                    .parameter_key("Tag")
+                    .parameter_value("v1")
+                    .build(),
+            )
+            .tags(Tag::builder().key("Project").value("LTC").build())
+            .build()
+    }
+
+    pub(crate) fn described(status: &str) -> DescribeStacksOutput {
+        DescribeStacksOutput::builder()
+            .stacks(stack(status))
+            .build()
+    }
+
+    fn aws_error(status: u16, code: &str, message: &str) -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::from(format!(
+                "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+            )),
+        )
+    }
+
+    fn does_not_exist() -> HttpResponse {
+        aws_error(400, "ValidationError", "Stack with id S does not exist")
+    }
+
+    fn throttled() -> HttpResponse {
+        aws_error(400, "Throttling", "Rate exceeded")
+    }
+
+    pub(crate) fn event(
+        id: &str,
+        secs: i64,
+        logical: &str,
+        ty: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> StackEvent {
+        StackEvent::builder()
+            .stack_id("arn:aws:cloudformation:ap-northeast-1:123456789012:stack/S/1")
+            .stack_name("S")
+            .event_id(id)
+            .timestamp(SmithyTime::from_secs(1_800_000_000 + secs))
+            .logical_resource_id(logical)
+            .resource_type(ty)
+            .resource_status(ResourceStatus::from(status))
+            .set_resource_status_reason(reason.map(str::to_owned))
+            .build()
+    }
+
+    fn env_for<'a>(
+        cfn: Client,
+        out: &'a Output,
+        journal: Option<&'a Journal>,
+        opts: &'a DeployOptions,
+    ) -> StackEnv<'a> {
+        StackEnv {
+            cfn,
+            out,
+            journal,
+            opts,
+            identity: "arn:aws:sts::123456789012:assumed-role/deploy/x".into(),
+            region: "ap-northeast-1".into(),
+        }
+    }
+
+    fn opts(timeout: Duration) -> DeployOptions {
+        DeployOptions {
+            method: Method::Direct,
+            no_rollback: false,
+            dry_run: false,
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    const STACK: &str = "AWS::CloudFormation::Stack";
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_create_ends_rolled_back_with_the_failing_resource_and_the_clearing_command() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(2)
+            .output(|| described("ROLLBACK_IN_PROGRESS"))
+            .output(|| described("ROLLBACK_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events).then_output(|| {
+            DescribeStackEventsOutput::builder()
+                .set_stack_events(Some(vec![
+                    event("6", 6, "S", STACK, "ROLLBACK_COMPLETE", None),
+                    event(
+                        "5",
+                        5,
+                        "S",
+                        STACK,
+                        "ROLLBACK_IN_PROGRESS",
+                        Some("The following resource(s) failed to create: [SiteBucket]"),
+                    ),
+                    event(
+                        "4",
+                        4,
+                        "Queue",
+                        "AWS::SQS::Queue",
+                        "CREATE_FAILED",
+                        Some("Resource creation cancelled"),
+                    ),
+                    event(
+                        "3",
+                        3,
+                        "SiteBucket",
+                        "AWS::S3::Bucket",
+                        "CREATE_FAILED",
+                        Some("ltc-site already exists"),
+                    ),
+                    event(
+                        "2",
+                        2,
+                        "SiteBucket",
+                        "AWS::S3::Bucket",
+                        "CREATE_IN_PROGRESS",
+                        None,
+                    ),
+                    event(
+                        "1",
+                        1,
+                        "S",
+                        STACK,
+                        "CREATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ),
+                ]))
+                .build()
+        });
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+
+        assert_eq!(r.action, Action::Failed);
+        assert_eq!(r.status.as_deref(), Some("ROLLBACK_COMPLETE"));
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 6);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("SiteBucket (AWS::S3::Bucket) CREATE_FAILED: ltc-site already exists"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("aws cloudformation delete-stack --stack-name S"),
+            "{msg}"
+        );
+        assert!(
+            err.text().contains("CREATE_FAILED"),
+            "events on stderr: {}",
+            err.text()
+        );
+        // Each event shown once although every look returned all of them.
+        assert_eq!(
+            err.text().matches("ltc-site already exists").count(),
+            1,
+            "{}",
+            err.text()
+        );
+        assert_eq!(create.num_calls(), 1);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].action, "stack.create");
+        assert_eq!(entries[1].after["status"], "ROLLBACK_COMPLETE");
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn update_rolled_back_is_a_failure_with_this_operations_reason() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| described("UPDATE_COMPLETE"))
+            .output(|| described("UPDATE_IN_PROGRESS"))
+            .output(|| described("UPDATE_ROLLBACK_IN_PROGRESS"))
+            .output(|| described("UPDATE_ROLLBACK_COMPLETE"))
+            .repeatedly()
+            .build();
+        let template = mock!(Client::get_template)
+            .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+        let update = mock!(Client::update_stack)
+            .then_output(|| UpdateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events).then_output(|| {
+            DescribeStackEventsOutput::builder()
+                .set_stack_events(Some(vec![
+                    event("13", 13, "S", STACK, "UPDATE_ROLLBACK_COMPLETE", None),
+                    event(
+                        "12",
+                        12,
+                        "S",
+                        STACK,
+                        "UPDATE_ROLLBACK_IN_PROGRESS",
+                        Some("The following resource(s) failed to update: [A]"),
+                    ),
+                    event(
+                        "11",
+                        11,
+                        "A",
+                        "AWS::SNS::Topic",
+                        "UPDATE_FAILED",
+                        Some("Invalid parameter: DisplayName"),
+                    ),
+                    event(
+                        "10",
+                        10,
+                        "S",
+                        STACK,
+                        "UPDATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ),
+                    // An earlier operation's failure must not be blamed.
+                    event(
+                        "2",
+                        2,
+                        "A",
+                        "AWS::SNS::Topic",
+                        "UPDATE_FAILED",
+                        Some("old failure"),
+                    ),
+                    event(
+                        "1",
+                        1,
+                        "S",
+                        STACK,
+                        "UPDATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ),
+                ]))
+                .build()
+        });
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &template, &update, &events]
+        );
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert_eq!(r.action, Action::Failed);
+        assert_eq!(r.status.as_deref(), Some("UPDATE_ROLLBACK_COMPLETE"));
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 6);
+        assert!(
+            e.to_string().contains("Invalid parameter: DisplayName"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("old failure"), "{e}");
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_while_polling_is_retried_not_surfaced() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .http_response(throttled)
+            .times(3)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .http_response(throttled)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .sequence()
+            .http_response(throttled)
+            .output(|| DescribeStackEventsOutput::builder().build())
+            .repeatedly()
+            .build();
+        // No SDK retries: the poll loop itself must absorb the throttling.
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events],
+            |c| c.retry_config(RetryConfig::disabled())
+        );
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.action, Action::Created);
+        assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
+        assert!(err.text().contains("throttled"), "{}", err.text());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_progress_is_polled_with_backoff_until_done() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(40)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let (out, _) = output();
+        let o = opts(Duration::from_secs(3600));
+        let t0 = Instant::now();
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert_eq!(r.action, Action::Created);
+        assert_eq!(describe.num_calls(), 42);
+        // 41 looks: quick at first, then every 10 s: about 5-6 minutes, not 41 x 250 ms.
+        let waited = t0.elapsed();
+        assert!(
+            waited > Duration::from_secs(300) && waited < Duration::from_secs(420),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stack_that_never_settles_times_out_with_the_watch_command() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _) = output();
+        let o = opts(Duration::from_secs(120));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 5);
+        assert!(e.to_string().contains("stack-deploy watch S"), "{e}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
+    }
+
+    #[test]
+    fn unchanged_needs_same_template_parameters_and_tags() {
+        let j = job();
+        let params: BTreeMap<String, String> = [("Tag".to_string(), "v1".to_string())].into();
+        let tags = j.tags.clone();
+        let pretty = "{\n  \"Resources\": {\"A\": {\"Type\": \"AWS::SNS::Topic\"}}\n}";
+        assert!(differences(&j, pretty, &params, &tags).is_empty());
+        let mut j2 = j.clone();
+        j2.parameters.insert("Tag".into(), "v2".into());
+        assert_eq!(
+            differences(&j2, pretty, &params, &tags),
+            vec!["parameter Tag"]
+        );
+        assert_eq!(
+            differences(&j, "{}", &params, &BTreeMap::new()),
+            vec!["template", "tags"]
+        );
+    }
+
+    #[test]
+    fn update_keeps_previous_values_of_parameters_not_given() {
+        let mut j = job();
+        let existing: BTreeMap<String, String> = [
+            ("Tag".to_string(), "v1".to_string()),
+            ("BootstrapVersion".to_string(), "21".to_string()),
+        ]
+        .into();
+        let p = cfn_parameters(&j, Some(&existing));
+        assert_eq!(
+            p.len(),
+            1,
+            "the SSM-typed default is left to CloudFormation: {p:?}"
+        );
+        assert_eq!(p[0].parameter_key(), Some("Tag"));
+        assert_eq!(p[0].parameter_value(), Some("v1"));
+        assert_eq!(cfn_parameters(&j, None).len(), 0);
+        j.template_parameters.get_mut("Tag").unwrap().no_echo = true;
+        assert_eq!(
+            cfn_parameters(&j, Some(&existing))[0].use_previous_value(),
+            Some(true)
+        );
+        j.template_parameters.get_mut("Tag").unwrap().no_echo = false;
+        j.parameters.insert("Tag".into(), "v3".into());
+        let p = cfn_parameters(&j, Some(&existing));
+        assert_eq!(p[0].parameter_value(), Some("v3"));
+    }
+}

@@ -1,0 +1,521 @@
+//! Reading a CDK cloud assembly (`cdk.out/manifest.json`): stack artifacts, their
+//! asset manifests and their dependencies. Pure file reading; every problem is a
+//! usage error (exit 2) found before any AWS call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use common::{Error, Result};
+
+/// The CloudFormation artifact type in `manifest.json`.
+pub const STACK_TYPE: &str = "aws:cloudformation:stack";
+/// The asset manifest artifact type.
+pub const ASSETS_TYPE: &str = "cdk:asset-manifest";
+/// CloudFormation's limit for an inline TemplateBody.
+pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
+
+/// One deployable stack, as the CDK synthesized it.
+#[derive(Debug, Clone)]
+pub struct StackArtifact {
+    /// Artifact id (what `cdk deploy` takes on the command line).
+    pub id: String,
+    /// CloudFormation stack name (`stackName`, else the artifact id).
+    pub stack_name: String,
+    pub template_file: PathBuf,
+    /// The template's raw bytes as synthesized (hashed and sent as is).
+    pub template: String,
+    /// Parameters the template declares.
+    pub template_parameters: BTreeMap<String, TemplateParam>,
+    pub tags: BTreeMap<String, String>,
+    /// `aws://ACCOUNT/REGION` split; `None` for `unknown-account`/`unknown-region`.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub assume_role_arn: Option<String>,
+    pub cfn_exec_role_arn: Option<String>,
+    /// `s3://bucket/key` of the template uploaded as an asset (for TemplateURL).
+    pub template_asset_url: Option<String>,
+    pub requires_bootstrap_version: Option<u64>,
+    pub bootstrap_parameter: Option<String>,
+    pub termination_protection: bool,
+    /// Other stacks this one needs first (artifact ids), found through
+    /// non-stack artifacts such as asset manifests.
+    pub depends_on: Vec<String>,
+    /// The file assets to publish before the stack is deployed.
+    pub file_assets: Vec<FileAsset>,
+}
+
+/// A parameter a template declares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateParam {
+    pub default: Option<String>,
+    /// `AWS::SSM::Parameter::Value<...>`: the value is an SSM name, resolved by CloudFormation.
+    pub ssm: bool,
+    pub no_echo: bool,
+}
+
+/// One file asset destination: a local file and where it goes in S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAsset {
+    pub id: String,
+    pub display_name: String,
+    pub source: PathBuf,
+    pub bucket: String,
+    pub key: String,
+    pub region: Option<String>,
+    pub assume_role_arn: Option<String>,
+}
+
+/// The whole assembly: stacks in manifest order.
+#[derive(Debug, Clone)]
+pub struct Assembly {
+    pub dir: PathBuf,
+    pub stacks: Vec<StackArtifact>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawManifest {
+    #[serde(default)]
+    artifacts: BTreeMapInOrder,
+}
+
+/// Artifacts keep their manifest order (serde_json's preserve_order is on).
+type BTreeMapInOrder = serde_json::Map<String, Value>;
+
+#[derive(Debug, Deserialize)]
+struct RawArtifact {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    properties: Value,
+    #[serde(default)]
+    dependencies: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawAssetManifest {
+    #[serde(default)]
+    files: BTreeMap<String, RawFileAsset>,
+    #[serde(default, rename = "dockerImages")]
+    docker_images: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFileAsset {
+    #[serde(default, rename = "displayName")]
+    display_name: Option<String>,
+    source: RawSource,
+    #[serde(default)]
+    destinations: BTreeMap<String, RawDestination>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawSource {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    packaging: Option<String>,
+    #[serde(default)]
+    executable: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawDestination {
+    #[serde(rename = "bucketName")]
+    bucket_name: String,
+    #[serde(rename = "objectKey")]
+    object_key: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default, rename = "assumeRoleArn")]
+    assume_role_arn: Option<String>,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::usage(msg)
+}
+
+impl Assembly {
+    /// Reads `dir/manifest.json`, every stack template and every asset manifest.
+    pub fn load(dir: &Path) -> Result<Assembly> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            bad(format!(
+                "cannot read cloud assembly {}: {e} (run `cdk synth` or pass --app DIR)",
+                path.display()
+            ))
+        })?;
+        Self::parse(dir, &text)
+    }
+
+    /// Parses a manifest's text; files it names are read relative to `dir`.
+    pub fn parse(dir: &Path, text: &str) -> Result<Assembly> {
+        let manifest_path = dir.join("manifest.json");
+        let raw: RawManifest = serde_json::from_str(text).map_err(|e| {
+            bad(format!(
+                "malformed cloud assembly manifest {}: {e}",
+                manifest_path.display()
+            ))
+        })?;
+        let mut artifacts: Vec<(String, RawArtifact)> = Vec::new();
+        for (id, v) in raw.artifacts {
+            let a: RawArtifact = serde_json::from_value(v).map_err(|e| {
+                bad(format!(
+                    "malformed artifact {id:?} in {}: {e}",
+                    manifest_path.display()
+                ))
+            })?;
+            artifacts.push((id, a));
+        }
+        let by_id: HashMap<&str, &RawArtifact> =
+            artifacts.iter().map(|(id, a)| (id.as_str(), a)).collect();
+
+        let mut stacks = Vec::new();
+        for (id, a) in &artifacts {
+            if a.kind == "cdk:cloud-assembly" {
+                return Err(bad(format!(
+                    "artifact {id:?} is a nested cloud assembly (a CDK Stage); deploy it with --app {}",
+                    dir.join(a.properties["directoryName"].as_str().unwrap_or("<dir>"))
+                        .display()
+                )));
+            }
+            if a.kind != STACK_TYPE {
+                continue;
+            }
+            stacks.push(stack_artifact(dir, id, a, &by_id)?);
+        }
+        if stacks.is_empty() {
+            return Err(bad(format!(
+                "{} has no CloudFormation stacks",
+                manifest_path.display()
+            )));
+        }
+        Ok(Assembly {
+            dir: dir.to_owned(),
+            stacks,
+        })
+    }
+
+    pub fn stack(&self, id: &str) -> Option<&StackArtifact> {
+        self.stacks.iter().find(|s| s.id == id)
+    }
+}
+
+fn prop_str(props: &Value, key: &str) -> Option<String> {
+    props.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn stack_artifact(
+    dir: &Path,
+    id: &str,
+    a: &RawArtifact,
+    by_id: &HashMap<&str, &RawArtifact>,
+) -> Result<StackArtifact> {
+    let props = &a.properties;
+    let template_file = prop_str(props, "templateFile")
+        .ok_or_else(|| bad(format!("stack {id} has no templateFile in manifest.json")))?;
+    let template_path = dir.join(&template_file);
+    let template = std::fs::read_to_string(&template_path).map_err(|e| {
+        bad(format!(
+            "stack {id}: cannot read template {}: {e}",
+            template_path.display()
+        ))
+    })?;
+    let parsed: Value = serde_json::from_str(&template).map_err(|e| {
+        bad(format!(
+            "stack {id}: template {} is not valid JSON: {e}",
+            template_path.display()
+        ))
+    })?;
+    let template_parameters = parsed
+        .get("Parameters")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let p = TemplateParam {
+                        default: v.get("Default").map(default_to_string),
+                        ssm: v
+                            .get("Type")
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::")),
+                        no_echo: v.get("NoEcho").is_some_and(|n| {
+                            n.as_bool() == Some(true) || n.as_str() == Some("true")
+                        }),
+                    };
+                    (k.clone(), p)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let tags = match props.get("tags") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect(),
+        // Older manifests: a list of {Key, Value}.
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.get("Key")?.as_str()?.to_owned(),
+                    t.get("Value")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
+        Some(_) => return Err(bad(format!("stack {id}: tags must be an object"))),
+    };
+
+    let (account, region) = parse_environment(a.environment.as_deref());
+
+    // Dependencies: stacks directly, or through other artifacts (asset manifests).
+    let mut direct: Vec<String> = a.dependencies.clone();
+    if let Some(extra) = props
+        .get("additionalDependencies")
+        .and_then(Value::as_array)
+    {
+        for d in extra.iter().filter_map(Value::as_str) {
+            if !direct.iter().any(|x| x == d) {
+                direct.push(d.to_owned());
+            }
+        }
+    }
+    let mut depends_on = Vec::new();
+    let mut asset_manifests = Vec::new();
+    let mut stack_deps_through = |start: &str, via: &mut Vec<String>| -> Result<()> {
+        let mut todo = vec![start.to_owned()];
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(d) = todo.pop() {
+            if seen.contains(&d) {
+                continue;
+            }
+            seen.push(d.clone());
+            let Some(dep) = by_id.get(d.as_str()) else {
+                return Err(bad(format!(
+                    "stack {id} depends on {d:?}, which is not in manifest.json"
+                )));
+            };
+            if dep.kind == STACK_TYPE {
+                if !depends_on.contains(&d) {
+                    depends_on.push(d);
+                }
+                continue;
+            }
+            if dep.kind == ASSETS_TYPE && !via.contains(&d) {
+                via.push(d.clone());
+            }
+            todo.extend(dep.dependencies.iter().cloned());
+        }
+        Ok(())
+    };
+    for d in &direct {
+        stack_deps_through(d, &mut asset_manifests)?;
+    }
+
+    let mut file_assets = Vec::new();
+    for am in &asset_manifests {
+        let art = by_id[am.as_str()];
+        let file = prop_str(&art.properties, "file")
+            .ok_or_else(|| bad(format!("asset manifest {am} has no file property")))?;
+        file_assets.extend(read_asset_manifest(dir, id, &dir.join(file))?);
+    }
+
+    Ok(StackArtifact {
+        id: id.to_owned(),
+        stack_name: prop_str(props, "stackName").unwrap_or_else(|| id.to_owned()),
+        template_file: template_path,
+        template,
+        template_parameters,
+        tags,
+        account,
+        region,
+        assume_role_arn: prop_str(props, "assumeRoleArn"),
+        cfn_exec_role_arn: prop_str(props, "cloudFormationExecutionRoleArn"),
+        template_asset_url: prop_str(props, "stackTemplateAssetObjectUrl"),
+        requires_bootstrap_version: props
+            .get("requiresBootstrapStackVersion")
+            .and_then(Value::as_u64),
+        bootstrap_parameter: prop_str(props, "bootstrapStackVersionSsmParameter"),
+        termination_protection: props
+            .get("terminationProtection")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        depends_on,
+        file_assets,
+    })
+}
+
+fn default_to_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `aws://123456789012/ap-northeast-1` -> (account, region); `unknown-*` -> None.
+pub fn parse_environment(env: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(rest) = env.and_then(|e| e.strip_prefix("aws://")) else {
+        return (None, None);
+    };
+    let (acct, region) = rest.split_once('/').unwrap_or((rest, ""));
+    let known = |s: &str| (!s.is_empty() && !s.starts_with("unknown-")).then(|| s.to_owned());
+    (known(acct), known(region))
+}
+
+fn read_asset_manifest(dir: &Path, stack: &str, path: &Path) -> Result<Vec<FileAsset>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        bad(format!(
+            "stack {stack}: cannot read asset manifest {}: {e}",
+            path.display()
+        ))
+    })?;
+    let raw: RawAssetManifest = serde_json::from_str(&text).map_err(|e| {
+        bad(format!(
+            "stack {stack}: malformed asset manifest {}: {e}",
+            path.display()
+        ))
+    })?;
+    if let Some(name) = raw.docker_images.keys().next() {
+        let display = raw.docker_images[name]
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or(name);
+        return Err(bad(format!(
+            "stack {stack}: docker image asset {display:?} ({name}) is not supported by stack-deploy; publish it with `cdk-assets` or `cdk deploy`"
+        )));
+    }
+    let mut out = Vec::new();
+    for (id, f) in raw.files {
+        let display = f.display_name.clone().unwrap_or_else(|| id.clone());
+        if f.source.executable.is_some() {
+            return Err(bad(format!(
+                "stack {stack}: asset {display:?} is built by an executable; only plain file assets are supported"
+            )));
+        }
+        let packaging = f.source.packaging.as_deref().unwrap_or("file");
+        if packaging != "file" {
+            return Err(bad(format!(
+                "stack {stack}: asset {display:?} has packaging {packaging:?}; only \"file\" assets are supported (directories must be zipped by cdk-assets)"
+            )));
+        }
+        let rel = f.source.path.ok_or_else(|| {
+            bad(format!(
+                "stack {stack}: asset {display:?} has no source path"
+            ))
+        })?;
+        let source = dir.join(&rel);
+        if !source.is_file() {
+            return Err(bad(format!(
+                "stack {stack}: asset {display:?} file {} is missing",
+                source.display()
+            )));
+        }
+        for d in f.destinations.into_values() {
+            out.push(FileAsset {
+                id: id.clone(),
+                display_name: display.clone(),
+                source: source.clone(),
+                bucket: d.bucket_name,
+                key: d.object_key,
+                region: d.region,
+                assume_role_arn: d.assume_role_arn,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn fixture_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cdk.out")
+    }
+
+    #[test]
+    fn fixture_has_seven_stacks_with_dependencies_through_asset_manifests() {
+        let a = Assembly::load(&fixture_dir()).unwrap();
+        let ids: Vec<_> = a.stacks.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids.len(), 7, "{ids:?}");
+        let api = a.stack("LightningTalk-Api-prod").unwrap();
+        assert_eq!(
+            api.depends_on,
+            vec!["LightningTalk-Database-prod", "LightningTalk-Security-prod"]
+        );
+        // The config file and the template itself.
+        assert_eq!(api.file_assets.len(), 2, "{:?}", api.file_assets);
+        assert_eq!(
+            api.template_parameters["ApiImageTag"].default.as_deref(),
+            Some("v2.0.0")
+        );
+        assert!(api.template_parameters["BootstrapVersion"].ssm);
+        assert_eq!(api.tags["Project"], "LightningTalkCircle");
+        assert_eq!(api.account.as_deref(), Some("123456789012"));
+        assert!(
+            api.assume_role_arn
+                .as_deref()
+                .unwrap()
+                .contains("${AWS::Partition}")
+        );
+        let db = a.stack("LightningTalk-Database-prod").unwrap();
+        assert!(db.depends_on.is_empty());
+        assert_eq!(db.requires_bootstrap_version, Some(6));
+    }
+
+    #[test]
+    fn missing_and_malformed_manifests_are_usage_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Assembly::load(dir.path()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("manifest.json"), "{e}");
+        let e = Assembly::parse(dir.path(), "{not json").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("malformed"), "{e}");
+    }
+
+    #[test]
+    fn missing_template_file_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = r#"{"version":"55.0.0","artifacts":{"A":{"type":"aws:cloudformation:stack","properties":{"templateFile":"A.template.json"}}}}"#;
+        let e = Assembly::parse(dir.path(), m).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("A.template.json"), "{e}");
+    }
+
+    #[test]
+    fn docker_image_assets_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("A.template.json"), "{}").unwrap();
+        std::fs::write(
+            dir.path().join("A.assets.json"),
+            r#"{"version":"55.0.0","files":{},"dockerImages":{"abc":{"displayName":"ApiImage","source":{},"destinations":{}}}}"#,
+        )
+        .unwrap();
+        let m = r#"{"artifacts":{
+            "A.assets":{"type":"cdk:asset-manifest","properties":{"file":"A.assets.json"}},
+            "A":{"type":"aws:cloudformation:stack","properties":{"templateFile":"A.template.json"},"dependencies":["A.assets"]}}}"#;
+        let e = Assembly::parse(dir.path(), m).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("\"ApiImage\""), "{e}");
+    }
+
+    #[test]
+    fn environment_strings() {
+        assert_eq!(
+            parse_environment(Some("aws://123/ap-northeast-1")),
+            (Some("123".into()), Some("ap-northeast-1".into()))
+        );
+        assert_eq!(
+            parse_environment(Some("aws://unknown-account/unknown-region")),
+            (None, None)
+        );
+        assert_eq!(parse_environment(None), (None, None));
+    }
+}

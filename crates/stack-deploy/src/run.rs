@@ -1,0 +1,520 @@
+//! The `deploy` command: validate everything offline, confirm, check the
+//! bootstrap version, publish assets, then run the ready pool over the
+//! selected stacks and report each one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use common::{AwsResultExt, Context, Error, Render, Result};
+
+use crate::assets::{self, AssetResult};
+use crate::deploy::{Action, DeployOptions, Method, StackEnv, StackJob, StackResult, deploy_stack};
+use crate::graph::{Graph, select};
+use crate::manifest::{Assembly, StackArtifact, TEMPLATE_BODY_LIMIT};
+use crate::roles::{Roles, resolve_placeholders, url_suffix};
+use crate::{Selection, scheduler};
+
+#[derive(Debug, Clone)]
+pub struct DeployArgs {
+    pub sel: Selection,
+    pub concurrency: usize,
+    pub method: Method,
+    pub parameters: Vec<String>,
+    pub no_rollback: bool,
+    pub no_assume_role: bool,
+    pub timeout: Duration,
+}
+
+/// `--parameters STACK:KEY=VALUE`, checked against the selected stacks'
+/// templates. Returns artifact id -> (key -> value).
+pub fn parse_parameters(
+    assembly: &Assembly,
+    selected: &[String],
+    raw: &[String],
+) -> Result<HashMap<String, BTreeMap<String, String>>> {
+    let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    for p in raw {
+        let bad = |why: &str| {
+            Error::usage(format!(
+                "bad --parameters {p:?}: {why} (expected STACK:KEY=VALUE)"
+            ))
+        };
+        let (stack, rest) = p.split_once(':').ok_or_else(|| bad("no STACK: prefix"))?;
+        let (key, value) = rest.split_once('=').ok_or_else(|| bad("no =VALUE"))?;
+        if stack.is_empty() || key.is_empty() {
+            return Err(bad("empty stack or key"));
+        }
+        let art = assembly
+            .stacks
+            .iter()
+            .find(|s| s.id == stack || s.stack_name == stack)
+            .ok_or_else(|| bad(&format!("no stack {stack:?} in the assembly")))?;
+        if !selected.contains(&art.id) {
+            return Err(bad(&format!("stack {stack:?} is not selected")));
+        }
+        if !art.template_parameters.contains_key(key) {
+            let known: Vec<&str> = art.template_parameters.keys().map(String::as_str).collect();
+            return Err(bad(&format!(
+                "stack {stack} has no parameter {key:?} (it has: {})",
+                known.join(", ")
+            )));
+        }
+        let entry = out.entry(art.id.clone()).or_default();
+        if entry.insert(key.to_owned(), value.to_owned()).is_some() {
+            return Err(bad("given twice"));
+        }
+    }
+    Ok(out)
+}
+
+/// The environment name for the production guard: `--env`, else what the
+/// stack names end with (`...-prod` is production even without `--env`).
+pub fn effective_env(ctx_env: Option<&str>, stacks: &[&StackArtifact]) -> Option<String> {
+    if let Some(e) = ctx_env {
+        return Some(e.to_owned());
+    }
+    stacks.iter().find_map(|s| {
+        let suffix = s.stack_name.rsplit('-').next()?;
+        common::guard::is_production_name(suffix).then(|| suffix.to_owned())
+    })
+}
+
+/// The deploy's result document.
+#[derive(Debug, Serialize)]
+pub struct DeployReport {
+    pub ok: bool,
+    pub dry_run: bool,
+    /// Who ran the command (before any role was assumed).
+    pub caller: String,
+    pub method: Method,
+    pub phases: Vec<Vec<String>>,
+    pub stacks: Vec<StackResult>,
+    pub assets: Vec<AssetResult>,
+    pub duration: String,
+    pub duration_ms: u64,
+    /// Every AWS call made (STS, SSM, S3, CloudFormation).
+    pub api_calls: u32,
+}
+
+impl Render for DeployReport {
+    fn render_text(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        let rows: Vec<Vec<String>> = self
+            .stacks
+            .iter()
+            .map(|s| {
+                vec![
+                    s.stack.clone(),
+                    serde_json::to_value(s.action)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    s.status.clone().unwrap_or_default(),
+                    s.duration.clone(),
+                    s.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        write!(
+            w,
+            "{}",
+            common::output::table(&["STACK", "ACTION", "STATUS", "TIME", "REASON"], &rows)
+        )?;
+        for s in &self.stacks {
+            for (k, v) in &s.outputs {
+                writeln!(w, "  {}.{k} = {v}", s.stack)?;
+            }
+        }
+        writeln!(
+            w,
+            "{} in {} ({} API calls){}",
+            if self.ok { "done" } else { "FAILED" },
+            self.duration,
+            self.api_calls,
+            if self.dry_run { ", dry run" } else { "" }
+        )
+    }
+}
+
+pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
+    let t0 = Instant::now();
+    // Everything that can be wrong with the input is found here, before any call.
+    let assembly = Assembly::load(&args.sel.app)?;
+    let selected = select(
+        &assembly,
+        &args.sel.stacks,
+        args.sel.all,
+        args.sel.with_deps,
+    )?;
+    let graph = Graph::build(&assembly, &selected)?;
+    let phases = graph.levels()?;
+    let params = parse_parameters(&assembly, &selected, &args.parameters)?;
+    common::duration::effective_timeout(args.timeout)?;
+    let arts: Vec<&StackArtifact> = selected
+        .iter()
+        .filter_map(|id| assembly.stack(id))
+        .collect();
+    for s in &arts {
+        if s.template.len() > TEMPLATE_BODY_LIMIT && s.template_asset_url.is_none() {
+            return Err(Error::usage(format!(
+                "stack {}: template is {} bytes (over CloudFormation's {TEMPLATE_BODY_LIMIT}-byte inline limit) and the manifest names no stackTemplateAssetObjectUrl to upload it to",
+                s.id,
+                s.template.len()
+            )));
+        }
+    }
+    for (id, ext) in &graph.external {
+        ctx.out.info(format!(
+            "{id} depends on {} (not selected; assumed deployed)",
+            ext.join(", ")
+        ));
+    }
+
+    let mut safety = ctx.safety.clone();
+    safety.env = effective_env(ctx.globals.env_name.as_deref(), &arts);
+    safety.confirm(&format!(
+        "deploy {} stack(s) ({})",
+        arts.len(),
+        selected.join(", ")
+    ))?;
+
+    let aws = ctx.aws().await?;
+    let roles = Roles::new(aws.config.clone(), !args.no_assume_role);
+    let calls = AtomicU32::new(0);
+    let caller = roles.session(None, None).await?.identity;
+    let region = roles.base_region();
+
+    // ${AWS::AccountId} for stacks whose environment leaves it open.
+    let mut own_account = None;
+    if arts.iter().any(|s| s.account.is_none()) {
+        own_account = Some(roles.own_account().await?);
+    }
+    let account_of = |s: &StackArtifact| {
+        s.account
+            .clone()
+            .or_else(|| own_account.clone())
+            .unwrap_or_default()
+    };
+    let region_of = |s: &StackArtifact| s.region.clone().unwrap_or_else(|| region.clone());
+
+    // Deploy sessions (one per role and region) and the bootstrap check.
+    let mut sessions = HashMap::new();
+    let mut checked: Vec<(String, String)> = Vec::new();
+    for s in &arts {
+        let (acct, reg) = (account_of(s), region_of(s));
+        let role = s
+            .assume_role_arn
+            .as_deref()
+            .map(|r| resolve_placeholders(r, &acct, &reg));
+        let session = roles.session(role.as_deref(), Some(&reg)).await?;
+        if let (Some(param), Some(need)) = (&s.bootstrap_parameter, s.requires_bootstrap_version)
+            && !checked.contains(&(param.clone(), reg.clone()))
+        {
+            check_bootstrap(&session.config, param, need, &acct, &reg, &calls).await?;
+            checked.push((param.clone(), reg.clone()));
+        }
+        sessions.insert(s.id.clone(), session);
+    }
+
+    let asset_results = assets::publish(
+        &ctx.out,
+        &roles,
+        &arts,
+        account_of,
+        ctx.dry_run(),
+        aws.endpoint_overridden,
+        &calls,
+    )
+    .await?;
+
+    let journal = if ctx.dry_run() {
+        None
+    } else {
+        Some(ctx.journal().await?)
+    };
+    let opts = DeployOptions {
+        method: args.method,
+        no_rollback: args.no_rollback,
+        dry_run: ctx.dry_run(),
+        deadline: t0 + args.timeout,
+    };
+    let endpoint = aws.config.endpoint_url().map(str::to_owned);
+    let mut jobs: HashMap<String, (StackJob, StackEnv<'_>)> = HashMap::new();
+    for s in &arts {
+        let (acct, reg) = (account_of(s), region_of(s));
+        let session = &sessions[&s.id];
+        let template_url = (s.template.len() > TEMPLATE_BODY_LIMIT)
+            .then(|| https_url(s.template_asset_url.as_deref(), endpoint.as_deref(), &reg))
+            .flatten();
+        let job = StackJob {
+            stack_name: s.stack_name.clone(),
+            template: s.template.clone(),
+            template_parameters: s.template_parameters.clone(),
+            parameters: params.get(&s.id).cloned().unwrap_or_default(),
+            tags: s.tags.clone(),
+            exec_role: s
+                .cfn_exec_role_arn
+                .as_deref()
+                .map(|r| resolve_placeholders(r, &acct, &reg)),
+            template_url,
+            termination_protection: s.termination_protection,
+        };
+        let env = StackEnv {
+            cfn: aws_sdk_cloudformation::Client::new(&session.config),
+            out: &ctx.out,
+            journal,
+            opts: &opts,
+            identity: session.identity.clone(),
+            region: reg,
+        };
+        jobs.insert(s.id.clone(), (job, env));
+    }
+
+    ctx.out.info(format!(
+        "deploying {} stack(s) in {} phase(s), up to {} at a time",
+        arts.len(),
+        phases.len(),
+        args.concurrency
+    ));
+    let jobs_ref = &jobs;
+    let pool = scheduler::run(&graph, args.concurrency, |id| async move {
+        let (job, env) = &jobs_ref[&id];
+        let r = deploy_stack(env, job).await;
+        let ok = r.ok();
+        ((r, Instant::now()), ok)
+    });
+    let outcomes = tokio::select! {
+        o = pool => o,
+        _ = tokio::signal::ctrl_c() => {
+            ctx.out.warn(format!(
+                "interrupted: CloudFormation keeps going; re-attach with `stack-deploy watch {}`",
+                selected.iter().filter_map(|id| assembly.stack(id)).map(|s| s.stack_name.as_str()).collect::<Vec<_>>().join(" ")
+            ));
+            return Err(Error::Interrupted);
+        }
+    };
+
+    // Results in phase order; the first failure (in time) decides the exit.
+    let mut stacks = Vec::new();
+    let mut first_fail: Option<(Instant, usize)> = None;
+    for id in phases.iter().flatten() {
+        let art = assembly
+            .stack(id)
+            .ok_or_else(|| Error::Internal(id.clone()))?;
+        match outcomes.get(id).and_then(|o| o.as_ref()) {
+            Some(_) => {}
+            None => stacks.push(StackResult::skipped(
+                &art.stack_name,
+                &art.template,
+                "not started: an earlier stack failed",
+            )),
+        }
+    }
+    let mut outcomes = outcomes;
+    let mut ordered = Vec::new();
+    for id in phases.iter().flatten() {
+        if let Some(Some((r, at))) = outcomes.remove(id) {
+            ordered.push((r, at));
+        }
+    }
+    let mut timed_out = Vec::new();
+    for (r, at) in ordered {
+        if let Some(e) = &r.error {
+            if matches!(e, Error::Timeout { .. }) {
+                timed_out.push(r.stack.clone());
+            }
+            if first_fail.is_none_or(|(t, _)| at < t) {
+                first_fail = Some((at, stacks.len()));
+            }
+        }
+        stacks.push(r);
+    }
+    // Keep the report in phase order: skipped ones were pushed first; sort back.
+    let order: HashMap<String, usize> = phases
+        .iter()
+        .flatten()
+        .filter_map(|id| assembly.stack(id))
+        .enumerate()
+        .map(|(i, s)| (s.stack_name.clone(), i))
+        .collect();
+    let fail_name = first_fail.map(|(_, i)| stacks[i].stack.clone());
+    stacks.sort_by_key(|s| order.get(&s.stack).copied().unwrap_or(usize::MAX));
+
+    let cfn_calls: u32 = stacks.iter().map(|s| s.api_calls).sum();
+    let total_calls =
+        cfn_calls + calls.load(Ordering::Relaxed) + roles.calls.load(Ordering::Relaxed);
+    let elapsed = t0.elapsed();
+    let mut report = DeployReport {
+        ok: fail_name.is_none(),
+        dry_run: ctx.dry_run(),
+        caller,
+        method: args.method,
+        phases: phases
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|id| assembly.stack(id))
+                    .map(|s| s.stack_name.clone())
+                    .collect()
+            })
+            .collect(),
+        stacks,
+        assets: asset_results,
+        duration: common::duration::format_duration(elapsed),
+        duration_ms: elapsed.as_millis() as u64,
+        api_calls: total_calls,
+    };
+    let error = match &fail_name {
+        None => None,
+        Some(name) => {
+            let skipped = report
+                .stacks
+                .iter()
+                .filter(|s| s.action == Action::Skipped)
+                .count();
+            if skipped > 0 {
+                ctx.out.warn(format!(
+                    "{skipped} stack(s) not started because {name} failed"
+                ));
+            }
+            if !timed_out.is_empty() {
+                Some(Error::Timeout {
+                    what: format!("stacks {}", timed_out.join(", ")),
+                    waited: common::duration::format_duration(elapsed),
+                    reattach: Some(format!("stack-deploy watch {}", timed_out.join(" "))),
+                })
+            } else {
+                report
+                    .stacks
+                    .iter_mut()
+                    .find(|s| &s.stack == name)
+                    .and_then(|s| s.error.take())
+            }
+        }
+    };
+    ctx.out.result(&report)?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `s3://bucket/key` as the https URL CloudFormation fetches (path style on
+/// a custom endpoint, which must contain `localhost` for the emulator).
+pub fn https_url(s3_url: Option<&str>, endpoint: Option<&str>, region: &str) -> Option<String> {
+    let rest = s3_url?.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/')?;
+    Some(match endpoint {
+        Some(ep) => format!("{}/{bucket}/{key}", ep.trim_end_matches('/')),
+        None => format!("https://s3.{region}.{}/{bucket}/{key}", url_suffix(region)),
+    })
+}
+
+/// The CDK bootstrap version in SSM must be at least what the stack needs.
+async fn check_bootstrap(
+    config: &aws_config::SdkConfig,
+    param: &str,
+    need: u64,
+    account: &str,
+    region: &str,
+    calls: &AtomicU32,
+) -> Result<()> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    let ssm = aws_sdk_ssm::Client::new(config);
+    let got = match ssm
+        .get_parameter()
+        .name(param)
+        .send()
+        .await
+        .aws("GetParameter")
+    {
+        Ok(o) => o
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap_or_default()
+            .to_owned(),
+        Err(e) if e.has_code("ParameterNotFound") => {
+            return Err(Error::CheckFailed(format!(
+                "environment aws://{account}/{region} is not bootstrapped: SSM parameter {param} not found; run `cdk bootstrap aws://{account}/{region}`"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match got.trim().parse::<u64>() {
+        Ok(v) if v >= need => Ok(()),
+        Ok(v) => Err(Error::CheckFailed(format!(
+            "environment aws://{account}/{region} is bootstrapped at version {v} but the assembly needs {need}: run `cdk bootstrap aws://{account}/{region}` again"
+        ))),
+        Err(_) => Err(Error::CheckFailed(format!(
+            "SSM parameter {param} holds {got:?}, not a bootstrap version number"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Assembly {
+        Assembly::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cdk.out"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn parameters_are_checked_against_the_templates() {
+        let a = fixture();
+        let sel: Vec<String> = a.stacks.iter().map(|s| s.id.clone()).collect();
+        let p = parse_parameters(
+            &a,
+            &sel,
+            &["LightningTalk-Api-prod:ApiImageTag=v:2=x".into()],
+        )
+        .unwrap();
+        assert_eq!(p["LightningTalk-Api-prod"]["ApiImageTag"], "v:2=x");
+        for bad in [
+            "ApiImageTag=v2",
+            "LightningTalk-Api-prod:ApiImageTag",
+            "LightningTalk-Nope-prod:ApiImageTag=v2",
+            "LightningTalk-Api-prod:Nope=v2",
+            ":x=y",
+        ] {
+            let e = parse_parameters(&a, &sel, &[bad.into()]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.to_string().contains("STACK:KEY=VALUE"), "{e}");
+        }
+    }
+
+    #[test]
+    fn stacks_named_prod_are_production_without_env() {
+        let a = fixture();
+        let arts: Vec<&StackArtifact> = a.stacks.iter().collect();
+        assert_eq!(effective_env(None, &arts).as_deref(), Some("prod"));
+        assert_eq!(
+            effective_env(Some("staging"), &arts).as_deref(),
+            Some("staging")
+        );
+    }
+
+    #[test]
+    fn template_urls() {
+        assert_eq!(
+            https_url(
+                Some("s3://b/k.json"),
+                Some("http://localhost:5000/"),
+                "ap-northeast-1"
+            )
+            .unwrap(),
+            "http://localhost:5000/b/k.json"
+        );
+        assert_eq!(
+            https_url(Some("s3://b/k.json"), None, "cn-north-1").unwrap(),
+            "https://s3.cn-north-1.amazonaws.com.cn/b/k.json"
+        );
+    }
+}

@@ -1,0 +1,633 @@
+//! stack-deploy against the emulator with the committed fixture assembly
+//! (fixtures/cdk.out, seven stacks), and bad input with no emulator at all.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use testkit::{Emulator, EmulatorGuard, json_stdout, offline_env};
+
+const ASSET_BUCKET: &str = "cdk-hnb659fds-assets-123456789012-ap-northeast-1";
+
+fn fixture() -> PathBuf {
+    testkit::workspace_root().join("fixtures/cdk.out")
+}
+
+fn names(short: &[&str]) -> Vec<String> {
+    short
+        .iter()
+        .map(|s| format!("LightningTalk-{s}-prod"))
+        .collect()
+}
+
+fn cmd(emu: &EmulatorGuard) -> Command {
+    let mut c = Command::cargo_bin("stack-deploy").unwrap();
+    emu.configure(&mut c);
+    c.arg("--output").arg("json");
+    c
+}
+
+fn offline() -> Command {
+    let mut c = Command::cargo_bin("stack-deploy").unwrap();
+    for v in [
+        "AWS_PROFILE",
+        "LTC_ENV",
+        "LTC_DEADLINE",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+    ] {
+        c.env_remove(v);
+    }
+    c.envs(offline_env());
+    c.env("LTC_JOURNAL", "/dev/null");
+    c.arg("--output").arg("json");
+    c
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn sdk_config(emu: &EmulatorGuard) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(emu.endpoint())
+        .region(aws_config::Region::new("ap-northeast-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+fn s3(conf: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// What `cdk bootstrap` leaves behind that a deploy needs: the version
+/// parameter and the asset bucket.
+fn bootstrap(emu: &EmulatorGuard) {
+    rt().block_on(async {
+        let conf = sdk_config(emu).await;
+        aws_sdk_ssm::Client::new(&conf)
+            .put_parameter()
+            .name("/cdk-bootstrap/hnb659fds/version")
+            .value("21")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+        s3(&conf)
+            .create_bucket()
+            .bucket(ASSET_BUCKET)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::ApNortheast1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+fn deploy_all(emu: &EmulatorGuard, extra: &[&str]) -> Output {
+    cmd(emu)
+        .args(["deploy", "--app"])
+        .arg(fixture())
+        .args(["--all", "--yes"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn actions(v: &Value) -> Vec<(String, String)> {
+    v["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stack"].as_str().unwrap().to_owned(),
+                s["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn stack_json<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stack"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {v}"))
+}
+
+fn expected_phases() -> Vec<Vec<String>> {
+    vec![
+        names(&["Database", "Security"]),
+        names(&["Api"]),
+        names(&["StaticSite"]),
+        names(&["Monitoring", "Observability", "DisasterRecovery"]),
+    ]
+}
+
+#[test]
+fn plan_phases_follow_the_strategy_and_everything_is_new() {
+    let emu = Emulator::shared();
+    let out = cmd(&emu)
+        .args(["plan", "--app"])
+        .arg(fixture())
+        .arg("--all")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    let phases: Vec<Vec<String>> = serde_json::from_value(v["phases"].clone()).unwrap();
+    assert_eq!(phases, expected_phases());
+    for s in v["stacks"].as_array().unwrap() {
+        assert_eq!(s["action"], "create", "{s}");
+    }
+    assert_eq!(stack_json(&v, "LightningTalk-Api-prod")["file_assets"], 1);
+}
+
+#[test]
+fn plan_offline_makes_no_call() {
+    let out = offline()
+        .args(["plan", "--offline", "--app"])
+        .arg(fixture())
+        .arg("--all")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    let phases: Vec<Vec<String>> = serde_json::from_value(v["phases"].clone()).unwrap();
+    assert_eq!(phases, expected_phases());
+}
+
+#[test]
+fn deploy_all_creates_seven_stacks_then_reports_unchanged_then_updates_a_parameter() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+
+    let out = deploy_all(&emu, &["--method", "direct"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let v = json_stdout(&out);
+    assert_eq!(v["ok"], true);
+    let acts = actions(&v);
+    assert_eq!(acts.len(), 7);
+    for (name, a) in &acts {
+        assert_eq!(a, "created", "{name}");
+    }
+    for s in v["stacks"].as_array().unwrap() {
+        assert_eq!(s["status"], "CREATE_COMPLETE", "{s}");
+        assert!(!s["outputs"].as_object().unwrap().is_empty(), "{s}");
+        assert!(
+            s["deployed_as"]
+                .as_str()
+                .unwrap()
+                .contains("cdk-hnb659fds-deploy-role"),
+            "{s}"
+        );
+        assert_eq!(s["template_sha256"].as_str().unwrap().len(), 64);
+    }
+    // Events went to stderr.
+    assert!(stderr.contains("CREATE_COMPLETE"), "{stderr}");
+
+    // Independent read: the imports resolved to the exporting stacks' values.
+    rt().block_on(async {
+        let conf = sdk_config(&emu).await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let out_of = |stack: &'static str, key: &'static str| {
+            let cfn = cfn.clone();
+            async move {
+                let d = cfn
+                    .describe_stacks()
+                    .stack_name(stack)
+                    .send()
+                    .await
+                    .unwrap();
+                let s = &d.stacks()[0];
+                assert_eq!(s.stack_status().unwrap().as_str(), "CREATE_COMPLETE");
+                s.outputs()
+                    .iter()
+                    .find(|o| o.output_key() == Some(key))
+                    .and_then(|o| o.output_value())
+                    .unwrap_or_else(|| panic!("{stack} has no output {key}"))
+                    .to_owned()
+            }
+        };
+        let bucket = out_of("LightningTalk-Database-prod", "BackupBucketName").await;
+        let role = out_of("LightningTalk-Security-prod", "AppRoleArn").await;
+        let site = out_of("LightningTalk-StaticSite-prod", "SiteBucketName").await;
+        let ssm = aws_sdk_ssm::Client::new(&conf);
+        let get = |n: &'static str| {
+            let ssm = ssm.clone();
+            async move {
+                ssm.get_parameter()
+                    .name(n)
+                    .send()
+                    .await
+                    .unwrap()
+                    .parameter()
+                    .unwrap()
+                    .value()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        assert_eq!(
+            get("/ltc/prod/api/settings").await,
+            format!("{bucket}|{role}|v2.0.0")
+        );
+        assert_eq!(
+            get("/ltc/prod/dr/protected-buckets").await,
+            format!("{bucket},{site}")
+        );
+        // The file asset is in the bootstrap bucket.
+        let key = "12961db93e5fb55f8835b9e957cb3c3984a1757c9543f0dd924fac0e44743cfd.json";
+        s3(&conf)
+            .head_object()
+            .bucket(ASSET_BUCKET)
+            .key(key)
+            .send()
+            .await
+            .expect("asset uploaded");
+        let tags = cfn
+            .describe_stacks()
+            .stack_name("LightningTalk-Api-prod")
+            .send()
+            .await
+            .unwrap();
+        let s = &tags.stacks()[0];
+        assert!(s.tags().iter().any(|t| t.key() == Some("Project")));
+        assert!(
+            s.role_arn()
+                .unwrap()
+                .ends_with(":role/cdk-hnb659fds-cfn-exec-role-123456789012-ap-northeast-1"),
+            "{:?}",
+            s.role_arn()
+        );
+    });
+
+    // The journal holds an intent and an outcome per stack with the hashes.
+    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    let entries: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let intents: Vec<&Value> = entries.iter().filter(|e| e["phase"] == "intent").collect();
+    assert_eq!(intents.len(), 7);
+    assert!(
+        intents.iter().all(|e| e["action"] == "stack.create"
+            && e["before"]["new_template_sha256"].as_str().is_some())
+    );
+    let outcomes: Vec<&Value> = entries.iter().filter(|e| e["phase"] == "outcome").collect();
+    assert!(outcomes.iter().all(|e| e["outcome"] == "ok"
+        && e["after"]["status"] == "CREATE_COMPLETE"
+        && e["after"]["template_sha256"].as_str().is_some()));
+
+    // Second run: nothing to do.
+    let out = deploy_all(&emu, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    for (name, a) in actions(&v) {
+        assert_eq!(a, "unchanged", "{name}");
+    }
+    let journal_after = std::fs::read_to_string(emu.journal_path()).unwrap();
+    assert_eq!(
+        journal_after, journal,
+        "unchanged stacks write no journal entries"
+    );
+
+    // Status: all healthy, with outputs.
+    let out = cmd(&emu)
+        .args(["status", "--app"])
+        .arg(fixture())
+        .arg("--all")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    assert_eq!(v["all_ok"], true);
+    assert_eq!(v["stacks"].as_array().unwrap().len(), 7);
+    assert!(
+        stack_json(&v, "LightningTalk-Api-prod")["outputs"]["JobsQueueUrl"]
+            .as_str()
+            .is_some()
+    );
+
+    // A parameter change updates exactly that stack.
+    let out = deploy_all(
+        &emu,
+        &["--parameters", "LightningTalk-Api-prod:ApiImageTag=v2.0.1"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    for (name, a) in actions(&v) {
+        let want = if name == "LightningTalk-Api-prod" {
+            "updated"
+        } else {
+            "unchanged"
+        };
+        assert_eq!(a, want, "{name}");
+    }
+    let api = stack_json(&v, "LightningTalk-Api-prod");
+    assert_eq!(api["status"], "UPDATE_COMPLETE");
+    assert_eq!(api["outputs"]["ApiImageTagInUse"], "v2.0.1");
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let out = deploy_all(&emu, &["--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    assert_eq!(v["dry_run"], true);
+    for (name, a) in actions(&v) {
+        assert_eq!(a, "would-create", "{name}");
+    }
+    assert!(
+        v["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["action"] == "would-upload")
+    );
+    rt().block_on(async {
+        let conf = sdk_config(&emu).await;
+        let stacks = aws_sdk_cloudformation::Client::new(&conf)
+            .list_stacks()
+            .send()
+            .await
+            .unwrap();
+        assert!(stacks.stack_summaries().is_empty(), "{stacks:?}");
+        let objects = s3(&conf)
+            .list_objects_v2()
+            .bucket(ASSET_BUCKET)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(objects.key_count(), Some(0));
+    });
+    assert!(!emu.journal_path().exists(), "a dry run writes no journal");
+}
+
+#[test]
+fn not_bootstrapped_is_said_clearly() {
+    let emu = Emulator::shared();
+    let out = deploy_all(&emu, &[]);
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not bootstrapped"), "{stderr}");
+    assert!(
+        stderr.contains("cdk bootstrap aws://123456789012/ap-northeast-1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn large_template_goes_through_s3_and_template_url() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(), dir.path());
+    let path = dir.path().join("LightningTalk-Database-prod.template.json");
+    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    t["Metadata"] = serde_json::json!({ "Padding": "x".repeat(60_000) });
+    std::fs::write(&path, serde_json::to_string(&t).unwrap()).unwrap();
+    let out = cmd(&emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(dir.path())
+        .arg("LightningTalk-Database-prod")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    assert_eq!(
+        actions(&v),
+        vec![("LightningTalk-Database-prod".into(), "created".into())]
+    );
+    // The template itself was published as its asset.
+    assert!(
+        v["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["asset"] == "LightningTalk-Database-prod Template"
+                && a["action"] == "uploaded"),
+        "{v}"
+    );
+}
+
+#[test]
+fn rollback_and_cancel_of_a_healthy_stack_have_nothing_to_do() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let out = cmd(&emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(fixture())
+        .arg("LightningTalk-Security-prod")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (sub, msg) in [
+        ("rollback", "nothing to roll back"),
+        ("cancel", "nothing to cancel"),
+    ] {
+        let out = cmd(&emu)
+            .args([sub, "--yes", "LightningTalk-Security-prod"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4), "{sub}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(msg), "{stderr}");
+        assert_eq!(json_stdout(&out)["ok"], false);
+    }
+    // Watching a settled stack returns at once with its status.
+    let out = cmd(&emu)
+        .args(["watch", "LightningTalk-Security-prod"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_stdout(&out)["stacks"][0]["status"], "CREATE_COMPLETE");
+    // Status of a stack never deployed fails the gate.
+    let out = cmd(&emu)
+        .args(["status", "--app"])
+        .arg(fixture())
+        .arg("LightningTalk-Api-prod")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(json_stdout(&out)["stacks"][0]["exists"], false);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Writes a one-stack-pair assembly into `dir` with a custom manifest.
+fn write_assembly(dir: &Path, manifest: &str) {
+    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+}
+
+fn assert_usage_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_and_no_call() {
+    let fx = fixture();
+    let deploy = |args: &[&str]| {
+        offline()
+            .args(["deploy", "--yes"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let app = fx.to_str().unwrap();
+    assert_usage_error(
+        &deploy(&["--app", "/nonexistent/cdk.out", "--all"]),
+        "manifest.json",
+    );
+    assert_usage_error(
+        &deploy(&["--app", app, "LightningTalk-Nope-prod"]),
+        "no stack matches",
+    );
+    assert_usage_error(&deploy(&["--app", app]), "--all");
+    assert_usage_error(
+        &deploy(&["--app", app, "--all", "--parameters", "ApiImageTag=v2"]),
+        "STACK:KEY=VALUE",
+    );
+    assert_usage_error(
+        &deploy(&[
+            "--app",
+            app,
+            "--all",
+            "--parameters",
+            "LightningTalk-Api-prod:Nope=1",
+        ]),
+        "no parameter \"Nope\"",
+    );
+    // clap's own errors keep clap's format, but still exit 2 with nothing on stdout.
+    let out = deploy(&["--app", app, "--all", "--concurrency", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    write_assembly(dir.path(), "{ this is not json");
+    assert_usage_error(&deploy(&["--app", d, "--all"]), "malformed");
+
+    std::fs::write(dir.path().join("A.template.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("B.template.json"), "{}").unwrap();
+    write_assembly(
+        dir.path(),
+        r#"{"version":"55.0.0","artifacts":{
+          "A":{"type":"aws:cloudformation:stack","environment":"aws://123456789012/ap-northeast-1","properties":{"templateFile":"A.template.json"},"dependencies":["B"]},
+          "B":{"type":"aws:cloudformation:stack","environment":"aws://123456789012/ap-northeast-1","properties":{"templateFile":"B.template.json"},"dependencies":["A"]}}}"#,
+    );
+    assert_usage_error(&deploy(&["--app", d, "--all"]), "cycle");
+    let plan = offline()
+        .args(["plan", "--app", d, "--all"])
+        .output()
+        .unwrap();
+    assert_usage_error(&plan, "cycle");
+
+    write_assembly(
+        dir.path(),
+        r#"{"version":"55.0.0","artifacts":{
+          "A":{"type":"aws:cloudformation:stack","properties":{"templateFile":"Missing.template.json"}}}}"#,
+    );
+    assert_usage_error(&deploy(&["--app", d, "--all"]), "Missing.template.json");
+
+    std::fs::write(
+        dir.path().join("A.assets.json"),
+        r#"{"version":"55.0.0","files":{},"dockerImages":{"f00d":{"displayName":"ApiImage","source":{"directory":"asset.f00d"},"destinations":{}}}}"#,
+    )
+    .unwrap();
+    write_assembly(
+        dir.path(),
+        r#"{"version":"55.0.0","artifacts":{
+          "A.assets":{"type":"cdk:asset-manifest","properties":{"file":"A.assets.json"}},
+          "A":{"type":"aws:cloudformation:stack","properties":{"templateFile":"A.template.json"},"dependencies":["A.assets"]}}}"#,
+    );
+    assert_usage_error(
+        &deploy(&["--app", d, "--all"]),
+        "docker image asset \"ApiImage\"",
+    );
+}
+
+#[test]
+fn production_needs_yes_without_a_terminal() {
+    let out = offline()
+        .args(["deploy", "--app"])
+        .arg(fixture())
+        .arg("--all")
+        .output()
+        .unwrap();
+    assert_usage_error(&out, "--yes");
+    let out = offline()
+        .args(["rollback", "--env", "prod", "LightningTalk-Api-prod"])
+        .output()
+        .unwrap();
+    assert_usage_error(&out, "--yes");
+}
