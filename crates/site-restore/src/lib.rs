@@ -1,1 +1,63 @@
-//! site-restore
+//! site-restore: record the static site's S3 content by object version and
+//! restore it (server-side copies and delete markers, nothing destroyed), then
+//! invalidate CloudFront. The rollback step "restore previous static site content".
+
+pub mod bucket;
+pub mod diff;
+pub mod invalidate;
+pub mod manifest;
+pub mod plan;
+pub mod record;
+pub mod restore;
+pub mod scope;
+
+use clap::{Parser, Subcommand};
+
+/// Record and restore the static site's S3 content by object version.
+#[derive(Debug, Parser)]
+#[command(
+    name = "site-restore",
+    version,
+    after_help = common::cli::after_help(
+        "  site-restore record --bucket ltc-site-prod > before-deploy.json\n  \
+         site-restore diff --bucket ltc-site-prod --manifest before-deploy.json\n  \
+         site-restore restore --bucket ltc-site-prod --manifest before-deploy.json --distribution E2ABC123 --env prod --yes\n  \
+         site-restore restore --bucket ltc-site-prod --at 2026-05-01T09:00:00Z --dry-run"
+    )
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: common::GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl common::HasGlobals for Cli {
+    fn globals(&self) -> &common::GlobalArgs {
+        &self.globals
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print (and journal) the current version of every object: the manifest to
+    /// keep before a deploy. Exactly this JSON is what --manifest accepts.
+    Record(record::RecordArgs),
+    /// Show what a restore would change: keys to restore to an older version,
+    /// keys to remove (created since), keys to bring back (deleted since).
+    Diff(diff::DiffArgs),
+    /// Make the recorded versions current again (server-side copies; delete
+    /// markers for keys that did not exist), then invalidate CloudFront.
+    Restore(restore::RestoreArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = common::Context::new("site-restore", &cli.globals);
+    match cli.command {
+        Command::Record(args) => record::run(&ctx, &args).await?,
+        Command::Diff(args) => diff::run(&ctx, &args).await?,
+        Command::Restore(args) => restore::run(&ctx, &args).await?,
+    }
+    Ok(())
+}
