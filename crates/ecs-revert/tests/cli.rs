@@ -739,3 +739,48 @@ fn wait_reattaches_and_times_out_with_the_reattach_command() {
         "{text}"
     );
 }
+
+#[test]
+fn no_wait_returns_after_the_update_and_says_so_in_the_journal() {
+    let emu = emulator();
+    let client = fixture(&emu, &["api"]);
+    let o = run(
+        &emu,
+        &[
+            "revert",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            "api",
+            "--to",
+            "api:2",
+            "--no-wait",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["waited"], false);
+    assert_eq!(v["services"][0]["state"], "updated");
+    assert_eq!(service_td(&client, "api"), "api:2");
+    let j = journal(&emu);
+    assert_eq!(j[1]["outcome"], "ok");
+    assert_eq!(j[1]["message"], "not waited for steady state");
+    // Reverting to where the service already is changes nothing and writes nothing.
+    let o = run(
+        &emu,
+        &[
+            "revert",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            "api",
+            "--to",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["services"][0]["state"], "steady");
+    assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
+    assert_eq!(journal(&emu).len(), 2);
+}
