@@ -784,3 +784,52 @@ fn no_wait_returns_after_the_update_and_says_so_in_the_journal() {
     assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
     assert_eq!(journal(&emu).len(), 2);
 }
+
+#[test]
+fn revert_that_never_settles_times_out_with_exit_5_and_an_honest_journal() {
+    let emu = emulator();
+    let client = fixture(&emu, &["api"]);
+    // The emulator runs 2 tasks per service: a service wanting 3 never settles.
+    rt().block_on(
+        client
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name("big")
+            .task_definition("api:4")
+            .desired_count(3)
+            .send(),
+    )
+    .expect("create service");
+    let o = run(
+        &emu,
+        &[
+            "revert",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            "big",
+            "--to",
+            "3",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("re-attach with: ecs-revert wait --cluster ltc --service big"),
+        "{}",
+        stderr(&o)
+    );
+    // The change was made and the result says so; the journal does not claim success.
+    assert_eq!(json_stdout(&o)["services"][0]["state"], "updated");
+    assert_eq!(service_td(&client, "big"), "api:3");
+    let j = journal(&emu);
+    assert_eq!(j[1]["outcome"], "failed");
+    assert!(
+        j[1]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("may still be running"),
+        "{j:?}"
+    );
+}
