@@ -20,7 +20,7 @@ use common::{Context, Error, GlobalArgs, HasGlobals, HumanDuration, Result};
 const EXAMPLES: &str = "  dns-shift show --zone example.com --record www.example.com
   dns-shift set --zone Z0123ABC --record www.example.com --weight blue=90 --weight green=10
   dns-shift shift --zone example.com --record www.example.com --to green \\
-      --steps 10,25,50,100 --bake 5m --gate-cmd 'smoke-test run --config smoke.toml' \\
+      --steps 10,25,50,100 --bake 5m --gate-cmd 'smoke-test run checks.toml --base-url https://green.example.com' \\
       --alarm 'ltc-prod-*' --health-check
   dns-shift shift --zone example.com --record www.example.com --to blue --steps 100 --fast-track --yes
   dns-shift maintenance on --zone example.com --record www.example.com
