@@ -8,7 +8,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_s3::types::BucketVersioningStatus;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -124,17 +123,25 @@ where
 /// Refuses a bucket without versioning (exit 3): there is nothing to restore to,
 /// and with versioning suspended a copy would overwrite the `null` version.
 pub async fn require_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<()> {
-    let out = with_backoff(|| async {
-        s3.get_bucket_versioning()
-            .bucket(bucket)
-            .send()
-            .await
-            .aws("GetBucketVersioning")
+    let status = with_backoff(|| async {
+        match s3.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(out) => Ok(out.status().map(|s| s.as_str().to_owned())),
+            // moto 5.2.5 answers HTTP 200 with a `GetBucketVersioningResponse`
+            // root the SDK does not parse (S3 says `VersioningConfiguration`):
+            // read the one field we need from the body instead of failing.
+            Err(e) => match e.raw_response() {
+                Some(r) if r.status().as_u16() == 200 => Ok(r
+                    .body()
+                    .bytes()
+                    .and_then(|b| status_from_xml(&String::from_utf8_lossy(b)))),
+                _ => Err(common::error::aws_error("GetBucketVersioning", e)),
+            },
+        }
     })
     .await?;
-    match out.status() {
-        Some(BucketVersioningStatus::Enabled) => Ok(()),
-        Some(BucketVersioningStatus::Suspended) => Err(Error::NotFound(format!(
+    match status.as_deref() {
+        Some("Enabled") => Ok(()),
+        Some("Suspended") => Err(Error::NotFound(format!(
             "bucket {bucket} has versioning suspended: new writes replace the `null` version, so a restore could destroy content; \
              enable it again (aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled)"
         ))),
@@ -143,6 +150,13 @@ pub async fn require_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Result
              enable versioning before the next deploy (aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled)"
         ))),
     }
+}
+
+/// The `<Status>` of a GetBucketVersioning body, whatever its root element.
+fn status_from_xml(body: &str) -> Option<String> {
+    let start = body.find("<Status>")? + "<Status>".len();
+    let len = body[start..].find("</Status>")?;
+    Some(body[start..start + len].trim().to_owned())
 }
 
 fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
@@ -225,6 +239,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn versioning_status_is_read_from_either_root_element() {
+        let moto = r#"<?xml version="1.0"?><GetBucketVersioningResponse xmlns="x"><Status>Enabled</Status></GetBucketVersioningResponse>"#;
+        assert_eq!(status_from_xml(moto).as_deref(), Some("Enabled"));
+        assert_eq!(status_from_xml("<GetBucketVersioningResponse/>"), None);
+        assert_eq!(
+            status_from_xml(
+                "<VersioningConfiguration><Status>Suspended</Status></VersioningConfiguration>"
+            )
+            .as_deref(),
+            Some("Suspended")
+        );
+    }
+
+    #[test]
     fn backoff_grows_and_stays_under_the_cap() {
         for n in 0..20 {
             let d = backoff(n);
@@ -238,7 +266,7 @@ mod tests {
     use aws_sdk_s3::Client;
     use aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput;
     use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
-    use aws_sdk_s3::types::{DeleteMarkerEntry, ObjectVersion};
+    use aws_sdk_s3::types::{BucketVersioningStatus, DeleteMarkerEntry, ObjectVersion};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     fn version(key: &str, id: &str, secs: i64) -> ObjectVersion {
