@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 main() {
   rb::step_init dns-cutover "$@"
   local gate alarm_args=() a
-  gate="$(rb::shell_quote "${LTC_BIN_DIR}/smoke-test" run "${CHECKS_FILE}" --base-url "${NEW_URL}" --output text) >&2"
+  gate="$(rb::shell_quote "${LTC_BIN_DIR}/smoke-test" run "${CHECKS_FILE}" --base-url "${NEW_URL}" -q --output text) >&2"
   for a in "${ALARMS[@]}"; do alarm_args+=(--alarm "${a}"); done
   rb::bin dns-shift shift --zone "${ZONE}" --record "${RECORD}" --to "${SET_NEW}" \
     --steps "${CUTOVER_STEPS}" --bake "${CUTOVER_BAKE}" --gate-cmd "${gate}" "${alarm_args[@]}"
