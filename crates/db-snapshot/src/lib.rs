@@ -4,6 +4,8 @@
 
 pub mod create;
 pub mod list;
+#[cfg(test)]
+mod mock_tests;
 pub mod naming;
 pub mod prune;
 pub mod rds;

@@ -1,0 +1,463 @@
+//! What the emulator cannot show (everything there is available at once): a
+//! snapshot that takes minutes, a restore that fails, a swap that fails between
+//! its two renames, and the polling cadence. SDK-level mocks (aws-smithy-mocks)
+//! against the real client types, with tokio's paused clock.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::error::ErrorMetadata;
+use aws_sdk_rds::operation::create_db_snapshot::CreateDbSnapshotOutput;
+use aws_sdk_rds::operation::describe_db_instances::{
+    DescribeDBInstancesError, DescribeDbInstancesOutput,
+};
+use aws_sdk_rds::operation::describe_db_snapshots::{
+    DescribeDBSnapshotsError, DescribeDbSnapshotsOutput,
+};
+use aws_sdk_rds::operation::modify_db_instance::{ModifyDBInstanceError, ModifyDbInstanceOutput};
+use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::{
+    RestoreDBInstanceFromDBSnapshotError, RestoreDbInstanceFromDbSnapshotOutput,
+};
+use aws_sdk_rds::types::error::{
+    DbInstanceNotFoundFault, DbSnapshotNotFoundFault, InsufficientDbInstanceCapacityFault,
+    InvalidDbInstanceStateFault,
+};
+use aws_sdk_rds::types::{DbInstance, DbSnapshot, Endpoint};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use common::{Context, GlobalArgs, HumanDuration, Output};
+use tokio::time::Instant;
+
+use crate::rds::{InstanceInfo, Rds, Source};
+use crate::restore::{SnapshotSpec, Validated};
+use crate::swap::SwapPlan;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+struct Harness {
+    ctx: Context,
+    stderr: Captured,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let globals = GlobalArgs {
+            journal: Some(dir.path().join("journal.jsonl")),
+            ..Default::default()
+        };
+        let stderr = Captured::default();
+        let out = Output::with_writers(
+            true,
+            Box::new(Captured::default()),
+            Box::new(stderr.clone()),
+        );
+        Harness {
+            ctx: Context::with_output("db-snapshot", &globals, out),
+            stderr,
+            dir,
+        }
+    }
+
+    /// (action, outcome) of every journal line, in order.
+    fn journal(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.path().join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                (
+                    v["action"].as_str().unwrap_or_default().to_owned(),
+                    v["outcome"].as_str().unwrap_or("intent").to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn instance(id: &str, status: &str, resource_id: &str) -> DbInstance {
+    DbInstance::builder()
+        .db_instance_identifier(id)
+        .db_instance_status(status)
+        .engine("postgres")
+        .db_instance_class("db.t3.small")
+        .dbi_resource_id(resource_id)
+        .endpoint(
+            Endpoint::builder()
+                .address(format!("{id}.abc.ap-northeast-1.rds.amazonaws.com"))
+                .port(5432)
+                .build(),
+        )
+        .build()
+}
+
+fn described(i: DbInstance) -> DescribeDbInstancesOutput {
+    DescribeDbInstancesOutput::builder().db_instances(i).build()
+}
+
+fn instance_not_found() -> DescribeDBInstancesError {
+    DescribeDBInstancesError::DbInstanceNotFoundFault(
+        DbInstanceNotFoundFault::builder()
+            .meta(
+                ErrorMetadata::builder()
+                    .code("DBInstanceNotFound")
+                    .message("DBInstance not found")
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn snapshot(id: &str, status: &str, percent: i32) -> DbSnapshot {
+    DbSnapshot::builder()
+        .db_snapshot_identifier(id)
+        .db_instance_identifier("ltc-db")
+        .snapshot_type("manual")
+        .status(status)
+        .engine("postgres")
+        .allocated_storage(100)
+        .percent_progress(percent)
+        .snapshot_create_time(aws_smithy_types::DateTime::from_secs(1_795_000_000))
+        .build()
+}
+
+fn snapshots(s: DbSnapshot) -> DescribeDbSnapshotsOutput {
+    DescribeDbSnapshotsOutput::builder().db_snapshots(s).build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_that_takes_minutes_is_waited_for_with_percent_progress() {
+    let h = Harness::new();
+    let source_rule = mock!(Client::describe_db_instances)
+        .then_output(|| described(instance("ltc-db", "available", "db-ORIG")));
+    let create_rule = mock!(Client::create_db_snapshot).then_output(|| {
+        CreateDbSnapshotOutput::builder()
+            .db_snapshot(snapshot("snap-1", "creating", 0))
+            .build()
+    });
+    let mut seq = mock!(Client::describe_db_snapshots).sequence().error(|| {
+        DescribeDBSnapshotsError::DbSnapshotNotFoundFault(
+            DbSnapshotNotFoundFault::builder()
+                .meta(ErrorMetadata::builder().code("DBSnapshotNotFound").build())
+                .build(),
+        )
+    });
+    for pct in [0, 0, 15, 15, 40, 40, 70, 95] {
+        seq = seq.output(move || snapshots(snapshot("snap-1", "creating", pct)));
+    }
+    let describe_rule = seq
+        .output(|| snapshots(snapshot("snap-1", "available", 100)))
+        .repeatedly()
+        .build();
+    let client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&source_rule, &create_rule, &describe_rule]
+    );
+    let started = Instant::now();
+    let result = crate::create::create(
+        &h.ctx,
+        &Rds::from_client(client),
+        &Source::Instance("ltc-db".into()),
+        "snap-1",
+        BTreeMap::new(),
+        HumanDuration(Duration::from_secs(3600)),
+    )
+    .await
+    .expect("snapshot becomes available");
+    assert_eq!(result.status, "available");
+    assert!(result.created);
+    assert_eq!(create_rule.num_calls(), 1);
+    // 1 existence check + 9 looks while it was being made.
+    assert_eq!(describe_rule.num_calls(), 10);
+    assert!(started.elapsed() > Duration::from_secs(5));
+    let err = h.stderr.text();
+    for line in [
+        "creating (0%)",
+        "creating (15%)",
+        "creating (40%)",
+        "creating (95%)",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in:\n{err}");
+    }
+    assert_eq!(
+        h.journal(),
+        [
+            ("db.snapshot.create".to_owned(), "intent".to_owned()),
+            ("db.snapshot.create".to_owned(), "ok".to_owned())
+        ]
+    );
+}
+
+/// The figure the bench reports: how often a 10-minute snapshot is polled.
+#[tokio::test(start_paused = true)]
+async fn polling_cadence_for_a_ten_minute_snapshot() {
+    let h = Harness::new();
+    let start = Instant::now();
+    let looks: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let seen = looks.clone();
+    let rule = mock!(Client::describe_db_snapshots).then_compute_output(move |_| {
+        let t = start.elapsed();
+        seen.lock().unwrap_or_else(|p| p.into_inner()).push(t);
+        if t < Duration::from_secs(600) {
+            let pct = (t.as_secs() * 100 / 600) as i32;
+            snapshots(snapshot("snap-1", "creating", pct))
+        } else {
+            snapshots(snapshot("snap-1", "available", 100))
+        }
+    });
+    let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rule]);
+    crate::wait::snapshot_available(
+        &h.ctx,
+        &Rds::from_client(client),
+        &Source::Instance("ltc-db".into()),
+        "snap-1",
+        Duration::from_secs(3600),
+    )
+    .await
+    .expect("available after 10 minutes");
+    let looks = looks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let n = looks.len();
+    let first_minute = looks
+        .iter()
+        .filter(|t| **t < Duration::from_secs(60))
+        .count();
+    let last_five = looks
+        .iter()
+        .filter(|t| **t >= Duration::from_secs(300))
+        .count();
+    println!(
+        "polling cadence (mocked 10-minute snapshot): {n} DescribeDBSnapshots calls in {:.1} min = {:.1}/min; first minute {first_minute}, steady state {:.1}/min",
+        looks.last().map_or(0.0, |t| t.as_secs_f64() / 60.0),
+        n as f64 / 10.0,
+        last_five as f64 / 5.0
+    );
+    // 250 ms growing x1.5 to a 10 s cap: ~12 quick looks, then 6 a minute.
+    assert!((60..=75).contains(&n), "{n} looks");
+    assert!((5..=7).contains(&last_five.div_euclid(5)), "{last_five}");
+}
+
+fn restore_validated() -> Validated {
+    Validated {
+        source: Source::Instance("ltc-db".into()),
+        target: "ltc-db-r1".into(),
+        snapshot: SnapshotSpec::Id("snap-1".into()),
+        swap: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restore_that_fails_exits_3_and_leaves_the_source_alone() {
+    let h = Harness::new();
+    let source = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db"))
+        .then_output(|| described(instance("ltc-db", "available", "db-ORIG")));
+    let target = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db-r1"))
+        .sequence()
+        .error(instance_not_found)
+        .output(|| described(instance("ltc-db-r1", "creating", "db-NEW")))
+        .times(3)
+        .output(|| described(instance("ltc-db-r1", "failed", "db-NEW")))
+        .repeatedly()
+        .build();
+    let snap = mock!(Client::describe_db_snapshots)
+        .then_output(|| snapshots(snapshot("snap-1", "available", 100)));
+    let restore = mock!(Client::restore_db_instance_from_db_snapshot).then_output(|| {
+        RestoreDbInstanceFromDbSnapshotOutput::builder()
+            .db_instance(instance("ltc-db-r1", "creating", "db-NEW"))
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&source, &target, &snap, &restore]
+    );
+    let err = crate::restore::restore(
+        &h.ctx,
+        &Rds::from_client(client),
+        &restore_validated(),
+        None,
+        HumanDuration(Duration::from_secs(3600)),
+    )
+    .await
+    .expect_err("the restore fails");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("ltc-db-r1 is failed"), "{err}");
+    assert!(
+        h.stderr
+            .text()
+            .contains("ltc-db was not touched and still serves under its own name")
+    );
+    assert_eq!(restore.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restore_call_rejected_by_rds_is_journaled_as_failed() {
+    let h = Harness::new();
+    let source = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db"))
+        .then_output(|| described(instance("ltc-db", "available", "db-ORIG")));
+    let target = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db-r1"))
+        .then_error(instance_not_found);
+    let snap = mock!(Client::describe_db_snapshots)
+        .then_output(|| snapshots(snapshot("snap-1", "available", 100)));
+    let restore = mock!(Client::restore_db_instance_from_db_snapshot).then_error(|| {
+        RestoreDBInstanceFromDBSnapshotError::InsufficientDbInstanceCapacityFault(
+            InsufficientDbInstanceCapacityFault::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InsufficientDBInstanceCapacity")
+                        .message("no db.t3.small capacity in ap-northeast-1a")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&source, &target, &snap, &restore]
+    );
+    let err = crate::restore::restore(
+        &h.ctx,
+        &Rds::from_client(client),
+        &restore_validated(),
+        None,
+        HumanDuration(Duration::from_secs(3600)),
+    )
+    .await
+    .expect_err("RDS refuses");
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.to_string().contains("InsufficientDBInstanceCapacity"),
+        "{err}"
+    );
+    assert_eq!(
+        h.journal(),
+        [
+            ("db.restore".to_owned(), "intent".to_owned()),
+            ("db.restore".to_owned(), "failed".to_owned())
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_swap_failing_between_the_renames_exits_7_naming_who_is_who() {
+    let h = Harness::new();
+    let plan = SwapPlan::new("ltc-db", "ltc-db-r1").expect("plan");
+    let aside = plan.aside.clone();
+    let aside_for_rule = aside.clone();
+    let aside_rule = mock!(Client::describe_db_instances)
+        .match_requests(move |r| r.db_instance_identifier() == Some(aside_for_rule.as_str()))
+        .sequence()
+        .error(instance_not_found)
+        .output({
+            let aside = aside.clone();
+            move || described(instance(&aside, "available", "db-ORIG"))
+        })
+        .repeatedly()
+        .build();
+    let source_rule = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db"))
+        .then_error(instance_not_found);
+    let new_rule = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db-r1"))
+        .then_output(|| described(instance("ltc-db-r1", "available", "db-NEW")));
+    let rename_source = mock!(Client::modify_db_instance)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db"))
+        .then_output(|| ModifyDbInstanceOutput::builder().build());
+    let rename_new = mock!(Client::modify_db_instance)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db-r1"))
+        .then_error(|| {
+            ModifyDBInstanceError::InvalidDbInstanceStateFault(
+                InvalidDbInstanceStateFault::builder()
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("InvalidDBInstanceState")
+                            .message("instance is being backed up")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+    let client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [
+            &aside_rule,
+            &source_rule,
+            &new_rule,
+            &rename_source,
+            &rename_new
+        ]
+    );
+    let original = InstanceInfo::from(&instance("ltc-db", "available", "db-ORIG"));
+    let replacement = InstanceInfo::from(&instance("ltc-db-r1", "available", "db-NEW"));
+    let err = crate::swap::swap(
+        &h.ctx,
+        &Rds::from_client(client),
+        &plan,
+        &original,
+        &replacement,
+        Duration::from_secs(600),
+    )
+    .await
+    .expect_err("second rename fails");
+    let msg = err.to_string();
+    assert_eq!(err.exit_code(), 7, "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "the original instance is named {aside} (available)"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("the restored instance is named ltc-db-r1 (available)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("nothing is named ltc-db;") || msg.contains("nothing is named ltc-db."),
+        "{msg}"
+    );
+    assert!(msg.contains("InvalidDBInstanceState"), "{msg}");
+    assert!(
+        msg.contains("--db-instance-identifier ltc-db-r1 --new-db-instance-identifier ltc-db"),
+        "{msg}"
+    );
+    assert_eq!(rename_source.num_calls(), 1);
+    assert_eq!(rename_new.num_calls(), 1);
+    assert_eq!(
+        h.journal(),
+        [
+            ("db.rename".to_owned(), "intent".to_owned()),
+            ("db.rename".to_owned(), "ok".to_owned()),
+            ("db.rename".to_owned(), "intent".to_owned()),
+            ("db.rename".to_owned(), "failed".to_owned())
+        ]
+    );
+}
