@@ -461,3 +461,26 @@ async fn a_swap_failing_between_the_renames_exits_7_naming_who_is_who() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_still_creating_at_the_timeout_exits_5_with_the_reattach_command() {
+    let h = Harness::new();
+    let rule = mock!(Client::describe_db_snapshots)
+        .then_output(|| snapshots(snapshot("snap-1", "creating", 30)));
+    let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rule]);
+    let err = crate::wait::snapshot_available(
+        &h.ctx,
+        &Rds::from_client(client),
+        &Source::Instance("ltc-db".into()),
+        "snap-1",
+        Duration::from_secs(300),
+    )
+    .await
+    .expect_err("times out");
+    assert_eq!(err.exit_code(), 5, "{err}");
+    assert!(
+        err.to_string()
+            .contains("re-attach with: db-snapshot wait --instance ltc-db --snapshot snap-1"),
+        "{err}"
+    );
+}
