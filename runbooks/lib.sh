@@ -97,10 +97,8 @@ rb::confirm_production() {
 # Everything on stderr also goes to its transcript.
 rb::open_run() {
   local kind="$1"
-  if [[ -z "${RB_RUN_DIR:-}" ]]; then
-    RB_RUN_DIR="${LTC_RUNS_DIR:-${LTC_ROOT}/.ltc/runs}/$(date -u +%Y%m%dT%H%M%SZ)-${kind}"
-    mkdir -p "${RB_RUN_DIR}"
-  fi
+  RB_RUN_DIR="${RB_RUN_DIR:-${LTC_RUNS_DIR:-${LTC_ROOT}/.ltc/runs}/$(date -u +%Y%m%dT%H%M%SZ)-${kind}}"
+  mkdir -p "${RB_RUN_DIR}"
   export RB_RUN_DIR LTC_RUN_ID="${LTC_RUN_ID:-$(basename "${RB_RUN_DIR}")}"
   if [[ -z "${RB_TRANSCRIPT:-}" ]]; then
     export RB_TRANSCRIPT="${RB_RUN_DIR}/transcript.log"

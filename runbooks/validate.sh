@@ -14,8 +14,9 @@ check_alarms() {
   for pattern in "${ALARMS[@]}"; do
     local select=(--alarm-names "${pattern}")
     [[ "${pattern}" != *'*' ]] || select=(--alarm-name-prefix "${pattern%\*}")
+    # The state is filtered here too: moto ignores --state-value next to a prefix.
     names="$("${AWS_CLI:-aws}" cloudwatch describe-alarms --state-value ALARM "${select[@]}" \
-      --query 'MetricAlarms[].AlarmName' --output text)"
+      --query "MetricAlarms[?StateValue=='ALARM'].AlarmName" --output text)"
     [[ -z "${names}" || "${names}" == None ]] || found+=("${names}")
   done
   if ((${#found[@]} > 0)); then

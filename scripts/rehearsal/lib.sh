@@ -28,7 +28,7 @@ rh::setup() {
   mkdir -p "${RH_DIR}"
   export LTC_EMULATOR_DIR="${RH_DIR}/emulator" MOTO_ECS_SERVICE_RUNNING=2
   # (its readiness loop prints a curl error per try; only the result matters)
-  "${LTC_ROOT}/scripts/emulator" start 2> >(grep -v '^curl: (7)' >&2)
+  "${LTC_ROOT}/scripts/emulator" start 2> >(grep --line-buffered -v '^curl: (7)' >&2)
   eval "$("${LTC_ROOT}/scripts/emulator" env)"
   export LTC_JOURNAL="${RH_DIR}/journal.jsonl" LTC_STATE_DIR="${RH_DIR}/state" \
     LTC_RUNS_DIR="${RH_DIR}/runs" LTC_REHEARSAL_BAKE="${LTC_REHEARSAL_BAKE:-2s}"
@@ -131,8 +131,9 @@ rh::seed() {
     return 1
   fi
   LTC_REHEARSAL_DISTRIBUTION_ID="$(cat "${RH_DIR}/distribution-id")"
-  RH_DB_RESOURCE_ID="$(cat "${RH_DIR}/db-resource-id")"
-  export LTC_REHEARSAL_DISTRIBUTION_ID RH_DB_RESOURCE_ID
+  # moto gives every instance the same DbiResourceId; the creation time tells them apart.
+  RH_DB_CREATED="$(cat "${RH_DIR}/db-created")"
+  export LTC_REHEARSAL_DISTRIBUTION_ID RH_DB_CREATED
 }
 
 rh::seed_bootstrap() {
@@ -171,7 +172,7 @@ rh::seed_ecs() {
 rh::seed_rds() {
   aws_ rds create-db-instance --db-instance-identifier "${RH_DB}" --engine postgres \
     --db-instance-class db.t3.micro --allocated-storage 20 --master-username ltc \
-    --master-user-password rehearsal-only --query DBInstance.DbiResourceId --output text >"${RH_DIR}/db-resource-id"
+    --master-user-password rehearsal-only --query DBInstance.InstanceCreateTime --output text >"${RH_DIR}/db-created"
 }
 
 rh::seed_site() {

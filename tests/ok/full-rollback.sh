@@ -24,8 +24,8 @@ main() {
   printf '<h1>About (v1)</h1>\n' >"${RH_DIR}/want-site/about.html"
   echo "site now: $(rh::site_matches "${RH_DIR}/want-site")"
   local id
-  id="$(aws_ rds describe-db-instances --db-instance-identifier "${RH_DB}" --query 'DBInstances[0].DbiResourceId' --output text)"
-  echo "ltc-db restored: $([[ "${id}" != "${RH_DB_RESOURCE_ID}" ]] && echo yes || echo no)"
+  id="$(aws_ rds describe-db-instances --db-instance-identifier "${RH_DB}" --query 'DBInstances[0].InstanceCreateTime' --output text)"
+  echo "ltc-db restored: $([[ "${id}" != "${RH_DB_CREATED}" ]] && echo yes || echo no)"
 }
 
 main "$@"
