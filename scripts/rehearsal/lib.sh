@@ -112,85 +112,99 @@ rh::green() {
   log::info "green origin: $1"
 }
 
-# The "existing production": one background job per service, all awaited.
+# Queues one AWS CLI command for rh::batch_run (OUT: file for its stdout, or "").
+rh::batch_add() {
+  local out="$1"
+  shift
+  python3 -c 'import json, sys; print(json.dumps({"out": sys.argv[1] or None, "args": sys.argv[2:]}))' \
+    "${out}" "$@" >>"${RH_BATCH}"
+}
+
+# Runs the queued commands with the AWS CLI's own driver in one process.
+rh::batch_run() {
+  local code=0
+  "${LTC_ROOT}/.venv/bin/python" "${LTC_ROOT}/scripts/rehearsal/aws-batch" <"${RH_BATCH}" || code=$?
+  : >"${RH_BATCH}"
+  return "${code}"
+}
+
+# The "existing production", created with the AWS CLI.
 rh::seed() {
-  curl -fsS -X POST -o /dev/null "${AWS_ENDPOINT_URL}/moto-api/reset"
+  curl -fsS -X POST -o /dev/null "${AWS_ENDPOINT_URL}/moto-api/reset" || return 1
   : >"${LTC_JOURNAL}"
   rm -rf "${LTC_STATE_DIR}"
   rh::green ok >/dev/null 2>&1
-  local jobs=() pid failed=0
-  rh::seed_bootstrap & jobs+=("$!")
-  rh::seed_dns & jobs+=("$!")
-  rh::seed_ecs & jobs+=("$!")
-  rh::seed_rds & jobs+=("$!")
-  rh::seed_site & jobs+=("$!")
-  rh::seed_alarms & jobs+=("$!")
-  for pid in "${jobs[@]}"; do wait "${pid}" || failed=1; done
-  if ((failed != 0)); then
-    log::error "seeding the emulator failed"
-    return 1
-  fi
-  LTC_REHEARSAL_DISTRIBUTION_ID="$(cat "${RH_DIR}/distribution-id")"
+  RH_BATCH="${RH_DIR}/batch.jsonl"
+  : >"${RH_BATCH}"
+  rh::seed_bootstrap
+  rh::seed_ecs
+  rh::seed_rds
+  rh::seed_site
+  rh::seed_alarms
+  rh::batch_add "${RH_DIR}/zone.json" route53 create-hosted-zone --name "${RH_ZONE_NAME}" \
+    --caller-reference "rehearsal-$(date +%s%N)"
+  rh::batch_run || return 1
+  rh::seed_records "$(jq -r .HostedZone.Id "${RH_DIR}/zone.json")"
+  rh::batch_run || return 1
+  LTC_REHEARSAL_DISTRIBUTION_ID="$(jq -r .Distribution.Id "${RH_DIR}/distribution.json")"
   # moto gives every instance the same DbiResourceId; the creation time tells them apart.
-  RH_DB_CREATED="$(cat "${RH_DIR}/db-created")"
+  RH_DB_CREATED="$(jq -r .DBInstance.InstanceCreateTime "${RH_DIR}/db.json")"
   export LTC_REHEARSAL_DISTRIBUTION_ID RH_DB_CREATED
 }
 
 rh::seed_bootstrap() {
-  aws_ ssm put-parameter --name /cdk-bootstrap/hnb659fds/version --value 21 --type String >/dev/null
-  aws_ s3 mb "s3://${RH_CDK_BUCKET}" >/dev/null
+  rh::batch_add "" ssm put-parameter --name /cdk-bootstrap/hnb659fds/version --value 21 --type String
+  rh::batch_add "" s3 mb "s3://${RH_CDK_BUCKET}"
 }
 
-rh::seed_dns() {
-  local zone set weight batch
-  zone="$(aws_ route53 create-hosted-zone --name "${RH_ZONE_NAME}" \
-    --caller-reference "rehearsal-$(date +%s%N)" --query HostedZone.Id --output text)"
-  batch='{"Changes":['
+rh::seed_records() {
+  local zone="$1" set weight batch='{"Changes":['
   for set in blue:100 green:0 maintenance:0; do
     weight="${set#*:}" set="${set%%:*}"
     batch+="{\"Action\":\"UPSERT\",\"ResourceRecordSet\":{\"Name\":\"${RH_RECORD}.\",\"Type\":\"CNAME\",\"SetIdentifier\":\"${set}\",\"Weight\":${weight},\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"${set}.origin.${RH_ZONE_NAME}\"}]}},"
   done
-  batch="${batch%,}]}"
-  aws_ route53 change-resource-record-sets --hosted-zone-id "${zone}" --change-batch "${batch}" >/dev/null
+  rh::batch_add "" route53 change-resource-record-sets --hosted-zone-id "${zone}" --change-batch "${batch%,}]}"
 }
 
 rh::container() {
   printf '[{"name":"%s","image":"ghcr.io/lightningtalk/%s:%s","memory":512,"essential":true}]' "$1" "$1" "$2"
 }
 
+# Revisions 1 (1.8.0) and 2 (1.9.0, running) of each service.
 rh::seed_ecs() {
   local s
-  aws_ ecs create-cluster --cluster-name "${RH_CLUSTER}" >/dev/null
+  rh::batch_add "" ecs create-cluster --cluster-name "${RH_CLUSTER}"
   for s in "${RH_SERVICES[@]}"; do
-    aws_ ecs register-task-definition --family "${s}" --container-definitions "$(rh::container "${s}" 1.8.0)" >/dev/null
-    aws_ ecs register-task-definition --family "${s}" --container-definitions "$(rh::container "${s}" 1.9.0)" >/dev/null
-    aws_ ecs create-service --cluster "${RH_CLUSTER}" --service-name "${s}" \
-      --task-definition "${s}:2" --desired-count 2 >/dev/null
+    rh::batch_add "" ecs register-task-definition --family "${s}" --container-definitions "$(rh::container "${s}" 1.8.0)"
+    rh::batch_add "" ecs register-task-definition --family "${s}" --container-definitions "$(rh::container "${s}" 1.9.0)"
+    rh::batch_add "" ecs create-service --cluster "${RH_CLUSTER}" --service-name "${s}" \
+      --task-definition "${s}:2" --desired-count 2
   done
 }
 
 rh::seed_rds() {
-  aws_ rds create-db-instance --db-instance-identifier "${RH_DB}" --engine postgres \
+  rh::batch_add "${RH_DIR}/db.json" rds create-db-instance --db-instance-identifier "${RH_DB}" --engine postgres \
     --db-instance-class db.t3.micro --allocated-storage 20 --master-username ltc \
-    --master-user-password rehearsal-only --query DBInstance.InstanceCreateTime --output text >"${RH_DIR}/db-created"
+    --master-user-password rehearsal-only
 }
 
 rh::seed_site() {
   local src="${RH_DIR}/site-v1"
+  rm -rf "${src}"
   rh::write_release "${src}" 1.9.0
   printf 'console.log("v1");\n' >"${src}/app.js"
   printf '<h1>About (v1)</h1>\n' >"${src}/about.html"
-  aws_ s3 mb "s3://${RH_BUCKET}" >/dev/null
-  aws_ s3api put-bucket-versioning --bucket "${RH_BUCKET}" --versioning-configuration Status=Enabled
-  aws_ s3 sync --quiet "${src}" "s3://${RH_BUCKET}"
-  aws_ cloudfront create-distribution --origin-domain-name "${RH_BUCKET}.s3.amazonaws.com" \
-    --default-root-object index.html --query Distribution.Id --output text >"${RH_DIR}/distribution-id"
+  rh::batch_add "" s3 mb "s3://${RH_BUCKET}"
+  rh::batch_add "" s3api put-bucket-versioning --bucket "${RH_BUCKET}" --versioning-configuration Status=Enabled
+  rh::batch_add "" s3 sync --quiet "${src}" "s3://${RH_BUCKET}"
+  rh::batch_add "${RH_DIR}/distribution.json" cloudfront create-distribution \
+    --origin-domain-name "${RH_BUCKET}.s3.amazonaws.com" --default-root-object index.html
 }
 
 rh::seed_alarms() {
   local name
   for name in ltc-critical-api-error-rate ltc-critical-api-p95-latency; do
-    aws_ cloudwatch put-metric-alarm --alarm-name "${name}" --namespace LightningTalk \
+    rh::batch_add "" cloudwatch put-metric-alarm --alarm-name "${name}" --namespace LightningTalk \
       --metric-name "${name#ltc-critical-}" --statistic Average --period 60 --evaluation-periods 1 \
       --threshold 5 --comparison-operator GreaterThanThreshold
   done
