@@ -1,11 +1,12 @@
 //! stack-deploy against the emulator with the committed fixture assembly
 //! (fixtures/cdk.out, seven stacks), and bad input with no emulator at all.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failed fixture call should panic
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::Value;
+use std::process::Command;
 use testkit::{Emulator, EmulatorGuard, json_stdout, offline_env};
 
 const ASSET_BUCKET: &str = "cdk-hnb659fds-assets-123456789012-ap-northeast-1";
@@ -21,15 +22,19 @@ fn names(short: &[&str]) -> Vec<String> {
         .collect()
 }
 
+fn bin() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("stack-deploy"))
+}
+
 fn cmd(emu: &EmulatorGuard) -> Command {
-    let mut c = Command::cargo_bin("stack-deploy").unwrap();
+    let mut c = bin();
     emu.configure(&mut c);
     c.arg("--output").arg("json");
     c
 }
 
 fn offline() -> Command {
-    let mut c = Command::cargo_bin("stack-deploy").unwrap();
+    let mut c = bin();
     for v in [
         "AWS_PROFILE",
         "LTC_ENV",
