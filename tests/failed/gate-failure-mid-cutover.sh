@@ -4,7 +4,7 @@
 # the deploy stops there saying how to resume.
 # expect-exit: 6
 # expect-output: deploy stopped at step 'dns-cutover': exit 6 (the change failed and was reverted cleanly)
-# expect-output: resume with: runbooks/deploy.sh --env rehearsal --yes --from dns-cutover
+# expect-output: runbooks/deploy.sh --env rehearsal --yes --from dns-cutover
 # expect-output: weights after: blue=100 green=0 maintenance=0
 set -Eeuo pipefail
 # shellcheck source=scripts/lib/log.sh

@@ -4,7 +4,7 @@
 # printed --from command finishes the deploy without repeating the earlier steps.
 # expect-exit: 0
 # expect-output: deploy stopped at step 'deploy-application': exit 4 (a check failed)
-# expect-output: resume with: runbooks/deploy.sh --env rehearsal --yes --from deploy-application
+# expect-output: runbooks/deploy.sh --env rehearsal --yes --from deploy-application
 # expect-output: resumed steps: deploy-application deploy-observability dns-cutover validate
 # expect-output: weights now: blue=0 green=100 maintenance=0
 set -Eeuo pipefail
