@@ -399,17 +399,7 @@ async fn deploy_inner(
     let started = Utc::now();
     let kicked = match env.opts.method {
         Method::Direct => start_direct(env, job, op, current_params.as_ref(), calls).await,
-        Method::ChangeSet => {
-            start_change_set(
-                env,
-                job,
-                op,
-                existing.as_ref(),
-                current_params.as_ref(),
-                calls,
-            )
-            .await
-        }
+        Method::ChangeSet => start_change_set(env, job, op, current_params.as_ref(), calls).await,
     };
     match kicked {
         Ok(true) => {}
@@ -532,27 +522,32 @@ async fn start_direct(
     }
 }
 
-/// CreateChangeSet, wait for it, ExecuteChangeSet; `Ok(false)` when empty.
+/// Whether a FAILED change set's status reason says it was empty.
+fn empty_change_set(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// CreateChangeSet, wait for it, ExecuteChangeSet, then wait until the
+/// execution has started; `Ok(false)` when the change set was empty.
 async fn start_change_set(
     env: &StackEnv<'_>,
     job: &StackJob,
     op: Op,
-    existing: Option<&Stack>,
     current_params: Option<&BTreeMap<String, String>>,
     calls: &mut u32,
 ) -> Result<bool> {
-    use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType};
+    use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, ExecutionStatus};
     let cs_name = format!("stack-deploy-{}", Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let stack = job.stack_name.as_str();
     let kind = if op == Op::Create {
         ChangeSetType::Create
     } else {
         ChangeSetType::Update
     };
-    let _ = existing;
     *calls += 1;
     env.cfn
         .create_change_set()
-        .stack_name(&job.stack_name)
+        .stack_name(stack)
         .change_set_name(&cs_name)
         .change_set_type(kind)
         .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
@@ -564,69 +559,103 @@ async fn start_change_set(
         .send()
         .await
         .aws("CreateChangeSet")?;
-    let left = env.opts.deadline.saturating_duration_since(Instant::now());
-    let cfn = env.cfn.clone();
-    let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let n2 = n.clone();
-    let opts = WaitOptions::new(format!("change set {cs_name} of {}", job.stack_name), left)
-        .reattach(format!("stack-deploy watch {}", job.stack_name));
-    let (status, reason) = poll_until(env.out, &opts, || {
-        let cfn = cfn.clone();
-        let n = n2.clone();
-        let stack = job.stack_name.clone();
-        let cs = cs_name.clone();
-        async move {
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let d = cfn
-                .describe_change_set()
-                .stack_name(&stack)
-                .change_set_name(&cs)
-                .send()
-                .await
-                .aws("DescribeChangeSet")?;
-            let st = d.status().cloned();
-            let reason = d.status_reason().unwrap_or_default().to_owned();
-            Ok(match st {
-                Some(ChangeSetStatus::CreateComplete) => Poll::Done((true, reason)),
-                Some(ChangeSetStatus::Failed) => Poll::Done((false, reason)),
-                other => Poll::Pending(
-                    other
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_else(|| "unknown".into()),
-                ),
-            })
-        }
-    })
-    .await?;
-    *calls += n.load(std::sync::atomic::Ordering::Relaxed);
-    if !status {
-        let empty = reason.contains("didn't contain changes")
-            || reason.contains("No updates are to be performed");
-        *calls += 1;
-        let _ = env
-            .cfn
-            .delete_change_set()
-            .stack_name(&job.stack_name)
+    // The change set is not executed until it is CREATE_COMPLETE; a timeout
+    // leaves it for a human to look at (watching the stack would show nothing).
+    let inspect = format!(
+        "aws cloudformation describe-change-set --stack-name {stack} --change-set-name {cs_name}"
+    );
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let look = || async {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        env.cfn
+            .describe_change_set()
+            .stack_name(stack)
             .change_set_name(&cs_name)
             .send()
-            .await;
-        if empty {
+            .await
+            .aws("DescribeChangeSet")
+    };
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let opts = WaitOptions::new(format!("change set {cs_name} of {stack}"), left)
+        .reattach(inspect.clone());
+    let created = poll_until(env.out, &opts, || async {
+        let d = look().await?;
+        let reason = d.status_reason().unwrap_or_default().to_owned();
+        Ok(match d.status() {
+            Some(ChangeSetStatus::CreateComplete) => Poll::Done((true, reason)),
+            Some(ChangeSetStatus::Failed) => Poll::Done((false, reason)),
+            other => Poll::Pending(
+                other
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|| "unknown".into()),
+            ),
+        })
+    })
+    .await;
+    *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
+    let (complete, reason) = created?;
+    if !complete {
+        *calls += 1;
+        if let Err(e) = env
+            .cfn
+            .delete_change_set()
+            .stack_name(stack)
+            .change_set_name(&cs_name)
+            .send()
+            .await
+            .aws("DeleteChangeSet")
+        {
+            env.out.warn(format!(
+                "{stack}: could not delete change set {cs_name}: {e}"
+            ));
+        }
+        if empty_change_set(&reason) {
             return Ok(false);
         }
+        let left_behind = if op == Op::Create {
+            format!(
+                "; the stack is left empty in REVIEW_IN_PROGRESS (deploy again with --method change-set, or `aws cloudformation delete-stack --stack-name {stack}`)"
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::CheckFailed(format!(
-            "change set for {} failed: {reason}",
-            job.stack_name
+            "change set {cs_name} for {stack} failed: {reason}{left_behind}"
         )));
     }
     *calls += 1;
     env.cfn
         .execute_change_set()
-        .stack_name(&job.stack_name)
+        .stack_name(stack)
         .change_set_name(&cs_name)
         .disable_rollback(env.opts.no_rollback)
         .send()
         .await
         .aws("ExecuteChangeSet")?;
+    // ExecuteChangeSet only starts the operation. Until the change set leaves
+    // AVAILABLE the stack may still show its previous settled status
+    // (REVIEW_IN_PROGRESS, *_COMPLETE), which the stack wait would take as
+    // the end of the deploy.
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let opts = WaitOptions::new(
+        format!("execution of change set {cs_name} of {stack}"),
+        left,
+    )
+    .reattach(format!("stack-deploy watch {stack}"));
+    let started = poll_until(env.out, &opts, || async {
+        match look().await {
+            Ok(d) => Ok(match d.execution_status() {
+                Some(ExecutionStatus::Available) => Poll::Pending("AVAILABLE".to_owned()),
+                _ => Poll::Done(()),
+            }),
+            // Gone (executed and cleaned up): the operation has started.
+            Err(e) if e.has_code("ChangeSetNotFound") => Ok(Poll::Done(())),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await;
+    *calls += n.load(std::sync::atomic::Ordering::Relaxed);
+    started?;
     Ok(true)
 }
 
@@ -681,6 +710,8 @@ pub async fn wait_stack(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    mod change_set;
 
     fn job() -> StackJob {
         StackJob {

@@ -371,6 +371,93 @@ fn deploy_all_creates_seven_stacks_then_reports_unchanged_then_updates_a_paramet
     assert_eq!(api["outputs"]["ApiImageTagInUse"], "v2.0.1");
 }
 
+/// `--method change-set` against the emulator, for a stack with no imports:
+/// moto resolves no Fn::ImportValue during a change-set execution ("No export
+/// named ... found") and gives change-set stacks no Outputs or Exports, so only
+/// the stack's own resources are checked.
+#[test]
+fn change_set_method_creates_updates_and_finds_nothing_to_change() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let db = "LightningTalk-Database-prod";
+    let deploy = |app: &Path| {
+        let out = cmd(&emu)
+            .args(["deploy", "--yes", "--method", "change-set", "--app"])
+            .arg(app)
+            .arg(db)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_stdout(&out)
+    };
+    let read = || {
+        rt().block_on(async {
+            let conf = sdk_config(&emu).await;
+            let cfn = aws_sdk_cloudformation::Client::new(&conf);
+            let d = cfn.describe_stacks().stack_name(db).send().await.unwrap();
+            let status = d.stacks()[0].stack_status().unwrap().as_str().to_owned();
+            let value = aws_sdk_ssm::Client::new(&conf)
+                .get_parameter()
+                .name("/ltc/prod/db/endpoint")
+                .send()
+                .await
+                .unwrap()
+                .parameter()
+                .unwrap()
+                .value()
+                .unwrap()
+                .to_owned();
+            (status, value)
+        })
+    };
+
+    let v = deploy(&fixture());
+    assert_eq!(actions(&v), vec![(db.to_owned(), "created".to_owned())]);
+    assert_eq!(stack_json(&v, db)["status"], "CREATE_COMPLETE");
+    assert_eq!(
+        read(),
+        (
+            "CREATE_COMPLETE".to_owned(),
+            "ltc-db.prod.internal:5432".to_owned()
+        )
+    );
+
+    // A changed template goes through an UPDATE change set.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(), dir.path());
+    let path = dir.path().join("LightningTalk-Database-prod.template.json");
+    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    t["Resources"]["DbEndpoint7CDA2A80"]["Properties"]["Value"] =
+        Value::from("ltc-db2.prod.internal:5432");
+    std::fs::write(&path, serde_json::to_string(&t).unwrap()).unwrap();
+    let v = deploy(dir.path());
+    assert_eq!(actions(&v), vec![(db.to_owned(), "updated".to_owned())]);
+    assert_eq!(stack_json(&v, db)["status"], "UPDATE_COMPLETE");
+    assert_eq!(
+        read(),
+        (
+            "UPDATE_COMPLETE".to_owned(),
+            "ltc-db2.prod.internal:5432".to_owned()
+        )
+    );
+
+    let v = deploy(dir.path());
+    assert_eq!(actions(&v), vec![(db.to_owned(), "unchanged".to_owned())]);
+
+    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    let intents: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["phase"] == "intent")
+        .map(|e| e["action"].clone())
+        .collect();
+    assert_eq!(intents, vec!["stack.create", "stack.update"], "{journal}");
+}
+
 #[test]
 fn dry_run_changes_nothing() {
     let emu = Emulator::shared();
