@@ -44,13 +44,16 @@ pub fn load_ca(path: &Path) -> common::Result<Vec<reqwest::Certificate>> {
     Ok(certs)
 }
 
+/// The `User-Agent` every request carries.
+pub const USER_AGENT: &str = concat!("ltc-smoke-test/", env!("CARGO_PKG_VERSION"));
+
 pub fn build_client(opts: &ClientOptions) -> common::Result<Client> {
     let mut b = Client::builder()
         // Environment proxies would send requests somewhere not given on the command line.
         .no_proxy()
         // A redirect is reported as its status, never followed to another address.
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("ltc-smoke-test/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .tcp_nodelay(true)
         .pool_max_idle_per_host(opts.pool_size.max(1))
         .connect_timeout(opts.connect_timeout)
@@ -128,6 +131,17 @@ pub async fn send(
 
 /// Sorts a client error into a kind, with a one-line message.
 pub fn classify(err: &reqwest::Error, timeout: Duration) -> TransportError {
+    classify_chain(err, err.is_timeout(), err.is_connect(), timeout)
+}
+
+/// Sorts any error chain into a kind (shared by reqwest and the plain HTTP/1 load
+/// path): `is_timeout` / `is_connect` say what the caller already knows.
+pub fn classify_chain(
+    err: &(dyn std::error::Error + 'static),
+    is_timeout: bool,
+    is_connect: bool,
+    timeout: Duration,
+) -> TransportError {
     let mut chain: Vec<String> = Vec::new();
     let mut io_kind = None;
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -140,7 +154,7 @@ pub fn classify(err: &reqwest::Error, timeout: Duration) -> TransportError {
     }
     let text = chain.join(": ").to_ascii_lowercase();
     let innermost = chain.last().cloned().unwrap_or_default();
-    let (kind, message) = if err.is_timeout() || text.contains("timed out") {
+    let (kind, message) = if is_timeout || text.contains("timed out") {
         (
             ErrorKind::Timeout,
             format!(
@@ -161,7 +175,7 @@ pub fn classify(err: &reqwest::Error, timeout: Duration) -> TransportError {
         || text.contains("connection refused")
     {
         (ErrorKind::ConnectRefused, "connection refused".to_owned())
-    } else if err.is_connect() {
+    } else if is_connect {
         (ErrorKind::Connect, format!("cannot connect: {innermost}"))
     } else if matches!(
         io_kind,

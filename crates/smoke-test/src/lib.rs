@@ -57,6 +57,7 @@
 //! retries) and failures count towards the error rate; the thresholds decide.
 
 pub mod checks;
+pub mod fast;
 pub mod get;
 pub mod http;
 pub mod junit;

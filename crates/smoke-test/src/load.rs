@@ -1,5 +1,7 @@
-//! `smoke-test load URL|CHECKS.toml`: a bounded load check. Workers share one
-//! keep-alive client. Without `--rate` each worker sends its next request as soon
+//! `smoke-test load URL|CHECKS.toml`: a bounded load check. When every target is
+//! plain `http://`, each worker drives its own keep-alive HTTP/1.1 connection
+//! ([`crate::fast`]: no shared pool, no per-request timer); otherwise (https, URL
+//! credentials) workers share one keep-alive reqwest client. Without `--rate` each worker sends its next request as soon
 //! as the previous answer is in (closed loop). With `--rate` requests follow a
 //! fixed timetable (request i is due at start + i/rate) and latency counts from the
 //! due time, so a stalled server cannot hide its stall by slowing the sender down
@@ -19,13 +21,13 @@ use tokio::time::Instant;
 
 use crate::checks::{self, Check, Expectations, StatusSpec};
 use crate::get::{check_from_flags, parse_header, parse_method};
-use crate::http;
 use crate::report::Recorder;
 use crate::run::{self, Plan};
 use crate::tls::CertTracker;
 use crate::vars::Masker;
 use crate::verdict::{self, Finished, LoadInfo};
 use crate::{HttpArgs, ThresholdArgs};
+use crate::{fast, http};
 
 /// Hard limits, so a typo cannot start an unbounded run.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
@@ -144,6 +146,10 @@ fn shard_count(workers: usize) -> usize {
 
 struct Shared {
     client: reqwest::Client,
+    /// Set when every check is plain `http://`: those go through [`fast`] (one
+    /// hyper HTTP/1 connection per worker, no pool); otherwise (https, URL
+    /// credentials) every request goes through `client`.
+    plain: Option<fast::Plan>,
     checks: Vec<Check>,
     keep_body: Vec<bool>,
     schedule: Schedule,
@@ -160,6 +166,7 @@ struct Shared {
 async fn worker(sh: Arc<Shared>, id: usize) {
     let shard = &sh.shards[id % sh.shards.len()];
     let n = sh.checks.len() as u64;
+    let mut plain = sh.plain.as_ref().map(fast::Worker::new);
     loop {
         if sh.stop.load(Ordering::Relaxed) {
             break;
@@ -189,7 +196,10 @@ async fn worker(sh: Arc<Shared>, id: usize) {
         };
         let idx = (i % n) as usize;
         let check = &sh.checks[idx];
-        let result = http::send(&sh.client, check, sh.keep_body[idx], t0).await;
+        let result = match &mut plain {
+            Some(w) => w.send(idx, sh.keep_body[idx], t0).await,
+            None => http::send(&sh.client, check, sh.keep_body[idx], t0).await,
+        };
         let ok = match result {
             Ok(a) => {
                 if let Some(c) = &sh.certs {
@@ -323,8 +333,10 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
     )));
 
     let keep_body = checks.iter().map(|c| c.expect.needs_body()).collect();
+    let plain = fast::Plan::new(&checks);
     let sh = Arc::new(Shared {
         client,
+        plain,
         checks,
         keep_body,
         schedule,
