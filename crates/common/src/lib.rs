@@ -3,6 +3,7 @@
 //! the production guard. Domain logic stays in each binary's own crate.
 
 pub mod aws;
+pub mod calls;
 pub mod cli;
 pub mod duration;
 pub mod error;

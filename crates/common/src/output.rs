@@ -195,35 +195,59 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-#[cfg(test)]
-pub(crate) mod testing {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
+/// A writer whose contents a test can read back; clones share the buffer.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
-    /// A writer whose contents the test can read back.
-    #[derive(Clone, Default)]
-    pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
+impl std::fmt::Debug for Captured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Captured").field(&self.text()).finish()
+    }
+}
 
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Everything written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    impl Captured {
-        pub fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
+    /// Everything written so far, as text.
+    ///
+    /// # Panics
+    /// If what was written is not UTF-8 (an [`Output`] only writes UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8(self.bytes()).expect("captured output is not UTF-8")
+    }
+}
+
+impl Output {
+    /// An output whose stdout and stderr a test can read back:
+    /// `(output, stdout, stderr)`.
+    pub fn captured(json: bool) -> (Output, Captured, Captured) {
+        let (out, err) = (Captured::default(), Captured::default());
+        (
+            Output::with_writers(json, Box::new(out.clone()), Box::new(err.clone())),
+            out,
+            err,
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::testing::Captured;
     use super::*;
 
     #[test]
@@ -247,6 +271,18 @@ mod tests {
             .unwrap();
         let lines: Vec<_> = out.text().lines().map(str::to_owned).collect();
         assert_eq!(lines, vec![r#"{"n":1}"#, r#"{"n":2}"#]);
+    }
+
+    #[test]
+    fn captured_output_reads_back_both_streams() {
+        let (o, out, err) = Output::captured(false);
+        assert!(!o.is_json());
+        o.event(&serde_json::json!({"n": 1}), || "one".into())
+            .unwrap();
+        o.warn("careful");
+        assert_eq!(out.text(), "one\n");
+        assert_eq!(err.text(), "warning: careful\n");
+        assert_eq!(err.clone().bytes(), b"warning: careful\n");
     }
 
     #[test]

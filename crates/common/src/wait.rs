@@ -173,14 +173,11 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
-    use crate::output::testing::Captured;
+    use crate::output::Captured;
 
     fn quiet_output() -> (Output, Captured) {
-        let err = Captured::default();
-        (
-            Output::with_writers(true, Box::new(Captured::default()), Box::new(err.clone())),
-            err,
-        )
+        let (out, _stdout, err) = Output::captured(true);
+        (out, err)
     }
 
     #[tokio::test(start_paused = true)]
