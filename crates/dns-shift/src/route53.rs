@@ -3,77 +3,20 @@
 //! exactly), waiting until it is INSYNC, and health-check status. Every HTTP
 //! attempt is counted so a shift can report how many calls it made.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType,
 };
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::weights::{self, Weights};
 
-/// Calls per `service:Operation`, counted at every HTTP attempt (retries too).
-#[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl CallCounter {
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Calls to one service (`route53`, `cloudwatch`).
-    pub fn service_total(&self, service: &str) -> u64 {
-        let prefix = format!("{service}:");
-        self.snapshot()
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, v)| v)
-            .sum()
-    }
-
-    pub fn interceptor(&self) -> CountCalls {
-        CountCalls(self.clone())
-    }
-}
-
-/// The interceptor that feeds a [`CallCounter`].
-#[derive(Debug, Clone)]
-pub struct CountCalls(CallCounter);
-
-impl Intercept for CountCalls {
-    fn name(&self) -> &'static str {
-        "dns-shift-call-counter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), BoxError> {
-        let key = cfg
-            .load::<Metadata>()
-            .map(|m| {
-                // "Route 53" -> "route53", "CloudWatch" -> "cloudwatch".
-                let service: String = m.service().chars().filter(|c| !c.is_whitespace()).collect();
-                format!("{}:{}", service.to_ascii_lowercase(), m.name())
-            })
-            .unwrap_or_else(|| "unknown:unknown".to_owned());
-        let mut map = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(key).or_default() += 1;
-        Ok(())
-    }
-}
+// Calls per `service:Operation` (`by_service_operation`), counted at every
+// HTTP attempt (retries too).
+pub use common::calls::CallCounter;
 
 /// How often a change refused with PriorRequestNotComplete or throttling is
 /// sent again (on top of the SDK's own retries), and the backoff between tries.
@@ -101,7 +44,7 @@ pub struct RecordGroup {
 impl Route53 {
     pub fn new(config: &aws_config::SdkConfig, calls: CallCounter) -> Self {
         let conf = aws_sdk_route53::config::Builder::from(config)
-            .interceptor(calls.interceptor())
+            .interceptor(calls.clone())
             .build();
         Route53 {
             client: aws_sdk_route53::Client::from_conf(conf),
@@ -110,7 +53,7 @@ impl Route53 {
     }
 
     /// A client built elsewhere (tests); its calls are counted only if it
-    /// carries `calls.interceptor()`.
+    /// carries a clone of `calls` as an interceptor.
     pub fn from_client(client: aws_sdk_route53::Client, calls: CallCounter) -> Self {
         Route53 { client, calls }
     }

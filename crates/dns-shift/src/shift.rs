@@ -131,7 +131,7 @@ pub async fn run(ctx: &Context, args: &ShiftArgs) -> Result<()> {
     let config = ctx.aws().await?.config.clone();
     let cw = (!opts.alarms.is_empty() && !opts.fast_track).then(|| {
         let conf = aws_sdk_cloudwatch::config::Builder::from(&config)
-            .interceptor(r53.calls.interceptor())
+            .interceptor(r53.calls.clone())
             .build();
         aws_sdk_cloudwatch::Client::from_conf(conf)
     });
@@ -255,7 +255,7 @@ impl Shift<'_> {
         final_weights: Option<&Weights>,
         reason: Option<&str>,
     ) -> Result<()> {
-        let calls = self.r53.calls.snapshot();
+        let calls = self.r53.calls.by_service_operation();
         let r53_calls = self.r53.calls.service_total("route53");
         let cw_calls = self.r53.calls.service_total("cloudwatch");
         let v = json!({

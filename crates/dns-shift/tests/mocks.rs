@@ -4,8 +4,6 @@
 //! answering in place of Route 53; time is paused, so backoffs cost nothing.
 #![allow(clippy::unwrap_used)] // test helpers: a failed fixture should panic
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_route53::Client;
@@ -19,34 +17,15 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::body::SdkBody;
+use common::output::Captured;
 use common::{Context, GlobalArgs, Output};
 use dns_shift::route53::{CHANGE_TRIES, CallCounter, RecordGroup, Route53};
 use dns_shift::shift::{RevertMode, ShiftOptions, shift};
 use serde_json::Value;
 
-/// A writer the test reads back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 fn r53(mode: RuleMode, rules: &[&Rule]) -> Route53 {
     let calls = CallCounter::default();
-    let interceptor = calls.interceptor();
+    let interceptor = calls.clone();
     let client: Client = mock_client!(aws_sdk_route53, mode, rules, |b| b
         .interceptor(interceptor.clone())
         // What the binary gets from aws-config by default.
@@ -55,12 +34,7 @@ fn r53(mode: RuleMode, rules: &[&Rule]) -> Route53 {
 }
 
 fn quiet() -> (Output, Captured, Captured) {
-    let (out, err) = (Captured::default(), Captured::default());
-    (
-        Output::with_writers(true, Box::new(out.clone()), Box::new(err.clone())),
-        out,
-        err,
-    )
+    Output::captured(true)
 }
 
 fn info(status: ChangeStatus) -> ChangeInfo {
@@ -144,7 +118,7 @@ async fn pending_then_insync_polls_with_growing_intervals() {
     )
     .await
     .unwrap();
-    assert_eq!(r53.calls.snapshot()["route53:GetChange"], 3);
+    assert_eq!(r53.calls.by_service_operation()["route53:GetChange"], 3);
     // First look at once, then 250 ms, then 375 ms.
     let waited = started.elapsed();
     assert!(
@@ -178,7 +152,7 @@ async fn a_change_that_stays_pending_times_out_with_exit_5_and_a_reattach_comman
         "{err}"
     );
     // Adaptive: quick looks first, then at most one every 10 s.
-    let polls = r53.calls.snapshot()["route53:GetChange"];
+    let polls = r53.calls.by_service_operation()["route53:GetChange"];
     assert!((15..=25).contains(&polls), "{polls} polls in 2 minutes");
 }
 
@@ -195,7 +169,10 @@ async fn prior_request_not_complete_is_retried_with_backoff() {
     let (out, _, err) = quiet();
     let id = r53.upsert(&out, "Z1", batch()).await.unwrap();
     assert_eq!(id, "/change/C1");
-    assert_eq!(r53.calls.snapshot()["route53:ChangeResourceRecordSets"], 5);
+    assert_eq!(
+        r53.calls.by_service_operation()["route53:ChangeResourceRecordSets"],
+        5
+    );
     assert!(
         err.text().contains("PriorRequestNotComplete"),
         "{}",
@@ -222,7 +199,7 @@ async fn prior_request_not_complete_forever_gives_up_with_exit_3() {
     assert_eq!(err.exit_code(), 3);
     assert!(err.to_string().contains("PriorRequestNotComplete"), "{err}");
     assert_eq!(
-        r53.calls.snapshot()["route53:ChangeResourceRecordSets"],
+        r53.calls.by_service_operation()["route53:ChangeResourceRecordSets"],
         u64::from(CHANGE_TRIES) * 3
     );
     // dns-shift's own backoff: 1 + 2 + 4 + 8 + 16 s between its tries.
@@ -255,7 +232,7 @@ async fn throttling_is_retried_for_changes_and_while_waiting() {
     r53.wait_insync(&out, &id, Duration::from_secs(60), "x")
         .await
         .unwrap();
-    let calls = r53.calls.snapshot();
+    let calls = r53.calls.by_service_operation();
     assert_eq!(calls["route53:ChangeResourceRecordSets"], 3);
     assert_eq!(calls["route53:GetChange"], 4);
     assert!(err.text().contains("throttled"), "{}", err.text());
@@ -384,7 +361,7 @@ async fn a_revert_after_a_pending_step_restores_the_start_and_exits_6() {
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), 6, "{err}");
-    let calls = r53.calls.snapshot();
+    let calls = r53.calls.by_service_operation();
     assert_eq!(calls["route53:ChangeResourceRecordSets"], 2);
     assert_eq!(calls["route53:GetChange"], 3);
     // The read-back that confirms the revert.
