@@ -2,61 +2,18 @@
 //! (paginated), a retry with backoff for throttling, and a per-operation count
 //! of the HTTP requests made (retries included).
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
 use common::{AwsContext, AwsError, AwsResultExt, Error, Result};
 
 use crate::plan::{EntryKind, VersionEntry};
 
-/// Counts HTTP attempts per operation; shared by every client of a run.
-#[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl CallCounter {
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn total(&self) -> u64 {
-        self.snapshot().values().sum()
-    }
-}
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "site-restore-call-counter"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), BoxError> {
-        let name = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_else(|| "unknown".to_owned());
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name)
-            .or_default() += 1;
-        Ok(())
-    }
-}
+// Counts HTTP requests per operation (`by_operation`), retries included;
+// shared by every client of a run.
+pub use common::calls::CallCounter;
 
 /// The S3 client, path-style when the endpoint is overridden (the emulator).
 pub fn s3_client(aws: &AwsContext, counter: &CallCounter) -> aws_sdk_s3::Client {

@@ -366,7 +366,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         elapsed_ms: 0,
     };
     let finish = |report: &mut RestoreReport| {
-        report.calls = counter.snapshot();
+        report.calls = counter.by_operation();
         report.elapsed_ms = started.elapsed().as_millis() as u64;
     };
 
