@@ -5,47 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{Service, TaskDefinition, TaskDefinitionStatus};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use common::journal::Journal;
 use common::{AwsError, AwsResultExt, Error, Result};
 
 use crate::previous::JournalMove;
 use crate::taskdef::{TaskDefRef, short_name};
 
-/// Counts HTTP requests (retries included) made by a client.
-#[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<AtomicU64>);
-
-impl CallCounter {
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "ecs-revert call counter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
+// Counts HTTP requests (retries included) made by a client (`total`).
+pub use common::calls::CallCounter;
 
 /// The ECS client for this invocation and its call counter.
 pub async fn client(ctx: &common::Context) -> Result<(Client, CallCounter)> {

@@ -290,7 +290,7 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
             waited: false,
             services: plans,
             calls,
-            ecs_calls: counter.get(),
+            ecs_calls: counter.total(),
         });
     }
     if !calls.is_empty() {
@@ -433,7 +433,7 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
         waited,
         services: plans,
         calls,
-        ecs_calls: counter.get(),
+        ecs_calls: counter.total(),
     })?;
     match (update_error, wait_error) {
         (Some(e), _) | (None, Some(e)) => Err(e),
@@ -504,7 +504,7 @@ pub async fn run_wait(ctx: &Context, args: &WaitArgs) -> Result<()> {
     ctx.out.result(&WaitReport {
         cluster: short_name(cluster).to_owned(),
         services: settled.clone(),
-        ecs_calls: counter.get(),
+        ecs_calls: counter.total(),
     })?;
     let failed: Vec<&Settled> = settled.iter().filter(|s| s.failed()).collect();
     if failed.is_empty() {

@@ -121,7 +121,7 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
             waited: false,
             services: rows,
             calls,
-            ecs_calls: counter.get(),
+            ecs_calls: counter.total(),
         });
     }
     if !calls.is_empty() {
@@ -246,7 +246,7 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
         waited,
         services: rows,
         calls,
-        ecs_calls: counter.get(),
+        ecs_calls: counter.total(),
     })?;
     match (update_error, wait_error) {
         (Some(e), _) | (None, Some(e)) => Err(e),

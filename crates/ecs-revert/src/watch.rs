@@ -208,8 +208,6 @@ fn show_new_events(out: &Output, name: &str, svc: &Service, st: &mut State) {
 /// a circuit-breaker failure, throttling, a timeout, and the polling cadence.
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use aws_sdk_ecs::Client;
@@ -218,6 +216,7 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use aws_smithy_types::DateTime;
     use common::Output;
+    use common::output::Captured;
 
     use super::*;
     use crate::steady::tests::{deployment, service};
@@ -225,32 +224,9 @@ mod tests {
     const OLD: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/api:4";
     const NEW: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/api:3";
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Captured {
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-        }
-    }
-
     fn output() -> (Output, Captured) {
-        let err = Captured::default();
-        (
-            Output::with_writers(true, Box::new(Captured::default()), Box::new(err.clone())),
-            err,
-        )
+        let (out, _stdout, err) = Output::captured(true);
+        (out, err)
     }
 
     fn event(id: &str, secs: i64, msg: &str) -> ServiceEvent {
