@@ -4,7 +4,6 @@
 //! against the real client types, with tokio's paused clock.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,34 +26,13 @@ use aws_sdk_rds::types::error::{
 };
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Endpoint};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use common::output::Captured;
 use common::{Context, GlobalArgs, HumanDuration, Output};
 use tokio::time::Instant;
 
 use crate::rds::{InstanceInfo, Rds, Source};
 use crate::restore::{SnapshotSpec, Validated};
 use crate::swap::SwapPlan;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
 
 struct Harness {
     ctx: Context,
@@ -69,12 +47,7 @@ impl Harness {
             journal: Some(dir.path().join("journal.jsonl")),
             ..Default::default()
         };
-        let stderr = Captured::default();
-        let out = Output::with_writers(
-            true,
-            Box::new(Captured::default()),
-            Box::new(stderr.clone()),
-        );
+        let (out, _stdout, stderr) = Output::captured(true);
         Harness {
             ctx: Context::with_output("db-snapshot", &globals, out),
             stderr,

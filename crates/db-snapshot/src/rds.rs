@@ -3,19 +3,13 @@
 //! Aurora cluster), and snapshots and instances reduced to what the commands need.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use common::calls::CallCounter;
 use common::{AwsError, AwsResultExt, Error, Result};
 
 use crate::naming::{self, Kind};
@@ -24,33 +18,14 @@ use crate::naming::{self, Kind};
 #[derive(Debug, Clone)]
 pub struct Rds {
     pub client: Client,
-    calls: Arc<AtomicU64>,
-}
-
-#[derive(Debug)]
-struct CountRequests(Arc<AtomicU64>);
-
-impl Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "CountRequests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
+    calls: CallCounter,
 }
 
 impl Rds {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        let calls = Arc::new(AtomicU64::new(0));
+        let calls = CallCounter::default();
         let conf = aws_sdk_rds::config::Builder::from(config)
-            .interceptor(CountRequests(calls.clone()))
+            .interceptor(calls.clone())
             .build();
         Rds {
             client: Client::from_conf(conf),
@@ -62,13 +37,13 @@ impl Rds {
     pub fn from_client(client: Client) -> Self {
         Rds {
             client,
-            calls: Arc::new(AtomicU64::new(0)),
+            calls: CallCounter::default(),
         }
     }
 
     /// RDS requests sent so far by this process.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.calls.total()
     }
 }
 
