@@ -745,7 +745,6 @@ pub(crate) mod tests {
 
     // ---- SDK-level mocks for what the emulator cannot do ----
 
-    use std::io::Write;
     use std::sync::Mutex;
 
     use aws_sdk_cloudformation::config::retry::RetryConfig;
@@ -761,30 +760,11 @@ pub(crate) mod tests {
     use aws_smithy_types::DateTime as SmithyTime;
     use aws_smithy_types::body::SdkBody;
     use common::journal::{Journal, JournalContext};
-
-    #[derive(Clone, Default)]
-    pub(crate) struct Captured(pub Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Captured {
-        pub(crate) fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
+    use common::output::Captured;
 
     pub(crate) fn output() -> (Output, Captured) {
-        let err = Captured::default();
-        (
-            Output::with_writers(true, Box::new(Captured::default()), Box::new(err.clone())),
-            err,
-        )
+        let (out, _stdout, err) = Output::captured(true);
+        (out, err)
     }
 
     pub(crate) fn stack(status: &str) -> Stack {
