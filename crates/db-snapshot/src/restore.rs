@@ -132,16 +132,25 @@ pub struct InstanceSettings {
     pub tags: BTreeMap<String, String>,
 }
 
-/// Pure: what to ask RDS for, from the source as described.
-pub fn settings_from(src: &InstanceInfo, snapshot_id: &str) -> InstanceSettings {
-    let mut tags: BTreeMap<String, String> = src
-        .tags
+/// The source's tags without AWS-reserved ones, plus where the copy came from.
+fn restored_tags(
+    source_tags: &BTreeMap<String, String>,
+    snapshot_id: &str,
+    source_id: &str,
+) -> BTreeMap<String, String> {
+    let mut tags: BTreeMap<String, String> = source_tags
         .iter()
         .filter(|(k, _)| !k.starts_with("aws:"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     tags.insert("ltc:restored-from".into(), rds::tag_value(snapshot_id));
-    tags.insert("ltc:restored-for".into(), rds::tag_value(&src.instance_id));
+    tags.insert("ltc:restored-for".into(), rds::tag_value(source_id));
+    tags
+}
+
+/// Pure: what to ask RDS for, from the source as described.
+pub fn settings_from(src: &InstanceInfo, snapshot_id: &str) -> InstanceSettings {
+    let tags = restored_tags(&src.tags, snapshot_id, &src.instance_id);
     InstanceSettings {
         instance_class: src.instance_class.clone(),
         subnet_group: src.subnet_group.clone(),
@@ -177,14 +186,7 @@ pub struct ClusterSettings {
 }
 
 pub fn cluster_settings_from(src: &ClusterInfo, snapshot_id: &str) -> ClusterSettings {
-    let mut tags: BTreeMap<String, String> = src
-        .tags
-        .iter()
-        .filter(|(k, _)| !k.starts_with("aws:"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tags.insert("ltc:restored-from".into(), rds::tag_value(snapshot_id));
-    tags.insert("ltc:restored-for".into(), rds::tag_value(&src.cluster_id));
+    let tags = restored_tags(&src.tags, snapshot_id, &src.cluster_id);
     ClusterSettings {
         engine: src.engine.clone(),
         engine_version: src.engine_version.clone(),
