@@ -145,6 +145,46 @@ fn connection_refused_is_counted_not_a_crash() {
     assert_eq!(p95["passed"], false);
 }
 
+/// Runs `smoke-test ARGS` inside a network namespace with only loopback (down), so
+/// a name lookup fails at once and no query leaves the machine.
+fn run_offline(args: &[&str]) -> Ran {
+    let probe = std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "`unshare -n` is needed for this test (run as root)"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n")
+        .arg(env!("CARGO_BIN_EXE_smoke-test"))
+        .args(args)
+        .env_remove("LTC_OUTPUT")
+        .env_remove("RUST_LOG")
+        .timeout(std::time::Duration::from_secs(60));
+    run(&mut cmd)
+}
+
+#[test]
+fn dns_failures_are_counted_by_kind_on_every_path() {
+    // `get` (the shared client), plain-http load (hyper per worker) and https load
+    // (the shared client again) each sort a failed lookup as `dns`.
+    let host = "smoke-test-no-such-host.invalid";
+    let r = run_offline(&["get", &format!("http://{host}/health")]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.json["errors_by_kind"]["dns"], 1, "{}", r.json);
+    let reason = r.json["checks"][0]["reasons"][0].as_str().unwrap();
+    assert!(reason.starts_with("DNS lookup failed"), "{reason}");
+
+    for url in [format!("http://{host}/"), format!("https://{host}/")] {
+        let r = run_offline(&["load", &url, "--requests", "6", "-c", "2"]);
+        assert_eq!(r.code, 4, "{url}: {}", r.stderr);
+        assert_eq!(r.json["count"], 6, "{url}: {}", r.json);
+        assert_eq!(r.json["errors_by_kind"]["dns"], 6, "{url}: {}", r.json);
+        assert_eq!(r.json["error_rate"], 1.0, "{url}");
+    }
+}
+
 #[test]
 fn timeouts_are_counted_by_kind() {
     let s = server::http();
