@@ -7,23 +7,12 @@ set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# No binary reads alarms on their own yet (dns-shift only gates on them), so this
-# one read goes through the AWS CLI.
+# Every alarm name or prefix in ALARMS must match an alarm (a typo must not pass as
+# "nothing firing") and none may be in ALARM; dns-shift's shift gates use the same rule.
 check_alarms() {
-  local pattern found=() names
-  for pattern in "${ALARMS[@]}"; do
-    local select=(--alarm-names "${pattern}")
-    [[ "${pattern}" != *'*' ]] || select=(--alarm-name-prefix "${pattern%\*}")
-    # The state is filtered here too: moto ignores --state-value next to a prefix.
-    names="$("${AWS_CLI:-aws}" cloudwatch describe-alarms --state-value ALARM "${select[@]}" \
-      --query "MetricAlarms[?StateValue=='ALARM'].AlarmName" --output text)"
-    [[ -z "${names}" || "${names}" == None ]] || found+=("${names}")
-  done
-  if ((${#found[@]} > 0)); then
-    log::error "alarms in ALARM: ${found[*]}"
-    exit 4
-  fi
-  log::info "no critical alarm in ALARM (${ALARMS[*]})"
+  local args=() pattern
+  for pattern in "${ALARMS[@]}"; do args+=(--alarm "${pattern}"); done
+  rb::bin dns-shift alarms "${args[@]}"
 }
 
 main() {

@@ -171,9 +171,37 @@ pub async fn run_command(cmd: &str, env: &[(String, String)], timeout: Duration)
     }
 }
 
+/// One alarm and its state, as CloudWatch names it (OK, ALARM, INSUFFICIENT_DATA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmState {
+    pub name: String,
+    pub state: String,
+}
+
+impl AlarmState {
+    fn firing(&self) -> bool {
+        self.state == StateValue::Alarm.as_str()
+    }
+}
+
+/// What one `--alarm` matched, or why it could not be read.
+pub type Matched = std::result::Result<Vec<AlarmState>, String>;
+
 /// One result per `--alarm`: fails if a matching alarm is in ALARM, or if
 /// nothing matches (a typo must not pass as "no alarm firing").
 async fn check_alarms(cw: &aws_sdk_cloudwatch::Client, specs: &[AlarmSpec]) -> Vec<GateResult> {
+    read_alarms(cw, specs)
+        .await
+        .into_iter()
+        .map(|(spec, found)| alarm_verdict(&spec, found))
+        .collect()
+}
+
+/// The alarms each spec matches: names in one call per 100, each prefix on its own.
+pub async fn read_alarms(
+    cw: &aws_sdk_cloudwatch::Client,
+    specs: &[AlarmSpec],
+) -> Vec<(AlarmSpec, Matched)> {
     let names: Vec<String> = specs
         .iter()
         .filter_map(|s| match s {
@@ -181,39 +209,39 @@ async fn check_alarms(cw: &aws_sdk_cloudwatch::Client, specs: &[AlarmSpec]) -> V
             AlarmSpec::Prefix(_) => None,
         })
         .collect();
-    let mut by_name: Result<Vec<(String, StateValue)>> = Ok(Vec::new());
+    let mut by_name: Result<Vec<AlarmState>> = Ok(Vec::new());
     if !names.is_empty() {
         by_name = describe(cw, Some(&names), None).await;
     }
     let mut results = Vec::new();
     for spec in specs {
-        let found: std::result::Result<Vec<(String, StateValue)>, String> = match spec {
+        let found: Matched = match spec {
             AlarmSpec::Name(n) => by_name
                 .as_ref()
-                .map(|all| all.iter().filter(|(name, _)| name == n).cloned().collect())
+                .map(|all| all.iter().filter(|a| a.name == *n).cloned().collect())
                 .map_err(ToString::to_string),
             AlarmSpec::Prefix(p) => describe(cw, None, Some(p)).await.map_err(|e| e.to_string()),
         };
-        results.push(alarm_verdict(spec, found));
+        results.push((spec.clone(), found));
     }
     results
 }
 
-fn alarm_verdict(
-    spec: &AlarmSpec,
-    found: std::result::Result<Vec<(String, StateValue)>, String>,
-) -> GateResult {
+pub fn alarm_verdict(spec: &AlarmSpec, found: Matched) -> GateResult {
     let (passed, detail) = match found {
         Err(e) => (false, format!("could not read alarms: {e}")),
         Ok(alarms) if alarms.is_empty() => (false, "no such alarm".to_owned()),
         Ok(alarms) => {
             let firing: Vec<&str> = alarms
                 .iter()
-                .filter(|(_, s)| *s == StateValue::Alarm)
-                .map(|(n, _)| n.as_str())
+                .filter(|a| a.firing())
+                .map(|a| a.name.as_str())
                 .collect();
             if firing.is_empty() {
-                let states: Vec<String> = alarms.iter().map(|(n, s)| format!("{n}={s}")).collect();
+                let states: Vec<String> = alarms
+                    .iter()
+                    .map(|a| format!("{}={}", a.name, a.state))
+                    .collect();
                 (true, states.join(", "))
             } else {
                 (false, format!("in ALARM: {}", firing.join(", ")))
@@ -232,7 +260,7 @@ async fn describe(
     cw: &aws_sdk_cloudwatch::Client,
     names: Option<&[String]>,
     prefix: Option<&str>,
-) -> Result<Vec<(String, StateValue)>> {
+) -> Result<Vec<AlarmState>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     // DescribeAlarms takes at most 100 names per call.
@@ -255,13 +283,19 @@ async fn describe(
             }
             let o = req.send().await.aws("DescribeAlarms")?;
             for a in o.metric_alarms.unwrap_or_default() {
-                if let (Some(n), Some(s)) = (a.alarm_name, a.state_value) {
-                    out.push((n, s));
+                if let (Some(name), Some(s)) = (a.alarm_name, a.state_value) {
+                    out.push(AlarmState {
+                        name,
+                        state: s.as_str().to_owned(),
+                    });
                 }
             }
             for a in o.composite_alarms.unwrap_or_default() {
-                if let (Some(n), Some(s)) = (a.alarm_name, a.state_value) {
-                    out.push((n, s));
+                if let (Some(name), Some(s)) = (a.alarm_name, a.state_value) {
+                    out.push(AlarmState {
+                        name,
+                        state: s.as_str().to_owned(),
+                    });
                 }
             }
             match o.next_token.filter(|t| !t.is_empty()) {
@@ -294,24 +328,29 @@ mod tests {
 
     #[test]
     fn alarm_verdicts_fail_closed() {
+        let a = |name: &str, state: StateValue| AlarmState {
+            name: name.into(),
+            state: state.as_str().into(),
+        };
         let spec = AlarmSpec::Prefix("api-".into());
         let ok = alarm_verdict(
             &spec,
             Ok(vec![
-                ("api-5xx".into(), StateValue::Ok),
-                ("api-latency".into(), StateValue::InsufficientData),
+                a("api-5xx", StateValue::Ok),
+                a("api-latency", StateValue::InsufficientData),
             ]),
         );
         assert!(ok.passed, "{ok:?}");
+        assert_eq!(ok.detail, "api-5xx=OK, api-latency=INSUFFICIENT_DATA");
         let firing = alarm_verdict(
             &spec,
             Ok(vec![
-                ("api-5xx".into(), StateValue::Alarm),
-                ("api-latency".into(), StateValue::Ok),
+                a("api-5xx", StateValue::Alarm),
+                a("api-latency", StateValue::Ok),
             ]),
         );
         assert!(!firing.passed);
-        assert!(firing.detail.contains("api-5xx"));
+        assert_eq!(firing.detail, "in ALARM: api-5xx");
         assert!(!alarm_verdict(&spec, Ok(vec![])).passed);
         assert!(!alarm_verdict(&spec, Err("denied".into())).passed);
     }

@@ -4,6 +4,7 @@
 //! Modules: `weights` (the pure arithmetic), `route53` (reading records,
 //! UPSERT ChangeBatches, INSYNC waits), `gates`, and one module per subcommand.
 
+pub mod alarms;
 pub mod apply;
 pub mod gates;
 pub mod maintenance;
@@ -25,7 +26,8 @@ const EXAMPLES: &str = "  dns-shift show --zone example.com --record www.example
   dns-shift shift --zone example.com --record www.example.com --to blue --steps 100 --fast-track --yes
   dns-shift maintenance on --zone example.com --record www.example.com
   dns-shift maintenance off --zone example.com --record www.example.com
-  dns-shift undo --zone example.com --record www.example.com --dry-run";
+  dns-shift undo --zone example.com --record www.example.com --dry-run
+  dns-shift alarms --alarm 'ltc-prod-*' --alarm ltc-api-5xx";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +62,8 @@ pub enum Command {
     Maintenance(maintenance::MaintenanceArgs),
     /// Restore the weights from before the last recorded change to this record.
     Undo(undo::UndoArgs),
+    /// Read CloudWatch alarms by name or prefix; exit 4 if one is in ALARM or a name matches none.
+    Alarms(alarms::AlarmsArgs),
 }
 
 /// Names one record: `--zone`, `--record`, optional `--type`.
@@ -118,5 +122,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Shift(a) => shift::run(&ctx, &a).await,
         Command::Maintenance(a) => maintenance::run(&ctx, &a).await,
         Command::Undo(a) => undo::run(&ctx, &a).await,
+        Command::Alarms(a) => alarms::run(&ctx, &a).await,
     }
 }

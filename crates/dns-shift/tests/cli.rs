@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType,
@@ -878,12 +879,14 @@ fn gate_failing_before_the_first_step_exits_4_with_nothing_changed() {
     assert_eq!(f.all(), before);
 }
 
-#[test]
-fn alarm_in_alarm_state_stops_the_shift_and_ok_alarms_let_it_pass() {
-    let emu = Emulator::shared();
-    let f = Fixture::new(&emu);
-    let before = f.all();
-    let rt = &f.rt;
+/// Creates metric alarms and sets the states given (moto starts alarms as OK,
+/// CloudWatch as INSUFFICIENT_DATA: tests set what they rely on).
+fn make_alarms(
+    emu: &EmulatorGuard,
+    rt: &tokio::runtime::Runtime,
+    names: &[&str],
+    states: &[(&str, StateValue)],
+) {
     let cw = aws_sdk_cloudwatch::Client::from_conf(
         aws_sdk_cloudwatch::Config::builder()
             .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
@@ -895,9 +898,9 @@ fn alarm_in_alarm_state_stops_the_shift_and_ok_alarms_let_it_pass() {
             .build(),
     );
     rt.block_on(async {
-        for name in ["ltc-api-5xx", "ltc-api-latency"] {
+        for name in names {
             cw.put_metric_alarm()
-                .alarm_name(name)
+                .alarm_name(*name)
                 .metric_name("5XXError")
                 .namespace("AWS/ApiGateway")
                 .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
@@ -911,14 +914,112 @@ fn alarm_in_alarm_state_stops_the_shift_and_ok_alarms_let_it_pass() {
                 .await
                 .unwrap();
         }
-        cw.set_alarm_state()
-            .alarm_name("ltc-api-5xx")
-            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-            .state_reason("test")
-            .send()
-            .await
-            .unwrap();
+        for (name, state) in states {
+            cw.set_alarm_state()
+                .alarm_name(*name)
+                .state_value(state.clone())
+                .state_reason("test")
+                .send()
+                .await
+                .unwrap();
+        }
     });
+}
+
+#[test]
+fn alarms_reports_states_and_fails_on_alarm_or_no_match() {
+    let emu = Emulator::shared();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    make_alarms(
+        &emu,
+        &rt,
+        &["ltc-api-5xx", "ltc-api-latency", "ltc-web-5xx"],
+        &[
+            ("ltc-api-5xx", StateValue::Alarm),
+            ("ltc-web-5xx", StateValue::InsufficientData),
+        ],
+    );
+    let states = |o: &Output| -> Vec<String> {
+        json_stdout(o)["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["matched"].as_array().unwrap().clone())
+            .map(|m| {
+                format!(
+                    "{}={}",
+                    m["name"].as_str().unwrap(),
+                    m["state"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    // A prefix with one alarm firing: exit 4, every match listed with its state.
+    let o = run(&emu, &["alarms", "--alarm", "ltc-api-*"]);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let j = json_stdout(&o);
+    assert_eq!(j["passed"], false);
+    assert_eq!(j["checks"][0]["alarm"], "ltc-api-*");
+    assert_eq!(states(&o), ["ltc-api-5xx=ALARM", "ltc-api-latency=OK"]);
+    assert!(
+        stderr(&o).contains("in ALARM: ltc-api-5xx"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Names that are not firing pass.
+    let o = run(
+        &emu,
+        &[
+            "alarms",
+            "--alarm",
+            "ltc-api-latency",
+            "--alarm",
+            "ltc-web-*",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["passed"], true);
+    assert_eq!(
+        states(&o),
+        ["ltc-api-latency=OK", "ltc-web-5xx=INSUFFICIENT_DATA"]
+    );
+
+    // A name that matches nothing fails closed, next to one that passes.
+    let o = run(
+        &emu,
+        &["alarms", "--alarm", "ltc-web-5xx", "--alarm", "ltc-typo"],
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let j = json_stdout(&o);
+    assert_eq!(j["checks"][0]["passed"], true);
+    assert_eq!(j["checks"][1]["passed"], false);
+    assert_eq!(j["checks"][1]["detail"], "no such alarm");
+
+    // Bad specs are refused before any call, with one line.
+    for bad in ["a*b", "*", ""] {
+        let o = run(&emu, &["alarms", "--alarm", bad]);
+        assert_eq!(code(&o), 2, "{bad:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+        assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn alarm_in_alarm_state_stops_the_shift_and_ok_alarms_let_it_pass() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let before = f.all();
+    make_alarms(
+        &emu,
+        &f.rt,
+        &["ltc-api-5xx", "ltc-api-latency"],
+        &[("ltc-api-5xx", StateValue::Alarm)],
+    );
     let o = run(
         &emu,
         &args(
