@@ -162,7 +162,7 @@ pub fn outputs_of(s: &Stack) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn parameters_of(s: &Stack) -> BTreeMap<String, String> {
+pub(crate) fn parameters_of(s: &Stack) -> BTreeMap<String, String> {
     s.parameters()
         .iter()
         .filter_map(|p| {
@@ -174,7 +174,7 @@ fn parameters_of(s: &Stack) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn tags_of(s: &Stack) -> BTreeMap<String, String> {
+pub(crate) fn tags_of(s: &Stack) -> BTreeMap<String, String> {
     s.tags()
         .iter()
         .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
@@ -217,7 +217,7 @@ pub fn differences(
     why
 }
 
-fn capabilities() -> Vec<Capability> {
+pub(crate) fn capabilities() -> Vec<Capability> {
     vec![
         Capability::CapabilityIam,
         Capability::CapabilityNamedIam,
@@ -225,7 +225,7 @@ fn capabilities() -> Vec<Capability> {
     ]
 }
 
-fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+pub(crate) fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -237,7 +237,10 @@ fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 /// parameter that was defaulted at create); NoEcho ones (shown masked) use
 /// `UsePreviousValue`; SSM-typed ones with a default (CDK's BootstrapVersion)
 /// are left to their default so CloudFormation resolves them again.
-fn cfn_parameters(job: &StackJob, existing: Option<&BTreeMap<String, String>>) -> Vec<Parameter> {
+pub(crate) fn cfn_parameters(
+    job: &StackJob,
+    existing: Option<&BTreeMap<String, String>>,
+) -> Vec<Parameter> {
     let mut out = Vec::new();
     for (name, formal) in &job.template_parameters {
         let b = Parameter::builder().parameter_key(name);

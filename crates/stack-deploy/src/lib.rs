@@ -8,6 +8,7 @@ pub mod events;
 pub mod graph;
 pub mod manifest;
 pub mod plan;
+pub mod preview;
 pub mod recover;
 pub mod roles;
 pub mod run;
@@ -29,6 +30,7 @@ use crate::deploy::Method;
     about = "Deploy a CDK cloud assembly to CloudFormation in dependency phases; watch, cancel, roll back",
     after_help = common::cli::after_help(
         "  stack-deploy plan --app cdk.out --all\n  \
+         stack-deploy plan --app cdk.out --all --changes --fail-on-replace\n  \
          stack-deploy deploy --app cdk.out --all --env prod --yes\n  \
          stack-deploy deploy --app cdk.out LightningTalk-Api-prod --parameters LightningTalk-Api-prod:ApiImageTag=v2.0.1 --yes\n  \
          stack-deploy status --app cdk.out --all\n  \
@@ -78,6 +80,16 @@ pub enum Command {
         /// Use the caller's credentials instead of the manifest's deploy role.
         #[arg(long)]
         no_assume_role: bool,
+        /// Ask CloudFormation what each update would do, resource by resource, and
+        /// which resources it would replace (creates and deletes a change set).
+        #[arg(long, conflicts_with = "offline")]
+        changes: bool,
+        /// Parameter for one stack, STACK:KEY=VALUE, as `deploy` would get it.
+        #[arg(long = "parameters", value_name = "STACK:KEY=VALUE")]
+        parameters: Vec<String>,
+        /// Exit 4 when the preview replaces or removes a resource.
+        #[arg(long, requires = "changes")]
+        fail_on_replace: bool,
     },
     /// Deploy stacks, each as soon as its dependencies are done.
     Deploy {
@@ -139,7 +151,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             sel,
             offline,
             no_assume_role,
-        } => plan::run(&ctx, &sel, offline, no_assume_role).await?,
+            changes,
+            parameters,
+            fail_on_replace,
+        } => {
+            let opts = plan::PlanOptions {
+                offline,
+                no_assume_role,
+                changes,
+                parameters,
+                fail_on_replace,
+            };
+            plan::run(&ctx, &sel, &opts).await?
+        }
         Command::Deploy {
             sel,
             concurrency,

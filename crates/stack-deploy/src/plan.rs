@@ -1,7 +1,10 @@
 //! The `plan` command: the phases (like the strategy's "Stack Deployment
 //! Order") and, for stacks that already exist, a template comparison: hashes
-//! and which resources would be added, removed or modified.
+//! and which resources would be added, removed or modified. With `--changes`,
+//! CloudFormation's own preview per stack (`preview.rs`), which also says which
+//! resources would be replaced.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use futures::StreamExt;
@@ -11,9 +14,11 @@ use serde_json::Value;
 use common::{AwsResultExt, Context, Render, Result};
 
 use crate::Selection;
-use crate::deploy::{describe, sha256, status_of};
+use crate::deploy::{StackJob, describe, differences, parameters_of, sha256, status_of, tags_of};
 use crate::graph::{Graph, select};
 use crate::manifest::Assembly;
+use crate::manifest::{StackArtifact, TEMPLATE_BODY_LIMIT};
+use crate::preview::{self, ResourceChange};
 use crate::roles::{Roles, resolve_placeholders};
 use crate::status::{Health, classify};
 
@@ -94,6 +99,13 @@ pub struct PlanStack {
     pub deployed_template_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<TemplateDiff>,
+    /// With `--changes`: CloudFormation's preview (change set) for an update, or
+    /// every resource of the template as `Add` for a new stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_changes: Option<Vec<ResourceChange>>,
+    /// With `--changes`: resources that would (or may) be replaced, or removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_or_removed: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -139,20 +151,70 @@ impl Render for PlanReport {
             w,
             "{}",
             common::output::table(&["STACK", "ACTION", "STATUS", "RESOURCES"], &rows)
-        )
+        )?;
+        for s in &self.stacks {
+            let Some(changes) = s.resource_changes.as_ref().filter(|c| !c.is_empty()) else {
+                continue;
+            };
+            writeln!(w, "{}:", s.stack)?;
+            for c in changes {
+                let sign = match c.action.as_str() {
+                    "Add" => "+",
+                    "Remove" => "-",
+                    _ => "~",
+                };
+                let mut line = format!("  {sign} {} ({})", c.logical_id, c.resource_type);
+                if c.may_replace() {
+                    line.push_str(&format!(
+                        "  REPLACE ({})",
+                        c.replacement.as_deref().unwrap_or("?")
+                    ));
+                }
+                if !c.causes.is_empty() {
+                    line.push_str(&format!(": {}", c.causes.join(", ")));
+                }
+                writeln!(w, "{line}")?;
+            }
+        }
+        Ok(())
     }
 }
 
-pub async fn run(
-    ctx: &Context,
-    sel: &Selection,
-    offline: bool,
-    no_assume_role: bool,
-) -> Result<()> {
+/// `plan` flags beyond the selection.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub offline: bool,
+    pub no_assume_role: bool,
+    /// Preview every update with a change set (`--changes`).
+    pub changes: bool,
+    /// `--parameters STACK:KEY=VALUE`, as the deploy would get them.
+    pub parameters: Vec<String>,
+    /// Exit 4 when a preview replaces or removes a resource.
+    pub fail_on_replace: bool,
+}
+
+/// What one stack's look at AWS found.
+#[derive(Debug, Default)]
+struct Look {
+    action: String,
+    status: Option<String>,
+    deployed_hash: Option<String>,
+    changes: Option<TemplateDiff>,
+    resource_changes: Option<Vec<ResourceChange>>,
+    note: Option<String>,
+}
+
+pub async fn run(ctx: &Context, sel: &Selection, opts: &PlanOptions) -> Result<()> {
+    if opts.offline && opts.changes {
+        return Err(common::Error::usage(
+            "--changes needs AWS (it creates a preview change set); drop --offline",
+        ));
+    }
     let assembly = Assembly::load(&sel.app)?;
     let selected = select(&assembly, &sel.stacks, sel.all, sel.with_deps)?;
     let graph = Graph::build(&assembly, &selected)?;
     let levels = graph.levels()?;
+    let params = crate::run::parse_parameters(&assembly, &selected, &opts.parameters)?;
     let name = |id: &str| {
         assembly
             .stack(id)
@@ -180,23 +242,32 @@ pub async fn run(
                 status: None,
                 deployed_template_sha256: None,
                 changes: None,
+                resource_changes: None,
+                replaced_or_removed: None,
                 note: None,
             });
         }
     }
-    if !offline {
+    // A dry run creates no preview change set: it is a write, however harmless.
+    let with_changes = opts.changes && !ctx.dry_run();
+    if opts.changes && ctx.dry_run() {
+        ctx.out
+            .info("dry run: no preview change sets are created; showing the template comparison");
+    }
+    if !opts.offline {
         let aws = ctx.aws().await?;
-        let roles = Roles::new(aws.config.clone(), !no_assume_role);
+        let roles = Roles::new(aws.config.clone(), !opts.no_assume_role);
         let region = roles.base_region();
         let mut own_account = None;
         if assembly.stacks.iter().any(|s| s.account.is_none()) {
             own_account = Some(roles.own_account().await?);
         }
-        let previews = futures::stream::iter(stacks.iter().map(|p| {
+        let looks = futures::stream::iter(stacks.iter().map(|p| {
             let art = assembly.stacks.iter().find(|s| s.stack_name == p.stack);
             let roles = &roles;
             let region = &region;
             let own_account = &own_account;
+            let params = &params;
             async move {
                 let art = art.ok_or_else(|| common::Error::Internal(p.stack.clone()))?;
                 let reg = art.region.clone().unwrap_or_else(|| region.clone());
@@ -211,20 +282,38 @@ pub async fn run(
                     .map(|r| resolve_placeholders(r, &acct, &reg));
                 let session = roles.session(role.as_deref(), Some(&reg)).await?;
                 let cfn = aws_sdk_cloudformation::Client::new(&session.config);
-                preview(&cfn, &art.stack_name, &art.template).await
+                let job = job_for(
+                    art,
+                    params.get(&art.id).cloned().unwrap_or_default(),
+                    &acct,
+                    &reg,
+                );
+                look(&cfn, &ctx.out, &job, with_changes).await
             }
         }))
         .buffered(8)
         .collect::<Vec<_>>()
         .await;
-        for (p, r) in stacks.iter_mut().zip(previews) {
-            let (action, status, hash, changes, note) = r?;
-            p.action = action;
-            p.status = status;
-            p.deployed_template_sha256 = hash;
-            p.changes = changes;
-            p.note = note;
+        for (p, r) in stacks.iter_mut().zip(looks) {
+            let l = r?;
+            p.action = l.action;
+            p.status = l.status;
+            p.deployed_template_sha256 = l.deployed_hash;
+            p.changes = l.changes;
+            p.replaced_or_removed = l
+                .resource_changes
+                .as_ref()
+                .map(|c| c.iter().filter(|c| c.may_replace() || c.removes()).count());
+            p.resource_changes = l.resource_changes;
+            p.note = l.note;
         }
+    }
+    let risky: Vec<String> = stacks
+        .iter()
+        .flat_map(|p| preview::risky(&p.stack, p.resource_changes.as_deref().unwrap_or(&[])))
+        .collect();
+    for r in &risky {
+        ctx.out.warn(r);
     }
     let report = PlanReport {
         phases: levels
@@ -233,32 +322,70 @@ pub async fn run(
             .collect(),
         stacks,
     };
-    ctx.out.result(&report)
+    ctx.out.result(&report)?;
+    if opts.fail_on_replace {
+        preview::refuse_risky(&risky)?;
+    }
+    Ok(())
 }
 
-type Preview = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<TemplateDiff>,
-    Option<String>,
-);
+/// The deploy's view of one stack (parameters, tags, service role), for a preview.
+fn job_for(
+    art: &StackArtifact,
+    parameters: BTreeMap<String, String>,
+    account: &str,
+    region: &str,
+) -> StackJob {
+    StackJob {
+        stack_name: art.stack_name.clone(),
+        template: art.template.clone(),
+        template_parameters: art.template_parameters.clone(),
+        parameters,
+        tags: art.tags.clone(),
+        exec_role: art
+            .cfn_exec_role_arn
+            .as_deref()
+            .map(|r| resolve_placeholders(r, account, region)),
+        template_url: None,
+        termination_protection: art.termination_protection,
+    }
+}
 
-async fn preview(cfn: &aws_sdk_cloudformation::Client, name: &str, local: &str) -> Result<Preview> {
+async fn look(
+    cfn: &aws_sdk_cloudformation::Client,
+    out: &common::Output,
+    job: &StackJob,
+    with_changes: bool,
+) -> Result<Look> {
+    let name = job.stack_name.as_str();
     let Some(st) = describe(cfn, name).await? else {
-        return Ok(("create".into(), None, None, None, None));
+        return Ok(Look {
+            action: "create".into(),
+            resource_changes: with_changes.then(|| preview::additions(&job.template)),
+            ..Look::default()
+        });
     };
     let status = status_of(&st);
     match classify(&status) {
         Health::Ok | Health::UpdateRolledBack => {}
         Health::Review | Health::Missing => {
-            return Ok(("create".into(), Some(status), None, None, None));
+            return Ok(Look {
+                action: "create".into(),
+                status: Some(status),
+                resource_changes: with_changes.then(|| preview::additions(&job.template)),
+                ..Look::default()
+            });
         }
         _ => {
             let note = crate::status::judge(crate::status::Op::Watch, name, &status, None)
                 .err()
                 .map(|e| e.to_string());
-            return Ok(("blocked".into(), Some(status), None, None, note));
+            return Ok(Look {
+                action: "blocked".into(),
+                status: Some(status),
+                note,
+                ..Look::default()
+            });
         }
     }
     let deployed = cfn
@@ -272,23 +399,39 @@ async fn preview(cfn: &aws_sdk_cloudformation::Client, name: &str, local: &str) 
         .unwrap_or_default()
         .to_owned();
     let old: Value = serde_json::from_str(&deployed).unwrap_or(Value::Null);
-    let new: Value = serde_json::from_str(local).unwrap_or(Value::Null);
+    let new: Value = serde_json::from_str(&job.template).unwrap_or(Value::Null);
     let diff = diff_templates(&old, &new);
-    let tags_params_note = Some(
-        "template comparison only; parameters and tags are compared at deploy time".to_owned(),
-    );
-    let action = if diff.is_empty() {
-        "unchanged"
-    } else {
-        "update"
+    let current_params = parameters_of(&st);
+    let why = differences(job, &deployed, &current_params, &tags_of(&st));
+    let mut l = Look {
+        action: if why.is_empty() {
+            "unchanged"
+        } else {
+            "update"
+        }
+        .into(),
+        status: Some(status),
+        deployed_hash: Some(sha256(&deployed)),
+        changes: Some(diff),
+        note: (!why.is_empty()).then(|| format!("differs in: {}", why.join(", "))),
+        ..Look::default()
     };
-    Ok((
-        action.into(),
-        Some(status),
-        Some(sha256(&deployed)),
-        Some(diff),
-        tags_params_note,
-    ))
+    if !with_changes || why.is_empty() {
+        return Ok(l);
+    }
+    if job.template.len() > TEMPLATE_BODY_LIMIT {
+        l.note = Some(format!(
+            "no change-set preview: the template is over the {TEMPLATE_BODY_LIMIT}-byte inline limit and plan uploads nothing; `stack-deploy deploy --method change-set` shows it"
+        ));
+        return Ok(l);
+    }
+    let p =
+        preview::preview_update(cfn, out, job, &current_params, preview::PREVIEW_TIMEOUT).await?;
+    if let Some(n) = p.note {
+        l.note = Some(n);
+    }
+    l.resource_changes = Some(p.changes);
+    Ok(l)
 }
 
 #[cfg(test)]
@@ -315,5 +458,62 @@ mod tests {
         assert_eq!(d.modified, vec!["B (AWS::SNS::Topic)"]);
         assert_eq!(d.other_sections, vec!["Outputs"]);
         assert!(diff_templates(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn text_lists_each_resource_change_and_flags_replacements() {
+        let change =
+            |action: &str, id: &str, replacement: Option<&str>, causes: &[&str]| ResourceChange {
+                logical_id: id.into(),
+                resource_type: "AWS::RDS::DBInstance".into(),
+                action: action.into(),
+                replacement: replacement.map(str::to_owned),
+                physical_id: None,
+                scope: vec![],
+                causes: causes.iter().map(|c| c.to_string()).collect(),
+            };
+        let report = PlanReport {
+            phases: vec![vec!["Db".into()]],
+            stacks: vec![PlanStack {
+                stack: "Db".into(),
+                phase: 1,
+                depends_on: vec![],
+                external_dependencies: vec![],
+                template_sha256: "x".into(),
+                file_assets: 0,
+                action: "update".into(),
+                status: Some("UPDATE_COMPLETE".into()),
+                deployed_template_sha256: None,
+                changes: None,
+                resource_changes: Some(vec![
+                    change(
+                        "Modify",
+                        "Main",
+                        Some("True"),
+                        &["Properties.Engine (recreation: Always)"],
+                    ),
+                    change("Modify", "Replica", Some("False"), &[]),
+                    change("Add", "New", None, &[]),
+                    change("Remove", "Old", None, &[]),
+                ]),
+                replaced_or_removed: Some(2),
+                note: None,
+            }],
+        };
+        let mut text = Vec::new();
+        report.render_text(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let tail: Vec<&str> = text.lines().skip_while(|l| *l != "Db:").collect();
+        assert_eq!(
+            tail,
+            [
+                "Db:",
+                "  ~ Main (AWS::RDS::DBInstance)  REPLACE (True): Properties.Engine (recreation: Always)",
+                "  ~ Replica (AWS::RDS::DBInstance)",
+                "  + New (AWS::RDS::DBInstance)",
+                "  - Old (AWS::RDS::DBInstance)",
+            ],
+            "{text}"
+        );
     }
 }

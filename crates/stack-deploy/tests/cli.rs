@@ -513,6 +513,159 @@ fn not_bootstrapped_is_said_clearly() {
 }
 
 #[test]
+fn plan_changes_previews_an_update_with_a_change_set_and_leaves_nothing_behind() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let db = "LightningTalk-Database-prod";
+    let out = cmd(&emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(fixture())
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = || {
+        rt().block_on(async {
+            let conf = sdk_config(&emu).await;
+            let cfn = aws_sdk_cloudformation::Client::new(&conf);
+            let status = cfn
+                .describe_stacks()
+                .stack_name(db)
+                .send()
+                .await
+                .unwrap()
+                .stacks()[0]
+                .stack_status()
+                .unwrap()
+                .as_str()
+                .to_owned();
+            let template = cfn
+                .get_template()
+                .stack_name(db)
+                .send()
+                .await
+                .unwrap()
+                .template_body()
+                .unwrap()
+                .to_owned();
+            let change_sets = cfn
+                .list_change_sets()
+                .stack_name(db)
+                .send()
+                .await
+                .unwrap()
+                .summaries()
+                .len();
+            (status, template, change_sets)
+        })
+    };
+    let before = read();
+    assert_eq!((before.0.as_str(), before.2), ("CREATE_COMPLETE", 0));
+
+    // The next release changes one resource and adds another.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(), dir.path());
+    let path = dir.path().join("LightningTalk-Database-prod.template.json");
+    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    t["Resources"]["DbEndpoint7CDA2A80"]["Properties"]["Value"] =
+        Value::from("ltc-db2.prod.internal:5432");
+    t["Resources"]["AuditQueue"] = serde_json::json!({ "Type": "AWS::SQS::Queue" });
+    std::fs::write(&path, serde_json::to_string(&t).unwrap()).unwrap();
+
+    let plan = |extra: &[&str]| {
+        cmd(&emu)
+            .args(["plan", "--app"])
+            .arg(dir.path())
+            .args([
+                "LightningTalk-Database-prod",
+                "LightningTalk-Security-prod",
+                "--changes",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = plan(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    let s = stack_json(&v, db);
+    assert_eq!(s["action"], "update");
+    let mut seen: Vec<(String, String, String)> = s["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_owned(),
+                c["logical_id"].as_str().unwrap().to_owned(),
+                c["resource_type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("Add".into(), "AuditQueue".into(), "AWS::SQS::Queue".into()),
+            (
+                "Modify".into(),
+                "DbEndpoint7CDA2A80".into(),
+                "AWS::SSM::Parameter".into()
+            ),
+        ]
+    );
+    assert_eq!(s["replaced_or_removed"], 0);
+    // Security does not exist yet: its template's resources, all to be added.
+    let sec = stack_json(&v, "LightningTalk-Security-prod");
+    assert_eq!(sec["action"], "create");
+    let added = sec["resource_changes"].as_array().unwrap();
+    assert!(
+        !added.is_empty() && added.iter().all(|c| c["action"] == "Add"),
+        "{sec}"
+    );
+
+    // The preview executed nothing and deleted its change set; Security was not created.
+    assert_eq!(read(), before);
+    rt().block_on(async {
+        let conf = sdk_config(&emu).await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let e = cfn
+            .describe_stacks()
+            .stack_name("LightningTalk-Security-prod")
+            .send()
+            .await;
+        assert!(e.is_err(), "{e:?}");
+    });
+
+    // Nothing is replaced or removed here, so --fail-on-replace passes.
+    let out = plan(&["--fail-on-replace"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A dry run creates no change set and says so; --changes cannot go with --offline.
+    let out = plan(&["--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stack_json(&json_stdout(&out), db)["resource_changes"].is_null());
+    let out = plan(&["--offline"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn large_template_goes_through_s3_and_template_url() {
     let emu = Emulator::shared();
     bootstrap(&emu);
