@@ -243,6 +243,75 @@ fn restore_validated() -> Validated {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_restore_asks_for_the_settings_rds_would_otherwise_reset() {
+    // RDS restores with IAM auth off, no log exports and default flags unless asked;
+    // the application of a rolled-back database must still be able to log in.
+    let h = Harness::new();
+    let source = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db"))
+        .then_output(|| {
+            let mut i = instance("ltc-db", "available", "db-ORIG");
+            i.endpoint = Some(Endpoint::builder().address("ltc-db.x").port(6543).build());
+            i.iam_database_authentication_enabled = Some(true);
+            i.enabled_cloudwatch_logs_exports = Some(vec!["upgrade".into(), "postgresql".into()]);
+            i.publicly_accessible = Some(false);
+            i.auto_minor_version_upgrade = Some(false);
+            i.copy_tags_to_snapshot = Some(true);
+            i.ca_certificate_identifier = Some("rds-ca-rsa2048-g1".into());
+            described(i)
+        });
+    let target = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db-r1"))
+        .sequence()
+        .error(instance_not_found)
+        .output(|| described(instance("ltc-db-r1", "available", "db-NEW")))
+        .repeatedly()
+        .build();
+    let snap = mock!(Client::describe_db_snapshots)
+        .then_output(|| snapshots(snapshot("snap-1", "available", 100)));
+    let asked: Arc<Mutex<Vec<aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotInput>>> = Arc::default();
+    let seen = asked.clone();
+    let restore =
+        mock!(Client::restore_db_instance_from_db_snapshot).then_compute_output(move |i| {
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(i.clone());
+            RestoreDbInstanceFromDbSnapshotOutput::builder()
+                .db_instance(instance("ltc-db-r1", "creating", "db-NEW"))
+                .build()
+        });
+    let client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&source, &target, &snap, &restore]
+    );
+    crate::restore::restore(
+        &h.ctx,
+        &Rds::from_client(client),
+        &restore_validated(),
+        None,
+        HumanDuration(Duration::from_secs(3600)),
+    )
+    .await
+    .expect("the restore succeeds");
+    let asked = asked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert_eq!(asked.len(), 1);
+    let r = &asked[0];
+    assert_eq!(r.port(), Some(6543));
+    assert_eq!(r.enable_iam_database_authentication(), Some(true));
+    assert_eq!(
+        r.enable_cloudwatch_logs_exports(),
+        ["postgresql", "upgrade"]
+    );
+    assert_eq!(r.publicly_accessible(), Some(false));
+    assert_eq!(r.auto_minor_version_upgrade(), Some(false));
+    assert_eq!(r.copy_tags_to_snapshot(), Some(true));
+    assert_eq!(r.ca_certificate_identifier(), Some("rds-ca-rsa2048-g1"));
+    // IOPS and throughput come from the snapshot.
+    assert_eq!((r.iops(), r.storage_throughput()), (None, None));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_restore_that_fails_exits_3_and_leaves_the_source_alone() {
     let h = Harness::new();
     let source = mock!(Client::describe_db_instances)

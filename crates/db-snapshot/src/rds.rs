@@ -225,6 +225,16 @@ pub struct InstanceInfo {
     pub storage_type: Option<String>,
     pub allocated_storage_gib: Option<i32>,
     pub deletion_protection: Option<bool>,
+    /// The port it listens on (the endpoint's; while creating, `DbInstancePort`).
+    pub port: Option<i32>,
+    /// IAM database authentication; RDS turns it off on a restore unless asked.
+    pub iam_auth: Option<bool>,
+    /// Log types exported to CloudWatch Logs; none on a restore unless asked.
+    pub log_exports: Vec<String>,
+    pub publicly_accessible: Option<bool>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub ca_certificate: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub endpoint: Option<Endpoint>,
     /// Stays the same across renames: tells which instance holds which name.
@@ -270,6 +280,20 @@ impl From<&aws_sdk_rds::types::DbInstance> for InstanceInfo {
             storage_type: i.storage_type().map(str::to_owned),
             allocated_storage_gib: i.allocated_storage(),
             deletion_protection: i.deletion_protection(),
+            port: i
+                .endpoint()
+                .and_then(|e| e.port())
+                .or(i.db_instance_port().filter(|p| *p > 0)),
+            iam_auth: i.iam_database_authentication_enabled(),
+            log_exports: {
+                let mut l = i.enabled_cloudwatch_logs_exports().to_vec();
+                l.sort();
+                l
+            },
+            publicly_accessible: i.publicly_accessible(),
+            auto_minor_version_upgrade: i.auto_minor_version_upgrade(),
+            copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
+            ca_certificate: i.ca_certificate_identifier().map(str::to_owned),
             tags: tags(i.tag_list()),
             endpoint: i.endpoint().and_then(|e| {
                 Some(Endpoint {

@@ -129,6 +129,13 @@ pub struct InstanceSettings {
     pub multi_az: Option<bool>,
     pub storage_type: Option<String>,
     pub deletion_protection: Option<bool>,
+    pub port: Option<i32>,
+    pub iam_auth: Option<bool>,
+    pub log_exports: Vec<String>,
+    pub publicly_accessible: Option<bool>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub ca_certificate: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -168,6 +175,17 @@ pub fn settings_from(src: &InstanceInfo, snapshot_id: &str) -> InstanceSettings 
         multi_az: src.multi_az,
         storage_type: src.storage_type.clone(),
         deletion_protection: src.deletion_protection,
+        // RestoreDBInstanceFromDBSnapshot turns these off or to defaults unless they
+        // are given: an application using IAM auth could not log in after a rollback.
+        // IOPS and throughput are left to RDS, which takes them from the snapshot
+        // (giving gp3 baseline values below 400 GiB is rejected).
+        port: src.port,
+        iam_auth: src.iam_auth,
+        log_exports: src.log_exports.clone(),
+        publicly_accessible: src.publicly_accessible,
+        auto_minor_version_upgrade: src.auto_minor_version_upgrade,
+        copy_tags_to_snapshot: src.copy_tags_to_snapshot,
+        ca_certificate: src.ca_certificate.clone(),
         tags,
     }
 }
@@ -416,6 +434,15 @@ async fn restore_instance(
         .set_multi_az(settings.multi_az)
         .set_storage_type(settings.storage_type.clone())
         .set_deletion_protection(settings.deletion_protection)
+        .set_port(settings.port)
+        .set_enable_iam_database_authentication(settings.iam_auth)
+        .set_enable_cloudwatch_logs_exports(
+            (!settings.log_exports.is_empty()).then(|| settings.log_exports.clone()),
+        )
+        .set_publicly_accessible(settings.publicly_accessible)
+        .set_auto_minor_version_upgrade(settings.auto_minor_version_upgrade)
+        .set_copy_tags_to_snapshot(settings.copy_tags_to_snapshot)
+        .set_ca_certificate_identifier(settings.ca_certificate.clone())
         .set_tags(Some(rds::to_tags(&settings.tags)))
         .send()
         .await
@@ -692,6 +719,13 @@ mod tests {
             storage_type: Some("gp3".into()),
             allocated_storage_gib: Some(100),
             deletion_protection: Some(true),
+            port: Some(6543),
+            iam_auth: Some(true),
+            log_exports: vec!["postgresql".into(), "upgrade".into()],
+            publicly_accessible: Some(false),
+            auto_minor_version_upgrade: Some(false),
+            copy_tags_to_snapshot: Some(true),
+            ca_certificate: Some("rds-ca-rsa2048-g1".into()),
             tags: [
                 ("app".to_owned(), "ltc".to_owned()),
                 ("aws:cloudformation:stack-name".to_owned(), "x".to_owned()),
@@ -710,6 +744,13 @@ mod tests {
         assert_eq!(s.multi_az, Some(true));
         assert_eq!(s.storage_type.as_deref(), Some("gp3"));
         assert_eq!(s.deletion_protection, Some(true));
+        assert_eq!(s.port, Some(6543));
+        assert_eq!(s.iam_auth, Some(true));
+        assert_eq!(s.log_exports, ["postgresql", "upgrade"]);
+        assert_eq!(s.publicly_accessible, Some(false));
+        assert_eq!(s.auto_minor_version_upgrade, Some(false));
+        assert_eq!(s.copy_tags_to_snapshot, Some(true));
+        assert_eq!(s.ca_certificate.as_deref(), Some("rds-ca-rsa2048-g1"));
         assert_eq!(s.tags.get("app").map(String::as_str), Some("ltc"));
         assert_eq!(
             s.tags.get("ltc:restored-from").map(String::as_str),

@@ -112,6 +112,14 @@ pub fn compare_instances(got: &InstanceInfo, want: &InstanceInfo) -> Vec<Check> 
             &got.deletion_protection,
             &want.deletion_protection,
         ),
+        one("port", &got.port, &want.port),
+        one("IAM auth", &got.iam_auth, &want.iam_auth),
+        one("log exports", &got.log_exports, &want.log_exports),
+        one(
+            "publicly accessible",
+            &got.publicly_accessible,
+            &want.publicly_accessible,
+        ),
         one("tags", user_tags(&got.tags), user_tags(&want.tags)),
     ]
 }
