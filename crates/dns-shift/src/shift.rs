@@ -144,6 +144,12 @@ enum Failure {
     Gate(String),
     Signal(&'static str),
     Error(Error),
+    /// Someone else changed the weights since our last step: stop, and do not
+    /// revert (that would undo their change too, e.g. an emergency maintenance on).
+    Conflict {
+        expected: Weights,
+        live: Box<RecordGroup>,
+    },
 }
 
 impl Failure {
@@ -152,6 +158,11 @@ impl Failure {
             Failure::Gate(m) => format!("gate failed: {m}"),
             Failure::Signal(s) => format!("{s} received"),
             Failure::Error(e) => e.to_string(),
+            Failure::Conflict { expected, live } => format!(
+                "the weights were changed by someone else: expected {}, found {}",
+                weights::describe(expected),
+                weights::describe(&live.weights())
+            ),
         }
     }
 }
@@ -388,6 +399,14 @@ impl Shift<'_> {
             Err(f) => f,
         };
         let reason = failure.reason();
+        if let Failure::Conflict { live, .. } = &failure {
+            umbrella.failed(live.state_json(), reason.clone())?;
+            let live_w = live.weights();
+            self.summary("stopped-conflict", applied, Some(&live_w), Some(&reason))?;
+            return Err(Error::CheckFailed(format!(
+                "{reason}; stopped after {applied} step(s) without reverting, so their change stays; see `dns-shift show`, and `dns-shift set` to put weights back by hand"
+            )));
+        }
         if !sent {
             umbrella.failed(self.start.state_json(), reason.clone())?;
             self.summary("stopped", 0, Some(&start_w), Some(&reason))?;
@@ -397,6 +416,7 @@ impl Shift<'_> {
                 )),
                 Failure::Signal(_) => Error::Interrupted,
                 Failure::Error(e) => e,
+                Failure::Conflict { .. } => Error::Internal("conflict handled above".into()),
             });
         }
 
@@ -506,6 +526,7 @@ impl Shift<'_> {
         let mut current = self.start.clone();
         for (i, step) in self.plan.iter().enumerate() {
             self.run_gates(Some(i), &current).await?;
+            self.unchanged_since(&current).await?;
             progress.lock().unwrap_or_else(|p| p.into_inner()).sent = true;
             let t0 = Instant::now();
             let (change_id, after) = apply_weights(
@@ -554,6 +575,29 @@ impl Shift<'_> {
             }
         }
         self.run_gates(None, &current).await
+    }
+
+    /// Reads the record again right before a step: gates and bake times can take
+    /// minutes, and an UPSERT built from an old read would silently undo a change
+    /// someone made meanwhile. Compares the weights (and so the set ids), which is
+    /// what a shift writes; other fields are copied from this fresh read.
+    async fn unchanged_since(&self, expected: &RecordGroup) -> std::result::Result<(), Failure> {
+        let live = self
+            .r53
+            .read_group(
+                &self.start.zone_id,
+                &self.start.name,
+                Some(&self.start.rtype),
+            )
+            .await
+            .map_err(Failure::Error)?;
+        if live.weights() == expected.weights() {
+            return Ok(());
+        }
+        Err(Failure::Conflict {
+            expected: expected.weights(),
+            live: Box::new(live),
+        })
     }
 
     /// The gates before step `next` (or after the last step when `None`).

@@ -768,11 +768,74 @@ fn shift_with_passing_gate_reaches_100_percent_and_reports_calls() {
     assert_eq!(summary["result"], "completed");
     assert_eq!(summary["calls"]["route53:ChangeResourceRecordSets"], 4);
     assert_eq!(summary["calls"]["route53:GetChange"], 4);
-    assert_eq!(summary["calls"]["route53:ListResourceRecordSets"], 1);
+    // The first read, and a fresh one right before each step (a change made by
+    // someone else during gates or bake stops the shift).
+    assert_eq!(summary["calls"]["route53:ListResourceRecordSets"], 5);
     assert_eq!(summary["calls"]["route53:GetHealthCheckStatus"], 5);
     // The zone was given by id: no zone lookup.
     assert_eq!(summary["calls"].get("route53:ListHostedZonesByName"), None);
-    assert_eq!(summary["route53_calls"], 14);
+    assert_eq!(summary["route53_calls"], 18);
+}
+
+#[test]
+fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    assert_eq!(f.weights(WWW), "blue=100 green=0 maintenance=0");
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("n");
+    // The second gate run plays a second operator who puts the site into maintenance
+    // while the shift bakes; the gate itself passes.
+    let gate = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; if [ $n -eq 2 ]; then {bin} maintenance on --zone {zone} --record {rec} >/dev/null; fi",
+        c = counter.display(),
+        bin = env!("CARGO_BIN_EXE_dns-shift"),
+        zone = f.zone_id,
+        rec = WWW,
+    );
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--steps",
+                "10,50,100",
+                "--bake",
+                "0s",
+                "--gate-cmd",
+                &gate,
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("changed by someone else: expected blue=90 green=10 maintenance=0"),
+        "{err}"
+    );
+    assert!(err.contains("without reverting"), "{err}");
+    // Their maintenance weights stay; step 2 never went out, nothing was reverted.
+    assert_eq!(f.weights(WWW), "blue=0 green=0 maintenance=100");
+    let lines = json_lines(&o);
+    assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), 1);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["result"], "stopped-conflict");
+    assert_eq!(summary["steps_applied"], 1);
+    assert_eq!(summary["final_weights"]["maintenance"], 100);
+    assert_eq!(summary["calls"]["route53:ChangeResourceRecordSets"], 1);
+    // The journal records the shift as failed with the live (their) weights.
+    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    let outcome: Value = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|e| e["action"] == "dns.shift" && e["phase"] == "outcome")
+        .unwrap();
+    assert_eq!(outcome["outcome"], "failed", "{outcome}");
+    assert_eq!(outcome["after"]["weights"]["maintenance"], 100, "{outcome}");
 }
 
 #[test]

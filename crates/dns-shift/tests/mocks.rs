@@ -73,6 +73,16 @@ fn batch() -> aws_sdk_route53::types::ChangeBatch {
     g.change_batch(&w, "test").unwrap()
 }
 
+/// ListResourceRecordSets answering these weighted sets.
+fn listed(weights: &[(&str, i64)]) -> ListResourceRecordSetsOutput {
+    ListResourceRecordSetsOutput::builder()
+        .set_resource_record_sets(Some(weights.iter().map(|(id, w)| rrset(id, *w)).collect()))
+        .is_truncated(false)
+        .max_items(300)
+        .build()
+        .unwrap()
+}
+
 fn rrset(id: &str, weight: i64) -> ResourceRecordSet {
     ResourceRecordSet::builder()
         .name("www.example.com.")
@@ -279,19 +289,13 @@ async fn a_revert_that_fails_exits_7_and_prints_the_live_weights() {
         .http_response(|| route53_error("InvalidChangeBatch"))
         .build();
     let poll = mock!(Client::get_change).then_output(|| get_change(ChangeStatus::Insync));
-    // What is live after the failed revert: step 1's weights.
-    let list = mock!(Client::list_resource_record_sets).then_output(|| {
-        ListResourceRecordSetsOutput::builder()
-            .set_resource_record_sets(Some(vec![
-                rrset("blue", 90),
-                rrset("green", 10),
-                rrset("maintenance", 0),
-            ]))
-            .is_truncated(false)
-            .max_items(300)
-            .build()
-            .unwrap()
-    });
+    // Right before step 1: the start; after the failed revert: step 1's weights.
+    let list = mock!(Client::list_resource_record_sets)
+        .sequence()
+        .output(|| listed(&[("blue", 100), ("green", 0), ("maintenance", 0)]))
+        .output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]))
+        .repeatedly()
+        .build();
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
     let (out, stdout, _) = quiet();
     let journal = dir.path().join("j.jsonl");
@@ -341,18 +345,8 @@ async fn a_revert_after_a_pending_step_restores_the_start_and_exits_6() {
         .output(|| get_change(ChangeStatus::Insync))
         .repeatedly()
         .build();
-    let list = mock!(Client::list_resource_record_sets).then_output(|| {
-        ListResourceRecordSetsOutput::builder()
-            .set_resource_record_sets(Some(vec![
-                rrset("blue", 100),
-                rrset("green", 0),
-                rrset("maintenance", 0),
-            ]))
-            .is_truncated(false)
-            .max_items(300)
-            .build()
-            .unwrap()
-    });
+    let list = mock!(Client::list_resource_record_sets)
+        .then_output(|| listed(&[("blue", 100), ("green", 0), ("maintenance", 0)]));
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
     let (out, stdout, _) = quiet();
     let ctx = context(&dir.path().join("j.jsonl"), out);
@@ -364,7 +358,7 @@ async fn a_revert_after_a_pending_step_restores_the_start_and_exits_6() {
     let calls = r53.calls.by_service_operation();
     assert_eq!(calls["route53:ChangeResourceRecordSets"], 2);
     assert_eq!(calls["route53:GetChange"], 3);
-    // The read-back that confirms the revert.
-    assert_eq!(calls["route53:ListResourceRecordSets"], 1);
+    // The fresh read right before step 1, and the read-back that confirms the revert.
+    assert_eq!(calls["route53:ListResourceRecordSets"], 2);
     assert!(stdout.text().contains("\"result\":\"reverted\""));
 }
