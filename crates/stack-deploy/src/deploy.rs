@@ -217,7 +217,7 @@ pub fn differences(
     why
 }
 
-pub(crate) fn capabilities() -> Vec<Capability> {
+fn capabilities() -> Vec<Capability> {
     vec![
         Capability::CapabilityIam,
         Capability::CapabilityNamedIam,
@@ -225,7 +225,7 @@ pub(crate) fn capabilities() -> Vec<Capability> {
     ]
 }
 
-pub(crate) fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -237,10 +237,7 @@ pub(crate) fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 /// parameter that was defaulted at create); NoEcho ones (shown masked) use
 /// `UsePreviousValue`; SSM-typed ones with a default (CDK's BootstrapVersion)
 /// are left to their default so CloudFormation resolves them again.
-pub(crate) fn cfn_parameters(
-    job: &StackJob,
-    existing: Option<&BTreeMap<String, String>>,
-) -> Vec<Parameter> {
+fn cfn_parameters(job: &StackJob, existing: Option<&BTreeMap<String, String>>) -> Vec<Parameter> {
     let mut out = Vec::new();
     for (name, formal) in &job.template_parameters {
         let b = Parameter::builder().parameter_key(name);
@@ -526,6 +523,27 @@ async fn start_direct(
 }
 
 /// Whether a FAILED change set's status reason says it was empty.
+/// CreateChangeSet for `job`, exactly as a deploy sends it; `plan --changes`
+/// previews with the same request, so the preview shows what the deploy would do.
+pub(crate) fn change_set_request(
+    cfn: &Client,
+    job: &StackJob,
+    current_params: Option<&BTreeMap<String, String>>,
+    name: &str,
+    kind: aws_sdk_cloudformation::types::ChangeSetType,
+) -> aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder {
+    cfn.create_change_set()
+        .stack_name(&job.stack_name)
+        .change_set_name(name)
+        .change_set_type(kind)
+        .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
+        .set_template_url(job.template_url.clone())
+        .set_parameters(Some(cfn_parameters(job, current_params)))
+        .set_capabilities(Some(capabilities()))
+        .set_tags(Some(cfn_tags(&job.tags)))
+        .set_role_arn(job.exec_role.clone())
+}
+
 fn empty_change_set(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
@@ -548,17 +566,7 @@ async fn start_change_set(
         ChangeSetType::Update
     };
     *calls += 1;
-    env.cfn
-        .create_change_set()
-        .stack_name(stack)
-        .change_set_name(&cs_name)
-        .change_set_type(kind)
-        .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
-        .set_template_url(job.template_url.clone())
-        .set_parameters(Some(cfn_parameters(job, current_params)))
-        .set_capabilities(Some(capabilities()))
-        .set_tags(Some(cfn_tags(&job.tags)))
-        .set_role_arn(job.exec_role.clone())
+    change_set_request(&env.cfn, job, current_params, &cs_name, kind)
         .send()
         .await
         .aws("CreateChangeSet")?;

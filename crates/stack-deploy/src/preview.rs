@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
 
-use crate::deploy::{StackJob, capabilities, cfn_parameters, cfn_tags};
+use crate::deploy::{StackJob, change_set_request};
 
 /// How long a preview change set may take to be computed.
 pub const PREVIEW_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -142,20 +142,17 @@ pub async fn preview_update(
         Utc::now().format("%Y%m%d%H%M%S%3f")
     );
     let calls = AtomicU32::new(1);
-    cfn.create_change_set()
-        .stack_name(stack)
-        .change_set_name(&cs_name)
-        .change_set_type(ChangeSetType::Update)
-        .description("stack-deploy plan --changes (preview only; deleted after reading)")
-        .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
-        .set_template_url(job.template_url.clone())
-        .set_parameters(Some(cfn_parameters(job, Some(current_params))))
-        .set_capabilities(Some(capabilities()))
-        .set_tags(Some(cfn_tags(&job.tags)))
-        .set_role_arn(job.exec_role.clone())
-        .send()
-        .await
-        .aws("CreateChangeSet")?;
+    change_set_request(
+        cfn,
+        job,
+        Some(current_params),
+        &cs_name,
+        ChangeSetType::Update,
+    )
+    .description("stack-deploy plan --changes (preview only; deleted after reading)")
+    .send()
+    .await
+    .aws("CreateChangeSet")?;
     let read = read_change_set(cfn, out, stack, &cs_name, timeout, &calls).await;
     calls.fetch_add(1, Ordering::Relaxed);
     let deleted = cfn
