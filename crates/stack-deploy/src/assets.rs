@@ -1,5 +1,5 @@
-//! Publishing file assets to their S3 destinations before any stack is
-//! deployed. Objects are content-addressed (the key is the asset hash), so an
+//! Publishing file assets (and directories, zipped: `archive.rs`) to their S3
+//! destinations before any stack is deployed. Objects are content-addressed (the key is the asset hash), so an
 //! object that already exists is left alone, as cdk-assets does.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -119,12 +119,20 @@ async fn publish_one(
         ));
         return Ok(result("would-upload"));
     }
-    let body = ByteStream::from_path(&a.source).await.map_err(|e| {
-        Error::io(
-            format!("failed to read asset {}", a.source.display()),
-            std::io::Error::other(e),
-        )
-    })?;
+    let body = if a.zip {
+        let dir = a.source.clone();
+        let bytes = tokio::task::spawn_blocking(move || crate::archive::zip_directory(&dir))
+            .await
+            .map_err(|e| Error::Internal(format!("zipping an asset failed: {e}")))??;
+        ByteStream::from(bytes)
+    } else {
+        ByteStream::from_path(&a.source).await.map_err(|e| {
+            Error::io(
+                format!("failed to read asset {}", a.source.display()),
+                std::io::Error::other(e),
+            )
+        })?
+    };
     calls.fetch_add(1, Ordering::Relaxed);
     s3.put_object()
         .bucket(&a.bucket)

@@ -2,6 +2,7 @@
 //! CloudFormation in dependency order, and watches, cancels and rolls back
 //! stacks. Talks to CloudFormation directly; no CDK CLI needed at deploy time.
 
+pub mod archive;
 pub mod assets;
 pub mod deploy;
 pub mod events;

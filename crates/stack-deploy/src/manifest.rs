@@ -62,6 +62,8 @@ pub struct FileAsset {
     pub id: String,
     pub display_name: String,
     pub source: PathBuf,
+    /// The source is a directory, published as a zip of its files (`"packaging": "zip"`).
+    pub zip: bool,
     pub bucket: String,
     pub key: String,
     pub region: Option<String>,
@@ -399,20 +401,31 @@ fn read_asset_manifest(dir: &Path, stack: &str, path: &Path) -> Result<Vec<FileA
             )));
         }
         let packaging = f.source.packaging.as_deref().unwrap_or("file");
-        if packaging != "file" {
-            return Err(bad(format!(
-                "stack {stack}: asset {display:?} has packaging {packaging:?}; only \"file\" assets are supported (directories must be zipped by cdk-assets)"
-            )));
-        }
+        let zip = match packaging {
+            "file" => false,
+            "zip" => true,
+            other => {
+                return Err(bad(format!(
+                    "stack {stack}: asset {display:?} has packaging {other:?}; only \"file\" and \"zip\" (a directory) are supported"
+                )));
+            }
+        };
         let rel = f.source.path.ok_or_else(|| {
             bad(format!(
                 "stack {stack}: asset {display:?} has no source path"
             ))
         })?;
         let source = dir.join(&rel);
-        if !source.is_file() {
+        // A "zip" asset may also be a ready-made archive (a file), uploaded as it is.
+        let zip = zip && source.is_dir();
+        if !zip && !source.is_file() {
+            let what = if packaging == "zip" {
+                "directory"
+            } else {
+                "file"
+            };
             return Err(bad(format!(
-                "stack {stack}: asset {display:?} file {} is missing",
+                "stack {stack}: asset {display:?} {what} {} is missing",
                 source.display()
             )));
         }
@@ -421,6 +434,7 @@ fn read_asset_manifest(dir: &Path, stack: &str, path: &Path) -> Result<Vec<FileA
                 id: id.clone(),
                 display_name: display.clone(),
                 source: source.clone(),
+                zip,
                 bucket: d.bucket_name,
                 key: d.object_key,
                 region: d.region,

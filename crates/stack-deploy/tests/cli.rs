@@ -666,6 +666,127 @@ fn plan_changes_previews_an_update_with_a_change_set_and_leaves_nothing_behind()
 }
 
 #[test]
+fn a_directory_asset_is_published_as_a_zip_of_its_files() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(), dir.path());
+    // A Lambda-style code directory, as `cdk synth` stages it.
+    let hash = "f00dfeed00000000000000000000000000000000000000000000000000000001";
+    let code = dir.path().join(format!("asset.{hash}"));
+    std::fs::create_dir_all(code.join("lib")).unwrap();
+    std::fs::write(
+        code.join("index.js"),
+        "exports.handler = async () => 'ok';\n",
+    )
+    .unwrap();
+    std::fs::write(code.join("lib/util.js"), "module.exports = 42;\n").unwrap();
+    let path = dir.path().join("LightningTalk-Database-prod.assets.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["files"][hash] = serde_json::json!({
+        "displayName": "Handler/Code",
+        "source": { "path": format!("asset.{hash}"), "packaging": "zip" },
+        "destinations": { "current": {
+            "bucketName": ASSET_BUCKET,
+            "objectKey": format!("{hash}.zip"),
+            "region": "ap-northeast-1"
+        }}
+    });
+    std::fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+
+    let out = cmd(&emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(dir.path())
+        .arg("LightningTalk-Database-prod")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    assert!(
+        v["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["asset"] == "Handler/Code"
+                && a["action"] == "uploaded"
+                && a["key"] == format!("{hash}.zip")),
+        "{v}"
+    );
+    // Read back independently and unzip.
+    let bytes = rt().block_on(async {
+        let conf = sdk_config(&emu).await;
+        s3(&conf)
+            .get_object()
+            .bucket(ASSET_BUCKET)
+            .key(format!("{hash}.zip"))
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+    });
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut files: Vec<(String, String)> = (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+            (f.name().unwrap().into_owned(), text)
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            (
+                "index.js".into(),
+                "exports.handler = async () => 'ok';\n".into()
+            ),
+            ("lib/util.js".into(), "module.exports = 42;\n".into()),
+        ]
+    );
+
+    // Published once: a second deploy finds the object and uploads nothing.
+    let out = cmd(&emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(dir.path())
+        .arg("LightningTalk-Database-prod")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    let code_asset = v["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["asset"] == "Handler/Code")
+        .unwrap()
+        .clone();
+    assert_eq!(code_asset["action"], "present", "{v}");
+
+    // A zip asset whose directory is missing is refused before any call.
+    std::fs::remove_dir_all(&code).unwrap();
+    let out = offline()
+        .args(["deploy", "--yes", "--app"])
+        .arg(dir.path())
+        .arg("LightningTalk-Database-prod")
+        .output()
+        .unwrap();
+    assert_usage_error(&out, "\"Handler/Code\" directory");
+}
+
+#[test]
 fn large_template_goes_through_s3_and_template_url() {
     let emu = Emulator::shared();
     bootstrap(&emu);
