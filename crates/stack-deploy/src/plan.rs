@@ -402,7 +402,12 @@ async fn look(
     let new: Value = serde_json::from_str(&job.template).unwrap_or(Value::Null);
     let diff = diff_templates(&old, &new);
     let current_params = parameters_of(&st);
-    let why = differences(job, &deployed, &current_params, &tags_of(&st));
+    let mut why = differences(job, &deployed, &current_params, &tags_of(&st));
+    // As in the deploy: after a rolled-back update the stack is updated again even
+    // when nothing differs.
+    if why.is_empty() && classify(&status) != Health::Ok {
+        why.push(format!("status {status}"));
+    }
     let mut l = Look {
         action: if why.is_empty() {
             "unchanged"
@@ -458,6 +463,47 @@ mod tests {
         assert_eq!(d.modified, vec!["B (AWS::SNS::Topic)"]);
         assert_eq!(d.other_sections, vec!["Outputs"]);
         assert!(diff_templates(&old, &old).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_update_is_planned_as_an_update_even_with_nothing_different() {
+        use aws_sdk_cloudformation::Client;
+        use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        let job = StackJob {
+            stack_name: "S".into(),
+            template: r#"{"Resources":{"A":{"Type":"AWS::SNS::Topic"}}}"#.into(),
+            template_parameters: Default::default(),
+            parameters: Default::default(),
+            tags: [("Project".to_string(), "LTC".to_string())].into(),
+            exec_role: None,
+            template_url: None,
+            termination_protection: false,
+        };
+        for (status, action, note) in [
+            ("UPDATE_COMPLETE", "unchanged", None),
+            (
+                "UPDATE_ROLLBACK_COMPLETE",
+                "update",
+                Some("differs in: status UPDATE_ROLLBACK_COMPLETE"),
+            ),
+        ] {
+            let describe = mock!(Client::describe_stacks)
+                .then_output(move || crate::deploy::tests::described(status));
+            let body = job.template.clone();
+            let template = mock!(Client::get_template)
+                .then_output(move || GetTemplateOutput::builder().template_body(&body).build());
+            let cfn = mock_client!(
+                aws_sdk_cloudformation,
+                RuleMode::MatchAny,
+                &[&describe, &template]
+            );
+            let (out, _stdout, _stderr) = common::Output::captured(true);
+            let l = look(&cfn, &out, &job, false).await.unwrap();
+            assert_eq!(l.action, action, "{status}");
+            assert_eq!(l.note.as_deref(), note, "{status}");
+        }
     }
 
     #[test]
