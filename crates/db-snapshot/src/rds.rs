@@ -320,6 +320,8 @@ pub struct ClusterInfo {
     pub port: Option<i32>,
     pub tags: BTreeMap<String, String>,
     pub endpoint: Option<String>,
+    /// The writer instance, when the cluster has one.
+    pub writer: Option<String>,
 }
 
 impl From<&aws_sdk_rds::types::DbCluster> for ClusterInfo {
@@ -342,6 +344,12 @@ impl From<&aws_sdk_rds::types::DbCluster> for ClusterInfo {
             port: c.port(),
             tags: tags(c.tag_list()),
             endpoint: c.endpoint().map(str::to_owned),
+            writer: c
+                .db_cluster_members()
+                .iter()
+                .find(|m| m.is_cluster_writer() == Some(true))
+                .and_then(|m| m.db_instance_identifier())
+                .map(str::to_owned),
         }
     }
 }

@@ -72,6 +72,9 @@ pub fn validate(args: &RestoreArgs, stdin: &mut dyn Read) -> Result<Validated> {
         Source::Cluster(_) => Kind::Cluster,
     };
     naming::validate(kind, &args.target)?;
+    if matches!(source, Source::Cluster(_)) {
+        writer_name(&args.target)?;
+    }
     if args.target.eq_ignore_ascii_case(source.id()) {
         return Err(Error::usage(format!(
             "--target must be a new identifier, not the source {}; use --swap to take over its name",
@@ -249,6 +252,9 @@ pub struct RestoreResult {
     pub port: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swap: Option<SwapResult>,
+    /// For a cluster: the writer instance created in it, like the source's writer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer_instance: Option<String>,
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<PlannedCall>,
@@ -392,6 +398,7 @@ async fn restore_instance(
         endpoint: None,
         port: None,
         swap: None,
+        writer_instance: None,
         dry_run: ctx.dry_run(),
         planned: Vec::new(),
         api_calls: 0,
@@ -512,10 +519,23 @@ async fn restore_cluster(
         )));
     }
     let settings = cluster_settings_from(&src, &snap.snapshot_id);
-    let planned = vec![PlannedCall::new(
+    // A restored cluster has no instances: applications cannot use it until one is
+    // added. Give it a writer like the source's (same class), named after the target.
+    let writer = match &src.writer {
+        Some(w) => Some((writer_name(&v.target)?, rds::get_instance(rds, w).await?)),
+        None => None,
+    };
+    let mut planned = vec![PlannedCall::new(
         "RestoreDBClusterFromSnapshot",
         json!({"DBClusterIdentifier": v.target, "SnapshotIdentifier": snap.snapshot_id, "settings": settings}),
     )];
+    if let Some((name, like)) = &writer {
+        planned.push(PlannedCall::new(
+            "CreateDBInstance",
+            json!({"DBInstanceIdentifier": name, "DBClusterIdentifier": v.target,
+                   "DBInstanceClass": like.instance_class, "Engine": settings.engine}),
+        ));
+    }
     let mut result = RestoreResult {
         snapshot_id: snap.snapshot_id.clone(),
         snapshot_created: snap.created,
@@ -527,6 +547,7 @@ async fn restore_cluster(
         endpoint: None,
         port: None,
         swap: None,
+        writer_instance: None,
         dry_run: ctx.dry_run(),
         planned: Vec::new(),
         api_calls: 0,
@@ -577,15 +598,77 @@ async fn restore_cluster(
     }
     let reattach = format!("db-snapshot wait --cluster {}", v.target);
     let restored = wait::cluster_available(ctx, rds, &v.target, timeout.0, Some(reattach)).await?;
-    ctx.out.warn(format!(
-        "cluster {} has no DB instances yet: add one (same class as {source_id}'s writer) before pointing applications at it",
-        v.target
-    ));
     result.status = restored.status;
     result.endpoint = restored.endpoint;
     result.port = restored.port;
+    match &writer {
+        Some((name, like)) => {
+            add_writer(ctx, rds, &v.target, name, like, &settings, timeout).await?;
+            result.writer_instance = Some(name.clone());
+        }
+        None => ctx.out.warn(format!(
+            "cluster {} has no DB instances yet ({source_id} has no writer to copy): add one before pointing applications at it",
+            v.target
+        )),
+    }
     result.api_calls = rds.calls();
     Ok(result)
+}
+
+/// `<target>-writer`, within the 63 characters an instance identifier may have.
+fn writer_name(target: &str) -> Result<String> {
+    let name = format!("{target}-writer");
+    naming::validate(Kind::Instance, &name).map_err(|_| {
+        Error::usage(format!(
+            "--target {target} is too long to name its writer instance {name} (at most 56 characters for a cluster)"
+        ))
+    })?;
+    Ok(name)
+}
+
+/// Creates the restored cluster's writer instance and waits for it.
+async fn add_writer(
+    ctx: &Context,
+    rds: &Rds,
+    cluster: &str,
+    name: &str,
+    like: &InstanceInfo,
+    settings: &ClusterSettings,
+    timeout: HumanDuration,
+) -> Result<()> {
+    let journal = ctx.journal().await?;
+    let change = journal.intent(
+        "db.restore.writer",
+        &format!("rds:instance/{name}"),
+        json!({"instance": null, "cluster": cluster, "like": like.instance_id}),
+    )?;
+    let sent = rds
+        .client
+        .create_db_instance()
+        .db_instance_identifier(name)
+        .db_cluster_identifier(cluster)
+        .set_engine(settings.engine.clone())
+        .set_db_instance_class(like.instance_class.clone())
+        .set_tags(Some(rds::to_tags(&settings.tags)))
+        .send()
+        .await
+        .aws("CreateDBInstance");
+    match sent {
+        Ok(_) => change.ok(json!({"instance": name, "cluster": cluster}))?,
+        Err(e) => {
+            change.failed(serde_json::Value::Null, e.to_string())?;
+            ctx.out.warn(format!(
+                "cluster {cluster} was restored but has no instance: add one before pointing applications at it"
+            ));
+            return Err(e.into());
+        }
+    }
+    ctx.out.info(format!(
+        "adding writer instance {name} to cluster {cluster}"
+    ));
+    let reattach = format!("db-snapshot wait --instance {name}");
+    wait::instance_available(ctx, rds, name, timeout.0, Some(reattach)).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -584,6 +584,14 @@ fn aurora_cluster_create_list_latest_and_restore() {
             .send()
             .await
             .expect("cluster");
+        c.create_db_instance()
+            .db_instance_identifier("ltc-aurora-1")
+            .db_cluster_identifier("ltc-aurora")
+            .engine("aurora-postgresql")
+            .db_instance_class("db.r6g.large")
+            .send()
+            .await
+            .expect("writer");
     });
     let o = bin(
         &emu,
@@ -629,14 +637,47 @@ fn aurora_cluster_create_list_latest_and_restore() {
     let cl = &restored.db_clusters()[0];
     assert_eq!(cl.engine(), Some("aurora-postgresql"));
     assert_eq!(cl.deletion_protection(), Some(true));
-    assert!(stderr(&r).contains("no DB instances yet"));
+    // The restored cluster got a writer like the source's, so it can serve.
+    assert_eq!(json_stdout(&r)["writer_instance"], "ltc-aurora-r1-writer");
+    let writer = rt().block_on(async {
+        c.describe_db_instances()
+            .db_instance_identifier("ltc-aurora-r1-writer")
+            .send()
+            .await
+            .expect("writer instance")
+    });
+    let w = &writer.db_instances()[0];
+    assert_eq!(w.db_cluster_identifier(), Some("ltc-aurora-r1"));
+    assert_eq!(w.db_instance_class(), Some("db.r6g.large"));
+    assert_eq!(w.engine(), Some("aurora-postgresql"));
+    assert!(
+        !stderr(&r).contains("no DB instances yet"),
+        "{}",
+        stderr(&r)
+    );
+    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    assert!(
+        journal.contains("\"action\":\"db.restore.writer\""),
+        "{journal}"
+    );
 }
 
 /// Bad input exits 2 with one line and makes no call: the endpoint is a closed
 /// port, so any call would end in exit 3 instead.
 #[test]
 fn bad_identifiers_exit_2_before_any_call() {
+    // Too long to name the restored cluster's writer (`<target>-writer`, 63 at most).
+    let long_cluster_target = "a".repeat(57);
     let cases: &[&[&str]] = &[
+        &[
+            "restore",
+            "--snapshot",
+            "s1",
+            "--cluster",
+            "ltc-aurora",
+            "--target",
+            &long_cluster_target,
+        ],
         &["create", "--instance", "1db"],
         &["create", "--instance", "ltc--db"],
         &["create", "--instance", "ltc-db-"],
