@@ -526,3 +526,131 @@ async fn a_snapshot_still_creating_at_the_timeout_exits_5_with_the_reattach_comm
         "{err}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_whose_writer_cannot_be_added_exits_3_and_says_what_is_missing() {
+    use aws_sdk_rds::operation::create_db_instance::CreateDBInstanceError;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+    use aws_sdk_rds::operation::describe_db_clusters::{
+        DescribeDBClustersError, DescribeDbClustersOutput,
+    };
+    use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
+    use aws_sdk_rds::types::error::DbClusterNotFoundFault;
+    use aws_sdk_rds::types::{DbCluster, DbClusterMember, DbClusterSnapshot};
+
+    let h = Harness::new();
+    let cluster = |id: &str, writer: Option<&str>| {
+        let mut b = DbCluster::builder()
+            .db_cluster_identifier(id)
+            .status("available")
+            .engine("aurora-postgresql")
+            .endpoint(format!("{id}.cluster-x"))
+            .port(5432);
+        if let Some(w) = writer {
+            b = b.db_cluster_members(
+                DbClusterMember::builder()
+                    .db_instance_identifier(w)
+                    .is_cluster_writer(true)
+                    .build(),
+            );
+        }
+        DescribeDbClustersOutput::builder()
+            .db_clusters(b.build())
+            .build()
+    };
+    let source = mock!(Client::describe_db_clusters)
+        .match_requests(|r| r.db_cluster_identifier() == Some("ltc-aurora"))
+        .then_output(move || cluster("ltc-aurora", Some("ltc-aurora-1")));
+    let target = mock!(Client::describe_db_clusters)
+        .match_requests(|r| r.db_cluster_identifier() == Some("ltc-aurora-r1"))
+        .sequence()
+        .error(|| {
+            DescribeDBClustersError::DbClusterNotFoundFault(
+                DbClusterNotFoundFault::builder()
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("DBClusterNotFoundFault")
+                            .build(),
+                    )
+                    .build(),
+            )
+        })
+        .output(move || cluster("ltc-aurora-r1", None))
+        .repeatedly()
+        .build();
+    let writer = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-aurora-1"))
+        .then_output(|| described(instance("ltc-aurora-1", "available", "db-W")));
+    let snap = mock!(Client::describe_db_cluster_snapshots).then_output(|| {
+        DescribeDbClusterSnapshotsOutput::builder()
+            .db_cluster_snapshots(
+                DbClusterSnapshot::builder()
+                    .db_cluster_snapshot_identifier("csnap-1")
+                    .db_cluster_identifier("ltc-aurora")
+                    .snapshot_type("manual")
+                    .status("available")
+                    .engine("aurora-postgresql")
+                    .percent_progress(100)
+                    .snapshot_create_time(aws_smithy_types::DateTime::from_secs(1_795_000_000))
+                    .build(),
+            )
+            .build()
+    });
+    let restore = mock!(Client::restore_db_cluster_from_snapshot)
+        .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+    let create = mock!(Client::create_db_instance).then_error(|| {
+        CreateDBInstanceError::InsufficientDbInstanceCapacityFault(
+            InsufficientDbInstanceCapacityFault::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InsufficientDBInstanceCapacity")
+                        .message("no db.t3.small capacity")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&source, &target, &writer, &snap, &restore, &create]
+    );
+    let v = Validated {
+        source: Source::Cluster("ltc-aurora".into()),
+        target: "ltc-aurora-r1".into(),
+        snapshot: SnapshotSpec::Id("csnap-1".into()),
+        swap: None,
+    };
+    let err = crate::restore::restore(
+        &h.ctx,
+        &Rds::from_client(client),
+        &v,
+        None,
+        HumanDuration(Duration::from_secs(3600)),
+    )
+    .await
+    .expect_err("the writer cannot be added");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string().contains("InsufficientDBInstanceCapacity"),
+        "{err}"
+    );
+    assert!(
+        h.stderr
+            .text()
+            .contains("cluster ltc-aurora-r1 was restored but has no instance"),
+        "{}",
+        h.stderr.text()
+    );
+    assert_eq!(create.num_calls(), 1);
+    // Both changes are in the journal: the cluster restore ok, the writer failed.
+    assert_eq!(
+        h.journal(),
+        [
+            ("db.restore".to_owned(), "intent".to_owned()),
+            ("db.restore".to_owned(), "ok".to_owned()),
+            ("db.restore.writer".to_owned(), "intent".to_owned()),
+            ("db.restore.writer".to_owned(), "failed".to_owned()),
+        ]
+    );
+}
