@@ -420,6 +420,18 @@ impl Shift<'_> {
             });
         }
 
+        // Someone else may have changed the record while the shift baked (say, an
+        // emergency maintenance on): reverting to the start would undo that too.
+        if let Some(live) = self.changed_by_others(applied).await {
+            let live_w = live.weights();
+            let msg = format!(
+                "{reason}; NOT reverted: the weights were changed by someone else meanwhile (found {}), so their change stays; see `dns-shift show`, and `dns-shift set` to put weights back by hand",
+                weights::describe(&live_w)
+            );
+            umbrella.failed(live.state_json(), msg.clone())?;
+            self.summary("stopped-conflict", applied, Some(&live_w), Some(&msg))?;
+            return Err(Error::CheckFailed(msg));
+        }
         self.ctx.out.warn(format!(
             "{reason}; reverting to {}",
             weights::describe(&start_w)
@@ -672,6 +684,31 @@ impl Shift<'_> {
     /// reverse first (a signal then switches to an immediate revert). The last
     /// change always UPSERTs every set, so whatever an interrupted step left
     /// live, the start is restored exactly; a read-back confirms it.
+    /// The live record, when its weights are none the shift could have left: not the
+    /// last step applied, nor the one that failed (it may or may not have gone
+    /// through), nor the start (a revert to it would change nothing). `None` also
+    /// when the record cannot be read: the revert then goes ahead, as it did before
+    /// this check.
+    async fn changed_by_others(&self, applied: usize) -> Option<RecordGroup> {
+        let live = self
+            .r53
+            .read_group(
+                &self.start.zone_id,
+                &self.start.name,
+                Some(&self.start.rtype),
+            )
+            .await
+            .ok()?;
+        let mut ours = vec![self.start.weights()];
+        if let Some(last) = applied.checked_sub(1).and_then(|k| self.plan.get(k)) {
+            ours.push(last.weights.clone());
+        }
+        if let Some(next) = self.plan.get(applied) {
+            ours.push(next.weights.clone());
+        }
+        (!ours.contains(&live.weights())).then_some(live)
+    }
+
     async fn revert(&self, applied: usize, signals: &mut Signals) -> Result<()> {
         let start_w = self.start.weights();
         if self.opts.revert == RevertMode::Gradual && applied > 1 {

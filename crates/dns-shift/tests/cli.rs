@@ -839,6 +839,57 @@ fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
 }
 
 #[test]
+fn a_failing_gate_after_someone_else_changed_the_record_does_not_revert_over_them() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("n");
+    // The second gate run finds the release broken after a second operator has
+    // already put the site into maintenance: it fails.
+    let gate = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; if [ $n -eq 2 ]; then {bin} maintenance on --zone {zone} --record {rec} >/dev/null; exit 1; fi",
+        c = counter.display(),
+        bin = env!("CARGO_BIN_EXE_dns-shift"),
+        zone = f.zone_id,
+        rec = WWW,
+    );
+    let o = run(
+        &emu,
+        &args(
+            &rec(&f, WWW),
+            &[
+                "shift",
+                "",
+                "--to",
+                "green",
+                "--steps",
+                "10,50,100",
+                "--bake",
+                "0s",
+                "--gate-cmd",
+                &gate,
+            ],
+        ),
+    );
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("gate failed"), "{err}");
+    assert!(
+        err.contains("NOT reverted: the weights were changed by someone else meanwhile (found blue=0 green=0 maintenance=100)"),
+        "{err}"
+    );
+    assert_eq!(f.weights(WWW), "blue=0 green=0 maintenance=100");
+    let lines = json_lines(&o);
+    assert!(
+        lines.iter().all(|l| l["event"] != "revert"),
+        "no revert was sent"
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["result"], "stopped-conflict");
+    assert_eq!(summary["calls"]["route53:ChangeResourceRecordSets"], 1);
+}
+
+#[test]
 fn gate_failing_at_the_second_step_leaves_the_weights_exactly_as_at_the_start() {
     let emu = Emulator::shared();
     let f = Fixture::new(&emu);

@@ -358,7 +358,8 @@ async fn a_revert_after_a_pending_step_restores_the_start_and_exits_6() {
     let calls = r53.calls.by_service_operation();
     assert_eq!(calls["route53:ChangeResourceRecordSets"], 2);
     assert_eq!(calls["route53:GetChange"], 3);
-    // The fresh read right before step 1, and the read-back that confirms the revert.
-    assert_eq!(calls["route53:ListResourceRecordSets"], 2);
+    // The fresh read right before step 1, the check that nobody else changed the
+    // record before reverting, and the read-back that confirms the revert.
+    assert_eq!(calls["route53:ListResourceRecordSets"], 3);
     assert!(stdout.text().contains("\"result\":\"reverted\""));
 }
