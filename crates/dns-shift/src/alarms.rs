@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context, args: &AlarmsArgs) -> Result<()> {
         .await
         .into_iter()
         .map(|(spec, found)| {
-            let verdict = gates::alarm_verdict(&spec, found.clone());
+            let verdict = gates::alarm_verdict(&spec, &found);
             AlarmCheck {
                 alarm: spec.label(),
                 passed: verdict.passed,

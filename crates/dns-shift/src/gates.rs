@@ -193,7 +193,7 @@ async fn check_alarms(cw: &aws_sdk_cloudwatch::Client, specs: &[AlarmSpec]) -> V
     read_alarms(cw, specs)
         .await
         .into_iter()
-        .map(|(spec, found)| alarm_verdict(&spec, found))
+        .map(|(spec, found)| alarm_verdict(&spec, &found))
         .collect()
 }
 
@@ -227,7 +227,7 @@ pub async fn read_alarms(
     results
 }
 
-pub fn alarm_verdict(spec: &AlarmSpec, found: Matched) -> GateResult {
+pub fn alarm_verdict(spec: &AlarmSpec, found: &Matched) -> GateResult {
     let (passed, detail) = match found {
         Err(e) => (false, format!("could not read alarms: {e}")),
         Ok(alarms) if alarms.is_empty() => (false, "no such alarm".to_owned()),
@@ -335,7 +335,7 @@ mod tests {
         let spec = AlarmSpec::Prefix("api-".into());
         let ok = alarm_verdict(
             &spec,
-            Ok(vec![
+            &Ok(vec![
                 a("api-5xx", StateValue::Ok),
                 a("api-latency", StateValue::InsufficientData),
             ]),
@@ -344,15 +344,15 @@ mod tests {
         assert_eq!(ok.detail, "api-5xx=OK, api-latency=INSUFFICIENT_DATA");
         let firing = alarm_verdict(
             &spec,
-            Ok(vec![
+            &Ok(vec![
                 a("api-5xx", StateValue::Alarm),
                 a("api-latency", StateValue::Ok),
             ]),
         );
         assert!(!firing.passed);
         assert_eq!(firing.detail, "in ALARM: api-5xx");
-        assert!(!alarm_verdict(&spec, Ok(vec![])).passed);
-        assert!(!alarm_verdict(&spec, Err("denied".into())).passed);
+        assert!(!alarm_verdict(&spec, &Ok(vec![])).passed);
+        assert!(!alarm_verdict(&spec, &Err("denied".into())).passed);
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::journal::Outcome;
+use common::journal::{Change, Outcome};
 use common::{Context, Error, Result};
 use serde_json::{Value, json};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -399,14 +399,13 @@ impl Shift<'_> {
             Err(f) => f,
         };
         let reason = failure.reason();
-        if let Failure::Conflict { live, .. } = &failure {
-            umbrella.failed(live.state_json(), reason.clone())?;
-            let live_w = live.weights();
-            self.summary("stopped-conflict", applied, Some(&live_w), Some(&reason))?;
-            return Err(Error::CheckFailed(format!(
-                "{reason}; stopped after {applied} step(s) without reverting, so their change stays; see `dns-shift show`, and `dns-shift set` to put weights back by hand"
-            )));
-        }
+        let failure = match failure {
+            Failure::Conflict { live, .. } => {
+                let msg = format!("{reason}; stopped after {applied} step(s) without reverting");
+                return self.stop_for_conflict(umbrella, applied, &live, msg);
+            }
+            f => f,
+        };
         if !sent {
             umbrella.failed(self.start.state_json(), reason.clone())?;
             self.summary("stopped", 0, Some(&start_w), Some(&reason))?;
@@ -416,21 +415,18 @@ impl Shift<'_> {
                 )),
                 Failure::Signal(_) => Error::Interrupted,
                 Failure::Error(e) => e,
-                Failure::Conflict { .. } => Error::Internal("conflict handled above".into()),
+                Failure::Conflict { .. } => Error::CheckFailed(reason),
             });
         }
 
         // Someone else may have changed the record while the shift baked (say, an
         // emergency maintenance on): reverting to the start would undo that too.
         if let Some(live) = self.changed_by_others(applied).await {
-            let live_w = live.weights();
             let msg = format!(
-                "{reason}; NOT reverted: the weights were changed by someone else meanwhile (found {}), so their change stays; see `dns-shift show`, and `dns-shift set` to put weights back by hand",
-                weights::describe(&live_w)
+                "{reason}; NOT reverted: the weights were changed by someone else meanwhile (found {})",
+                weights::describe(&live.weights())
             );
-            umbrella.failed(live.state_json(), msg.clone())?;
-            self.summary("stopped-conflict", applied, Some(&live_w), Some(&msg))?;
-            return Err(Error::CheckFailed(msg));
+            return self.stop_for_conflict(umbrella, applied, &live, msg);
         }
         self.ctx.out.warn(format!(
             "{reason}; reverting to {}",
@@ -451,14 +447,7 @@ impl Shift<'_> {
                 )))
             }
             Err(revert_err) => {
-                let live = self
-                    .r53
-                    .read_group(
-                        &self.start.zone_id,
-                        &self.start.name,
-                        Some(&self.start.rtype),
-                    )
-                    .await;
+                let live = self.read_live().await;
                 let (live_w, live_text) = match &live {
                     Ok(g) => (Some(g.weights()), weights::describe(&g.weights())),
                     Err(e) => (None, format!("unknown (could not read them: {e})")),
@@ -589,20 +578,45 @@ impl Shift<'_> {
         self.run_gates(None, &current).await
     }
 
-    /// Reads the record again right before a step: gates and bake times can take
-    /// minutes, and an UPSERT built from an old read would silently undo a change
-    /// someone made meanwhile. Compares the weights (and so the set ids), which is
-    /// what a shift writes; other fields are copied from this fresh read.
-    async fn unchanged_since(&self, expected: &RecordGroup) -> std::result::Result<(), Failure> {
-        let live = self
-            .r53
+    /// Ends a shift that found someone else's change on the record: records it as
+    /// failed with the live state and leaves that state alone (exit 4).
+    fn stop_for_conflict(
+        &self,
+        umbrella: Change<'_>,
+        applied: usize,
+        live: &RecordGroup,
+        msg: String,
+    ) -> Result<()> {
+        let msg = format!(
+            "{msg}, so their change stays; see `dns-shift show`, and `dns-shift set` to put weights back by hand"
+        );
+        umbrella.failed(live.state_json(), msg.clone())?;
+        self.summary(
+            "stopped-conflict",
+            applied,
+            Some(&live.weights()),
+            Some(&msg),
+        )?;
+        Err(Error::CheckFailed(msg))
+    }
+
+    /// The record as Route 53 has it now.
+    async fn read_live(&self) -> Result<RecordGroup> {
+        self.r53
             .read_group(
                 &self.start.zone_id,
                 &self.start.name,
                 Some(&self.start.rtype),
             )
             .await
-            .map_err(Failure::Error)?;
+    }
+
+    /// Reads the record again right before a step: gates and bake times can take
+    /// minutes, and an UPSERT built from an old read would silently undo a change
+    /// someone made meanwhile. Compares the weights (and so the set ids), which is
+    /// what a shift writes; other fields are copied from this fresh read.
+    async fn unchanged_since(&self, expected: &RecordGroup) -> std::result::Result<(), Failure> {
+        let live = self.read_live().await.map_err(Failure::Error)?;
         if live.weights() == expected.weights() {
             return Ok(());
         }
@@ -680,25 +694,13 @@ impl Shift<'_> {
         }
     }
 
-    /// Back to the starting weights. Gradual: through the applied steps in
-    /// reverse first (a signal then switches to an immediate revert). The last
-    /// change always UPSERTs every set, so whatever an interrupted step left
-    /// live, the start is restored exactly; a read-back confirms it.
     /// The live record, when its weights are none the shift could have left: not the
     /// last step applied, nor the one that failed (it may or may not have gone
     /// through), nor the start (a revert to it would change nothing). `None` also
     /// when the record cannot be read: the revert then goes ahead, as it did before
     /// this check.
     async fn changed_by_others(&self, applied: usize) -> Option<RecordGroup> {
-        let live = self
-            .r53
-            .read_group(
-                &self.start.zone_id,
-                &self.start.name,
-                Some(&self.start.rtype),
-            )
-            .await
-            .ok()?;
+        let live = self.read_live().await.ok()?;
         let mut ours = vec![self.start.weights()];
         if let Some(last) = applied.checked_sub(1).and_then(|k| self.plan.get(k)) {
             ours.push(last.weights.clone());
@@ -709,6 +711,10 @@ impl Shift<'_> {
         (!ours.contains(&live.weights())).then_some(live)
     }
 
+    /// Back to the starting weights. Gradual: through the applied steps in
+    /// reverse first (a signal then switches to an immediate revert). The last
+    /// change always UPSERTs every set, so whatever an interrupted step left
+    /// live, the start is restored exactly; a read-back confirms it.
     async fn revert(&self, applied: usize, signals: &mut Signals) -> Result<()> {
         let start_w = self.start.weights();
         if self.opts.revert == RevertMode::Gradual && applied > 1 {
@@ -733,14 +739,7 @@ impl Shift<'_> {
         // Signals are no longer listened to: the revert to the start finishes.
         self.revert_change(&start_w, "revert to the starting weights")
             .await?;
-        let live = self
-            .r53
-            .read_group(
-                &self.start.zone_id,
-                &self.start.name,
-                Some(&self.start.rtype),
-            )
-            .await?;
+        let live = self.read_live().await?;
         if live.weights() != start_w {
             return Err(Error::Internal(format!(
                 "after the revert the weights read back are {}, not {}",
