@@ -1,6 +1,7 @@
 //! Publishing file assets (and directories, zipped: `archive.rs`) to their S3
-//! destinations before any stack is deployed. Objects are content-addressed (the key is the asset hash), so an
-//! object that already exists is left alone, as cdk-assets does.
+//! destinations before any stack is deployed. Objects are content-addressed (the
+//! key is the asset hash), so an object that already exists is left alone, as
+//! cdk-assets does.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -72,6 +72,32 @@ pub struct StackJob {
     pub termination_protection: bool,
 }
 
+impl StackJob {
+    /// The job for one artifact: its template, tags and service role (placeholders
+    /// resolved for `account` and `region`), with the given `--parameters`. The
+    /// template goes inline; the deploy sets `template_url` when it is too big.
+    pub fn for_artifact(
+        art: &crate::manifest::StackArtifact,
+        parameters: BTreeMap<String, String>,
+        account: &str,
+        region: &str,
+    ) -> StackJob {
+        StackJob {
+            stack_name: art.stack_name.clone(),
+            template: art.template.clone(),
+            template_parameters: art.template_parameters.clone(),
+            parameters,
+            tags: art.tags.clone(),
+            exec_role: art
+                .cfn_exec_role_arn
+                .as_deref()
+                .map(|r| crate::roles::resolve_placeholders(r, account, region)),
+            template_url: None,
+            termination_protection: art.termination_protection,
+        }
+    }
+}
+
 /// Where and how to deploy one stack.
 #[derive(Debug, Clone)]
 pub struct StackEnv<'a> {
@@ -522,7 +548,6 @@ async fn start_direct(
     }
 }
 
-/// Whether a FAILED change set's status reason says it was empty.
 /// CreateChangeSet for `job`, exactly as a deploy sends it; `plan --changes`
 /// previews with the same request, so the preview shows what the deploy would do.
 pub(crate) fn change_set_request(
@@ -544,7 +569,8 @@ pub(crate) fn change_set_request(
         .set_role_arn(job.exec_role.clone())
 }
 
-fn empty_change_set(reason: &str) -> bool {
+/// Whether a FAILED change set's status reason says it was empty.
+pub(crate) fn empty_change_set(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
 

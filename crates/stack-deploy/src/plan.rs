@@ -4,7 +4,6 @@
 //! CloudFormation's own preview per stack (`preview.rs`), which also says which
 //! resources would be replaced.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use futures::StreamExt;
@@ -17,7 +16,7 @@ use crate::Selection;
 use crate::deploy::{StackJob, describe, differences, parameters_of, sha256, status_of, tags_of};
 use crate::graph::{Graph, select};
 use crate::manifest::Assembly;
-use crate::manifest::{StackArtifact, TEMPLATE_BODY_LIMIT};
+use crate::manifest::TEMPLATE_BODY_LIMIT;
 use crate::preview::{self, ResourceChange};
 use crate::roles::{Roles, resolve_placeholders};
 use crate::status::{Health, classify};
@@ -282,7 +281,7 @@ pub async fn run(ctx: &Context, sel: &Selection, opts: &PlanOptions) -> Result<(
                     .map(|r| resolve_placeholders(r, &acct, &reg));
                 let session = roles.session(role.as_deref(), Some(&reg)).await?;
                 let cfn = aws_sdk_cloudformation::Client::new(&session.config);
-                let job = job_for(
+                let job = StackJob::for_artifact(
                     art,
                     params.get(&art.id).cloned().unwrap_or_default(),
                     &acct,
@@ -303,7 +302,7 @@ pub async fn run(ctx: &Context, sel: &Selection, opts: &PlanOptions) -> Result<(
             p.replaced_or_removed = l
                 .resource_changes
                 .as_ref()
-                .map(|c| c.iter().filter(|c| c.may_replace() || c.removes()).count());
+                .map(|c| c.iter().filter(|c| c.is_risky()).count());
             p.resource_changes = l.resource_changes;
             p.note = l.note;
         }
@@ -327,28 +326,6 @@ pub async fn run(ctx: &Context, sel: &Selection, opts: &PlanOptions) -> Result<(
         preview::refuse_risky(&risky)?;
     }
     Ok(())
-}
-
-/// The deploy's view of one stack (parameters, tags, service role), for a preview.
-fn job_for(
-    art: &StackArtifact,
-    parameters: BTreeMap<String, String>,
-    account: &str,
-    region: &str,
-) -> StackJob {
-    StackJob {
-        stack_name: art.stack_name.clone(),
-        template: art.template.clone(),
-        template_parameters: art.template_parameters.clone(),
-        parameters,
-        tags: art.tags.clone(),
-        exec_role: art
-            .cfn_exec_role_arn
-            .as_deref()
-            .map(|r| resolve_placeholders(r, account, region)),
-        template_url: None,
-        termination_protection: art.termination_protection,
-    }
 }
 
 async fn look(

@@ -9,7 +9,6 @@
 //! empty REVIEW_IN_PROGRESS stack behind): their resources are listed from the template.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
@@ -20,7 +19,7 @@ use serde_json::Value;
 
 use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
 
-use crate::deploy::{StackJob, change_set_request};
+use crate::deploy::{StackJob, change_set_request, empty_change_set};
 
 /// How long a preview change set may take to be computed.
 pub const PREVIEW_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -55,6 +54,11 @@ impl ResourceChange {
     pub fn removes(&self) -> bool {
         self.action == "Remove"
     }
+
+    /// What `--fail-on-replace` stops for: a replacement (possible) or a removal.
+    pub fn is_risky(&self) -> bool {
+        self.may_replace() || self.removes()
+    }
 }
 
 /// What the change set said, or why there is none.
@@ -63,7 +67,6 @@ pub struct ChangeSetPreview {
     pub changes: Vec<ResourceChange>,
     /// Set when CloudFormation found nothing to change, or the change set failed.
     pub note: Option<String>,
-    pub api_calls: u32,
 }
 
 /// Every resource of a template that does not exist yet, as `Add`.
@@ -123,10 +126,6 @@ pub fn resource_change(c: &Change) -> Option<ResourceChange> {
     })
 }
 
-fn nothing_to_change(reason: &str) -> bool {
-    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
-}
-
 /// Creates an UPDATE change set for `job` on its existing stack, reads every
 /// change (all pages), and deletes the change set again, also when reading failed.
 pub async fn preview_update(
@@ -141,7 +140,6 @@ pub async fn preview_update(
         "stack-deploy-preview-{}",
         Utc::now().format("%Y%m%d%H%M%S%3f")
     );
-    let calls = AtomicU32::new(1);
     change_set_request(
         cfn,
         job,
@@ -153,8 +151,7 @@ pub async fn preview_update(
     .send()
     .await
     .aws("CreateChangeSet")?;
-    let read = read_change_set(cfn, out, stack, &cs_name, timeout, &calls).await;
-    calls.fetch_add(1, Ordering::Relaxed);
+    let read = read_change_set(cfn, out, stack, &cs_name, timeout).await;
     let deleted = cfn
         .delete_change_set()
         .stack_name(stack)
@@ -167,9 +164,7 @@ pub async fn preview_update(
             "{stack}: could not delete the preview change set {cs_name}: {e}; delete it with: aws cloudformation delete-change-set --stack-name {stack} --change-set-name {cs_name}"
         ));
     }
-    let mut preview = read?;
-    preview.api_calls = calls.load(Ordering::Relaxed);
-    Ok(preview)
+    read
 }
 
 async fn read_change_set(
@@ -178,10 +173,8 @@ async fn read_change_set(
     stack: &str,
     cs_name: &str,
     timeout: Duration,
-    calls: &AtomicU32,
 ) -> Result<ChangeSetPreview> {
     let look = |token: Option<String>| {
-        calls.fetch_add(1, Ordering::Relaxed);
         cfn.describe_change_set()
             .stack_name(stack)
             .change_set_name(cs_name)
@@ -205,7 +198,7 @@ async fn read_change_set(
             .status_reason()
             .unwrap_or("no reason given")
             .to_owned();
-        let note = if nothing_to_change(&reason) {
+        let note = if empty_change_set(&reason) {
             "CloudFormation found no changes".to_owned()
         } else {
             format!("the preview change set failed: {reason}")
@@ -213,7 +206,6 @@ async fn read_change_set(
         return Ok(ChangeSetPreview {
             changes: Vec::new(),
             note: Some(note),
-            api_calls: 0,
         });
     }
     let mut changes: Vec<ResourceChange> =
@@ -224,18 +216,10 @@ async fn read_change_set(
         changes.extend(page.changes().iter().filter_map(resource_change));
         token = page.next_token().map(str::to_owned);
     }
-    if changes.is_empty() {
-        return Ok(ChangeSetPreview {
-            changes,
-            note: Some("CloudFormation found no resource changes".into()),
-            api_calls: 0,
-        });
-    }
-    Ok(ChangeSetPreview {
-        changes,
-        note: None,
-        api_calls: 0,
-    })
+    let note = changes
+        .is_empty()
+        .then(|| "CloudFormation found no resource changes".to_owned());
+    Ok(ChangeSetPreview { changes, note })
 }
 
 /// Why `--fail-on-replace` stops, if it does: every resource a preview would
@@ -243,7 +227,7 @@ async fn read_change_set(
 pub fn risky(stack: &str, changes: &[ResourceChange]) -> Vec<String> {
     changes
         .iter()
-        .filter(|c| c.may_replace() || c.removes())
+        .filter(|c| c.is_risky())
         .map(|c| {
             let what = if c.removes() {
                 "removed".to_owned()
@@ -272,7 +256,7 @@ pub fn refuse_risky(risky: &[String]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     use aws_sdk_cloudformation::operation::create_change_set::{
@@ -286,7 +270,7 @@ mod tests {
         ChangeAction, ChangeSource, ChangeType, EvaluationType, Replacement, RequiresRecreation,
         ResourceAttribute, ResourceChangeDetail, ResourceTargetDefinition,
     };
-    use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -364,6 +348,7 @@ mod tests {
     struct World {
         created: Arc<Mutex<Vec<CreateChangeSetInput>>>,
         deleted: Arc<Mutex<Vec<DeleteChangeSetInput>>>,
+        describe: Rule,
         client: Client,
     }
 
@@ -406,6 +391,7 @@ mod tests {
         World {
             created,
             deleted,
+            describe,
             client,
         }
     }
@@ -482,8 +468,9 @@ mod tests {
             ["Properties.Engine (recreation: Always)"]
         );
         assert_eq!(p.changes[0].physical_id.as_deref(), Some("Db-phys"));
-        // Create, three looks, one more page, delete.
-        assert_eq!(p.api_calls, 6);
+        // Three looks until CREATE_COMPLETE, then the second page (create and
+        // delete are counted below).
+        assert_eq!(w.describe.num_calls(), 4);
 
         let created = w.created.lock().unwrap().clone();
         assert_eq!(created.len(), 1);

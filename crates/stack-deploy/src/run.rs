@@ -251,17 +251,13 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             .then(|| https_url(s.template_asset_url.as_deref(), endpoint.as_deref(), &reg))
             .flatten();
         let job = StackJob {
-            stack_name: s.stack_name.clone(),
-            template: s.template.clone(),
-            template_parameters: s.template_parameters.clone(),
-            parameters: params.get(&s.id).cloned().unwrap_or_default(),
-            tags: s.tags.clone(),
-            exec_role: s
-                .cfn_exec_role_arn
-                .as_deref()
-                .map(|r| resolve_placeholders(r, &acct, &reg)),
             template_url,
-            termination_protection: s.termination_protection,
+            ..StackJob::for_artifact(
+                s,
+                params.get(&s.id).cloned().unwrap_or_default(),
+                &acct,
+                &reg,
+            )
         };
         let env = StackEnv {
             cfn: aws_sdk_cloudformation::Client::new(&session.config),
