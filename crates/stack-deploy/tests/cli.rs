@@ -113,6 +113,29 @@ fn deploy_all(emu: &EmulatorGuard, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `deploy --yes` of one stack of `app`, which must succeed; its JSON result.
+fn deploy_one(emu: &EmulatorGuard, app: &Path, stack: &str) -> Value {
+    let out = cmd(emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(app)
+        .arg(stack)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_stdout(&out)
+}
+
+/// Reads a JSON file of an assembly, lets `edit` change it, writes it back.
+fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(path, serde_json::to_string(&v).unwrap()).unwrap();
+}
+
 fn actions(v: &Value) -> Vec<(String, String)> {
     v["stacks"]
         .as_array()
@@ -429,11 +452,13 @@ fn change_set_method_creates_updates_and_finds_nothing_to_change() {
     // A changed template goes through an UPDATE change set.
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture(), dir.path());
-    let path = dir.path().join("LightningTalk-Database-prod.template.json");
-    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    t["Resources"]["DbEndpoint7CDA2A80"]["Properties"]["Value"] =
-        Value::from("ltc-db2.prod.internal:5432");
-    std::fs::write(&path, serde_json::to_string(&t).unwrap()).unwrap();
+    edit_json(
+        &dir.path().join("LightningTalk-Database-prod.template.json"),
+        |t| {
+            t["Resources"]["DbEndpoint7CDA2A80"]["Properties"]["Value"] =
+                Value::from("ltc-db2.prod.internal:5432");
+        },
+    );
     let v = deploy(dir.path());
     assert_eq!(actions(&v), vec![(db.to_owned(), "updated".to_owned())]);
     assert_eq!(stack_json(&v, db)["status"], "UPDATE_COMPLETE");
@@ -517,17 +542,7 @@ fn plan_changes_previews_an_update_with_a_change_set_and_leaves_nothing_behind()
     let emu = Emulator::shared();
     bootstrap(&emu);
     let db = "LightningTalk-Database-prod";
-    let out = cmd(&emu)
-        .args(["deploy", "--yes", "--app"])
-        .arg(fixture())
-        .arg(db)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    deploy_one(&emu, &fixture(), db);
     let read = || {
         rt().block_on(async {
             let conf = sdk_config(&emu).await;
@@ -569,12 +584,14 @@ fn plan_changes_previews_an_update_with_a_change_set_and_leaves_nothing_behind()
     // The next release changes one resource and adds another.
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture(), dir.path());
-    let path = dir.path().join("LightningTalk-Database-prod.template.json");
-    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    t["Resources"]["DbEndpoint7CDA2A80"]["Properties"]["Value"] =
-        Value::from("ltc-db2.prod.internal:5432");
-    t["Resources"]["AuditQueue"] = serde_json::json!({ "Type": "AWS::SQS::Queue" });
-    std::fs::write(&path, serde_json::to_string(&t).unwrap()).unwrap();
+    edit_json(
+        &dir.path().join("LightningTalk-Database-prod.template.json"),
+        |t| {
+            t["Resources"]["DbEndpoint7CDA2A80"]["Properties"]["Value"] =
+                Value::from("ltc-db2.prod.internal:5432");
+            t["Resources"]["AuditQueue"] = serde_json::json!({ "Type": "AWS::SQS::Queue" });
+        },
+    );
 
     let plan = |extra: &[&str]| {
         cmd(&emu)
@@ -681,31 +698,22 @@ fn a_directory_asset_is_published_as_a_zip_of_its_files() {
     )
     .unwrap();
     std::fs::write(code.join("lib/util.js"), "module.exports = 42;\n").unwrap();
-    let path = dir.path().join("LightningTalk-Database-prod.assets.json");
-    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["files"][hash] = serde_json::json!({
-        "displayName": "Handler/Code",
-        "source": { "path": format!("asset.{hash}"), "packaging": "zip" },
-        "destinations": { "current": {
-            "bucketName": ASSET_BUCKET,
-            "objectKey": format!("{hash}.zip"),
-            "region": "ap-northeast-1"
-        }}
-    });
-    std::fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
-
-    let out = cmd(&emu)
-        .args(["deploy", "--yes", "--app"])
-        .arg(dir.path())
-        .arg("LightningTalk-Database-prod")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    edit_json(
+        &dir.path().join("LightningTalk-Database-prod.assets.json"),
+        |m| {
+            m["files"][hash] = serde_json::json!({
+                "displayName": "Handler/Code",
+                "source": { "path": format!("asset.{hash}"), "packaging": "zip" },
+                "destinations": { "current": {
+                    "bucketName": ASSET_BUCKET,
+                    "objectKey": format!("{hash}.zip"),
+                    "region": "ap-northeast-1"
+                }}
+            });
+        },
     );
-    let v = json_stdout(&out);
+
+    let v = deploy_one(&emu, dir.path(), "LightningTalk-Database-prod");
     assert!(
         v["assets"]
             .as_array()
@@ -754,18 +762,7 @@ fn a_directory_asset_is_published_as_a_zip_of_its_files() {
     );
 
     // Published once: a second deploy finds the object and uploads nothing.
-    let out = cmd(&emu)
-        .args(["deploy", "--yes", "--app"])
-        .arg(dir.path())
-        .arg("LightningTalk-Database-prod")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json_stdout(&out);
+    let v = deploy_one(&emu, dir.path(), "LightningTalk-Database-prod");
     let code_asset = v["assets"]
         .as_array()
         .unwrap()
@@ -792,22 +789,13 @@ fn large_template_goes_through_s3_and_template_url() {
     bootstrap(&emu);
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture(), dir.path());
-    let path = dir.path().join("LightningTalk-Database-prod.template.json");
-    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    t["Metadata"] = serde_json::json!({ "Padding": "x".repeat(60_000) });
-    std::fs::write(&path, serde_json::to_string(&t).unwrap()).unwrap();
-    let out = cmd(&emu)
-        .args(["deploy", "--yes", "--app"])
-        .arg(dir.path())
-        .arg("LightningTalk-Database-prod")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    edit_json(
+        &dir.path().join("LightningTalk-Database-prod.template.json"),
+        |t| {
+            t["Metadata"] = serde_json::json!({ "Padding": "x".repeat(60_000) });
+        },
     );
-    let v = json_stdout(&out);
+    let v = deploy_one(&emu, dir.path(), "LightningTalk-Database-prod");
     assert_eq!(
         actions(&v),
         vec![("LightningTalk-Database-prod".into(), "created".into())]
@@ -828,17 +816,7 @@ fn large_template_goes_through_s3_and_template_url() {
 fn rollback_and_cancel_of_a_healthy_stack_have_nothing_to_do() {
     let emu = Emulator::shared();
     bootstrap(&emu);
-    let out = cmd(&emu)
-        .args(["deploy", "--yes", "--app"])
-        .arg(fixture())
-        .arg("LightningTalk-Security-prod")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    deploy_one(&emu, &fixture(), "LightningTalk-Security-prod");
     for (sub, msg) in [
         ("rollback", "nothing to roll back"),
         ("cancel", "nothing to cancel"),
