@@ -777,26 +777,30 @@ fn shift_with_passing_gate_reaches_100_percent_and_reports_calls() {
     assert_eq!(summary["route53_calls"], 18);
 }
 
-#[test]
-fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
-    let emu = Emulator::shared();
-    let f = Fixture::new(&emu);
-    assert_eq!(f.weights(WWW), "blue=100 green=0 maintenance=0");
-    let dir = tempfile::tempdir().unwrap();
-    let counter = dir.path().join("n");
-    // The second gate run plays a second operator who puts the site into maintenance
-    // while the shift bakes; the gate itself passes.
-    let gate = format!(
-        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; if [ $n -eq 2 ]; then {bin} maintenance on --zone {zone} --record {rec} >/dev/null; fi",
-        c = counter.display(),
+/// A gate command that runs `then` on its second run only, counting runs in a
+/// file under `dir`; it passes unless `then` fails.
+fn on_second_gate_run(dir: &std::path::Path, then: &str) -> String {
+    format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; if [ $n -eq 2 ]; then {then}; fi",
+        c = dir.join("n").display()
+    )
+}
+
+/// `dns-shift maintenance on` for www, as a second operator would type it.
+fn maintenance_on_by_hand(f: &Fixture) -> String {
+    format!(
+        "{bin} maintenance on --zone {zone} --record {WWW} >/dev/null",
         bin = env!("CARGO_BIN_EXE_dns-shift"),
         zone = f.zone_id,
-        rec = WWW,
-    );
-    let o = run(
-        &emu,
+    )
+}
+
+/// Shifts www to green in 10/50/100 % steps with no bake, behind `gate`.
+fn shift_www_to_green_gated(emu: &EmulatorGuard, f: &Fixture, gate: &str) -> Output {
+    run(
+        emu,
         &args(
-            &rec(&f, WWW),
+            &rec(f, WWW),
             &[
                 "shift",
                 "",
@@ -807,10 +811,22 @@ fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
                 "--bake",
                 "0s",
                 "--gate-cmd",
-                &gate,
+                gate,
             ],
         ),
-    );
+    )
+}
+
+#[test]
+fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    assert_eq!(f.weights(WWW), "blue=100 green=0 maintenance=0");
+    let dir = tempfile::tempdir().unwrap();
+    // The second gate run plays a second operator who puts the site into maintenance
+    // while the shift bakes; the gate itself passes.
+    let gate = on_second_gate_run(dir.path(), &maintenance_on_by_hand(&f));
+    let o = shift_www_to_green_gated(&emu, &f, &gate);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -843,34 +859,13 @@ fn a_failing_gate_after_someone_else_changed_the_record_does_not_revert_over_the
     let emu = Emulator::shared();
     let f = Fixture::new(&emu);
     let dir = tempfile::tempdir().unwrap();
-    let counter = dir.path().join("n");
     // The second gate run finds the release broken after a second operator has
     // already put the site into maintenance: it fails.
-    let gate = format!(
-        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; if [ $n -eq 2 ]; then {bin} maintenance on --zone {zone} --record {rec} >/dev/null; exit 1; fi",
-        c = counter.display(),
-        bin = env!("CARGO_BIN_EXE_dns-shift"),
-        zone = f.zone_id,
-        rec = WWW,
+    let gate = on_second_gate_run(
+        dir.path(),
+        &format!("{}; exit 1", maintenance_on_by_hand(&f)),
     );
-    let o = run(
-        &emu,
-        &args(
-            &rec(&f, WWW),
-            &[
-                "shift",
-                "",
-                "--to",
-                "green",
-                "--steps",
-                "10,50,100",
-                "--bake",
-                "0s",
-                "--gate-cmd",
-                &gate,
-            ],
-        ),
-    );
+    let o = shift_www_to_green_gated(&emu, &f, &gate);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("gate failed"), "{err}");
