@@ -527,7 +527,12 @@ impl Shift<'_> {
         let mut current = self.start.clone();
         for (i, step) in self.plan.iter().enumerate() {
             self.run_gates(Some(i), &current).await?;
-            self.unchanged_since(&current).await?;
+            // Before the first step the record was read a moment ago, unless gates
+            // ran since.
+            let gates_ran = !self.opts.fast_track && !self.gates.is_empty();
+            if i > 0 || gates_ran {
+                self.unchanged_since(&current).await?;
+            }
             progress.lock().unwrap_or_else(|p| p.into_inner()).sent = true;
             let t0 = Instant::now();
             let (change_id, after) = apply_weights(

@@ -1204,6 +1204,12 @@ fn fast_track_skips_gates_and_is_recorded() {
     let lines = json_lines(&o);
     assert!(lines.iter().all(|l| l["event"] != "gate"));
     assert_eq!(lines.last().unwrap()["fast_track"], true);
+    // The first read, then a fresh one before each later step; none before step 1,
+    // since no gate ran in between.
+    assert_eq!(
+        lines.last().unwrap()["calls"]["route53:ListResourceRecordSets"],
+        4
+    );
     assert_eq!(f.weights(WWW), "blue=0 green=100 maintenance=0");
     let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
     let shift: Value = journal
