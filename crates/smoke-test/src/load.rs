@@ -245,7 +245,7 @@ async fn worker(sh: Arc<Shared>, id: usize) {
 /// loop does. Measured against one tokio task per connection (docs/notes/smoke-test.md,
 /// 64 connections, client pinned to one core): latency went from bimodal (p50 0.33 ms,
 /// p90 0.63 ms; fast connections lapped slow ones through the run queue) to wrk's shape
-/// (p50 0.35 ms, p90 0.39 ms), and throughput rose about 10 %.
+/// (p50 0.35 ms, p90 0.39 ms), and throughput rose 5-10 %.
 ///
 /// Other workers share the reqwest client, whose pooled connections belong to the
 /// runtime that opened them, so they stay on the main runtime, one task each.
