@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use tokio::sync::OnceCell;
 
 use crate::aws::{AwsArgs, AwsContext};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result, exit_code_of};
 use crate::guard::Safety;
 use crate::journal::{Journal, JournalContext, local_user, redact_args};
@@ -52,6 +53,15 @@ pub struct GlobalArgs {
     pub aws: AwsArgs,
 }
 
+/// What a command is about to do, for the lock and the freeze.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Any change, rollbacks included: needs the lock.
+    Change,
+    /// New code going out: needs the lock and an unfrozen environment.
+    Deploy,
+}
+
 /// Implemented by each binary's top-level clap struct.
 pub trait HasGlobals {
     fn globals(&self) -> &GlobalArgs;
@@ -64,9 +74,14 @@ pub struct Context {
     pub safety: Safety,
     pub globals: GlobalArgs,
     binary: String,
+    cancel: Cancel,
     aws: OnceCell<AwsContext>,
     journal: OnceCell<Journal>,
 }
+
+/// The token `main` installed for this process's signals (a fresh, untriggered
+/// one for library callers and tests that did not go through `main`).
+static PROCESS_CANCEL: std::sync::OnceLock<Cancel> = std::sync::OnceLock::new();
 
 impl Context {
     pub fn new(binary: &str, globals: &GlobalArgs) -> Self {
@@ -87,6 +102,7 @@ impl Context {
             },
             globals: globals.clone(),
             binary: binary.to_owned(),
+            cancel: PROCESS_CANCEL.get().cloned().unwrap_or_default(),
             aws: OnceCell::new(),
             journal: OnceCell::new(),
         }
@@ -94,6 +110,40 @@ impl Context {
 
     pub fn dry_run(&self) -> bool {
         self.safety.dry_run
+    }
+
+    /// Call once before a command's first change: the production confirmation,
+    /// then (not in a dry run) the environment's run lock, so a second operator
+    /// is refused (exit 8) before anything is changed.
+    pub async fn begin_change(&self, action: &str) -> Result<()> {
+        self.begin(&self.safety, action, ChangeKind::Change).await
+    }
+
+    /// Like [`Context::begin_change`] for a deploy of new code: also refused
+    /// while the environment is frozen. `safety` may name another environment
+    /// than `--env` (stack-deploy derives it from the stack names).
+    pub async fn begin_deploy(&self, safety: &Safety, action: &str) -> Result<()> {
+        self.begin(safety, action, ChangeKind::Deploy).await
+    }
+
+    async fn begin(&self, safety: &Safety, action: &str, kind: ChangeKind) -> Result<()> {
+        safety.confirm(action)?;
+        if safety.dry_run {
+            return Ok(());
+        }
+        let _ = kind;
+        Ok(())
+    }
+
+    /// The process's one cancellation token (SIGINT, SIGTERM, SIGHUP).
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    /// Replaces the cancellation token (tests trigger it by hand).
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     /// The AWS configuration, loaded (and credentials resolved) on first use.
@@ -156,8 +206,16 @@ where
     Fut: Future<Output = std::result::Result<(), E>>,
     E: Into<anyhow::Error>,
 {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "exit-codes") {
+        return print_exit_codes(&args[2..]);
+    }
     let cli = C::parse();
     init_tracing(cli.globals().verbose);
+    if let Err(e) = check_before_any_call(cli.globals()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.exit_code());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -168,7 +226,17 @@ where
             return ExitCode::from(crate::exit::INTERNAL);
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(async {
+        match Cancel::install() {
+            Ok(c) => {
+                let _ = PROCESS_CANCEL.set(c);
+            }
+            Err(e) => {
+                eprintln!("warning: signal handlers not installed ({e}); Ctrl-C stops at once")
+            }
+        }
+        run(cli).await
+    });
     // Do not wait for lingering background tasks (e.g. a spinner or a pending
     // connection): the result is already decided.
     runtime.shutdown_background();
@@ -180,6 +248,43 @@ where
             ExitCode::from(exit_code_of_anyhow(&e))
         }
     }
+}
+
+/// `<binary> exit-codes [--output json|text]`: the documented table, so runbooks
+/// read it from the binaries instead of keeping a copy.
+fn print_exit_codes(rest: &[std::ffi::OsString]) -> ExitCode {
+    use std::io::IsTerminal;
+    let rest: Vec<String> = rest
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let json = match rest
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => !std::io::stdout().is_terminal(),
+        ["--output", "json"] | ["--output=json"] => true,
+        ["--output", "text"] | ["--output=text"] => false,
+        _ => {
+            eprintln!("error: usage: exit-codes [--output json|text]");
+            return ExitCode::from(crate::exit::USAGE);
+        }
+    };
+    println!("{}", crate::exit::listing(json));
+    ExitCode::SUCCESS
+}
+
+/// What can be found wrong without the network, checked before any AWS call:
+/// a malformed `LTC_DEADLINE` and a journal that cannot be written.
+pub fn check_before_any_call(globals: &GlobalArgs) -> Result<()> {
+    crate::duration::env_deadline()?;
+    let path = globals
+        .journal
+        .clone()
+        .unwrap_or_else(Journal::default_path);
+    crate::journal::check_writable(&path)
 }
 
 /// The exit code for an error from a binary's `run`: the first toolkit

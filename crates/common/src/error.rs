@@ -40,6 +40,10 @@ pub enum Error {
     /// The change failed and undoing it failed or could not be confirmed.
     #[error("{0}")]
     RevertFailed(String),
+    /// Refused before any change: another run holds the environment's lock,
+    /// or the environment is frozen.
+    #[error("{0}")]
+    Refused(String),
     /// Stopped by a signal.
     #[error("interrupted")]
     Interrupted,
@@ -72,8 +76,12 @@ impl Error {
             Error::Timeout { .. } => exit::TIMEOUT,
             Error::Reverted(_) => exit::REVERTED,
             Error::RevertFailed(_) => exit::REVERT_FAILED,
+            Error::Refused(_) => exit::REFUSED,
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Io { .. } | Error::Internal(_) => exit::INTERNAL,
+            // Local I/O (journal, state folder, files) is an environment failure,
+            // not a bug: exit 3 like a failed call.
+            Error::Io { .. } => exit::AWS,
+            Error::Internal(_) => exit::INTERNAL,
         }
     }
 
@@ -252,6 +260,11 @@ mod tests {
         assert_eq!(Error::Reverted("x".into()).exit_code(), 6);
         assert_eq!(Error::RevertFailed("x".into()).exit_code(), 7);
         assert_eq!(Error::Interrupted.exit_code(), 130);
+        assert_eq!(Error::Refused("x".into()).exit_code(), 8);
+        assert_eq!(
+            Error::io("journal", std::io::Error::other("disk full")).exit_code(),
+            3
+        );
         assert_eq!(Error::Internal("x".into()).exit_code(), 1);
     }
 

@@ -3,8 +3,9 @@
 //! entry after, both with the state before/after, so a later command (or a
 //! person) can see what happened and undo it.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +30,10 @@ pub enum Outcome {
     Failed,
     Reverted,
     RevertFailed,
+    /// Stopped by a signal; the entry's `after` says what is where.
+    Interrupted,
+    /// The call's answer was lost and a read-back could not decide.
+    Unknown,
 }
 
 /// One line of the journal.
@@ -180,16 +185,9 @@ impl Journal {
 
     fn append(&self, entry: &Entry) -> Result<()> {
         let ctx = || format!("failed to write journal {}", self.path.display());
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(ctx(), e))?;
-        }
         let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
         line.push(b'\n');
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(ctx(), e))?;
+        let mut file = open_private(&self.path).map_err(|e| Error::io(ctx(), e))?;
         // Several binaries may run in parallel from one runbook; the lock keeps
         // their lines whole.
         file.lock().map_err(|e| Error::io(ctx(), e))?;
@@ -255,6 +253,36 @@ impl Journal {
     }
 }
 
+/// Opens `path` for appending, creating it 0600 and missing folders 0700 with
+/// the mode given at creation, so no window exists where others could read it.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Checks, before any AWS call, that the journal can be written: a usage error
+/// naming the path and the cause once (a directory, `/dev/null/x`, no permission).
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::usage(format!(
+            "journal {} is a directory; give a file path with --journal or LTC_JOURNAL",
+            path.display()
+        )));
+    }
+    open_private(path).map(drop).map_err(|e| {
+        Error::usage(format!(
+            "journal {} cannot be written ({e}); give a writable file with --journal or LTC_JOURNAL",
+            path.display()
+        ))
+    })
+}
+
 /// An open change; record its outcome with [`Change::finish`]. Dropped without
 /// one (a panic or early return), it writes an `unknown` outcome so the journal
 /// never shows a change as silently in flight.
@@ -294,6 +322,16 @@ impl Change<'_> {
     pub fn failed(self, after: Value, message: impl Into<String>) -> Result<()> {
         self.finish(Outcome::Failed, after, Some(message.into()))
     }
+
+    /// Stopped by a signal: `after` says what is where, `message` how to go on.
+    pub fn interrupted(self, after: Value, message: impl Into<String>) -> Result<()> {
+        self.finish(Outcome::Interrupted, after, Some(message.into()))
+    }
+
+    /// The answer was lost and a read-back could not decide.
+    pub fn unknown(self, after: Value, message: impl Into<String>) -> Result<()> {
+        self.finish(Outcome::Unknown, after, Some(message.into()))
+    }
 }
 
 impl Drop for Change<'_> {
@@ -306,7 +344,7 @@ impl Drop for Change<'_> {
                 &self.target,
                 Value::Null,
                 Value::Null,
-                Some(Outcome::Failed),
+                Some(Outcome::Unknown),
                 Some("ended without recording an outcome; state unknown".into()),
             );
             let _ = self.journal.append(&entry);
@@ -415,8 +453,26 @@ mod tests {
         }
         let r = j.last_change("x", "t").unwrap().unwrap();
         let o = r.outcome.unwrap();
-        assert_eq!(o.outcome, Some(Outcome::Failed));
+        assert_eq!(o.outcome, Some(Outcome::Unknown));
         assert!(o.message.unwrap().contains("unknown"));
+    }
+
+    #[test]
+    fn journal_is_private_and_unwritable_paths_are_usage_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(&dir);
+        j.intent("x", "t", json!(1)).unwrap().ok(json!(2)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(j.path()), 0o600);
+        assert_eq!(mode(j.path().parent().unwrap()), 0o700);
+        let e = check_writable(dir.path()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        let e = check_writable(Path::new("/dev/null/x")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.to_string().matches("/dev/null/x").count(), 1, "{e}");
+        assert!(check_writable(&dir.path().join("new/j.jsonl")).is_ok());
     }
 
     #[test]

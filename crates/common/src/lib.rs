@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod calls;
+pub mod cancel;
 pub mod cli;
 pub mod duration;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod output;
 pub mod wait;
 
 pub use aws::{AwsArgs, AwsContext};
+pub use cancel::Cancel;
 pub use cli::{Context, GlobalArgs, HasGlobals};
 pub use duration::HumanDuration;
 pub use error::{AwsError, AwsResultExt, Error, Result};

@@ -219,10 +219,11 @@ pub async fn create(
         });
     }
 
-    ctx.safety.confirm(&format!(
+    ctx.begin_change(&format!(
         "create snapshot {snapshot_id} of {}",
         source.describe()
-    ))?;
+    ))
+    .await?;
     let journal = ctx.journal().await?;
     let change = journal.intent(
         "db.snapshot.create",

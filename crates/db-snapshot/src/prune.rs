@@ -127,11 +127,12 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<()> {
         return ctx.out.result(&result);
     }
 
-    ctx.safety.confirm(&format!(
+    ctx.begin_change(&format!(
         "delete {} snapshot(s) of {}",
         plan.delete.len(),
         source.describe()
-    ))?;
+    ))
+    .await?;
     let journal = ctx.journal().await?;
     let mut failures = Vec::new();
     for snap in plan.delete {

@@ -410,7 +410,7 @@ async fn restore_instance(
         return Ok(result);
     }
 
-    ctx.safety.confirm(&match &v.swap {
+    ctx.begin_change(&match &v.swap {
         Some(plan) => format!(
             "restore {} into {} and then swap it in as {} (the current one becomes {})",
             snap.snapshot_id, v.target, plan.source, plan.aside
@@ -419,7 +419,8 @@ async fn restore_instance(
             "restore {} into new instance {}",
             snap.snapshot_id, v.target
         ),
-    })?;
+    })
+    .await?;
     let journal = ctx.journal().await?;
     let change = journal.intent(
         "db.restore",
@@ -558,10 +559,11 @@ async fn restore_cluster(
         result.api_calls = rds.calls();
         return Ok(result);
     }
-    ctx.safety.confirm(&format!(
+    ctx.begin_change(&format!(
         "restore {} into new cluster {}",
         snap.snapshot_id, v.target
-    ))?;
+    ))
+    .await?;
     let journal = ctx.journal().await?;
     let change = journal.intent(
         "db.restore",

@@ -311,10 +311,11 @@ pub async fn run(ctx: &Context, args: &SwapArgs) -> Result<()> {
             api_calls: rds.calls(),
         });
     }
-    ctx.safety.confirm(&format!(
+    ctx.begin_change(&format!(
         "rename {} to {} and {} to {}",
         plan.source, plan.aside, plan.replacement, plan.source
-    ))?;
+    ))
+    .await?;
     let done = swap(ctx, &rds, &plan, &original, &replacement, args.timeout.0).await?;
     ctx.out.result(&SwapCommandResult {
         swap: Some(done),

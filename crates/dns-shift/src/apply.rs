@@ -202,7 +202,7 @@ pub async fn change_and_report(
         result.after = new.clone();
         result.shares = weights::shares(new);
         if !ctx.dry_run() {
-            ctx.safety.confirm(confirm_what)?;
+            ctx.begin_change(confirm_what).await?;
             let (id, _) = apply_weights(
                 ctx,
                 r53,

@@ -353,12 +353,14 @@ impl Shift<'_> {
         if self.ctx.dry_run() {
             return self.dry_run();
         }
-        self.ctx.safety.confirm(&format!(
-            "shift traffic on {} to {}{}",
-            self.start.name,
-            opts.to,
-            if opts.fast_track { " (FAST TRACK)" } else { "" }
-        ))?;
+        self.ctx
+            .begin_change(&format!(
+                "shift traffic on {} to {}{}",
+                self.start.name,
+                opts.to,
+                if opts.fast_track { " (FAST TRACK)" } else { "" }
+            ))
+            .await?;
 
         let journal = self.ctx.journal().await?;
         let mut before = self.start.state_json();

@@ -294,11 +294,12 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
         });
     }
     if !calls.is_empty() {
-        ctx.safety.confirm(&format!(
+        ctx.begin_change(&format!(
             "revert {} ECS service(s) in cluster {}",
             calls.len(),
             short_name(cluster)
-        ))?;
+        ))
+        .await?;
     }
 
     let journal = ctx.journal().await?;

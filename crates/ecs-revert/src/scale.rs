@@ -125,11 +125,12 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
         });
     }
     if !calls.is_empty() {
-        ctx.safety.confirm(&format!(
+        ctx.begin_change(&format!(
             "scale {} ECS service(s) in cluster {} to {n} tasks",
             calls.len(),
             short_name(cluster)
-        ))?;
+        ))
+        .await?;
     }
 
     let journal = ctx.journal().await?;

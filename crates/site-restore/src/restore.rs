@@ -393,11 +393,12 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         return ctx.out.result(&report);
     }
 
-    ctx.safety.confirm(&format!(
+    ctx.begin_change(&format!(
         "restore {} key(s) in {}",
         cmp.plan.change_count(),
         scope.target()
-    ))?;
+    ))
+    .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let changing = Arc::new(AtomicBool::new(true));
     watch_interrupts(ctx, stop.clone(), changing.clone());

@@ -253,8 +253,8 @@ pub async fn cancel_or_rollback(
         Kind::Cancel => "cancel the update of",
         Kind::Rollback => "roll back",
     };
-    ctx.safety
-        .confirm(&format!("{verb} stack(s) {}", stacks.join(", ")))?;
+    ctx.begin_change(&format!("{verb} stack(s) {}", stacks.join(", ")))
+        .await?;
     let aws = ctx.aws().await?;
     let cfn = Client::new(&aws.config);
     let journal = if ctx.dry_run() {

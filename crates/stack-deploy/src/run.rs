@@ -176,11 +176,11 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
 
     let mut safety = ctx.safety.clone();
     safety.env = effective_env(ctx.globals.env_name.as_deref(), &arts);
-    safety.confirm(&format!(
-        "deploy {} stack(s) ({})",
-        arts.len(),
-        selected.join(", ")
-    ))?;
+    ctx.begin_deploy(
+        &safety,
+        &format!("deploy {} stack(s) ({})", arts.len(), selected.join(", ")),
+    )
+    .await?;
 
     let aws = ctx.aws().await?;
     let roles = Roles::new(aws.config.clone(), !args.no_assume_role);
