@@ -4,6 +4,8 @@
 //! If moto is not installed the tests fail with a message saying how to install
 //! it; they never skip silently.
 
+pub mod fault_proxy;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
