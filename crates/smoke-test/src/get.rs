@@ -147,7 +147,7 @@ pub async fn execute(ctx: &common::Context, args: GetArgs) -> common::Result<()>
     let started = Instant::now();
     let result = tokio::select! {
         r = run::run_check(&client, &checks[0], 1, certs.as_ref(), &ctx.out, &masker) => r,
-        _ = tokio::signal::ctrl_c() => return Err(common::Error::Interrupted),
+        () = ctx.cancel().cancelled() => return Err(common::Error::Interrupted),
     };
     let elapsed = started.elapsed();
     let mut rec = Recorder::new();

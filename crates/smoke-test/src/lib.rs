@@ -8,6 +8,8 @@
 //! - `load URL|CHECKS.toml (--duration D | --requests N)`: a load check; with `--rate R`
 //!   requests follow a fixed timetable and latency counts from the scheduled send time
 //!   (coordinated-omission correction).
+//! - `probe --url URL... [--interval 100ms] [--for D] [--expect-serving URL...]`: a
+//!   downtime probe while traffic moves (JSON lines; summary with the longest gap).
 //!
 //! Every command reports count, successes, error rate, requests per second, latency
 //! min/p50/p90/p95/p99/p99.9/max from an HDR histogram, errors by kind and failures
@@ -62,6 +64,7 @@ pub mod get;
 pub mod http;
 pub mod junit;
 pub mod load;
+pub mod probe;
 pub mod report;
 pub mod run;
 pub mod threshold;
@@ -81,7 +84,9 @@ const EXAMPLES: &str = "  smoke-test get https://lightningtalk.example.org/api/h
   API_TOKEN=... smoke-test run checks.toml --var HOST=10.0.3.7 --repeat 3 --concurrency 4
   smoke-test load https://staging.example.org/api/health --duration 30s --concurrency 32
   smoke-test load checks.toml --duration 1m --rate 200 --threshold 'p99<1500ms' --threshold 'error_rate<1%'
-  smoke-test get https://lightningtalk.example.org/ --min-cert-days 21";
+  smoke-test get https://lightningtalk.example.org/ --min-cert-days 21
+  smoke-test probe --url https://blue.example.org/health --url https://green.example.org/health \\
+      --interval 100ms --expect-serving https://green.example.org/health";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -113,6 +118,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Load check against a URL or a checks file, with latency percentiles.
     Load(load::LoadArgs),
+    /// Downtime probe: request each URL every interval while traffic moves, until
+    /// a signal or --for; exit 4 when an --expect-serving URL failed a request.
+    Probe(probe::ProbeArgs),
 }
 
 /// How requests are made (every command).
@@ -174,5 +182,6 @@ pub async fn run(cli: Cli) -> common::Result<()> {
         Command::Get(args) => get::execute(&ctx, args).await,
         Command::Run(args) => run::execute(&ctx, args).await,
         Command::Load(args) => load::execute(&ctx, args).await,
+        Command::Probe(args) => probe::execute(&ctx, args).await,
     }
 }

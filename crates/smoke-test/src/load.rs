@@ -409,12 +409,12 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
     let signal_task = {
         let sh = sh.clone();
         let interrupted = interrupted.clone();
+        let cancel = ctx.cancel().clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, Ordering::SeqCst);
-                sh.stop.store(true, Ordering::SeqCst);
-                sh.stop_notify.notify_waiters();
-            }
+            cancel.cancelled().await;
+            interrupted.store(true, Ordering::SeqCst);
+            sh.stop.store(true, Ordering::SeqCst);
+            sh.stop_notify.notify_waiters();
         })
     };
     let progress_task = {

@@ -328,15 +328,14 @@ pub async fn execute(ctx: &common::Context, args: RunArgs) -> common::Result<()>
         .buffered(args.concurrency as usize);
     let mut results = Vec::new();
     let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let cancel = ctx.cancel();
     loop {
         tokio::select! {
             next = stream.next() => match next {
                 Some(r) => results.push(r),
                 None => break,
             },
-            _ = &mut ctrl_c => {
+            () = cancel.cancelled() => {
                 interrupted = true;
                 break;
             }

@@ -1,7 +1,7 @@
 //! A small real HTTP/1.1 server on 127.0.0.1 for the CLI tests (plain or TLS with
 //! certificates made by rcgen), with the endpoints a smoke test meets in the wild:
 //! fast, slow, failing a share of requests, closing connections, converging after
-//! a few tries, JSON, redirects.
+//! a few tries, an outage of a few requests, JSON, redirects.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -205,6 +205,17 @@ async fn route(
                 reply(503, "starting")
             } else {
                 reply(200, "ready")
+            }
+        }
+        // An outage: requests N+1 ..= N+M to the same URL get 503, the rest 200.
+        "/outage" => {
+            let after: u64 = query(target, "after").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let down: u64 = query(target, "for").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let n = count();
+            if n > after && n <= after + down {
+                reply(503, "no healthy upstream")
+            } else {
+                reply(200, "ok")
             }
         }
         "/close" => return None,
