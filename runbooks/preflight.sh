@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Strategy step: Deployment Day, T-4h "Pre-deployment Setup": verify AWS credentials
 # and permissions (every service the release touches is read once), the tools, the
-# cloud assembly and checks file, and the current status of production.
-# Write permissions cannot be proven without writing; they show at the first change.
+# cloud assembly and checks file, the CDK bootstrap version the assembly needs, the
+# origins' certificates (risk "SSL Certificate Issues"), and the current status of
+# production. Write permissions cannot be proven without writing; they show at the
+# first change.
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,6 +20,20 @@ check_tools() {
   ((missing == 0)) || exit 2
 }
 
+# Every https origin's certificate must stay valid CERT_MIN_DAYS (default 14) more
+# days; any HTTP answer will do, the certificate is what is judged.
+check_certificates() {
+  local url
+  for url in "${OLD_URL}" "${NEW_URL}"; do
+    if [[ "${url}" != https://* ]]; then
+      log::info "certificate of ${url}: not https, nothing to check"
+      continue
+    fi
+    rb::bin smoke-test get "${url%/}/" --expect-status 100-599 --no-default-thresholds \
+      --min-cert-days "${CERT_MIN_DAYS:-14}"
+  done
+}
+
 main() {
   rb::step_init preflight "$@"
   check_tools
@@ -25,10 +41,15 @@ main() {
   for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
   # The first AWS read also proves the credentials (exit 3 within a second if not).
   rb::bin stack-deploy plan --app "${ASSEMBLY_DIR}" --all
+  # A dry-run deploy reads the CDK bootstrap version (SSM /cdk-bootstrap/hnb659fds/version)
+  # of every target environment and fails (exit 4) when it is below what the assembly's
+  # stacks require, now rather than at T-0; it changes nothing.
+  rb::bin stack-deploy deploy --app "${ASSEMBLY_DIR}" --all --dry-run
   rb::bin dns-shift show --zone "${ZONE}" --record "${RECORD}"
   rb::bin ecs-revert status --cluster "${ECS_CLUSTER}" "${services[@]}"
   rb::bin db-snapshot list --instance "${DB_INSTANCE}" --all
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${OLD_URL}"
+  check_certificates
   log::info "preflight: credentials, tools and current production look ready"
 }
 

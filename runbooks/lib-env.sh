@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one validation of an environment's settings (runbooks/env/NAME.env), run by
+# rb::load_env before every step and alone by runbooks/check-env.sh. A setting that
+# is missing or empty would otherwise silently drop part of a run (no alarm gate, no
+# ECS service restored, a phase with no stacks). Source it; do not run it.
+# shellcheck disable=SC2034  # the lists are read by the scripts sourcing this file
+
+# Scalars every step needs.
+RB_ENV_REQUIRED=(LTC_ENV_NAME AWS_REGION ZONE RECORD SET_OLD SET_NEW SET_MAINTENANCE
+  CUTOVER_STEPS CUTOVER_BAKE ECS_CLUSTER DB_INSTANCE DB_SNAPSHOT_PREFIX SITE_BUCKET
+  ASSEMBLY_DIR CHECKS_FILE OLD_URL NEW_URL)
+# Arrays that must hold at least one element.
+RB_ENV_REQUIRED_ARRAYS=(ALARMS ECS_SERVICES ECS_DESIRED FOUNDATION_STACKS
+  APPLICATION_STACKS OBSERVABILITY_STACKS)
+# Arrays that may be empty but must be declared as arrays (steps expand them).
+RB_ENV_OPTIONAL_ARRAYS=(STACK_DEPLOY_ARGS LOAD_ARGS RELEASE_HOOK)
+
+# rb::env_problem FILE: the first problem of the settings already sourced into this
+# shell, as one line naming the variable; nothing when they are complete.
+rb::env_problem() {
+  local file="$1" name decl item
+  for name in "${RB_ENV_REQUIRED[@]}"; do
+    [[ -n "${!name:-}" ]] || { echo "${file}: ${name} is not set"; return; }
+  done
+  for name in "${RB_ENV_REQUIRED_ARRAYS[@]}" "${RB_ENV_OPTIONAL_ARRAYS[@]}"; do
+    decl="$(declare -p "${name}" 2>/dev/null)" || {
+      echo "${file}: ${name} is not set (an array: ${name}=(...))"
+      return
+    }
+    [[ "${decl}" == "declare -a"* ]] || { echo "${file}: ${name} must be an array: ${name}=(...)"; return; }
+  done
+  for name in "${RB_ENV_REQUIRED_ARRAYS[@]}"; do
+    local -n arr="${name}"
+    ((${#arr[@]} > 0)) || { echo "${file}: ${name} is empty; it needs at least one element"; return; }
+    for item in "${arr[@]}"; do
+      [[ -n "${item}" ]] || { echo "${file}: ${name} has an empty element"; return; }
+    done
+    unset -n arr
+  done
+  for item in "${ECS_DESIRED[@]}"; do
+    [[ "${item}" =~ ^[^=]+=[0-9]+$ ]] || { echo "${file}: ECS_DESIRED element '${item}' is not SERVICE=COUNT"; return; }
+  done
+  for name in OLD_URL NEW_URL; do
+    [[ "${!name}" =~ ^https?://[^/]+ ]] || { echo "${file}: ${name} '${!name}' is not an http(s) URL"; return; }
+  done
+  [[ "${HEALTH_CHECK:-0}" =~ ^[01]$ ]] || { echo "${file}: HEALTH_CHECK must be 0 or 1, not '${HEALTH_CHECK}'"; return; }
+  [[ "${CERT_MIN_DAYS:-14}" =~ ^[0-9]+$ ]] || { echo "${file}: CERT_MIN_DAYS must be a number of days, not '${CERT_MIN_DAYS}'"; return; }
+  [[ "${PROBE_INTERVAL:-100ms}" =~ ^[0-9]+(ms|s)$ ]] || { echo "${file}: PROBE_INTERVAL must be like 100ms, not '${PROBE_INTERVAL}'"; return; }
+  if [[ ! -f "${CHECKS_FILE}" ]]; then
+    echo "${file}: CHECKS_FILE ${CHECKS_FILE} does not exist$([[ ! -f "${CHECKS_FILE}.example" ]] || echo " (copy ${CHECKS_FILE}.example)")"
+    return
+  fi
+  [[ -f "${ASSEMBLY_DIR}/manifest.json" ]] ||
+    echo "${file}: ASSEMBLY_DIR ${ASSEMBLY_DIR} holds no cloud assembly (manifest.json): the release's \`cdk synth\` output"
+}
+
+# rb::check_env FILE: after `source FILE`, validates the settings; on a problem prints
+# it as one error line and returns 2 (the usage exit code), else returns 0.
+rb::check_env() {
+  local problem
+  problem="$(rb::env_problem "$1")"
+  [[ -z "${problem}" ]] && return 0
+  log::error "${problem}"
+  return 2
+}
