@@ -44,7 +44,9 @@ main() {
   # A dry-run deploy reads the CDK bootstrap version (SSM /cdk-bootstrap/hnb659fds/version)
   # of every target environment and fails (exit 4) when it is below what the assembly's
   # stacks require, now rather than at T-0; it changes nothing.
-  rb::bin stack-deploy deploy --app "${ASSEMBLY_DIR}" --all --dry-run
+  local dry=(--dry-run)
+  ((RB_DRY_RUN == 0)) || dry=() # the runbook's flags already carry it
+  rb::bin stack-deploy deploy --app "${ASSEMBLY_DIR}" --all "${dry[@]}"
   rb::bin dns-shift show --zone "${ZONE}" --record "${RECORD}"
   rb::bin ecs-revert status --cluster "${ECS_CLUSTER}" "${services[@]}"
   rb::bin db-snapshot list --instance "${DB_INSTANCE}" --all
