@@ -12,6 +12,7 @@ use common::{AwsResultExt, Context, Error, HumanDuration, Render, Result};
 
 use crate::naming::{self, Kind};
 use crate::rds::{self, PlannedCall, Rds, Snap, Source, SourceArgs};
+use crate::readback;
 use crate::wait;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -97,12 +98,14 @@ fn validate(args: &CreateArgs, now: DateTime<Utc>) -> Result<Validated> {
     for (k, v) in &args.tags {
         if k.to_ascii_lowercase().starts_with("aws:") {
             return Err(Error::usage(format!(
-                "tag key {k:?}: keys starting with aws: are reserved by AWS"
+                "tag key {}: keys starting with aws: are reserved by AWS",
+                naming::quoted(k)
             )));
         }
         if k.len() > 128 || v.len() > 256 {
             return Err(Error::usage(format!(
-                "tag {k:?}: keys are at most 128 characters and values at most 256"
+                "tag {}: keys are at most 128 characters and values at most 256",
+                naming::quoted(k)
             )));
         }
         tags.insert(k.clone(), v.clone());
@@ -252,21 +255,38 @@ pub async fn create(
             .aws(op)
             .map(|o| o.db_cluster_snapshot().map(Snap::from)),
     };
-    match sent {
-        Ok(snap) => change.ok(json!({
-            "snapshot": snapshot_id,
-            "status": snap.as_ref().map(|s| s.status.clone()),
-        }))?,
+    let change = match sent {
+        Ok(_) => change,
         Err(e) => {
-            change.failed(serde_json::Value::Null, e.to_string())?;
-            return Err(e.into());
+            let found = readback::snapshot(rds, source, snapshot_id, &tags).await;
+            let read_cmd = match source {
+                Source::Instance(_) => {
+                    format!("aws rds describe-db-snapshots --db-snapshot-identifier {snapshot_id}")
+                }
+                Source::Cluster(_) => format!(
+                    "aws rds describe-db-cluster-snapshots --db-cluster-snapshot-identifier {snapshot_id}"
+                ),
+            };
+            let what = format!("creating snapshot {snapshot_id}");
+            readback::settle(ctx, change, e, found, &what, &read_cmd)?.0
         }
-    }
+    };
     ctx.out.info(format!(
         "creating snapshot {snapshot_id} of {}",
         source.describe()
     ));
-    let snap = wait::snapshot_available(ctx, rds, source, snapshot_id, timeout.0).await?;
+    let reattach = format!(
+        "db-snapshot wait {} --snapshot {snapshot_id}",
+        source.flag()
+    );
+    let waited = wait::snapshot_available(ctx, rds, source, snapshot_id, timeout.0).await;
+    let snap = wait::record_wait(
+        change,
+        waited,
+        |s| json!({"snapshot": snapshot_id, "status": s.status}),
+        json!({"snapshot": snapshot_id, "status": "creating"}),
+        &reattach,
+    )?;
     Ok(result_from(&snap, source, true, rds))
 }
 

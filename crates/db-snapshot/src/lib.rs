@@ -3,12 +3,15 @@
 //! over the old one's name), verify it, and prune old manual snapshots.
 
 pub mod create;
+#[cfg(test)]
+mod fault_tests;
 pub mod list;
 #[cfg(test)]
 mod mock_tests;
 pub mod naming;
 pub mod prune;
 pub mod rds;
+pub mod readback;
 pub mod restore;
 pub mod select;
 pub mod swap;

@@ -157,7 +157,10 @@ pub async fn find_latest(rds: &Rds, source: &Source, prefix: Option<&str>) -> Re
             Error::NotFound(format!(
                 "no available snapshot of {}{}: take one with `db-snapshot create {}`",
                 source.describe(),
-                prefix.map_or(String::new(), |p| format!(" with prefix {p:?}")),
+                prefix.map_or(String::new(), |p| format!(
+                    " with prefix {}",
+                    crate::naming::quoted(p)
+                )),
                 source.flag()
             ))
         })

@@ -16,13 +16,11 @@ use aws_sdk_rds::operation::describe_db_instances::{
 use aws_sdk_rds::operation::describe_db_snapshots::{
     DescribeDBSnapshotsError, DescribeDbSnapshotsOutput,
 };
-use aws_sdk_rds::operation::modify_db_instance::{ModifyDBInstanceError, ModifyDbInstanceOutput};
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::{
     RestoreDBInstanceFromDBSnapshotError, RestoreDbInstanceFromDbSnapshotOutput,
 };
 use aws_sdk_rds::types::error::{
     DbInstanceNotFoundFault, DbSnapshotNotFoundFault, InsufficientDbInstanceCapacityFault,
-    InvalidDbInstanceStateFault,
 };
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Endpoint};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -34,29 +32,31 @@ use crate::rds::{InstanceInfo, Rds, Source};
 use crate::restore::{SnapshotSpec, Validated};
 use crate::swap::SwapPlan;
 
-struct Harness {
-    ctx: Context,
-    stderr: Captured,
-    dir: tempfile::TempDir,
+pub(crate) struct Harness {
+    pub(crate) ctx: Context,
+    pub(crate) stdout: Captured,
+    pub(crate) stderr: Captured,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let globals = GlobalArgs {
             journal: Some(dir.path().join("journal.jsonl")),
             ..Default::default()
         };
-        let (out, _stdout, stderr) = Output::captured(true);
+        let (out, stdout, stderr) = Output::captured(true);
         Harness {
             ctx: Context::with_output("db-snapshot", &globals, out),
+            stdout,
             stderr,
             dir,
         }
     }
 
     /// (action, outcome) of every journal line, in order.
-    fn journal(&self) -> Vec<(String, String)> {
+    pub(crate) fn journal(&self) -> Vec<(String, String)> {
         std::fs::read_to_string(self.dir.path().join("journal.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -71,7 +71,7 @@ impl Harness {
     }
 }
 
-fn instance(id: &str, status: &str, resource_id: &str) -> DbInstance {
+pub(crate) fn instance(id: &str, status: &str, resource_id: &str) -> DbInstance {
     DbInstance::builder()
         .db_instance_identifier(id)
         .db_instance_status(status)
@@ -87,11 +87,11 @@ fn instance(id: &str, status: &str, resource_id: &str) -> DbInstance {
         .build()
 }
 
-fn described(i: DbInstance) -> DescribeDbInstancesOutput {
+pub(crate) fn described(i: DbInstance) -> DescribeDbInstancesOutput {
     DescribeDbInstancesOutput::builder().db_instances(i).build()
 }
 
-fn instance_not_found() -> DescribeDBInstancesError {
+pub(crate) fn instance_not_found() -> DescribeDBInstancesError {
     DescribeDBInstancesError::DbInstanceNotFoundFault(
         DbInstanceNotFoundFault::builder()
             .meta(
@@ -104,7 +104,7 @@ fn instance_not_found() -> DescribeDBInstancesError {
     )
 }
 
-fn snapshot(id: &str, status: &str, percent: i32) -> DbSnapshot {
+pub(crate) fn snapshot(id: &str, status: &str, percent: i32) -> DbSnapshot {
     DbSnapshot::builder()
         .db_snapshot_identifier(id)
         .db_instance_identifier("ltc-db")
@@ -117,7 +117,7 @@ fn snapshot(id: &str, status: &str, percent: i32) -> DbSnapshot {
         .build()
 }
 
-fn snapshots(s: DbSnapshot) -> DescribeDbSnapshotsOutput {
+pub(crate) fn snapshots(s: DbSnapshot) -> DescribeDbSnapshotsOutput {
     DescribeDbSnapshotsOutput::builder().db_snapshots(s).build()
 }
 
@@ -233,7 +233,7 @@ async fn polling_cadence_for_a_ten_minute_snapshot() {
     assert!((5..=7).contains(&last_five.div_euclid(5)), "{last_five}");
 }
 
-fn restore_validated() -> Validated {
+pub(crate) fn restore_validated() -> Validated {
     Validated {
         source: Source::Instance("ltc-db".into()),
         target: "ltc-db-r1".into(),
@@ -413,56 +413,22 @@ async fn a_swap_failing_between_the_renames_exits_7_naming_who_is_who() {
     let h = Harness::new();
     let plan = SwapPlan::new("ltc-db", "ltc-db-r1").expect("plan");
     let aside = plan.aside.clone();
-    let aside_for_rule = aside.clone();
-    let aside_rule = mock!(Client::describe_db_instances)
-        .match_requests(move |r| r.db_instance_identifier() == Some(aside_for_rule.as_str()))
-        .sequence()
-        .error(instance_not_found)
-        .output({
-            let aside = aside.clone();
-            move || described(instance(&aside, "available", "db-ORIG"))
-        })
-        .repeatedly()
-        .build();
-    let source_rule = mock!(Client::describe_db_instances)
-        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db"))
-        .then_error(instance_not_found);
-    let new_rule = mock!(Client::describe_db_instances)
-        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db-r1"))
-        .then_output(|| described(instance("ltc-db-r1", "available", "db-NEW")));
-    let rename_source = mock!(Client::modify_db_instance)
-        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db"))
-        .then_output(|| ModifyDbInstanceOutput::builder().build());
-    let rename_new = mock!(Client::modify_db_instance)
-        .match_requests(|r| r.db_instance_identifier() == Some("ltc-db-r1"))
-        .then_error(|| {
-            ModifyDBInstanceError::InvalidDbInstanceStateFault(
-                InvalidDbInstanceStateFault::builder()
-                    .meta(
-                        ErrorMetadata::builder()
-                            .code("InvalidDBInstanceState")
-                            .message("instance is being backed up")
-                            .build(),
-                    )
-                    .build(),
-            )
-        });
-    let client = mock_client!(
-        aws_sdk_rds,
-        RuleMode::MatchAny,
-        [
-            &aside_rule,
-            &source_rule,
-            &new_rule,
-            &rename_source,
-            &rename_new
-        ]
-    );
+    let world = crate::fault_tests::World::new(&[
+        ("ltc-db", "db-ORIG", "available"),
+        ("ltc-db-r1", "db-NEW", "available"),
+    ]);
+    // The second rename is refused (the restored instance is being backed up).
+    world
+        .refuse
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push("ltc-db-r1".into());
+    let (rds, rules) = world.client();
     let original = InstanceInfo::from(&instance("ltc-db", "available", "db-ORIG"));
     let replacement = InstanceInfo::from(&instance("ltc-db-r1", "available", "db-NEW"));
     let err = crate::swap::swap(
         &h.ctx,
-        &Rds::from_client(client),
+        &rds,
         &plan,
         &original,
         &replacement,
@@ -491,16 +457,26 @@ async fn a_swap_failing_between_the_renames_exits_7_naming_who_is_who() {
         msg.contains("--db-instance-identifier ltc-db-r1 --new-db-instance-identifier ltc-db"),
         "{msg}"
     );
-    assert_eq!(rename_source.num_calls(), 1);
-    assert_eq!(rename_new.num_calls(), 1);
+    // One call per rename: the aside, then the refused promote.
+    assert_eq!(rules.last().map(|r| r.num_calls()), Some(2));
+    assert_eq!(world.holder(&aside).as_deref(), Some("db-ORIG"));
     assert_eq!(
         h.journal(),
         [
-            ("db.rename".to_owned(), "intent".to_owned()),
-            ("db.rename".to_owned(), "ok".to_owned()),
-            ("db.rename".to_owned(), "intent".to_owned()),
-            ("db.rename".to_owned(), "failed".to_owned())
+            ("db.swap".to_owned(), "intent".to_owned()),
+            ("db.swap.aside".to_owned(), "intent".to_owned()),
+            ("db.swap.aside".to_owned(), "ok".to_owned()),
+            ("db.swap.promote".to_owned(), "intent".to_owned()),
+            ("db.swap.promote".to_owned(), "failed".to_owned()),
+            ("db.swap".to_owned(), "revert-failed".to_owned())
         ]
+    );
+    // The inventory is also the JSON on stdout.
+    let v: serde_json::Value = serde_json::from_str(h.stdout.text().trim()).expect("json");
+    assert_eq!(v["outcome"], "human-needed");
+    assert_eq!(
+        v["inventory"]["resume"],
+        "db-snapshot swap --resume --instance ltc-db"
     );
 }
 
@@ -528,7 +504,7 @@ async fn a_snapshot_still_creating_at_the_timeout_exits_5_with_the_reattach_comm
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_cluster_whose_writer_cannot_be_added_exits_3_and_says_what_is_missing() {
+async fn a_cluster_whose_writer_cannot_be_added_exits_7_and_says_what_is_where() {
     use aws_sdk_rds::operation::create_db_instance::CreateDBInstanceError;
     use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
     use aws_sdk_rds::operation::describe_db_clusters::{
@@ -581,6 +557,10 @@ async fn a_cluster_whose_writer_cannot_be_added_exits_3_and_says_what_is_missing
     let writer = mock!(Client::describe_db_instances)
         .match_requests(|r| r.db_instance_identifier() == Some("ltc-aurora-1"))
         .then_output(|| described(instance("ltc-aurora-1", "available", "db-W")));
+    // The failed create is read back: no writer instance was made.
+    let no_writer = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("ltc-aurora-r1-writer"))
+        .then_error(instance_not_found);
     let snap = mock!(Client::describe_db_cluster_snapshots).then_output(|| {
         DescribeDbClusterSnapshotsOutput::builder()
             .db_cluster_snapshots(
@@ -613,7 +593,9 @@ async fn a_cluster_whose_writer_cannot_be_added_exits_3_and_says_what_is_missing
     let client = mock_client!(
         aws_sdk_rds,
         RuleMode::MatchAny,
-        [&source, &target, &writer, &snap, &restore, &create]
+        [
+            &source, &target, &writer, &no_writer, &snap, &restore, &create
+        ]
     );
     let v = Validated {
         source: Source::Cluster("ltc-aurora".into()),
@@ -630,7 +612,16 @@ async fn a_cluster_whose_writer_cannot_be_added_exits_3_and_says_what_is_missing
     )
     .await
     .expect_err("the writer cannot be added");
-    assert_eq!(err.exit_code(), 3, "{err}");
+    // Half made (a cluster nobody can connect to): a person decides (exit 7).
+    assert_eq!(err.exit_code(), 7, "{err}");
+    assert!(
+        err.to_string()
+            .contains("aws rds delete-db-cluster --db-cluster-identifier ltc-aurora-r1"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(h.stdout.text().trim()).expect("json");
+    assert_eq!(v["status"], "partial");
+    assert_eq!(v["inventory"]["writer"]["id"], "ltc-aurora-r1-writer");
     assert!(
         err.to_string().contains("InsufficientDBInstanceCapacity"),
         "{err}"

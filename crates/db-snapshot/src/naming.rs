@@ -40,11 +40,26 @@ impl Kind {
     }
 }
 
+/// Longest part of an operator's input quoted back in an error line.
+pub const MAX_QUOTED: usize = 100;
+
+/// `input` quoted for an error line, cut to [`MAX_QUOTED`] characters with the
+/// full length said, so a 100 kB argument is not echoed back whole.
+pub fn quoted(input: &str) -> String {
+    let n = input.chars().count();
+    if n <= MAX_QUOTED {
+        format!("{input:?}")
+    } else {
+        let head: String = input.chars().take(MAX_QUOTED).collect();
+        format!("{head:?}... ({n} characters)")
+    }
+}
+
 /// Checks RDS naming rules: 1 to `max` letters, digits or hyphens, starting with
 /// a letter, no double hyphen, no trailing hyphen.
 pub fn validate(kind: Kind, id: &str) -> Result<()> {
     let what = kind.noun();
-    let bad = |why: &str| Err(Error::usage(format!("bad {what} {id:?}: {why}")));
+    let bad = |why: &str| Err(Error::usage(format!("bad {what} {}: {why}", quoted(id))));
     if id.is_empty() {
         return bad("it is empty");
     }
@@ -81,7 +96,8 @@ pub fn validate_snapshot_ref(id: &str) -> Result<()> {
     match id.strip_prefix(AUTOMATED_PREFIX) {
         Some(rest) => validate(Kind::Snapshot, rest).map_err(|_| {
             Error::usage(format!(
-                "bad snapshot identifier {id:?}: after \"rds:\" it must follow RDS naming rules"
+                "bad snapshot identifier {}: after \"rds:\" it must follow RDS naming rules",
+                quoted(id)
             ))
         }),
         None => validate(Kind::Snapshot, id),
@@ -189,6 +205,15 @@ mod tests {
         );
         assert!(validate(Kind::Snapshot, &long).is_ok());
         assert!(validate(Kind::Snapshot, &"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn long_input_is_quoted_cut_to_100_characters() {
+        let long = format!("{}_", "a".repeat(100_000));
+        let err = validate(Kind::Instance, &long).unwrap_err().to_string();
+        assert!(err.len() < 300, "{} characters: {}", err.len(), &err[..300]);
+        assert!(err.contains("(100001 characters)"), "{err}");
+        assert_eq!(quoted("ltc-db"), "\"ltc-db\"");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct PruneArgs {
     pub source: SourceArgs,
 
     /// How many of the newest manual snapshots to keep (at least 1).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_keep)]
     pub keep: usize,
 
     /// Beyond the N kept, only delete snapshots older than this (e.g. 30d).
@@ -71,6 +71,21 @@ impl Render for PruneResult {
         }
         Ok(())
     }
+}
+
+/// `--keep`: a whole number from 1 to 10000, said plainly when it is not.
+fn parse_keep(raw: &str) -> std::result::Result<usize, String> {
+    let shown = naming::quoted(raw);
+    let n: i128 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("--keep must be a whole number from 1 to 10000, got {shown}"))?;
+    if !(1..=10_000).contains(&n) {
+        return Err(format!(
+            "--keep must be from 1 to 10000 (the newest snapshot is never pruned), got {n}"
+        ));
+    }
+    Ok(n as usize)
 }
 
 pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<()> {
@@ -191,5 +206,25 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<()> {
     match failures.into_iter().next() {
         Some(e) => Err(e.into()),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_keep;
+
+    #[test]
+    fn keep_out_of_range_is_said_plainly() {
+        assert_eq!(parse_keep("7"), Ok(7));
+        for (raw, said) in [
+            ("-1", "got -1"),
+            ("0", "got 0"),
+            ("99999999999999999999", "got 99999999999999999999"),
+            ("seven", "got \"seven\""),
+            ("1.5", "whole number"),
+        ] {
+            let err = parse_keep(raw).unwrap_err();
+            assert!(err.contains(said), "{raw}: {err}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use common::{AwsResultExt, Context, Error, HumanDuration, Render, Result};
 use crate::list;
 use crate::naming::{self, Kind};
 use crate::rds::{self, ClusterInfo, InstanceInfo, PlannedCall, Rds, Snap, Source, SourceArgs};
+use crate::readback;
 use crate::select;
 use crate::swap::{self, SwapPlan, SwapResult};
 use crate::wait;
@@ -255,6 +256,10 @@ pub struct RestoreResult {
     /// For a cluster: the writer instance created in it, like the source's writer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writer_instance: Option<String>,
+    /// When the restore is half made (exit 7): what is where, and the commands
+    /// to finish or undo it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<serde_json::Value>,
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<PlannedCall>,
@@ -299,6 +304,15 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         validate(args, &mut std::io::empty())?
     };
     let rds = Rds::new(&ctx.aws().await?.config);
+    // Re-running `restore --swap` after an interrupted swap continues that swap
+    // (the source may be renamed aside right now, so it is looked up first).
+    if let Some(plan) = &v.swap
+        && let Some(resumed) =
+            swap::resume_if_unfinished(ctx, &rds, &plan.source, &plan.replacement, args.timeout.0)
+                .await?
+    {
+        return ctx.out.result(&resumed);
+    }
     let result = restore(ctx, &rds, &v, args.prefix.as_deref(), args.timeout).await?;
     ctx.out.result(&result)
 }
@@ -360,11 +374,26 @@ async fn restore_instance(
     let snap = resolve_snapshot(rds, v, prefix).await?;
     check_engine(&snap, src.engine.as_deref(), &v.source)?;
     let age = announce_age(ctx, &snap, &v.target);
+    // A target restored from this very snapshot for this source by an earlier
+    // run (its tags say so) is carried on with, not restored again.
+    let mut earlier = false;
     if let Some(t) = rds::find_instance(rds, &v.target).await? {
-        return Err(Error::usage(format!(
-            "target {} already exists ({}); refusing to restore over it: choose another --target",
-            v.target, t.status
-        )));
+        if let Some(why) = readback::not_our_restore(
+            &format!("target {}", v.target),
+            &t.tags,
+            &snap.snapshot_id,
+            source_id,
+        ) {
+            return Err(Error::usage(format!(
+                "{why} ({}); refusing to restore over it: choose another --target",
+                t.status
+            )));
+        }
+        ctx.out.info(format!(
+            "{} was already restored from {} by an earlier run ({}): carrying on with it",
+            v.target, snap.snapshot_id, t.status
+        ));
+        earlier = true;
     }
     if let Some(plan) = &v.swap
         && let Some(t) = rds::find_instance(rds, &plan.aside).await?
@@ -399,6 +428,7 @@ async fn restore_instance(
         port: None,
         swap: None,
         writer_instance: None,
+        inventory: None,
         dry_run: ctx.dry_run(),
         planned: Vec::new(),
         api_calls: 0,
@@ -421,17 +451,88 @@ async fn restore_instance(
         ),
     })
     .await?;
+    let mut reattach = format!("db-snapshot wait --instance {}", v.target);
+    if let Some(plan) = &v.swap {
+        reattach.push_str(&format!(
+            " && db-snapshot swap --instance {} --with {}",
+            plan.source, plan.replacement
+        ));
+    }
     let journal = ctx.journal().await?;
-    let change = journal.intent(
-        "db.restore",
-        &format!("rds:instance/{}", v.target),
-        json!({"target": null, "snapshot": snap.snapshot_id, "source": src}),
-    )?;
-    let sent = rds
-        .client
+    let restored = if earlier {
+        wait::instance_available(ctx, rds, &v.target, timeout.0, Some(reattach.clone())).await?
+    } else {
+        let change = journal.intent(
+            "db.restore",
+            &format!("rds:instance/{}", v.target),
+            json!({"target": null, "snapshot": snap.snapshot_id, "source": src}),
+        )?;
+        let change = match send_restore(rds, &v.target, &snap.snapshot_id, &settings).await {
+            Ok(()) => change,
+            Err(e) => {
+                let found =
+                    readback::restored_instance(rds, &v.target, &snap.snapshot_id, source_id).await;
+                let what = format!("restoring {} into {}", snap.snapshot_id, v.target);
+                let read_cmd = format!(
+                    "aws rds describe-db-instances --db-instance-identifier {}",
+                    v.target
+                );
+                readback::settle(ctx, change, e, found, &what, &read_cmd)?.0
+            }
+        };
+        ctx.out
+            .info(format!("restoring {} into {}", snap.snapshot_id, v.target));
+        let waited =
+            wait::instance_available(ctx, rds, &v.target, timeout.0, Some(reattach.clone())).await;
+        if let Err(e) = &waited
+            && !matches!(e, Error::Timeout { .. })
+        {
+            ctx.out.warn(format!(
+                "{source_id} was not touched and still serves under its own name"
+            ));
+        }
+        wait::record_wait(
+            change,
+            waited,
+            |i| json!({"target": v.target, "status": i.status}),
+            json!({"target": v.target, "status": "restoring", "source": source_id, "source_touched": false}),
+            &reattach,
+        )?
+    };
+    result.status = restored.status.clone();
+    result.endpoint = restored.endpoint.as_ref().map(|e| e.address.clone());
+    result.port = restored.endpoint.as_ref().and_then(|e| e.port);
+
+    if let Some(plan) = &v.swap {
+        if ctx.cancel().is_cancelled() {
+            ctx.out.warn(format!(
+                "interrupted before the swap: {} is restored and available, {} was not touched; \
+                 to swap: db-snapshot swap --instance {} --with {}",
+                v.target, plan.source, plan.source, plan.replacement
+            ));
+            return Err(Error::Interrupted);
+        }
+        let (original, replacement) = swap::preflight(rds, plan).await?;
+        let done = swap::swap(ctx, rds, plan, &original, &replacement, timeout.0).await?;
+        result.endpoint = done.endpoint.as_ref().map(|e| e.address.clone());
+        result.port = done.endpoint.as_ref().and_then(|e| e.port);
+        result.swap = Some(done);
+    }
+    result.api_calls = rds.calls();
+    Ok(result)
+}
+
+/// RestoreDBInstanceFromDBSnapshot with the copied settings.
+async fn send_restore(
+    rds: &Rds,
+    target: &str,
+    snapshot_id: &str,
+    settings: &InstanceSettings,
+) -> std::result::Result<(), common::AwsError> {
+    rds.client
         .restore_db_instance_from_db_snapshot()
-        .db_instance_identifier(&v.target)
-        .db_snapshot_identifier(&snap.snapshot_id)
+        .db_instance_identifier(target)
+        .db_snapshot_identifier(snapshot_id)
         .set_db_instance_class(settings.instance_class.clone())
         .set_db_subnet_group_name(settings.subnet_group.clone())
         .set_vpc_security_group_ids(
@@ -454,51 +555,8 @@ async fn restore_instance(
         .set_tags(Some(rds::to_tags(&settings.tags)))
         .send()
         .await
-        .aws("RestoreDBInstanceFromDBSnapshot");
-    match sent {
-        Ok(out) => change.ok(json!({
-            "target": v.target,
-            "status": out.db_instance().and_then(|i| i.db_instance_status()),
-        }))?,
-        Err(e) => {
-            change.failed(serde_json::Value::Null, e.to_string())?;
-            return Err(e.into());
-        }
-    }
-    ctx.out
-        .info(format!("restoring {} into {}", snap.snapshot_id, v.target));
-    let mut reattach = format!("db-snapshot wait --instance {}", v.target);
-    if let Some(plan) = &v.swap {
-        reattach.push_str(&format!(
-            " && db-snapshot swap --instance {} --with {}",
-            plan.source, plan.replacement
-        ));
-    }
-    let restored =
-        match wait::instance_available(ctx, rds, &v.target, timeout.0, Some(reattach)).await {
-            Ok(i) => i,
-            Err(e) => {
-                if !matches!(e, Error::Timeout { .. }) {
-                    ctx.out.warn(format!(
-                        "{source_id} was not touched and still serves under its own name"
-                    ));
-                }
-                return Err(e);
-            }
-        };
-    result.status = restored.status.clone();
-    result.endpoint = restored.endpoint.as_ref().map(|e| e.address.clone());
-    result.port = restored.endpoint.as_ref().and_then(|e| e.port);
-
-    if let Some(plan) = &v.swap {
-        let (original, replacement) = swap::preflight(rds, plan).await?;
-        let done = swap::swap(ctx, rds, plan, &original, &replacement, timeout.0).await?;
-        result.endpoint = done.endpoint.as_ref().map(|e| e.address.clone());
-        result.port = done.endpoint.as_ref().and_then(|e| e.port);
-        result.swap = Some(done);
-    }
-    result.api_calls = rds.calls();
-    Ok(result)
+        .aws("RestoreDBInstanceFromDBSnapshot")?;
+    Ok(())
 }
 
 async fn restore_cluster(
@@ -549,6 +607,7 @@ async fn restore_cluster(
         port: None,
         swap: None,
         writer_instance: None,
+        inventory: None,
         dry_run: ctx.dry_run(),
         planned: Vec::new(),
         api_calls: 0,
@@ -588,25 +647,75 @@ async fn restore_cluster(
         .send()
         .await
         .aws("RestoreDBClusterFromSnapshot");
-    match sent {
-        Ok(out) => change.ok(json!({
-            "target": v.target,
-            "status": out.db_cluster().and_then(|c| c.status()),
-        }))?,
+    let change = match sent {
+        Ok(_) => change,
         Err(e) => {
-            change.failed(serde_json::Value::Null, e.to_string())?;
-            return Err(e.into());
+            let found =
+                readback::restored_cluster(rds, &v.target, &snap.snapshot_id, source_id).await;
+            let what = format!("restoring {} into cluster {}", snap.snapshot_id, v.target);
+            let read_cmd = format!(
+                "aws rds describe-db-clusters --db-cluster-identifier {}",
+                v.target
+            );
+            readback::settle(ctx, change, e, found, &what, &read_cmd)?.0
         }
-    }
+    };
     let reattach = format!("db-snapshot wait --cluster {}", v.target);
-    let restored = wait::cluster_available(ctx, rds, &v.target, timeout.0, Some(reattach)).await?;
+    let waited =
+        wait::cluster_available(ctx, rds, &v.target, timeout.0, Some(reattach.clone())).await;
+    let restored = wait::record_wait(
+        change,
+        waited,
+        |c| json!({"target": v.target, "status": c.status}),
+        json!({"target": v.target, "status": "restoring"}),
+        &reattach,
+    )?;
     result.status = restored.status;
     result.endpoint = restored.endpoint;
     result.port = restored.port;
     match &writer {
         Some((name, like)) => {
-            add_writer(ctx, rds, &v.target, name, like, &settings, timeout).await?;
-            result.writer_instance = Some(name.clone());
+            let added = add_writer(ctx, rds, &v.target, name, like, &settings, &snap.snapshot_id, source_id, timeout).await;
+            match added {
+                Ok(()) => result.writer_instance = Some(name.clone()),
+                Err(e @ (Error::Interrupted | Error::Timeout { .. })) => return Err(e),
+                Err(e) => {
+                    // Half made: a cluster nobody can connect to. A person decides.
+                    let cluster_status = result.status.clone();
+                    let class = like.instance_class.as_deref().unwrap_or("CLASS");
+                    let engine = settings.engine.as_deref().unwrap_or("ENGINE");
+                    let writer_now = match rds::find_instance(rds, name).await {
+                        Ok(Some(i)) => i.status,
+                        Ok(None) => "absent".to_owned(),
+                        Err(re) => format!("unknown ({re})"),
+                    };
+                    let finish = format!(
+                        "aws rds create-db-instance --db-instance-identifier {name} --db-cluster-identifier {} --db-instance-class {class} --engine {engine}",
+                        v.target
+                    );
+                    let undo = format!(
+                        "aws rds delete-db-cluster --db-cluster-identifier {} --skip-final-snapshot",
+                        v.target
+                    );
+                    let msg = format!(
+                        "restore half made: cluster {} is {} but its writer {name} could not be added ({e}). \
+                         Now: cluster {} {}; instance {name} {writer_now}; {source_id} untouched. \
+                         To finish: {finish}; to undo: {undo}",
+                        v.target, cluster_status, v.target, cluster_status
+                    );
+                    result.status = "partial".into();
+                    result.inventory = Some(json!({
+                        "cluster": {"id": v.target, "status": cluster_status},
+                        "writer": {"id": name, "status": writer_now},
+                        "source": {"id": source_id, "touched": false},
+                        "finish": finish,
+                        "undo": undo,
+                    }));
+                    result.api_calls = rds.calls();
+                    ctx.out.result(&result)?;
+                    return Err(Error::RevertFailed(msg));
+                }
+            }
         }
         None => ctx.out.warn(format!(
             "cluster {} has no DB instances yet ({source_id} has no writer to copy): add one before pointing applications at it",
@@ -628,7 +737,9 @@ fn writer_name(target: &str) -> Result<String> {
     Ok(name)
 }
 
-/// Creates the restored cluster's writer instance and waits for it.
+/// Creates the restored cluster's writer instance and waits for it. A failed
+/// call is read back (an instance under `name` tagged as this restore is ours).
+#[allow(clippy::too_many_arguments)]
 async fn add_writer(
     ctx: &Context,
     rds: &Rds,
@@ -636,6 +747,8 @@ async fn add_writer(
     name: &str,
     like: &InstanceInfo,
     settings: &ClusterSettings,
+    snapshot_id: &str,
+    source_id: &str,
     timeout: HumanDuration,
 ) -> Result<()> {
     let journal = ctx.journal().await?;
@@ -655,21 +768,35 @@ async fn add_writer(
         .send()
         .await
         .aws("CreateDBInstance");
-    match sent {
-        Ok(_) => change.ok(json!({"instance": name, "cluster": cluster}))?,
+    let change = match sent {
+        Ok(_) => change,
         Err(e) => {
-            change.failed(serde_json::Value::Null, e.to_string())?;
-            ctx.out.warn(format!(
-                "cluster {cluster} was restored but has no instance: add one before pointing applications at it"
-            ));
-            return Err(e.into());
+            let found = readback::restored_instance(rds, name, snapshot_id, source_id).await;
+            let what = format!("adding writer {name} to cluster {cluster}");
+            let read_cmd = format!("aws rds describe-db-instances --db-instance-identifier {name}");
+            match readback::settle(ctx, change, e, found, &what, &read_cmd) {
+                Ok((change, _)) => change,
+                Err(e) => {
+                    ctx.out.warn(format!(
+                        "cluster {cluster} was restored but has no instance: add one before pointing applications at it"
+                    ));
+                    return Err(e);
+                }
+            }
         }
-    }
+    };
     ctx.out.info(format!(
         "adding writer instance {name} to cluster {cluster}"
     ));
     let reattach = format!("db-snapshot wait --instance {name}");
-    wait::instance_available(ctx, rds, name, timeout.0, Some(reattach)).await?;
+    let waited = wait::instance_available(ctx, rds, name, timeout.0, Some(reattach.clone())).await;
+    wait::record_wait(
+        change,
+        waited,
+        |i| json!({"instance": name, "cluster": cluster, "status": i.status}),
+        json!({"instance": name, "cluster": cluster, "status": "creating"}),
+        &reattach,
+    )?;
     Ok(())
 }
 

@@ -327,7 +327,7 @@ pub async fn run_check(
         Ok(r) => r,
         Err(_) => {
             return Err(Error::Timeout {
-                what: format!("check command {cmd:?}"),
+                what: format!("check command {}", crate::naming::quoted(cmd)),
                 waited: format_duration(timeout),
                 reattach: None,
             });

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use common::journal::{Change, Outcome};
 use common::{AwsError, Context, Error, HumanDuration, Poll, Render, Result, WaitOptions};
 
 use crate::naming;
 use crate::rds::{self, ClusterInfo, InstanceInfo, Rds, Snap, Source, SourceArgs};
 
 /// Statuses an instance or cluster does not leave on its own.
-const STUCK_STATES: [&str; 7] = [
+pub const STUCK_STATES: [&str; 7] = [
     "failed",
     "incompatible-restore",
     "incompatible-parameters",
@@ -32,6 +33,66 @@ fn stuck(operation: &str, what: &str, status: &str) -> Error {
     })
 }
 
+/// Runs a wait unless a signal arrives first; then says how to re-attach (what
+/// is waited for goes on in AWS) and returns `Interrupted` (exit 130).
+async fn observed<T>(
+    ctx: &Context,
+    opts: &WaitOptions,
+    wait: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let r = ctx.cancel().run(wait).await;
+    if matches!(r, Err(Error::Interrupted)) {
+        ctx.out.warn(match &opts.reattach {
+            Some(cmd) => format!(
+                "interrupted while waiting for {}; it goes on in AWS: re-attach with: {cmd}",
+                opts.what
+            ),
+            None => format!("interrupted while waiting for {}", opts.what),
+        });
+    }
+    r
+}
+
+/// Records the outcome of a change whose call was accepted and whose result was
+/// then waited for: `ok` when it is ready, `interrupted` on a signal (`now` says
+/// what is where, the message how to re-attach), `ok` with a note when the wait
+/// timed out (the change was made and goes on), `failed` otherwise.
+pub fn record_wait<T>(
+    change: Change<'_>,
+    waited: Result<T>,
+    ready: impl FnOnce(&T) -> serde_json::Value,
+    now: serde_json::Value,
+    reattach: &str,
+) -> Result<T> {
+    match waited {
+        Ok(v) => {
+            change.ok(ready(&v))?;
+            Ok(v)
+        }
+        Err(Error::Interrupted) => {
+            change.interrupted(
+                now,
+                format!("stopped waiting on a signal; the change goes on in AWS; re-attach with: {reattach}"),
+            )?;
+            Err(Error::Interrupted)
+        }
+        Err(e @ Error::Timeout { .. }) => {
+            change.finish(
+                Outcome::Ok,
+                now,
+                Some(format!(
+                    "accepted; still in progress when the wait timed out; re-attach with: {reattach}"
+                )),
+            )?;
+            Err(e)
+        }
+        Err(e) => {
+            change.failed(now, e.to_string())?;
+            Err(e)
+        }
+    }
+}
+
 /// Waits until the snapshot is available, showing status and percent.
 pub async fn snapshot_available(
     ctx: &Context,
@@ -44,7 +105,7 @@ pub async fn snapshot_available(
         "db-snapshot wait {} --snapshot {snapshot_id}",
         source.flag()
     ));
-    common::poll_until(&ctx.out, &opts, || async {
+    let wait = common::poll_until(&ctx.out, &opts, || async {
         match rds::find_snapshot(rds, source, snapshot_id).await? {
             None => Err(Error::NotFound(format!(
                 "snapshot {snapshot_id} no longer exists (deleted while waiting?)"
@@ -59,8 +120,8 @@ pub async fn snapshot_available(
             }
             Some(s) => Ok(Poll::Pending(s.progress_text())),
         }
-    })
-    .await
+    });
+    observed(ctx, &opts, wait).await
 }
 
 /// Waits until the DB instance `id` exists and is available. `reattach` is the
@@ -74,7 +135,7 @@ pub async fn instance_available(
 ) -> Result<InstanceInfo> {
     let mut opts = WaitOptions::new(format!("DB instance {id}"), timeout);
     opts.reattach = reattach;
-    common::poll_until(&ctx.out, &opts, || async {
+    let wait = common::poll_until(&ctx.out, &opts, || async {
         match rds::find_instance(rds, id).await? {
             // Just after a restore or rename the new name can take a moment to appear.
             None => Ok(Poll::Pending("not visible yet".to_owned())),
@@ -86,8 +147,8 @@ pub async fn instance_available(
             )),
             Some(i) => Ok(Poll::Pending(i.status)),
         }
-    })
-    .await
+    });
+    observed(ctx, &opts, wait).await
 }
 
 /// Waits until the DB cluster `id` exists and is available.
@@ -100,7 +161,7 @@ pub async fn cluster_available(
 ) -> Result<ClusterInfo> {
     let mut opts = WaitOptions::new(format!("DB cluster {id}"), timeout);
     opts.reattach = reattach;
-    common::poll_until(&ctx.out, &opts, || async {
+    let wait = common::poll_until(&ctx.out, &opts, || async {
         match rds::find_cluster(rds, id).await? {
             None => Ok(Poll::Pending("not visible yet".to_owned())),
             Some(c) if c.status == "available" => Ok(Poll::Done(c)),
@@ -111,20 +172,20 @@ pub async fn cluster_available(
             )),
             Some(c) => Ok(Poll::Pending(c.status)),
         }
-    })
-    .await
+    });
+    observed(ctx, &opts, wait).await
 }
 
 /// Waits until nothing is named `id` any more (the old name after a rename).
 pub async fn instance_gone(ctx: &Context, rds: &Rds, id: &str, timeout: Duration) -> Result<()> {
     let opts = WaitOptions::new(format!("the name {id} to be free"), timeout);
-    common::poll_until(&ctx.out, &opts, || async {
+    let wait = common::poll_until(&ctx.out, &opts, || async {
         Ok(match rds::find_instance(rds, id).await? {
             None => Poll::Done(()),
             Some(i) => Poll::Pending(format!("still in use ({})", i.status)),
         })
-    })
-    .await
+    });
+    observed(ctx, &opts, wait).await
 }
 
 /// `db-snapshot wait`: re-attach to a snapshot, restore or rename that timed out.
