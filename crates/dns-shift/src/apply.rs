@@ -76,7 +76,7 @@ pub async fn apply_weights(
     let change = journal.intent(action, &group.target(), before)?;
     let after = group.with_weights(new);
     let res = async {
-        let id = r53.upsert(&ctx.out, &group.zone_id, batch).await?;
+        let id = r53.send_batch(&group.zone_id, batch).await?;
         ctx.out.info(format!(
             "{}: change {id} sent ({}); waiting until INSYNC",
             group.name,

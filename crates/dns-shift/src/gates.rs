@@ -31,17 +31,20 @@ impl AlarmSpec {
         };
         if inner.is_empty() {
             return Err(Error::usage(format!(
-                "--alarm {raw:?}: give an alarm name or a prefix followed by *"
+                "--alarm {}: give an alarm name or a prefix followed by *",
+                crate::quoted(raw)
             )));
         }
         if inner.contains('*') {
             return Err(Error::usage(format!(
-                "--alarm {raw:?}: only a trailing * is supported (a name prefix)"
+                "--alarm {}: only a trailing * is supported (a name prefix)",
+                crate::quoted(raw)
             )));
         }
         if inner.chars().count() > 255 {
             return Err(Error::usage(format!(
-                "--alarm {raw:?} is longer than 255 characters"
+                "--alarm {} is longer than 255 characters",
+                crate::quoted(raw)
             )));
         }
         Ok(spec)

@@ -70,15 +70,15 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RecordArgs {
     /// Hosted zone: its id (Z0123ABC) or its domain name (example.com).
-    #[arg(long, value_name = "ZONE")]
+    #[arg(long, value_name = "ZONE", allow_hyphen_values = true)]
     pub zone: String,
 
     /// Record name, e.g. www.example.com (the trailing dot is optional).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub record: String,
 
     /// Record type (A, AAAA, CNAME ...) [default: the one type with weighted sets].
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", allow_hyphen_values = true)]
     pub rtype: Option<String>,
 }
 
@@ -103,11 +103,43 @@ impl RecordArgs {
     }
 }
 
+/// The longest `--bake`, `--timeout` or `--gate-timeout` accepted: a shift that
+/// bakes for years with traffic moved is a typo, not a plan.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Parses a duration flag given as text, so a bad value is one line, exit 2.
+/// At most [`MAX_DURATION`].
 pub fn parse_duration(flag: &str, raw: &str) -> Result<std::time::Duration> {
-    raw.parse::<HumanDuration>()
+    if raw.chars().count() > 32 {
+        return Err(Error::usage(format!(
+            "{flag} must be a duration such as 30s, 5m or 1h, got {}",
+            quoted(raw)
+        )));
+    }
+    let d = raw
+        .parse::<HumanDuration>()
         .map(|d| d.0)
-        .map_err(|e| Error::usage(format!("{flag}: {e}")))
+        .map_err(|e| Error::usage(format!("{flag}: {e}")))?;
+    if d > MAX_DURATION {
+        return Err(Error::usage(format!(
+            "{flag} must be at most 24h, got {}",
+            raw.trim()
+        )));
+    }
+    Ok(d)
+}
+
+/// An operator's input as quoted in an error line: at most 100 characters (a
+/// 100 kB `--zone` is not echoed back whole), control characters escaped.
+pub fn quoted(raw: &str) -> String {
+    const MAX: usize = 100;
+    let n = raw.chars().count();
+    if n <= MAX {
+        format!("{raw:?}")
+    } else {
+        let head: String = raw.chars().take(MAX).collect();
+        format!("{head:?}... ({n} characters)")
+    }
 }
 
 /// Returns `common::Error` rather than `anyhow::Error`: `common::cli::main`

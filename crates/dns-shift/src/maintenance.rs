@@ -25,11 +25,21 @@ pub struct MaintenanceArgs {
     pub record: RecordArgs,
 
     /// The maintenance set's identifier.
-    #[arg(long = "set", default_value = "maintenance", value_name = "ID")]
+    #[arg(
+        long = "set",
+        default_value = "maintenance",
+        value_name = "ID",
+        allow_hyphen_values = true
+    )]
     pub set_id: String,
 
     /// How long to wait for the change to be INSYNC.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub timeout: String,
 }
 

@@ -18,12 +18,6 @@ use crate::weights::{self, Weights};
 // HTTP attempt (retries too).
 pub use common::calls::CallCounter;
 
-/// How often a change refused with PriorRequestNotComplete or throttling is
-/// sent again (on top of the SDK's own retries), and the backoff between tries.
-pub const CHANGE_TRIES: u32 = 6;
-const CHANGE_BACKOFF_FIRST: Duration = Duration::from_secs(1);
-const CHANGE_BACKOFF_CAP: Duration = Duration::from_secs(20);
-
 /// The Route 53 client of one command, with its call counter.
 #[derive(Debug, Clone)]
 pub struct Route53 {
@@ -179,41 +173,24 @@ impl Route53 {
         })
     }
 
-    /// Sends one ChangeBatch of UPSERTs and returns the change id. A change
-    /// refused because another is still in flight in the zone
-    /// (PriorRequestNotComplete) or throttled is sent again with backoff.
-    pub async fn upsert(&self, out: &Output, zone_id: &str, batch: ChangeBatch) -> Result<String> {
-        let mut delay = CHANGE_BACKOFF_FIRST;
-        let mut attempt = 1;
-        loop {
-            let res = self
-                .client
-                .change_resource_record_sets()
-                .hosted_zone_id(zone_id)
-                .change_batch(batch.clone())
-                .send()
-                .await
-                .aws("ChangeResourceRecordSets");
-            match res {
-                Ok(o) => {
-                    let info = o.change_info.ok_or_else(|| {
-                        Error::Internal("ChangeResourceRecordSets returned no ChangeInfo".into())
-                    })?;
-                    return Ok(info.id);
-                }
-                Err(e) if e.is_throttling() && attempt < CHANGE_TRIES => {
-                    out.info(format!(
-                        "{e}; sending the change again in {} (try {} of {CHANGE_TRIES})",
-                        common::duration::format_duration(delay),
-                        attempt + 1
-                    ));
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(CHANGE_BACKOFF_CAP);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+    /// Sends one ChangeBatch and returns the change id. Retries are the SDK's
+    /// alone (standard mode, attempts from `--max-attempts`/`AWS_MAX_ATTEMPTS`):
+    /// it classifies PriorRequestNotComplete (another change still in flight in
+    /// the zone) and Throttling as throttling errors and backs off on them
+    /// (aws-runtime `retries::classifiers::THROTTLING_ERRORS`).
+    pub async fn send_batch(&self, zone_id: &str, batch: ChangeBatch) -> Result<String> {
+        let o = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .aws("ChangeResourceRecordSets")?;
+        let info = o.change_info.ok_or_else(|| {
+            Error::Internal("ChangeResourceRecordSets returned no ChangeInfo".into())
+        })?;
+        Ok(info.id)
     }
 
     /// Polls GetChange (adaptive intervals from `common::poll_until`) until INSYNC.
@@ -482,12 +459,13 @@ fn parse_zone_arg(zone: &str) -> Result<ZoneArg> {
         return Err(Error::usage("--zone is empty"));
     }
     if z.contains('.') {
-        return Ok(ZoneArg::Name(normalize_name(z)));
+        return validate_dns_name("--zone", z).map(ZoneArg::Name);
     }
     let id = strip_zone_prefix(z);
     if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(Error::usage(format!(
-            "--zone {zone:?} is neither a hosted zone id (Z0123ABC) nor a domain name (example.com)"
+            "--zone {} is neither a hosted zone id (Z0123ABC) nor a domain name (example.com)",
+            crate::quoted(zone)
         )));
     }
     Ok(ZoneArg::Id(id))
@@ -537,19 +515,68 @@ pub fn normalize_name(name: &str) -> String {
 
 /// Checks a `--record` name before any call and returns it normalised.
 pub fn validate_record_name(name: &str) -> Result<String> {
-    let t = name.trim();
+    validate_dns_name("--record", name)
+}
+
+/// The longest DNS name (with its final dot) and label Route 53 accepts.
+pub const MAX_NAME: usize = 255;
+pub const MAX_LABEL: usize = 63;
+
+/// Checks a DNS name given to `flag` before any call (no empty label as in
+/// `example..test`, labels of at most 63 characters, at most 255 in all,
+/// printable ASCII only: Route 53 takes other names in punycode) and returns
+/// it normalised (see [`normalize_name`]).
+pub fn validate_dns_name(flag: &str, raw: &str) -> Result<String> {
+    let t = raw.trim();
     if t.is_empty() || t == "." {
-        return Err(Error::usage("--record is empty"));
+        return Err(Error::usage(format!("{flag} is empty")));
     }
-    if t.len() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::usage(format!("--record {name:?} is not a DNS name")));
+    let bad = |why: String| {
+        Err(Error::usage(format!(
+            "{flag} {}: {why}",
+            crate::quoted(raw)
+        )))
+    };
+    if let Some(c) = t.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return bad(format!(
+            "a DNS name cannot contain {}",
+            if c.is_control() {
+                format!("the control character {:?}", c)
+            } else {
+                "spaces".to_owned()
+            }
+        ));
     }
-    if t.trim_end_matches('.').split('.').any(str::is_empty) {
-        return Err(Error::usage(format!(
-            "--record {name:?} has an empty label"
-        )));
+    if !t.is_ascii() {
+        return bad("not ASCII; give an internationalised name in punycode (xn--...)".into());
     }
-    Ok(normalize_name(t))
+    if t.len() > 4 * MAX_NAME {
+        return bad(format!("longer than {MAX_NAME} characters"));
+    }
+    let name = normalize_name(t);
+    if name.len() > MAX_NAME {
+        return bad(format!(
+            "{} characters, at most {MAX_NAME} (with the final dot) are allowed",
+            name.len()
+        ));
+    }
+    for label in name.trim_end_matches('.').split('.') {
+        if label.is_empty() {
+            return bad("has an empty label (two dots in a row, or a leading dot)".into());
+        }
+        if label.len() > MAX_LABEL {
+            return bad(format!(
+                "label {} has {} characters, at most {MAX_LABEL} are allowed",
+                crate::quoted(label),
+                label.len()
+            ));
+        }
+        // An escape such as \052 may decode to a control character.
+        if let Some(c) = label.chars().find(|c| !c.is_ascii_graphic()) {
+            return bad(format!("a DNS name cannot contain {c:?}"));
+        }
+    }
+    Ok(name)
 }
 
 /// Parses `--type` (A, AAAA, CNAME ...).
@@ -557,7 +584,8 @@ pub fn parse_type(raw: &str) -> Result<RrType> {
     let up = raw.trim().to_ascii_uppercase();
     if !RrType::values().contains(&up.as_str()) {
         return Err(Error::usage(format!(
-            "--type {raw:?} is not a Route 53 record type (A, AAAA, CNAME, MX, TXT ...)"
+            "--type {} is not a Route 53 record type (A, AAAA, CNAME, MX, TXT ...)",
+            crate::quoted(raw)
         )));
     }
     Ok(RrType::from(up.as_str()))
@@ -581,6 +609,45 @@ mod tests {
         assert!(validate_record_name("").is_err());
         assert!(validate_record_name("a..b").is_err());
         assert!(validate_record_name("a b.com").is_err());
+    }
+
+    #[test]
+    fn dns_names_are_checked_before_any_call() {
+        let l63 = "a".repeat(63);
+        let ok = format!("{l63}.example.com");
+        assert_eq!(validate_record_name(&ok).unwrap(), format!("{ok}."));
+        let long_label = format!("{}.example.com", "a".repeat(64));
+        let e = validate_record_name(&long_label).unwrap_err().to_string();
+        assert!(e.contains("at most 63"), "{e}");
+        // 4 x 63 + 4 dots = 256 with the final dot: one too many.
+        let long_name = format!("{l63}.{l63}.{l63}.{l63}");
+        let e = validate_record_name(&long_name).unwrap_err().to_string();
+        assert!(e.contains("at most 255"), "{e}");
+        let e = validate_record_name("example..test")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty label"), "{e}");
+        let e = validate_record_name("www.exa\u{7}mple.com")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("control character"), "{e}");
+        let e = validate_record_name("\\007.example.com")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot contain"), "{e}");
+        assert!(validate_record_name("www.bücher.example").is_err());
+        assert!(validate_record_name("*.example.com").is_ok());
+        assert!(validate_record_name("_dmarc.example.com").is_ok());
+        // A 100 kB argument is quoted short.
+        let huge = "a".repeat(100_000);
+        let e = parse_zone_arg(&format!("{huge}.com"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.len() < 300, "{} characters", e.len());
+        assert!(e.contains("100004 characters"), "{e}");
+        let e = parse_zone_arg(&huge).err().unwrap().to_string();
+        assert!(e.len() < 300, "{} characters", e.len());
     }
 
     #[test]

@@ -14,7 +14,12 @@ pub struct SetArgs {
     pub record: RecordArgs,
 
     /// New weight of a set, SET_ID=WEIGHT (0-255); repeat for several sets.
-    #[arg(long = "weight", value_name = "ID=W", required = true)]
+    #[arg(
+        long = "weight",
+        value_name = "ID=W",
+        required = true,
+        allow_hyphen_values = true
+    )]
     pub weights: Vec<String>,
 
     /// Allow every weight to be 0 (Route 53 then answers with all sets equally).
@@ -22,7 +27,12 @@ pub struct SetArgs {
     pub allow_zero_total: bool,
 
     /// How long to wait for the change to be INSYNC.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub timeout: String,
 }
 
@@ -33,7 +43,10 @@ pub async fn run(ctx: &Context, args: &SetArgs) -> Result<()> {
     for raw in &args.weights {
         let (id, w) = parse_weight_arg(raw).map_err(Error::usage)?;
         if !seen.insert(id.clone()) {
-            return Err(Error::usage(format!("--weight {id} is given twice")));
+            return Err(Error::usage(format!(
+                "--weight {} is given twice",
+                crate::quoted(&id)
+            )));
         }
         pairs.push((id, w));
     }

@@ -40,15 +40,25 @@ pub struct ShiftArgs {
     pub record: RecordArgs,
 
     /// The set to move traffic to (its SetIdentifier).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub to: String,
 
     /// Target's share at each step, percent of the total: increasing, ending at 100.
-    #[arg(long, default_value = "10,25,50,100", value_name = "P,P,...")]
+    #[arg(
+        long,
+        default_value = "10,25,50,100",
+        value_name = "P,P,...",
+        allow_hyphen_values = true
+    )]
     pub steps: String,
 
     /// How long to hold each step after it is INSYNC before checking the gates again.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub bake: String,
 
     /// Command that must exit 0 before every increase (run with `sh -c`, output to
@@ -74,11 +84,21 @@ pub struct ShiftArgs {
     pub fast_track: bool,
 
     /// How long to wait for each change to be INSYNC.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub timeout: String,
 
     /// How long one gate command may run before it is killed and fails.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub gate_timeout: String,
 }
 
@@ -107,7 +127,10 @@ impl ShiftArgs {
             .map(|a| AlarmSpec::parse(a))
             .collect::<Result<Vec<_>>>()?;
         if let Some(empty) = self.gate_cmds.iter().find(|c| c.trim().is_empty()) {
-            return Err(Error::usage(format!("--gate-cmd {empty:?} is empty")));
+            return Err(Error::usage(format!(
+                "--gate-cmd {} is empty",
+                crate::quoted(empty)
+            )));
         }
         Ok(ShiftOptions {
             to: self.to.trim().to_owned(),
@@ -767,10 +790,7 @@ impl Shift<'_> {
         before["change_batch"] = batch_json(&self.start.zone_id, &batch);
         let change = journal.intent("dns.shift.revert", &self.start.target(), before)?;
         let res = async {
-            let id = self
-                .r53
-                .upsert(&self.ctx.out, &self.start.zone_id, batch)
-                .await?;
+            let id = self.r53.send_batch(&self.start.zone_id, batch).await?;
             self.r53
                 .wait_insync(
                     &self.ctx.out,

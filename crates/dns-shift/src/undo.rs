@@ -15,7 +15,12 @@ pub struct UndoArgs {
     pub record: RecordArgs,
 
     /// How long to wait for the change to be INSYNC.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub timeout: String,
 }
 

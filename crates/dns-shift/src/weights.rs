@@ -29,10 +29,13 @@ pub const MAX_WEIGHT: u32 = 255;
 /// so the tool checks itself.
 pub fn parse_weight(raw: &str) -> Result<u32, String> {
     let t = raw.trim();
-    match t.parse::<u32>() {
-        Ok(w) if w <= MAX_WEIGHT => Ok(w),
-        Ok(w) => Err(format!("weight {w} is out of range: weights are 0-255")),
-        Err(_) => Err(format!("weight {t:?} is not a whole number 0-255")),
+    match t.parse::<i128>() {
+        Ok(w) if (0..=i128::from(MAX_WEIGHT)).contains(&w) => Ok(w as u32),
+        Ok(w) => Err(format!("weight must be 0-255, got {w}")),
+        Err(_) => Err(format!(
+            "weight must be a whole number 0-255, got {}",
+            crate::quoted(t)
+        )),
     }
 }
 
@@ -40,10 +43,10 @@ pub fn parse_weight(raw: &str) -> Result<u32, String> {
 pub fn parse_weight_arg(raw: &str) -> Result<(String, u32), String> {
     let (id, w) = raw
         .split_once('=')
-        .ok_or_else(|| format!("--weight expects SET_ID=WEIGHT, got {raw:?}"))?;
+        .ok_or_else(|| format!("--weight expects SET_ID=WEIGHT, got {}", crate::quoted(raw)))?;
     let id = id.trim();
-    validate_set_id(id)?;
-    let w = parse_weight(w).map_err(|e| format!("--weight {raw}: {e}"))?;
+    validate_set_id(id).map_err(|e| format!("--weight: {e}"))?;
+    let w = parse_weight(w).map_err(|e| format!("--weight {}: {e}", crate::quoted(id)))?;
     Ok((id.to_owned(), w))
 }
 
@@ -54,11 +57,15 @@ pub fn validate_set_id(id: &str) -> Result<(), String> {
     }
     if id.chars().count() > 128 {
         return Err(format!(
-            "set identifier {id:?} is longer than 128 characters"
+            "set identifier {} is longer than 128 characters",
+            crate::quoted(id)
         ));
     }
     if id.chars().any(char::is_control) {
-        return Err(format!("set identifier {id:?} contains control characters"));
+        return Err(format!(
+            "set identifier {} contains control characters",
+            crate::quoted(id)
+        ));
     }
     Ok(())
 }
@@ -69,11 +76,11 @@ pub fn parse_steps(raw: &str) -> Result<Vec<u8>, String> {
     let mut steps: Vec<u8> = Vec::new();
     for part in raw.split(',') {
         let p = part.trim().trim_end_matches('%');
-        let n: u32 = p
+        let n: i128 = p
             .parse()
-            .map_err(|_| format!("--steps: {part:?} is not a whole percentage"))?;
+            .map_err(|_| format!("--steps: {} is not a whole percentage", crate::quoted(part)))?;
         if !(1..=100).contains(&n) {
-            return Err(format!("--steps: {n} is outside 1..100"));
+            return Err(format!("--steps: each step must be 1..100, got {n}"));
         }
         let n = n as u8;
         if let Some(&prev) = steps.last()
