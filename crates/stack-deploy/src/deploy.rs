@@ -40,6 +40,8 @@ pub enum Action {
     Unchanged,
     Failed,
     Skipped,
+    /// A signal stopped the wait; CloudFormation goes on (`stack-deploy watch`).
+    Interrupted,
     WouldCreate,
     WouldUpdate,
 }
@@ -53,6 +55,9 @@ pub struct DeployOptions {
     /// When the whole command must be done by (`--timeout`; `LTC_DEADLINE`
     /// is applied again inside each wait).
     pub deadline: Instant,
+    /// The process's one shutdown path: waits stop on the first signal (the
+    /// outcome is journaled `interrupted`), mutating calls are let finish.
+    pub cancel: common::Cancel,
 }
 
 /// One stack to deploy, everything resolved.
@@ -314,6 +319,14 @@ pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
                 r.outputs = outputs_of(&s);
             }
         }
+        Err(Error::Interrupted) => {
+            r.action = Action::Interrupted;
+            r.reason = Some(format!(
+                "interrupted; CloudFormation goes on with anything it started: follow it with `stack-deploy watch {}`",
+                job.stack_name
+            ));
+            r.error = Some(Error::Interrupted);
+        }
         Err(e) => {
             r.reason = Some(e.to_string());
             r.error = Some(e);
@@ -330,8 +343,18 @@ async fn deploy_inner(
 ) -> Result<(Action, Option<Stack>)> {
     let name = &job.stack_name;
     let out = env.out;
+    let cancel = &env.opts.cancel;
+    cancel.check()?;
     *calls += 1;
-    let existing = describe(&env.cfn, name).await?;
+    let mut existing = cancel.run(describe(&env.cfn, name)).await?;
+    // An operation already running (an earlier deploy that was interrupted or
+    // killed, or CloudFormation still cleaning up): wait for it, then carry on.
+    if let Some(st) = &existing
+        && classify(&status_of(st)) == Health::InProgress
+    {
+        existing = Some(settle_first(env, name, &status_of(st), calls).await?);
+    }
+    let target = format!("cloudformation:{}/{name}", env.region);
     let mut op = Op::Create;
     let mut before = json!({ "status": null });
     let mut current_params = None;
@@ -341,17 +364,7 @@ async fn deploy_inner(
         match classify(&status) {
             Health::Ok | Health::UpdateRolledBack => {
                 *calls += 1;
-                let deployed = env
-                    .cfn
-                    .get_template()
-                    .stack_name(name)
-                    .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
-                    .send()
-                    .await
-                    .aws("GetTemplate")?
-                    .template_body()
-                    .unwrap_or_default()
-                    .to_owned();
+                let deployed = cancel.run(deployed_template(&env.cfn, name)).await?;
                 let params = parameters_of(st);
                 let why = differences(job, &deployed, &params, &tags_of(st));
                 before = json!({
@@ -368,8 +381,8 @@ async fn deploy_inner(
                 op = Op::Update;
             }
             Health::InProgress => {
-                return Err(Error::CheckFailed(format!(
-                    "stack {name} is {status}: another operation is running; wait for it with `stack-deploy watch {name}`"
+                return Err(Error::Internal(format!(
+                    "stack {name} still {status} after waiting for it"
                 )));
             }
             Health::CreateRolledBack => {
@@ -407,7 +420,8 @@ async fn deploy_inner(
         return Ok((action, existing));
     }
 
-    let target = format!("cloudformation:{}/{name}", env.region);
+    // Last point where a signal stops the stack with nothing sent.
+    cancel.check()?;
     let action_name = if op == Op::Create {
         "stack.create"
     } else {
@@ -421,15 +435,40 @@ async fn deploy_inner(
         Some(j) => Some(j.intent(action_name, &target, before)?),
         None => None,
     };
+    // The idempotency key: the SDK's retries and CloudFormation see the same
+    // token for this one intent, and the read-back recognises the stack by it.
+    let token = client_token(change.as_ref().map(|c| c.id()));
+    let watch = format!("stack-deploy watch {name}");
 
     let started = Utc::now();
-    let kicked = match env.opts.method {
-        Method::Direct => start_direct(env, job, op, current_params.as_ref(), calls).await,
-        Method::ChangeSet => start_change_set(env, job, op, current_params.as_ref(), calls).await,
+    let kick = async {
+        match env.opts.method {
+            Method::Direct => {
+                start_direct(
+                    env,
+                    job,
+                    op,
+                    current_params.as_ref(),
+                    &token,
+                    started,
+                    calls,
+                )
+                .await
+            }
+            Method::ChangeSet => {
+                start_change_set(env, job, op, current_params.as_ref(), &token, calls).await
+            }
+        }
+    };
+    // A mutating call is let finish; only a second signal stops waiting for it.
+    let kicked = tokio::select! {
+        biased;
+        r = kick => r,
+        () = cancel.hard_cancelled() => Err(Error::Interrupted),
     };
     match kicked {
-        Ok(true) => {}
-        Ok(false) => {
+        Ok(Kicked::Started) => {}
+        Ok(Kicked::NoChanges) => {
             // CloudFormation found nothing to change.
             if let Some(c) = change {
                 c.ok(json!({ "status": last_status, "note": "no changes to perform" }))?;
@@ -439,6 +478,28 @@ async fn deploy_inner(
             ));
             return Ok((Action::Unchanged, existing));
         }
+        Ok(Kicked::Unknown(why)) => {
+            let msg = format!(
+                "{why}; whether the {} of {name} started is unknown: look with `{watch}` or `aws cloudformation describe-stack-events --stack-name {name}` (client request token {token})",
+                op_word(op)
+            );
+            if let Some(c) = change {
+                c.unknown(
+                    json!({ "status": "unknown", "client_request_token": token }),
+                    msg.clone(),
+                )?;
+            }
+            return Err(Error::RevertFailed(msg));
+        }
+        Err(Error::Interrupted) => {
+            if let Some(c) = change {
+                c.interrupted(
+                    json!({ "status": last_status, "client_request_token": token }),
+                    format!("stopped by a signal while the {} request was in flight or being prepared; CloudFormation goes on with anything it started: follow it with `{watch}`, or re-run the same deploy, which carries on", op_word(op)),
+                )?;
+            }
+            return Err(Error::Interrupted);
+        }
         Err(e) => {
             if let Some(c) = change {
                 c.failed(json!({ "status": last_status }), e.to_string())?;
@@ -446,16 +507,24 @@ async fn deploy_inner(
             return Err(e);
         }
     }
-    out.info(format!(
-        "{name}: {} started",
-        if op == Op::Create { "create" } else { "update" }
-    ));
+    out.info(format!("{name}: {} started", op_word(op)));
 
     let since = (op == Op::Update).then(|| started - chrono::Duration::seconds(60));
     let left = env.opts.deadline.saturating_duration_since(Instant::now());
-    let waited = wait_stack(&env.cfn, out, name, since, left, calls, true).await;
+    let waited = cancel
+        .run(wait_stack(&env.cfn, out, name, since, left, calls, true))
+        .await;
     let (stack, tracker) = match waited {
         Ok(v) => v,
+        Err(Error::Interrupted) => {
+            if let Some(c) = change {
+                c.interrupted(
+                    json!({ "status": last_status, "client_request_token": token, "note": "CloudFormation goes on" }),
+                    format!("stopped by a signal while waiting; CloudFormation goes on with the {} of {name}: follow it with `{watch}`", op_word(op)),
+                )?;
+            }
+            return Err(Error::Interrupted);
+        }
         Err(e) => {
             if let Some(c) = change {
                 c.failed(json!({ "status": "unknown" }), e.to_string())?;
@@ -496,20 +565,213 @@ async fn deploy_inner(
     }
 }
 
+fn op_word(op: Op) -> &'static str {
+    if op == Op::Create { "create" } else { "update" }
+}
+
+/// The original template of a deployed stack.
+async fn deployed_template(cfn: &Client, name: &str) -> Result<String> {
+    Ok(cfn
+        .get_template()
+        .stack_name(name)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .send()
+        .await
+        .aws("GetTemplate")?
+        .template_body()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// A ClientRequestToken (`[a-zA-Z0-9][-a-zA-Z0-9]*`, at most 128) for one
+/// intent: derived from its journal id, or from the time without a journal.
+pub(crate) fn client_token(change_id: Option<&str>) -> String {
+    let raw = change_id
+        .map(str::to_owned)
+        .unwrap_or_else(|| Utc::now().format("%Y%m%dT%H%M%S%9f").to_string());
+    let clean: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("stack-deploy-{clean}").chars().take(128).collect()
+}
+
+/// A stack found `*_IN_PROGRESS` before a deploy: wait until it settles (with
+/// its events), bounded by the deploy's deadline and stopped by a signal. When
+/// the journal holds an intent for this stack without an outcome (a killed
+/// deploy), the wait is journaled as `stack.resume` naming it.
+async fn settle_first(
+    env: &StackEnv<'_>,
+    name: &str,
+    status: &str,
+    calls: &mut u32,
+) -> Result<Stack> {
+    let target = format!("cloudformation:{}/{name}", env.region);
+    let orphan = match env.journal {
+        Some(j) => j
+            .last_change("stack.", &target)?
+            .filter(|r| r.outcome.is_none())
+            .map(|r| r.intent.id),
+        None => None,
+    };
+    env.out.info(format!(
+        "{name} is {status}: an operation is already running{}; waiting for it to settle before deploying",
+        if orphan.is_some() {
+            " (an earlier deploy ended without recording its outcome)"
+        } else {
+            ""
+        }
+    ));
+    let change = match (env.journal, &orphan) {
+        (Some(j), Some(id)) => Some(j.intent(
+            "stack.resume",
+            &target,
+            json!({ "status": status, "resumes": id }),
+        )?),
+        _ => None,
+    };
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let waited = env
+        .opts
+        .cancel
+        .run(wait_stack(&env.cfn, env.out, name, None, left, calls, true))
+        .await;
+    match waited {
+        Ok((stack, _)) => {
+            let now = status_of(&stack);
+            env.out
+                .info(format!("{name}: the running operation ended {now}"));
+            if let Some(c) = change {
+                c.ok(json!({ "status": now, "outputs": outputs_of(&stack) }))?;
+            }
+            Ok(stack)
+        }
+        Err(Error::Interrupted) => {
+            if let Some(c) = change {
+                c.interrupted(
+                    json!({ "status": status }),
+                    format!("stopped by a signal while waiting; follow it with `stack-deploy watch {name}`"),
+                )?;
+            }
+            Err(Error::Interrupted)
+        }
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(json!({ "status": status }), e.to_string())?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What starting a stack operation came to.
+#[derive(Debug)]
+enum Kicked {
+    /// CloudFormation accepted it (answered, or found by the read-back).
+    Started,
+    /// CloudFormation found nothing to change.
+    NoChanges,
+    /// The answer was lost and the read-back could not decide.
+    Unknown(String),
+}
+
+/// Whether an error on a mutating call may hide a request that reached
+/// CloudFormation: 5xx, no response, or the retry's "already exists"/"in
+/// progress" answer to our own first attempt.
+fn ambiguous(e: &common::AwsError) -> bool {
+    e.status.is_none_or(|s| s >= 500)
+        || e.has_code("AlreadyExistsException")
+        || e.has_code("InvalidChangeSetStatus")
+        || e.message.contains("_IN_PROGRESS state")
+}
+
+/// After an ambiguous answer to CreateStack/UpdateStack: is the operation
+/// running on the stack the one this intent asked for? By the client request
+/// token on the stack's events; where events carry no token, by the same
+/// template and tags on a stack changed since `started`.
+async fn read_back(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    op: Op,
+    token: &str,
+    started: chrono::DateTime<Utc>,
+    calls: &mut u32,
+) -> std::result::Result<bool, String> {
+    let name = &job.stack_name;
+    *calls += 1;
+    let stack = match describe(&env.cfn, name).await {
+        Ok(Some(s)) => s,
+        // No stack: a create did not happen (an update cannot make one vanish).
+        Ok(None) if op == Op::Create => return Ok(false),
+        Ok(None) => return Err(format!("stack {name} is gone")),
+        Err(e) => return Err(format!("the read-back failed ({e})")),
+    };
+    *calls += 1;
+    let mut tokens_seen = false;
+    match env
+        .cfn
+        .describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .aws("DescribeStackEvents")
+    {
+        Ok(page) => {
+            for e in page.stack_events() {
+                if let Some(t) = e.client_request_token() {
+                    tokens_seen = true;
+                    if t == token {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Err(e) => env.out.warn(format!(
+            "{name}: events unreadable for the read-back ({e}); comparing template and tags instead"
+        )),
+    }
+    if tokens_seen {
+        // Events name the tokens of their operations and none is ours.
+        return Ok(false);
+    }
+    let status = status_of(&stack);
+    let changed_at = stack
+        .last_updated_time()
+        .or(stack.creation_time())
+        .and_then(|t| chrono::DateTime::<Utc>::from_timestamp(t.secs(), 0));
+    let recent = changed_at.is_some_and(|t| t >= started - chrono::Duration::seconds(60));
+    let right_kind = match op {
+        Op::Create => status.starts_with("CREATE_") || status.starts_with("ROLLBACK_"),
+        _ => status.starts_with("UPDATE_"),
+    };
+    if !recent || !right_kind {
+        return Ok(false);
+    }
+    *calls += 1;
+    match deployed_template(&env.cfn, name).await {
+        Ok(t) => Ok(same_template(&t, &job.template) && tags_of(&stack) == job.tags),
+        Err(e) => Err(format!("the read-back could not read the template ({e})")),
+    }
+}
+
 fn no_changes(e: &common::AwsError) -> bool {
     e.message.contains("No updates are to be performed")
 }
 
-/// CreateStack/UpdateStack; `Ok(false)` when there was nothing to update.
+/// CreateStack/UpdateStack with this intent's ClientRequestToken. An
+/// ambiguous error (the answer lost, the SDK's retry meeting our own first
+/// attempt) is decided by reading the stack back.
 async fn start_direct(
     env: &StackEnv<'_>,
     job: &StackJob,
     op: Op,
     current_params: Option<&BTreeMap<String, String>>,
+    token: &str,
+    started: chrono::DateTime<Utc>,
     calls: &mut u32,
-) -> Result<bool> {
+) -> Result<Kicked> {
     *calls += 1;
-    if op == Op::Create {
+    let sent = if op == Op::Create {
         env.cfn
             .create_stack()
             .stack_name(&job.stack_name)
@@ -521,13 +783,13 @@ async fn start_direct(
             .set_role_arn(job.exec_role.clone())
             .disable_rollback(env.opts.no_rollback)
             .enable_termination_protection(job.termination_protection)
+            .client_request_token(token)
             .send()
             .await
-            .aws("CreateStack")?;
-        Ok(true)
+            .aws("CreateStack")
+            .map(drop)
     } else {
-        match env
-            .cfn
+        env.cfn
             .update_stack()
             .stack_name(&job.stack_name)
             .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
@@ -537,14 +799,34 @@ async fn start_direct(
             .set_tags(Some(cfn_tags(&job.tags)))
             .set_role_arn(job.exec_role.clone())
             .disable_rollback(env.opts.no_rollback)
+            .client_request_token(token)
             .send()
             .await
             .aws("UpdateStack")
-        {
-            Ok(_) => Ok(true),
-            Err(e) if no_changes(&e) => Ok(false),
-            Err(e) => Err(e.into()),
+            .map(drop)
+    };
+    match sent {
+        Ok(()) => Ok(Kicked::Started),
+        Err(e) if op == Op::Update && no_changes(&e) => Ok(Kicked::NoChanges),
+        Err(e) if ambiguous(&e) => {
+            env.out.warn(format!(
+                "{}: {e}; reading the stack back to see whether this request started it",
+                job.stack_name
+            ));
+            match read_back(env, job, op, token, started, calls).await {
+                Ok(true) => {
+                    env.out.info(format!(
+                        "{}: the {} was started by this deploy (its answer was lost)",
+                        job.stack_name,
+                        op_word(op)
+                    ));
+                    Ok(Kicked::Started)
+                }
+                Ok(false) => Err(e.into()),
+                Err(why) => Ok(Kicked::Unknown(format!("{e}; {why}"))),
+            }
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -581,8 +863,9 @@ async fn start_change_set(
     job: &StackJob,
     op: Op,
     current_params: Option<&BTreeMap<String, String>>,
+    token: &str,
     calls: &mut u32,
-) -> Result<bool> {
+) -> Result<Kicked> {
     use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, ExecutionStatus};
     let cs_name = format!("stack-deploy-{}", Utc::now().format("%Y%m%d%H%M%S%3f"));
     let stack = job.stack_name.as_str();
@@ -592,15 +875,6 @@ async fn start_change_set(
         ChangeSetType::Update
     };
     *calls += 1;
-    change_set_request(&env.cfn, job, current_params, &cs_name, kind)
-        .send()
-        .await
-        .aws("CreateChangeSet")?;
-    // The change set is not executed until it is CREATE_COMPLETE; a timeout
-    // leaves it for a human to look at (watching the stack would show nothing).
-    let inspect = format!(
-        "aws cloudformation describe-change-set --stack-name {stack} --change-set-name {cs_name}"
-    );
     let n = std::sync::atomic::AtomicU32::new(0);
     let look = || async {
         n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -612,42 +886,86 @@ async fn start_change_set(
             .await
             .aws("DescribeChangeSet")
     };
+    if let Err(e) = change_set_request(&env.cfn, job, current_params, &cs_name, kind)
+        .client_token(token)
+        .send()
+        .await
+        .aws("CreateChangeSet")
+    {
+        if !ambiguous(&e) {
+            return Err(e.into());
+        }
+        // The name is this call's own (down to the millisecond): if a change
+        // set by that name exists, this request made it.
+        match look().await {
+            Ok(_) => env.out.info(format!(
+                "{stack}: change set {cs_name} was created by this deploy (its answer was lost)"
+            )),
+            Err(r) if r.has_code("ChangeSetNotFound") => return Err(e.into()),
+            Err(r) => {
+                *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Kicked::Unknown(format!(
+                    "{e}; the read-back failed ({r}): look with `aws cloudformation describe-change-set --stack-name {stack} --change-set-name {cs_name}`"
+                )));
+            }
+        }
+    }
+    // The change set is not executed until it is CREATE_COMPLETE; a timeout
+    // leaves it for a human to look at (watching the stack would show nothing).
+    let inspect = format!(
+        "aws cloudformation describe-change-set --stack-name {stack} --change-set-name {cs_name}"
+    );
     let left = env.opts.deadline.saturating_duration_since(Instant::now());
     let opts = WaitOptions::new(format!("change set {cs_name} of {stack}"), left)
         .reattach(inspect.clone());
-    let created = poll_until(env.out, &opts, || async {
-        let d = look().await?;
-        let reason = d.status_reason().unwrap_or_default().to_owned();
-        Ok(match d.status() {
-            Some(ChangeSetStatus::CreateComplete) => Poll::Done((true, reason)),
-            Some(ChangeSetStatus::Failed) => Poll::Done((false, reason)),
-            other => Poll::Pending(
-                other
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_else(|| "unknown".into()),
-            ),
-        })
-    })
-    .await;
-    *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
-    let (complete, reason) = created?;
-    if !complete {
-        *calls += 1;
-        if let Err(e) = env
-            .cfn
+    let delete = || async {
+        env.cfn
             .delete_change_set()
             .stack_name(stack)
             .change_set_name(&cs_name)
             .send()
             .await
             .aws("DeleteChangeSet")
-        {
+    };
+    let created = env
+        .opts
+        .cancel
+        .run(poll_until(env.out, &opts, || async {
+            let d = look().await?;
+            let reason = d.status_reason().unwrap_or_default().to_owned();
+            Ok(match d.status() {
+                Some(ChangeSetStatus::CreateComplete) => Poll::Done((true, reason)),
+                Some(ChangeSetStatus::Failed) => Poll::Done((false, reason)),
+                other => Poll::Pending(
+                    other
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "unknown".into()),
+                ),
+            })
+        }))
+        .await;
+    *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
+    if matches!(created, Err(Error::Interrupted)) {
+        // Nothing was executed: take the unexecuted change set away so the
+        // stack is left as it was (a CREATE one leaves it REVIEW_IN_PROGRESS).
+        *calls += 1;
+        if let Err(e) = delete().await {
+            env.out.warn(format!(
+                "{stack}: could not delete change set {cs_name}: {e}; `aws cloudformation delete-change-set --stack-name {stack} --change-set-name {cs_name}`"
+            ));
+        }
+        return Err(Error::Interrupted);
+    }
+    let (complete, reason) = created?;
+    if !complete {
+        *calls += 1;
+        if let Err(e) = delete().await {
             env.out.warn(format!(
                 "{stack}: could not delete change set {cs_name}: {e}"
             ));
         }
         if empty_change_set(&reason) {
-            return Ok(false);
+            return Ok(Kicked::NoChanges);
         }
         let left_behind = if op == Op::Create {
             format!(
@@ -661,14 +979,37 @@ async fn start_change_set(
         )));
     }
     *calls += 1;
-    env.cfn
+    if let Err(e) = env
+        .cfn
         .execute_change_set()
         .stack_name(stack)
         .change_set_name(&cs_name)
         .disable_rollback(env.opts.no_rollback)
+        .client_request_token(token)
         .send()
         .await
-        .aws("ExecuteChangeSet")?;
+        .aws("ExecuteChangeSet")
+    {
+        if !ambiguous(&e) {
+            return Err(e.into());
+        }
+        // Executed when the change set has left AVAILABLE.
+        let read = look().await;
+        *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
+        match read {
+            Ok(d) if d.execution_status() == Some(&ExecutionStatus::Available) => {
+                return Err(e.into());
+            }
+            Ok(_) => env.out.info(format!(
+                "{stack}: change set {cs_name} was executed by this deploy (its answer was lost)"
+            )),
+            Err(r) => {
+                return Ok(Kicked::Unknown(format!(
+                    "{e}; the read-back failed ({r}): look with `{inspect}`"
+                )));
+            }
+        }
+    }
     // ExecuteChangeSet only starts the operation. Until the change set leaves
     // AVAILABLE the stack may still show its previous settled status
     // (REVIEW_IN_PROGRESS, *_COMPLETE), which the stack wait would take as
@@ -679,25 +1020,30 @@ async fn start_change_set(
         left,
     )
     .reattach(format!("stack-deploy watch {stack}"));
-    let started = poll_until(env.out, &opts, || async {
-        match look().await {
-            Ok(d) => Ok(match d.execution_status() {
-                Some(ExecutionStatus::Available) => Poll::Pending("AVAILABLE".to_owned()),
-                _ => Poll::Done(()),
-            }),
-            // Gone (executed and cleaned up): the operation has started.
-            Err(e) if e.has_code("ChangeSetNotFound") => Ok(Poll::Done(())),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await;
+    let started = env
+        .opts
+        .cancel
+        .run(poll_until(env.out, &opts, || async {
+            match look().await {
+                Ok(d) => Ok(match d.execution_status() {
+                    Some(ExecutionStatus::Available) => Poll::Pending("AVAILABLE".to_owned()),
+                    _ => Poll::Done(()),
+                }),
+                // Gone (executed and cleaned up): the operation has started.
+                Err(e) if e.has_code("ChangeSetNotFound") => Ok(Poll::Done(())),
+                Err(e) => Err(e.into()),
+            }
+        }))
+        .await;
     *calls += n.load(std::sync::atomic::Ordering::Relaxed);
     started?;
-    Ok(true)
+    Ok(Kicked::Started)
 }
 
 /// Waits until the stack leaves every *_IN_PROGRESS state, printing its new
-/// events on stderr. Returns the final description and the events seen.
+/// events on stderr. Returns the final description and the events seen. The
+/// verdict comes from the stack's status alone: events are for display and
+/// the failure reason, and a failed events read is a warning, never an end.
 pub async fn wait_stack(
     cfn: &Client,
     out: &Output,
@@ -708,6 +1054,8 @@ pub async fn wait_stack(
     show_events: bool,
 ) -> Result<(Stack, Tracker)> {
     let state = Arc::new(tokio::sync::Mutex::new((Tracker::new(since), 0u32)));
+    // Events reads that failed in a row (warned about once per streak).
+    let events_failing = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let opts = WaitOptions::new(format!("stack {name}"), timeout)
         .reattach(format!("stack-deploy watch {name}"));
     let st = state.clone();
@@ -715,6 +1063,7 @@ pub async fn wait_stack(
         let state = st.clone();
         let cfn = cfn.clone();
         let name = name.to_owned();
+        let events_failing = events_failing.clone();
         async move {
             let mut g = state.lock().await;
             let (tracker, n) = &mut *g;
@@ -723,8 +1072,20 @@ pub async fn wait_stack(
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("stack {name} does not exist")))?;
             if show_events {
-                for e in fetch_new(&cfn, &name, tracker, n).await? {
-                    out.info(e.line(&name));
+                match fetch_new(&cfn, &name, tracker, n).await {
+                    Ok(events) => {
+                        events_failing.store(0, std::sync::atomic::Ordering::Relaxed);
+                        for e in events {
+                            out.info(e.line(&name));
+                        }
+                    }
+                    Err(e) => {
+                        if events_failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                            out.warn(format!(
+                                "{name}: stack events unavailable ({e}); still following the stack's status"
+                            ));
+                        }
+                    }
                 }
             }
             let status = status_of(&stack);
@@ -885,6 +1246,7 @@ pub(crate) mod tests {
             no_rollback: false,
             dry_run: false,
             deadline: Instant::now() + timeout,
+            cancel: common::Cancel::new(),
         }
     }
 
@@ -1219,5 +1581,341 @@ pub(crate) mod tests {
         j.parameters.insert("Tag".into(), "v3".into());
         let p = cfn_parameters(&j, Some(&existing));
         assert_eq!(p[0].parameter_value(), Some("v3"));
+    }
+
+    // ---- issue 14: lost answers, events failing, signals, killed deploys ----
+
+    fn retrying(
+        c: aws_sdk_cloudformation::config::Builder,
+    ) -> aws_sdk_cloudformation::config::Builder {
+        c.retry_config(RetryConfig::standard().with_max_attempts(3))
+    }
+
+    fn already_exists() -> HttpResponse {
+        aws_error(400, "AlreadyExistsException", "Stack [S] already exists")
+    }
+
+    fn server_error() -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(500).unwrap(),
+            SdkBody::from("<html><body>Internal Server Error</body></html>"),
+        )
+    }
+
+    /// A CreateStack rule that answers 500 (the request "reached AWS"), then
+    /// AlreadyExists to the SDK's retry, recording the token of every attempt.
+    fn lost_create(tokens: Arc<Mutex<Vec<String>>>) -> aws_smithy_mocks::Rule {
+        mock!(Client::create_stack)
+            .match_requests(move |req| {
+                tokens
+                    .lock()
+                    .unwrap()
+                    .push(req.client_request_token().unwrap_or_default().to_owned());
+                true
+            })
+            .sequence()
+            .http_response(server_error)
+            .http_response(already_exists)
+            .build()
+    }
+
+    fn start_event(token: Option<String>) -> DescribeStackEventsOutput {
+        let mut e = event(
+            "1",
+            1,
+            "S",
+            STACK,
+            "CREATE_IN_PROGRESS",
+            Some("User Initiated"),
+        );
+        e.client_request_token = token;
+        DescribeStackEventsOutput::builder().stack_events(e).build()
+    }
+
+    // Regression (issue 14): the SDK's retry met AlreadyExists for the stack its
+    // own first attempt created; the deploy journaled `failed` and exited 3.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_create_answer_then_already_exists_is_our_create_and_journaled_ok() {
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let create = lost_create(tokens.clone());
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(2)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let t = tokens.clone();
+        let events = mock!(Client::describe_stack_events)
+            .then_output(move || start_event(t.lock().unwrap().first().cloned()));
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&create, &describe, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+
+        assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
+        assert_eq!(r.action, Action::Created);
+        assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
+        // The SDK retried (two attempts) one operation whose input carries this
+        // intent's token (the mock matches rules once per operation, so one input
+        // is seen; both attempts serialize it).
+        assert_eq!(create.num_calls(), 2);
+        let sent = tokens.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].starts_with("stack-deploy-"), "{sent:?}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].action, "stack.create");
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
+        assert_eq!(entries[1].after["status"], "CREATE_COMPLETE");
+        assert!(
+            err.text().contains("started by this deploy"),
+            "{}",
+            err.text()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn already_exists_for_someone_elses_create_is_still_a_failure() {
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let create = lost_create(tokens);
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .repeatedly()
+            .build();
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| start_event(Some("someone-else-1".into())));
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&create, &describe, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("AlreadyExistsException"), "{e}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_that_cannot_be_read_back_is_unknown_exit_7_with_the_read_command() {
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let create = lost_create(tokens);
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .http_response(server_error)
+            .repeatedly()
+            .build();
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&create, &describe],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 7, "{e}");
+        assert!(e.to_string().contains("stack-deploy watch S"), "{e}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Unknown));
+    }
+
+    // Regression (issue 14): three failed DescribeStackEvents calls journaled
+    // a stack as failed although it reached CREATE_COMPLETE.
+    #[tokio::test(start_paused = true)]
+    async fn events_failing_while_the_stack_completes_do_not_decide_the_outcome() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(3)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events).then_http_response(server_error);
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.action, Action::Created);
+        // Every look's events read failed, each after the SDK's retries.
+        assert!(events.num_calls() >= 12, "{}", events.num_calls());
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
+        assert_eq!(
+            err.text().matches("stack events unavailable").count(),
+            1,
+            "{}",
+            err.text()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_signal_while_waiting_journals_interrupted_and_names_watch() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let signal = o.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            signal.trigger(common::cancel::SignalKind::Interrupt);
+        });
+        let t0 = Instant::now();
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(t0.elapsed() < Duration::from_secs(40), "{:?}", t0.elapsed());
+        assert_eq!(r.action, Action::Interrupted);
+        assert_eq!(r.error.as_ref().unwrap().exit_code(), 130);
+        assert!(
+            r.reason
+                .as_deref()
+                .unwrap()
+                .contains("stack-deploy watch S"),
+            "{:?}",
+            r.reason
+        );
+        // CloudFormation was asked once and left running: no second call.
+        assert_eq!(create.num_calls(), 1);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[1].outcome,
+            Some(common::journal::Outcome::Interrupted)
+        );
+        assert!(
+            entries[1]
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("stack-deploy watch S"),
+            "{:?}",
+            entries[1].message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_signal_before_the_stack_starts_sends_nothing() {
+        let describe = mock!(Client::describe_stacks).then_http_response(does_not_exist);
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create]
+        );
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        o.cancel.trigger(common::cancel::SignalKind::Terminate);
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert_eq!(r.error.as_ref().unwrap().exit_code(), 130);
+        assert_eq!(create.num_calls(), 0);
+        assert_eq!(describe.num_calls(), 0);
+    }
+
+    // Issue 14: a SIGKILLed deploy leaves an intent without outcome and the
+    // stack CREATE_IN_PROGRESS; the same deploy run again waits for it, records
+    // what became of it, and carries on (here: nothing left to do).
+    #[tokio::test(start_paused = true)]
+    async fn re_running_a_killed_deploy_waits_for_the_stack_and_carries_on() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(3)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let template = mock!(Client::get_template).then_output(|| {
+            GetTemplateOutput::builder()
+                .template_body(job().template)
+                .build()
+        });
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &template, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let killed = journal
+            .intent(
+                "stack.create",
+                "cloudformation:ap-northeast-1/S",
+                json!({ "status": null }),
+            )
+            .unwrap();
+        let killed_id = killed.id().to_owned();
+        // SIGKILL: no outcome line, not even the drop guard's.
+        std::mem::forget(killed);
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
+        assert_eq!(r.action, Action::Unchanged);
+        assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
+        assert_eq!(create.num_calls(), 0);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        let resume: Vec<_> = entries
+            .iter()
+            .filter(|e| e.action == "stack.resume")
+            .collect();
+        assert_eq!(resume.len(), 2, "{entries:?}");
+        assert_eq!(resume[0].before["resumes"], killed_id);
+        assert_eq!(resume[1].outcome, Some(common::journal::Outcome::Ok));
+        assert_eq!(resume[1].after["status"], "CREATE_COMPLETE");
+        assert!(
+            err.text().contains("waiting for it to settle"),
+            "{}",
+            err.text()
+        );
     }
 }

@@ -129,10 +129,14 @@ pub enum Command {
         #[arg(long, default_value = "60m", value_name = "DURATION")]
         timeout: HumanDuration,
     },
-    /// Cancel an in-flight update (CancelUpdateStack) and wait for the rollback.
+    /// Leave stacks still: cancel an update (CancelUpdateStack, then wait for
+    /// UPDATE_ROLLBACK_COMPLETE), wait for what cannot be cancelled (create,
+    /// rollback, cleanup), delete the pending change set of a REVIEW_IN_PROGRESS
+    /// stack. Exit 0 once every stack is at rest, in whatever state.
     Cancel {
         #[arg(required = true, value_name = "STACK")]
         stacks: Vec<String>,
+        /// Give up waiting after this long (exit 5; CloudFormation goes on).
         #[arg(long, default_value = "60m", value_name = "DURATION")]
         timeout: HumanDuration,
     },

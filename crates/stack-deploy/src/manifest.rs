@@ -16,6 +16,29 @@ pub const STACK_TYPE: &str = "aws:cloudformation:stack";
 pub const ASSETS_TYPE: &str = "cdk:asset-manifest";
 /// CloudFormation's limit for an inline TemplateBody.
 pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
+/// CloudFormation's limit for a template given by TemplateURL (1 MB).
+pub const TEMPLATE_URL_LIMIT: usize = 1_048_576;
+
+/// A CloudFormation stack name: 1-128 characters, `[A-Za-z][A-Za-z0-9-]*`.
+/// Checked before any call; the name is quoted at most ~100 characters.
+pub fn check_stack_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(100).collect();
+    let more = if name.chars().count() > 100 {
+        format!("... ({} characters)", name.chars().count())
+    } else {
+        String::new()
+    };
+    Err(Error::usage(format!(
+        "{shown:?}{more} is not a CloudFormation stack name (1-128 letters, digits and hyphens, starting with a letter)"
+    )))
+}
 
 /// One deployable stack, as the CDK synthesized it.
 #[derive(Debug, Clone)]
@@ -328,9 +351,11 @@ fn stack_artifact(
         file_assets.extend(read_asset_manifest(dir, id, &dir.join(file))?);
     }
 
+    let stack_name = prop_str(props, "stackName").unwrap_or_else(|| id.to_owned());
+    check_stack_name(&stack_name).map_err(|e| bad(format!("artifact {id}: {e}")))?;
     Ok(StackArtifact {
         id: id.to_owned(),
-        stack_name: prop_str(props, "stackName").unwrap_or_else(|| id.to_owned()),
+        stack_name,
         template_file: template_path,
         template,
         template_parameters,

@@ -15,7 +15,7 @@ use common::{AwsResultExt, Context, Error, Render, Result};
 use crate::assets::{self, AssetResult};
 use crate::deploy::{Action, DeployOptions, Method, StackEnv, StackJob, StackResult, deploy_stack};
 use crate::graph::{Graph, select};
-use crate::manifest::{Assembly, StackArtifact, TEMPLATE_BODY_LIMIT};
+use crate::manifest::{Assembly, StackArtifact, TEMPLATE_BODY_LIMIT, TEMPLATE_URL_LIMIT};
 use crate::roles::{Roles, resolve_placeholders, url_suffix};
 use crate::{Selection, scheduler};
 
@@ -159,6 +159,13 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         .filter_map(|id| assembly.stack(id))
         .collect();
     for s in &arts {
+        if s.template.len() > TEMPLATE_URL_LIMIT {
+            return Err(Error::usage(format!(
+                "stack {}: template is {} bytes, over CloudFormation's {TEMPLATE_URL_LIMIT}-byte limit for a template given by URL; CloudFormation would refuse it (split the stack)",
+                s.id,
+                s.template.len()
+            )));
+        }
         if s.template.len() > TEMPLATE_BODY_LIMIT && s.template_asset_url.is_none() {
             return Err(Error::usage(format!(
                 "stack {}: template is {} bytes (over CloudFormation's {TEMPLATE_BODY_LIMIT}-byte inline limit) and the manifest names no stackTemplateAssetObjectUrl to upload it to",
@@ -182,6 +189,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     )
     .await?;
 
+    let cancel = ctx.cancel();
+    cancel.check()?;
     let aws = ctx.aws().await?;
     let roles = Roles::new(aws.config.clone(), !args.no_assume_role);
     let calls = AtomicU32::new(0);
@@ -218,6 +227,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             checked.push((param.clone(), reg.clone()));
         }
         sessions.insert(s.id.clone(), session);
+        cancel.check()?;
     }
 
     let asset_results = assets::publish(
@@ -230,6 +240,9 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         &calls,
     )
     .await?;
+    // Uploads are additive and content-addressed: a signal during them leaves
+    // nothing to record; stop here before any stack is touched.
+    cancel.check()?;
 
     let journal = if ctx.dry_run() {
         None
@@ -241,6 +254,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         no_rollback: args.no_rollback,
         dry_run: ctx.dry_run(),
         deadline: t0 + args.timeout,
+        cancel: cancel.clone(),
     };
     let endpoint = aws.config.endpoint_url().map(str::to_owned);
     let mut jobs: HashMap<String, (StackJob, StackEnv<'_>)> = HashMap::new();
@@ -277,22 +291,21 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         args.concurrency
     ));
     let jobs_ref = &jobs;
+    // On the first signal each running stack stops waiting (CloudFormation
+    // goes on), journals `interrupted` and counts as not ok, so the pool
+    // starts nothing new; a stack the pool starts in that instant returns at once.
     let pool = scheduler::run(&graph, args.concurrency, |id| async move {
         let (job, env) = &jobs_ref[&id];
+        if env.opts.cancel.is_cancelled() {
+            let r =
+                StackResult::skipped(&job.stack_name, &job.template, "not started: interrupted");
+            return ((r, Instant::now()), false);
+        }
         let r = deploy_stack(env, job).await;
         let ok = r.ok();
         ((r, Instant::now()), ok)
     });
-    let outcomes = tokio::select! {
-        o = pool => o,
-        _ = tokio::signal::ctrl_c() => {
-            ctx.out.warn(format!(
-                "interrupted: CloudFormation keeps going; re-attach with `stack-deploy watch {}`",
-                selected.iter().filter_map(|id| assembly.stack(id)).map(|s| s.stack_name.as_str()).collect::<Vec<_>>().join(" ")
-            ));
-            return Err(Error::Interrupted);
-        }
-    };
+    let outcomes = pool.await;
 
     // Results in phase order; the first failure (in time) decides the exit.
     let mut stacks = Vec::new();
@@ -306,7 +319,11 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             None => stacks.push(StackResult::skipped(
                 &art.stack_name,
                 &art.template,
-                "not started: an earlier stack failed",
+                if cancel.is_cancelled() {
+                    "not started: interrupted"
+                } else {
+                    "not started: an earlier stack failed"
+                },
             )),
         }
     }
@@ -364,6 +381,28 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         duration_ms: elapsed.as_millis() as u64,
         api_calls: total_calls,
     };
+    if cancel.is_cancelled() {
+        // CloudFormation cannot be called back: say what is still moving and
+        // how to follow it; each such stack's journal outcome is `interrupted`.
+        let moving: Vec<&str> = report
+            .stacks
+            .iter()
+            .filter(|s| s.action == Action::Interrupted)
+            .map(|s| s.stack.as_str())
+            .collect();
+        if moving.is_empty() {
+            ctx.out
+                .warn("interrupted: no stack operation was in flight; nothing new was started");
+        } else {
+            ctx.out.warn(format!(
+                "interrupted: nothing new was started; CloudFormation goes on with {}: follow it with `stack-deploy watch {}`, or re-run the same deploy, which waits for them and carries on",
+                moving.join(", "),
+                moving.join(" ")
+            ));
+        }
+        ctx.out.result(&report)?;
+        return Err(Error::Interrupted);
+    }
     let error = match &fail_name {
         None => None,
         Some(name) => {

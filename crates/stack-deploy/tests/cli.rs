@@ -817,19 +817,27 @@ fn rollback_and_cancel_of_a_healthy_stack_have_nothing_to_do() {
     let emu = Emulator::shared();
     bootstrap(&emu);
     deploy_one(&emu, &fixture(), "LightningTalk-Security-prod");
-    for (sub, msg) in [
-        ("rollback", "nothing to roll back"),
-        ("cancel", "nothing to cancel"),
-    ] {
-        let out = cmd(&emu)
-            .args([sub, "--yes", "LightningTalk-Security-prod"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(4), "{sub}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(msg), "{stderr}");
-        assert_eq!(json_stdout(&out)["ok"], false);
-    }
+    let out = cmd(&emu)
+        .args(["rollback", "--yes", "LightningTalk-Security-prod"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing to roll back"), "{stderr}");
+    assert_eq!(json_stdout(&out)["ok"], false);
+    // `cancel` leaves stacks still: one already at rest needs nothing, and
+    // that is success (issue 21: the rollback's first step must not stop here).
+    let out = cmd(&emu)
+        .args(["cancel", "--yes", "LightningTalk-Security-prod"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("at rest, nothing to stop"), "{stderr}");
+    let v = json_stdout(&out);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["stacks"][0]["action"], "none");
+    assert_eq!(v["stacks"][0]["status"], "CREATE_COMPLETE");
     // Watching a settled stack returns at once with its status.
     let out = cmd(&emu)
         .args(["watch", "LightningTalk-Security-prod"])
@@ -958,6 +966,51 @@ fn bad_input_exits_2_with_one_line_and_no_call() {
         &deploy(&["--app", d, "--all"]),
         "docker image asset \"ApiImage\"",
     );
+}
+
+#[test]
+fn over_limit_templates_and_bad_stack_names_are_refused_before_any_call() {
+    let deploy = |app: &Path, stack: &str| {
+        offline()
+            .args(["deploy", "--yes", "--app"])
+            .arg(app)
+            .arg(stack)
+            .output()
+            .unwrap()
+    };
+    // Over 1 MB: CloudFormation refuses it even by URL, so nothing is uploaded.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(), dir.path());
+    edit_json(
+        &dir.path().join("LightningTalk-Database-prod.template.json"),
+        |t| {
+            t["Metadata"] = serde_json::json!({ "Padding": "x".repeat(1_100_000) });
+        },
+    );
+    assert_usage_error(
+        &deploy(dir.path(), "LightningTalk-Database-prod"),
+        "over CloudFormation's 1048576-byte limit",
+    );
+    // A stack name CloudFormation would reject, from the manifest.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("A.template.json"), "{}").unwrap();
+    write_assembly(
+        dir.path(),
+        r#"{"version":"55.0.0","artifacts":{
+          "A":{"type":"aws:cloudformation:stack","properties":{"templateFile":"A.template.json","stackName":"api_v2.prod"}}}}"#,
+    );
+    assert_usage_error(&deploy(dir.path(), "A"), "not a CloudFormation stack name");
+    // On the command line: too long, quoted short.
+    let long = format!("A{}", "b".repeat(200));
+    for sub in ["cancel", "watch", "rollback"] {
+        let out = offline().args([sub, "--yes", &long]).output().unwrap();
+        assert_usage_error(&out, "not a CloudFormation stack name");
+        assert!(
+            out.stderr.len() < 400,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
