@@ -268,19 +268,53 @@ fn open_private(path: &Path) -> std::io::Result<File> {
 
 /// Checks, before any AWS call, that the journal can be written: a usage error
 /// naming the path and the cause once (a directory, `/dev/null/x`, no permission).
+/// Creates nothing: a command that ends up changing nothing leaves no journal.
 pub fn check_writable(path: &Path) -> Result<()> {
+    let refuse = |why: String| {
+        Error::usage(format!(
+            "journal {} cannot be written ({why}); give a writable file with --journal or LTC_JOURNAL",
+            path.display()
+        ))
+    };
     if path.is_dir() {
         return Err(Error::usage(format!(
             "journal {} is a directory; give a file path with --journal or LTC_JOURNAL",
             path.display()
         )));
     }
-    open_private(path).map(drop).map_err(|e| {
-        Error::usage(format!(
-            "journal {} cannot be written ({e}); give a writable file with --journal or LTC_JOURNAL",
-            path.display()
-        ))
-    })
+    if path.exists() {
+        return OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| refuse(e.to_string()));
+    }
+    // The nearest folder that exists must be a folder we can create in: try a
+    // scratch file there and remove it.
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        if d.exists() {
+            if !d.is_dir() {
+                return Err(refuse(format!("{} is not a folder", d.display())));
+            }
+            let probe = d.join(format!(".ltc-journal-check-{}", std::process::id()));
+            return match OpenOptions::new().write(true).create_new(true).open(&probe) {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&probe);
+                    Ok(())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(refuse(e.to_string())),
+            };
+        }
+        dir = d.parent();
+    }
+    Ok(())
 }
 
 /// An open change; record its outcome with [`Change::finish`]. Dropped without
@@ -473,6 +507,8 @@ mod tests {
         assert_eq!(e.exit_code(), 2);
         assert_eq!(e.to_string().matches("/dev/null/x").count(), 1, "{e}");
         assert!(check_writable(&dir.path().join("new/j.jsonl")).is_ok());
+        // Checking creates nothing.
+        assert!(!dir.path().join("new").exists());
     }
 
     #[test]
