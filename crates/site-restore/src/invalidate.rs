@@ -2,10 +2,12 @@
 //! leading slash, collapsed to a wildcard past a limit), creating the
 //! invalidation and waiting until it completes.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
-use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
+use common::{
+    AwsError, AwsResultExt, Cancel, Error, Output, Poll, Result, WaitOptions, poll_until,
+};
 use serde::Serialize;
 
 use crate::bucket::with_backoff;
@@ -103,27 +105,131 @@ pub async fn origin_path_for(
         .map(|o| o.origin_path().unwrap_or_default().to_owned()))
 }
 
-/// Creates the invalidation and waits for it. The emulator says `COMPLETED`,
-/// AWS `Completed`: both count.
-pub async fn invalidate_and_wait(
+/// How a CreateInvalidation ended, read back when its answer may have been lost.
+#[derive(Debug)]
+pub enum Creation {
+    /// Created; `read_back`: the answer was lost and the invalidation was found
+    /// again by its CallerReference.
+    Created { id: String, read_back: bool },
+    /// Refused, or lost and a read-back shows no invalidation with our reference.
+    NotCreated(AwsError),
+    /// The answer was lost and the read-back could not decide.
+    Unknown { error: AwsError, why: String },
+}
+
+/// A failure after which the request may have reached CloudFront: no answer
+/// (timeout, reset), a 5xx, or "already exists" for our reference on a retry.
+fn answer_may_be_lost(e: &AwsError) -> bool {
+    e.status.is_none_or(|s| s >= 500) || e.has_code("InvalidationBatchAlreadyExists")
+}
+
+/// Invalidations listed and opened at most while looking for a reference.
+const READ_BACK_PAGES: usize = 3;
+const READ_BACK_OPENS: usize = 25;
+
+/// The command an operator runs to look for the invalidation by hand.
+pub fn read_command(distribution: &str, caller_reference: &str) -> String {
+    format!(
+        "aws cloudfront list-invalidations --distribution-id {distribution} (then aws cloudfront get-invalidation \
+         --distribution-id {distribution} --id ID for the newest, looking for CallerReference {caller_reference})"
+    )
+}
+
+/// The invalidation of `distribution` made with `caller_reference`, looked up
+/// among those created since `since` (minus a few minutes for clock skew).
+/// `Err` when the listing fails or too many candidates remain to open.
+pub async fn find_by_reference(
+    cf: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+    caller_reference: &str,
+    since: SystemTime,
+) -> std::result::Result<Option<(String, Vec<String>)>, String> {
+    let since = since
+        .checked_sub(Duration::from_secs(300))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut candidates: Vec<String> = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..READ_BACK_PAGES {
+        let page = cf
+            .list_invalidations()
+            .distribution_id(distribution)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .aws("ListInvalidations")
+            .map_err(|e| e.to_string())?;
+        let Some(list) = page.invalidation_list() else {
+            break;
+        };
+        candidates.extend(
+            list.items()
+                .iter()
+                .filter(|i| i.create_time().secs() >= since)
+                .map(|i| i.id().to_owned()),
+        );
+        marker = list.next_marker().map(str::to_owned);
+        if !list.is_truncated() || marker.is_none() {
+            marker = None;
+            break;
+        }
+    }
+    let unchecked_pages = marker.is_some();
+    for (n, id) in candidates.iter().enumerate() {
+        if n >= READ_BACK_OPENS {
+            return Err(format!(
+                "{} recent invalidations, more than the {READ_BACK_OPENS} opened",
+                candidates.len()
+            ));
+        }
+        let got = cf
+            .get_invalidation()
+            .distribution_id(distribution)
+            .id(id)
+            .send()
+            .await
+            .aws("GetInvalidation")
+            .map_err(|e| e.to_string())?;
+        let batch = got.invalidation().and_then(|i| i.invalidation_batch());
+        if batch.is_some_and(|b| b.caller_reference() == caller_reference) {
+            let paths = batch
+                .and_then(|b| b.paths())
+                .map(|p| p.items().to_vec())
+                .unwrap_or_default();
+            return Ok(Some((id.clone(), paths)));
+        }
+    }
+    if unchecked_pages {
+        return Err(format!(
+            "more than {READ_BACK_PAGES} pages of invalidations; only those were searched"
+        ));
+    }
+    Ok(None)
+}
+
+/// Creates the invalidation with `caller_reference` (the same on every retry,
+/// so CloudFront returns the same invalidation instead of making a second). When
+/// the answer may have been lost, reads back before deciding.
+pub async fn create(
     out: &Output,
     cf: &aws_sdk_cloudfront::Client,
     distribution: &str,
-    paths: Vec<String>,
+    paths: &[String],
     caller_reference: &str,
-    timeout: Duration,
-) -> Result<InvalidationReport> {
+) -> Result<Creation> {
     let batch = InvalidationBatch::builder()
         .paths(
             Paths::builder()
                 .quantity(paths.len() as i32)
-                .set_items(Some(paths.clone()))
+                .set_items(Some(paths.to_vec()))
                 .build()
                 .map_err(|e| Error::Internal(e.to_string()))?,
         )
         .caller_reference(caller_reference)
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
+    let sent_at = SystemTime::now();
     let created = with_backoff(|| async {
         cf.create_invalidation()
             .distribution_id(distribution)
@@ -132,43 +238,110 @@ pub async fn invalidate_and_wait(
             .await
             .aws("CreateInvalidation")
     })
-    .await?;
-    let id = created
-        .invalidation()
-        .map(|i| i.id().to_owned())
-        .ok_or_else(|| Error::Internal("CreateInvalidation returned no invalidation".into()))?;
+    .await;
+    let error = match created {
+        Ok(c) => {
+            let id = c.invalidation().map(|i| i.id().to_owned()).ok_or_else(|| {
+                Error::Internal("CreateInvalidation returned no invalidation".into())
+            })?;
+            return Ok(Creation::Created {
+                id,
+                read_back: false,
+            });
+        }
+        Err(e) if !answer_may_be_lost(&e) => return Ok(Creation::NotCreated(e)),
+        Err(e) => e,
+    };
+    out.warn(format!(
+        "{error}; reading back whether invalidation {caller_reference} exists"
+    ));
+    match find_by_reference(cf, distribution, caller_reference, sent_at).await {
+        Ok(Some((id, _))) => Ok(Creation::Created {
+            id,
+            read_back: true,
+        }),
+        // "Already exists" for our own reference, yet not found: do not guess.
+        Ok(None) if error.has_code("InvalidationBatchAlreadyExists") => Ok(Creation::Unknown {
+            why: format!(
+                "CloudFront says an invalidation with CallerReference {caller_reference} exists but the read-back did not find it"
+            ),
+            error,
+        }),
+        Ok(None) => Ok(Creation::NotCreated(error)),
+        Err(why) => Ok(Creation::Unknown { error, why }),
+    }
+}
+
+/// Waits until invalidation `id` completes. The emulator says `COMPLETED`,
+/// AWS `Completed`: both count. A signal stops the wait (the invalidation goes
+/// on at CloudFront).
+pub async fn wait(
+    out: &Output,
+    cancel: &Cancel,
+    cf: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+    id: &str,
+    timeout: Duration,
+) -> Result<String> {
+    let opts = WaitOptions::new(format!("invalidation {id} on {distribution}"), timeout)
+        .reattach(wait_command(distribution, id));
+    cancel
+        .run(poll_until(out, &opts, || async {
+            let got = cf
+                .get_invalidation()
+                .distribution_id(distribution)
+                .id(id)
+                .send()
+                .await
+                .aws("GetInvalidation")?;
+            let status = got
+                .invalidation()
+                .map(|i| i.status().to_owned())
+                .unwrap_or_default();
+            Ok(if status.eq_ignore_ascii_case("completed") {
+                Poll::Done(status)
+            } else {
+                Poll::Pending(if status.is_empty() {
+                    "no status yet".to_owned()
+                } else {
+                    status
+                })
+            })
+        }))
+        .await
+}
+
+/// The command that waits for an invalidation by hand.
+pub fn wait_command(distribution: &str, id: &str) -> String {
+    format!("aws cloudfront wait invalidation-completed --distribution-id {distribution} --id {id}")
+}
+
+/// Creates the invalidation and waits for it (no journal; `restore` journals
+/// through `invalidate_journaled`). For the tests of create-and-wait alone.
+#[cfg(test)]
+pub async fn invalidate_and_wait(
+    out: &Output,
+    cf: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+    paths: Vec<String>,
+    caller_reference: &str,
+    timeout: Duration,
+) -> Result<InvalidationReport> {
+    let id = match create(out, cf, distribution, &paths, caller_reference).await? {
+        Creation::Created { id, .. } => id,
+        Creation::NotCreated(e) => return Err(e.into()),
+        Creation::Unknown { error, why } => {
+            return Err(Error::RevertFailed(format!(
+                "{error}; whether the invalidation was created is unknown ({why}); check with: {}",
+                read_command(distribution, caller_reference)
+            )));
+        }
+    };
     out.info(format!(
         "created invalidation {id} on {distribution} for {} path(s)",
         paths.len()
     ));
-    let opts = WaitOptions::new(format!("invalidation {id} on {distribution}"), timeout).reattach(
-        format!(
-            "aws cloudfront wait invalidation-completed --distribution-id {distribution} --id {id}"
-        ),
-    );
-    let status = poll_until(out, &opts, || async {
-        let got = cf
-            .get_invalidation()
-            .distribution_id(distribution)
-            .id(&id)
-            .send()
-            .await
-            .aws("GetInvalidation")?;
-        let status = got
-            .invalidation()
-            .map(|i| i.status().to_owned())
-            .unwrap_or_default();
-        Ok(if status.eq_ignore_ascii_case("completed") {
-            Poll::Done(status)
-        } else {
-            Poll::Pending(if status.is_empty() {
-                "no status yet".to_owned()
-            } else {
-                status
-            })
-        })
-    })
-    .await?;
+    let status = wait(out, &Cancel::new(), cf, distribution, &id, timeout).await?;
     Ok(InvalidationReport {
         distribution: distribution.to_owned(),
         id,

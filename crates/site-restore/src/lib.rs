@@ -49,6 +49,16 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Make the recorded versions current again (server-side copies; delete
     /// markers for keys that did not exist), then invalidate CloudFront.
+    ///
+    /// Interrupted (exit 130) or partly failed (exit 7)? Re-run the same
+    /// command: it is idempotent. A key already holding its target content
+    /// (same version, or same ETag and size) is left alone, so a re-run copies
+    /// only what is left, and it also invalidates the paths an interrupted run
+    /// changed (read from the journal). The first Ctrl-C (SIGINT, SIGTERM,
+    /// SIGHUP) starts no new copy and lets those in flight finish; a second
+    /// stops at once. Either way the journal records `interrupted` with what
+    /// was done and left, and the undo command (the manifest before the run
+    /// is in the journal intent).
     Restore(restore::RestoreArgs),
 }
 

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 
 use chrono::{DateTime, Utc};
 use common::{Error, Render, Result};
+
+use crate::scope::{MAX_KEY_BYTES, quoted};
 use serde::{Deserialize, Serialize};
 
 /// Written into every manifest so a file of another shape is refused at once.
@@ -63,6 +65,8 @@ impl Manifest {
                 "{e} (expected the JSON that `site-restore record` prints)"
             ))
         })?;
+        crate::scope::validate_bucket(&m.bucket).map_err(|e| bad(e.to_string()))?;
+        crate::scope::validate_prefix(&m.prefix).map_err(|e| bad(e.to_string()))?;
         if m.format != FORMAT {
             return Err(bad(format!(
                 "format is {:?}, expected {FORMAT:?}",
@@ -80,17 +84,24 @@ impl Manifest {
             if key.is_empty() {
                 return Err(bad("an object has an empty key".into()));
             }
-            if !key.starts_with(&m.prefix) {
+            let k = quoted(key);
+            if key.len() > MAX_KEY_BYTES {
                 return Err(bad(format!(
-                    "key {key:?} is outside the manifest's prefix {:?}",
-                    m.prefix
+                    "key {k} is {} bytes; S3 keys are at most {MAX_KEY_BYTES}",
+                    key.len()
                 )));
             }
-            if o.version_id.is_empty() {
-                return Err(bad(format!("key {key:?} has an empty version_id")));
+            if !key.starts_with(&m.prefix) {
+                return Err(bad(format!(
+                    "key {k} is outside the manifest's prefix {}",
+                    quoted(&m.prefix)
+                )));
+            }
+            if o.version_id.is_empty() || o.version_id.len() > MAX_KEY_BYTES {
+                return Err(bad(format!("key {k} has an empty or overlong version_id")));
             }
             if o.size < 0 {
-                return Err(bad(format!("key {key:?} has a negative size")));
+                return Err(bad(format!("key {k} has a negative size")));
             }
         }
         Ok(m)
@@ -106,7 +117,7 @@ impl Manifest {
             (s, "stdin".to_owned())
         } else {
             let s = std::fs::read_to_string(path)
-                .map_err(|e| Error::usage(format!("cannot read manifest {path}: {e}")))?;
+                .map_err(|e| Error::usage(format!("cannot read manifest {}: {e}", quoted(path))))?;
             (s, path.to_owned())
         };
         Self::parse(&text, &source)

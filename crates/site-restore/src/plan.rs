@@ -148,6 +148,10 @@ pub struct Copy {
     pub from_version: Option<String>,
     pub to_version: String,
     pub size: i64,
+    /// The target version's ETag: a read-back after a lost CopyObject answer
+    /// compares the key's current ETag and size with it.
+    #[serde(skip)]
+    pub etag: String,
 }
 
 /// A key that did not exist in the target state: gets a delete marker.
@@ -238,12 +242,14 @@ pub fn diff(
                 from_version: Some(now.version_id.clone()),
                 to_version: wanted.version_id.clone(),
                 size: wanted.size,
+                etag: wanted.etag.clone(),
             }),
             None => plan.bring_back.push(Copy {
                 key: key.clone(),
                 from_version: None,
                 to_version: wanted.version_id.clone(),
                 size: wanted.size,
+                etag: wanted.etag.clone(),
             }),
         }
     }
@@ -379,14 +385,16 @@ mod tests {
                     key: "a".into(),
                     from_version: Some("a2".into()),
                     to_version: "a1".into(),
-                    size: 2
+                    size: 2,
+                    etag: "A1".into()
                 },
                 // g2 is current now, g1 was then: other content.
                 Copy {
                     key: "gone".into(),
                     from_version: Some("g2".into()),
                     to_version: "g1".into(),
-                    size: 2
+                    size: 2,
+                    etag: "G1".into()
                 }
             ]
         );
@@ -396,7 +404,8 @@ mod tests {
                 key: "b".into(),
                 from_version: None,
                 to_version: "b1".into(),
-                size: 2
+                size: 2,
+                etag: "B1".into()
             }]
         );
         assert_eq!(

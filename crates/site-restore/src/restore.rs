@@ -2,14 +2,21 @@
 //! (no download), hide keys that did not exist with delete markers (nothing is
 //! destroyed, so the restore itself can be undone), verify by listing again,
 //! then invalidate CloudFront.
+//!
+//! Under faults: a copy or delete whose answer was lost is read back (HeadObject)
+//! before it is called failed; the invalidation carries a CallerReference per
+//! journal intent and is read back by it. On a signal no new change starts, the
+//! ones in flight finish (a second signal abandons them), the outcome is
+//! journaled `interrupted` with the paths still to invalidate, and the same
+//! command re-run finishes the job: it does only what is left.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
+use common::journal::{Journal, Outcome};
 use common::{AwsError, AwsResultExt, Context, Error, HumanDuration, Render, Result};
 use futures::StreamExt;
 use serde::Serialize;
@@ -17,14 +24,18 @@ use serde_json::json;
 
 use crate::bucket::{self, CallCounter, with_backoff};
 use crate::diff::DiffReport;
-use crate::invalidate::{self, InvalidationReport};
+use crate::invalidate::{self, Creation, InvalidationReport};
 use crate::manifest::Manifest;
 use crate::plan::{self, Plan};
-use crate::scope::{self, Scope, ScopeArgs, SourceArgs, Wanted};
+use crate::scope::{self, Scope, ScopeArgs, SourceArgs, Wanted, quoted};
 
 /// CopyObject copies at most 5 GiB; larger objects need a multipart copy.
 pub const MAX_COPY_BYTES: i64 = 5 * 1024 * 1024 * 1024;
 const MAX_CONCURRENCY: usize = 256;
+/// Journal action of a restore.
+pub const ACTION: &str = "site.restore";
+/// Keys listed by name in an interrupted outcome (the counts are always whole).
+const KEYS_LISTED: usize = 20;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RestoreArgs {
@@ -46,9 +57,43 @@ pub struct RestoreArgs {
     pub timeout: HumanDuration,
 
     /// Invalidate the whole prefix even when no object changed (e.g. an earlier
-    /// run restored the objects but its invalidation failed).
+    /// run restored the objects but its invalidation failed, and this journal
+    /// does not know it).
     #[arg(long, requires = "distribution")]
     pub force_invalidation: bool,
+}
+
+impl RestoreArgs {
+    /// This restore as a command line, to re-run after an interrupt or a
+    /// partial failure (global flags such as --env/--yes are not repeated).
+    pub fn command(&self) -> String {
+        let mut c = format!("site-restore restore --bucket {}", self.scope.bucket);
+        if let Some(p) = &self.scope.prefix {
+            c.push_str(&format!(" --prefix {}", sh_quote(p)));
+        }
+        match (&self.source.manifest, &self.source.at) {
+            (Some(m), _) if m == "-" => c.push_str(" --manifest - (the same manifest on stdin)"),
+            (Some(m), _) => c.push_str(&format!(" --manifest {}", sh_quote(m))),
+            (None, Some(at)) => c.push_str(&format!(" --at {}", sh_quote(at))),
+            (None, None) => {}
+        }
+        if let Some(d) = &self.distribution {
+            c.push_str(&format!(" --distribution {d}"));
+        }
+        c
+    }
+}
+
+/// Quotes for a POSIX shell when needed.
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:+=@%".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// One change that did not go through.
@@ -66,9 +111,33 @@ pub struct Applied {
     pub copied: usize,
     /// Delete markers added.
     pub delete_markers: usize,
+    /// Of the above: changes whose answer was lost (an error) but whose key a
+    /// read-back (HeadObject) shows as wanted.
+    pub confirmed_by_read_back: usize,
     pub failed: Vec<Failure>,
-    /// Changes not started because of an interrupt.
+    /// Changes not started because of a signal.
     pub not_started: usize,
+    /// Changes in flight when a second signal arrived: not waited for, so they
+    /// may or may not have happened (a re-run finds out).
+    pub abandoned: usize,
+    /// Keys changed (copied or hidden), sorted.
+    #[serde(skip)]
+    pub done_keys: Vec<String>,
+    /// Keys not started, sorted.
+    #[serde(skip)]
+    pub not_started_keys: Vec<String>,
+    /// Keys abandoned in flight, sorted.
+    #[serde(skip)]
+    pub abandoned_keys: Vec<String>,
+}
+
+impl Applied {
+    pub fn done(&self) -> usize {
+        self.copied + self.delete_markers
+    }
+    pub fn left(&self) -> usize {
+        self.not_started + self.abandoned + self.failed.len()
+    }
 }
 
 /// The result of `restore` (with `--dry-run`: the diff, plus what CloudFront would get).
@@ -89,9 +158,25 @@ pub struct RestoreReport {
     pub invalidation: Option<InvalidationReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_id: Option<String>,
+    /// Set when the run stopped early (signal) or changed only part: what to run next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextSteps>,
     /// HTTP requests per AWS operation, retries included.
     pub calls: BTreeMap<String, u64>,
     pub elapsed_ms: u64,
+}
+
+/// After an interrupted or partly failed restore: the commands to go on.
+#[derive(Debug, Clone, Serialize)]
+pub struct NextSteps {
+    /// `interrupted` or `partial`.
+    pub state: &'static str,
+    pub done: usize,
+    pub left: usize,
+    /// Re-running the same restore finishes it (idempotent: done keys are unchanged).
+    pub finish: String,
+    /// Puts back what was live before this run (the intent's manifest).
+    pub undo: String,
 }
 
 impl Render for RestoreReport {
@@ -103,11 +188,12 @@ impl Render for RestoreReport {
         if let Some(a) = &self.applied {
             writeln!(
                 w,
-                "copied {}, delete markers {}, failed {}, not started {}; verified: {}",
+                "copied {}, delete markers {}, failed {}, not started {}, abandoned {}; verified: {}",
                 a.copied,
                 a.delete_markers,
                 a.failed.len(),
                 a.not_started,
+                a.abandoned,
                 self.verified.unwrap_or(false)
             )?;
             for f in &a.failed {
@@ -126,6 +212,11 @@ impl Render for RestoreReport {
         } else if let Some(p) = &self.invalidation_paths {
             writeln!(w, "would invalidate {} path(s): {}", p.len(), p.join(" "))?;
         }
+        if let Some(n) = &self.next {
+            writeln!(w, "{}: {} done, {} left", n.state, n.done, n.left)?;
+            writeln!(w, "  finish: {}", n.finish)?;
+            writeln!(w, "  undo:   {}", n.undo)?;
+        }
         Ok(())
     }
 }
@@ -134,18 +225,27 @@ impl Render for RestoreReport {
 fn validate(args: &RestoreArgs) -> Result<()> {
     if !(1..=MAX_CONCURRENCY).contains(&args.concurrency) {
         return Err(Error::usage(format!(
-            "--concurrency must be between 1 and {MAX_CONCURRENCY}, got {}",
+            "--concurrency must be 1-{MAX_CONCURRENCY}, got {}",
             args.concurrency
         )));
     }
-    if let Some(d) = &args.distribution
-        && (d.is_empty()
-            || !d
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+    if let Some(d) = &args.distribution {
+        validate_distribution(d)?;
+    }
+    Ok(())
+}
+
+/// CloudFront distribution ids: capital letters and digits (AWS makes 13-14).
+pub fn validate_distribution(d: &str) -> Result<()> {
+    if d.is_empty()
+        || d.len() > 32
+        || !d
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     {
         return Err(Error::usage(format!(
-            "bad distribution id {d:?}: expected capital letters and digits, e.g. E2ABC123DEF456"
+            "bad distribution id {}: expected 1-32 capital letters and digits, e.g. E2ABC123DEF456",
+            quoted(d)
         )));
     }
     Ok(())
@@ -224,16 +324,65 @@ async fn apply_one(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result
     }
 }
 
-/// Runs every change with at most `concurrency` in flight. After `stop` is set
-/// no new change starts; those in flight finish.
+/// A failure after which the request may have reached S3: no answer (timeout,
+/// reset) or a 5xx.
+fn answer_may_be_lost(e: &AwsError) -> bool {
+    e.status.is_none_or(|s| s >= 500)
+}
+
+/// Reads the key back: is it what `op` wanted? A copy is right when the key's
+/// current ETag and size are the target version's (a copy makes a new version
+/// with the same content); a removal is right when the key is gone (404).
+async fn read_back(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result<bool, String> {
+    let head = s3.head_object().bucket(bucket).key(op.key()).send().await;
+    match (op, head) {
+        (Op::Copy(c), Ok(h)) => Ok(h.version_id() == Some(c.to_version.as_str())
+            || (h.e_tag() == Some(c.etag.as_str()) && h.content_length() == Some(c.size))),
+        (Op::Copy(_), Err(e)) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            Ok(false)
+        }
+        (Op::Remove(_), Ok(_)) => Ok(false),
+        (Op::Remove(_), Err(e)) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            Ok(true)
+        }
+        (_, Err(e)) => Err(common::error::aws_error("HeadObject", e).to_string()),
+    }
+}
+
+enum Status {
+    Done { read_back: bool },
+    Failed(String),
+    NotStarted,
+    Abandoned,
+}
+
+/// One change, and on an error that may hide a lost answer, a read-back.
+async fn apply_verified(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Status {
+    match apply_one(s3, bucket, op).await {
+        Ok(()) => Status::Done { read_back: false },
+        Err(e) if answer_may_be_lost(&e) => match read_back(s3, bucket, op).await {
+            Ok(true) => {
+                tracing::info!(key = op.key(), error = %e, "answer lost; read-back shows the key as wanted");
+                Status::Done { read_back: true }
+            }
+            Ok(false) => Status::Failed(e.to_string()),
+            Err(why) => Status::Failed(format!("{e} (read-back failed too: {why})")),
+        },
+        Err(e) => Status::Failed(e.to_string()),
+    }
+}
+
+/// Runs every change with at most `concurrency` in flight. After the first
+/// signal (`ctx.cancel()`) no new change starts and those in flight finish;
+/// after a second, those in flight are abandoned.
 pub async fn apply(
     ctx: &Context,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     plan: &Plan,
     concurrency: usize,
-    stop: &AtomicBool,
 ) -> Applied {
+    let cancel = ctx.cancel();
     let ops: Vec<Op<'_>> = plan
         .copies()
         .map(Op::Copy)
@@ -251,15 +400,19 @@ pub async fn apply(
     });
     let done = AtomicUsize::new(0);
     let step = (total / 10).max(1);
-    let results: Vec<(Op<'_>, Option<Result<(), AwsError>>)> = futures::stream::iter(ops)
+    let results: Vec<(Op<'_>, Status)> = futures::stream::iter(ops)
         .map(|op| {
             let bar = bar.clone();
             let done = &done;
             async move {
-                if stop.load(Ordering::SeqCst) {
-                    return (op, None);
+                if cancel.is_cancelled() {
+                    return (op, Status::NotStarted);
                 }
-                let res = apply_one(s3, bucket, &op).await;
+                let status = tokio::select! {
+                    biased;
+                    r = apply_verified(s3, bucket, &op) => r,
+                    () = cancel.hard_cancelled() => Status::Abandoned,
+                };
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 match &bar {
                     Some(b) => b.inc(1),
@@ -268,7 +421,7 @@ pub async fn apply(
                     }
                     None => {}
                 }
-                (op, Some(res))
+                (op, status)
             }
         })
         .buffer_unordered(concurrency)
@@ -278,42 +431,85 @@ pub async fn apply(
         b.finish_and_clear();
     }
     let mut applied = Applied::default();
-    for (op, res) in results {
-        match res {
-            None => applied.not_started += 1,
-            Some(Ok(())) => match op {
-                Op::Copy(_) => applied.copied += 1,
-                Op::Remove(_) => applied.delete_markers += 1,
-            },
-            Some(Err(e)) => applied.failed.push(Failure {
+    for (op, status) in results {
+        match status {
+            Status::NotStarted => {
+                applied.not_started += 1;
+                applied.not_started_keys.push(op.key().to_owned());
+            }
+            Status::Abandoned => {
+                applied.abandoned += 1;
+                applied.abandoned_keys.push(op.key().to_owned());
+            }
+            Status::Done { read_back } => {
+                match op {
+                    Op::Copy(_) => applied.copied += 1,
+                    Op::Remove(_) => applied.delete_markers += 1,
+                }
+                applied.confirmed_by_read_back += usize::from(read_back);
+                applied.done_keys.push(op.key().to_owned());
+            }
+            Status::Failed(error) => applied.failed.push(Failure {
                 key: op.key().to_owned(),
                 action: op.action(),
-                error: e.to_string(),
+                error,
             }),
         }
     }
     applied.failed.sort_by(|a, b| a.key.cmp(&b.key));
+    applied.done_keys.sort();
+    applied.not_started_keys.sort();
+    applied.abandoned_keys.sort();
     applied
 }
 
-/// Catches Ctrl-C: the first stops new changes (in-flight ones finish and the
-/// journal is completed); once the changes are over, or on a second Ctrl-C, the
-/// process exits 130 at once.
-fn watch_interrupts(ctx: &Context, stop: Arc<AtomicBool>, changing: Arc<AtomicBool>) {
-    let out = ctx.out.clone();
-    tokio::spawn(async move {
-        loop {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            if changing.load(Ordering::SeqCst) && !stop.swap(true, Ordering::SeqCst) {
-                out.warn("interrupted: finishing the changes in flight, starting no new ones (Ctrl-C again to quit now)");
-                continue;
-            }
-            out.warn("interrupted");
-            std::process::exit(i32::from(common::exit::INTERRUPTED));
-        }
-    });
+/// Paths an earlier, interrupted restore of `target` changed but did not
+/// invalidate, and that earlier run's journal id; none once a later
+/// invalidation resumed it.
+fn pending_invalidation(journal: &Journal, target: &str) -> Result<Option<(String, Vec<String>)>> {
+    let Some(last) = journal.last_change(ACTION, target)? else {
+        return Ok(None);
+    };
+    let Some(outcome) = &last.outcome else {
+        return Ok(None);
+    };
+    if outcome.outcome != Some(Outcome::Interrupted) {
+        return Ok(None);
+    }
+    let paths: Vec<String> = outcome.after["invalidation_pending"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let id = last.intent.id.clone();
+    let resumed = journal
+        .records(|e| e.action == "site.invalidate" && e.before["resumes"] == id.as_str())?
+        .iter()
+        .any(|r| {
+            r.outcome
+                .as_ref()
+                .is_some_and(|o| o.outcome == Some(Outcome::Ok))
+        });
+    Ok((!resumed).then_some((id, paths)))
+}
+
+/// `new` and `pending` together, sorted, one wildcard for the prefix past the limit.
+fn merge_paths(new: Vec<String>, pending: &[String], wildcard_path: String) -> Vec<String> {
+    let mut all = new;
+    all.extend(pending.iter().cloned());
+    all.sort();
+    all.dedup();
+    if all.len() > invalidate::PATH_LIMIT {
+        vec![wildcard_path]
+    } else {
+        all
+    }
 }
 
 pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
@@ -324,12 +520,36 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let aws = ctx.aws().await?;
     let counter = CallCounter::default();
     let s3 = bucket::s3_client(aws, &counter);
-    bucket::require_versioning(&s3, &scope.bucket).await?;
+    let cf = args
+        .distribution
+        .as_ref()
+        .map(|_| bucket::cloudfront_client(aws, &counter));
+    execute(ctx, args, &scope, &wanted, &s3, cf, &counter, started).await
+}
+
+/// The restore after the input checks, with the clients given (tests pass
+/// mocked ones).
+#[allow(clippy::too_many_arguments)]
+pub async fn execute(
+    ctx: &Context,
+    args: &RestoreArgs,
+    scope: &Scope,
+    wanted: &Wanted,
+    s3: &aws_sdk_s3::Client,
+    cf: Option<aws_sdk_cloudfront::Client>,
+    counter: &CallCounter,
+    started: Instant,
+) -> Result<()> {
+    let cancel = ctx.cancel();
+    cancel
+        .run(bucket::require_versioning(s3, &scope.bucket))
+        .await?;
     // The distribution is checked before any change, not discovered missing after.
-    let cloudfront = match &args.distribution {
-        Some(id) => {
-            let cf = bucket::cloudfront_client(aws, &counter);
-            let origin_path = invalidate::origin_path_for(&cf, id, &scope.bucket).await?;
+    let cloudfront = match (&args.distribution, cf) {
+        (Some(id), Some(cf)) => {
+            let origin_path = cancel
+                .run(invalidate::origin_path_for(&cf, id, &scope.bucket))
+                .await?;
             if origin_path.is_none() {
                 ctx.out.warn(format!(
                     "no origin of distribution {id} points at bucket {}; invalidating keys as paths",
@@ -338,19 +558,32 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
             }
             Some((cf, id.clone(), origin_path.unwrap_or_default()))
         }
-        None => None,
+        _ => None,
     };
 
-    let cmp = scope::compare(&s3, &scope, &wanted).await?;
-    let diff = DiffReport::new(&scope, &wanted, &cmp);
+    let cmp = cancel.run(scope::compare(s3, scope, wanted)).await?;
+    let diff = DiffReport::new(scope, wanted, &cmp);
     diff.warn(ctx);
+    // What an interrupted earlier run of this restore left to invalidate.
+    let pending = match &cloudfront {
+        Some(_) => pending_invalidation(ctx.journal().await?, &scope.target())?,
+        None => None,
+    };
+    if let Some((id, p)) = &pending {
+        ctx.out.info(format!(
+            "an earlier restore ({id}) was interrupted before invalidating {} path(s); they are invalidated with this run",
+            p.len()
+        ));
+    }
+    let pending_paths: &[String] = pending.as_ref().map_or(&[], |(_, p)| p.as_slice());
     let paths_for = |keys: &[&str]| -> Option<Vec<String>> {
         cloudfront.as_ref().map(|(_, _, origin)| {
-            if keys.is_empty() && args.force_invalidation {
+            let new = if keys.is_empty() && args.force_invalidation {
                 vec![wildcard(&scope.prefix, origin)]
             } else {
                 invalidate::invalidation_paths(keys, &scope.prefix, origin)
-            }
+            };
+            merge_paths(new, pending_paths, wildcard(&scope.prefix, origin))
         })
     };
 
@@ -362,6 +595,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         verified: None,
         invalidation: None,
         journal_id: None,
+        next: None,
         calls: BTreeMap::new(),
         elapsed_ms: 0,
     };
@@ -369,6 +603,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         report.calls = counter.by_operation();
         report.elapsed_ms = started.elapsed().as_millis() as u64;
     };
+    let resumes = pending.as_ref().map(|(id, _)| id.as_str());
 
     if ctx.dry_run() {
         finish(&mut report);
@@ -386,8 +621,11 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         ));
         report.applied = Some(Applied::default());
         report.verified = Some(true);
-        if args.force_invalidation {
-            report.invalidation = invalidate_step(ctx, args, &cloudfront, &report).await?;
+        if args.force_invalidation || pending.is_some() {
+            ctx.begin_change(&format!("invalidate {} on CloudFront", scope.target()))
+                .await?;
+            let r = invalidate_step(ctx, args, &cloudfront, &report, resumes).await;
+            report.invalidation = r?;
         }
         finish(&mut report);
         return ctx.out.result(&report);
@@ -399,9 +637,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         scope.target()
     ))
     .await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let changing = Arc::new(AtomicBool::new(true));
-    watch_interrupts(ctx, stop.clone(), changing.clone());
+    cancel.check()?;
 
     let journal = ctx.journal().await?;
     let before = Manifest::new(
@@ -411,7 +647,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         cmp.current.clone(),
     );
     let change = journal.intent(
-        "site.restore",
+        ACTION,
         &scope.target(),
         json!({
             "manifest": before,
@@ -421,7 +657,9 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
             "bring_back": cmp.plan.bring_back.len(),
         }),
     )?;
-    report.journal_id = Some(change.id().to_owned());
+    let journal_id = change.id().to_owned();
+    report.journal_id = Some(journal_id.clone());
+    let undo = undo_command(journal, &journal_id, scope);
     ctx.out.info(format!(
         "restoring {} key(s) in {} ({} in flight at most)",
         cmp.plan.change_count(),
@@ -429,11 +667,67 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         args.concurrency
     ));
 
-    let applied = apply(ctx, &s3, &scope.bucket, &cmp.plan, args.concurrency, &stop).await;
-    changing.store(false, Ordering::SeqCst);
+    let applied = apply(ctx, s3, &scope.bucket, &cmp.plan, args.concurrency).await;
+    let total = cmp.plan.change_count();
+
+    if cancel.is_cancelled() {
+        // Stop here: no listing, no invalidation. Everything done so far and
+        // everything abandoned (it may have happened) still needs invalidating.
+        let touched: Vec<&str> = applied
+            .done_keys
+            .iter()
+            .chain(&applied.abandoned_keys)
+            .map(String::as_str)
+            .collect();
+        let pending_now = paths_for(&touched).unwrap_or_default();
+        let signal = cancel.signal().map_or("a signal", |s| s.name());
+        let finish_cmd = args.command();
+        let after = json!({
+            "applied": &applied,
+            "done": applied.done(),
+            "left": applied.left(),
+            "abandoned_keys": applied.abandoned_keys.iter().take(KEYS_LISTED).collect::<Vec<_>>(),
+            "not_started_keys": applied.not_started_keys.iter().take(KEYS_LISTED).collect::<Vec<_>>(),
+            "failed_keys": applied.failed.iter().map(|f| &f.key).take(KEYS_LISTED).collect::<Vec<_>>(),
+            "invalidation_pending": pending_now,
+        });
+        let msg = format!(
+            "interrupted by {signal} after {} of {total} change(s) ({} left{}); \
+             finish with the same command (it does only what is left{}): {finish_cmd}; undo: {undo}",
+            applied.done(),
+            applied.left(),
+            if applied.abandoned > 0 {
+                format!(
+                    ", {} abandoned in flight: the re-run checks them",
+                    applied.abandoned
+                )
+            } else {
+                String::new()
+            },
+            if cloudfront.is_some() {
+                " and invalidates the paths this run changed"
+            } else {
+                ""
+            },
+        );
+        change.interrupted(after, msg.clone())?;
+        report.next = Some(NextSteps {
+            state: "interrupted",
+            done: applied.done(),
+            left: applied.left(),
+            finish: finish_cmd,
+            undo,
+        });
+        report.invalidation_paths = None;
+        report.applied = Some(applied);
+        finish(&mut report);
+        ctx.out.result(&report)?;
+        ctx.out.warn(msg);
+        return Err(Error::Interrupted);
+    }
 
     // The truth after the changes, for the journal and to verify.
-    let after = verify(&s3, &scope, &wanted).await;
+    let after = verify(s3, scope, wanted).await;
     let (after_json, verified) = match &after {
         Ok((m, left)) => (
             json!({ "manifest": m, "applied": &applied, "left": left }),
@@ -445,38 +739,41 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         ),
     };
     report.verified = Some(verified);
-    let interrupted = applied.not_started > 0;
-    let ok = applied.failed.is_empty() && !interrupted && verified;
-    if ok {
+    let partial = !applied.failed.is_empty() && applied.done() > 0;
+    if applied.failed.is_empty() && verified {
         change.ok(after_json)?;
     } else {
-        let why = if interrupted {
+        let why = if partial {
             format!(
-                "interrupted with {} change(s) not started",
-                applied.not_started
+                "{} of {total} change(s) failed, {} done; finish: {}; undo: {undo}",
+                applied.failed.len(),
+                applied.done(),
+                args.command()
             )
         } else if !applied.failed.is_empty() {
-            format!("{} change(s) failed", applied.failed.len())
+            format!("all {total} change(s) failed; nothing was changed")
         } else {
             "a fresh listing does not match the target".to_owned()
         };
         change.failed(after_json, why)?;
     }
+    if partial {
+        report.next = Some(NextSteps {
+            state: "partial",
+            done: applied.done(),
+            left: applied.left(),
+            finish: args.command(),
+            undo: undo.clone(),
+        });
+    }
 
     // Invalidate what did change, even after a partial failure: those objects
     // are live at the origin now.
-    let failed_keys: Vec<&str> = applied.failed.iter().map(|f| f.key.as_str()).collect();
-    let changed: Vec<&str> = cmp
-        .plan
-        .changed_keys()
-        .into_iter()
-        .filter(|k| !failed_keys.contains(k))
-        .collect();
+    let changed: Vec<&str> = applied.done_keys.iter().map(String::as_str).collect();
     report.invalidation_paths = paths_for(&changed).filter(|p| !p.is_empty());
-    let total = cmp.plan.change_count();
     report.applied = Some(applied.clone());
-    let invalidation = if report.invalidation_paths.is_some() && !interrupted {
-        invalidate_step(ctx, args, &cloudfront, &report).await
+    let invalidation = if report.invalidation_paths.is_some() {
+        invalidate_step(ctx, args, &cloudfront, &report, resumes).await
     } else {
         Ok(None)
     };
@@ -490,21 +787,26 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     finish(&mut report);
     ctx.out.result(&report)?;
 
-    if interrupted {
-        return Err(Error::Interrupted);
-    }
     if let Some(first) = applied.failed.first() {
+        let msg = format!(
+            "{} of {total} change(s) failed (first: {} {}: {}); {} were applied",
+            applied.failed.len(),
+            first.action,
+            first.key,
+            first.error,
+            applied.done(),
+        );
+        if partial {
+            return Err(Error::RevertFailed(format!(
+                "{msg}; {} is partly restored: finish with the same command (it does only what is left): {}; or undo: {undo}",
+                scope.target(),
+                args.command()
+            )));
+        }
         return Err(Error::Aws(AwsError {
             operation: "restore".into(),
             code: None,
-            message: format!(
-                "{} of {total} change(s) failed (first: {} {}: {}); the rest were applied; \
-                 re-run the same command to finish: it only does what is left",
-                applied.failed.len(),
-                first.action,
-                first.key,
-                first.error
-            ),
+            message: format!("{msg}; nothing was changed; re-run when the cause is fixed"),
             status: None,
         }));
     }
@@ -519,6 +821,18 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The command that puts back what was live before the restore journaled as
+/// `id`: its intent holds the manifest.
+fn undo_command(journal: &Journal, id: &str, scope: &Scope) -> String {
+    let file = format!("before-{id}.json");
+    format!(
+        "jq -c 'select(.id == \"{id}\" and .phase == \"intent\") | .before.manifest' {} > {file} && \
+         site-restore restore --bucket {} --manifest {file}",
+        sh_quote(&journal.path().display().to_string()),
+        scope.bucket
+    )
 }
 
 fn wildcard(prefix: &str, origin: &str) -> String {
@@ -544,12 +858,15 @@ async fn verify(
     Ok((m, cmp.plan.change_count() + cmp.plan.missing.len()))
 }
 
-/// Creates the invalidation for the report's paths (journaled) and waits for it.
+/// Creates the invalidation for the report's paths (journaled, CallerReference
+/// from the intent id so every retry is the same request) and waits for it.
+/// `resumes`: the journal id of an interrupted restore whose paths are included.
 async fn invalidate_step(
     ctx: &Context,
     args: &RestoreArgs,
     cloudfront: &Option<(aws_sdk_cloudfront::Client, String, String)>,
     report: &RestoreReport,
+    resumes: Option<&str>,
 ) -> Result<Option<InvalidationReport>> {
     let (Some((cf, id, origin)), Some(paths)) = (cloudfront, &report.invalidation_paths) else {
         return Ok(None);
@@ -559,21 +876,90 @@ async fn invalidate_step(
     } else {
         paths.clone()
     };
+    invalidate_journaled(ctx, cf, id, paths, resumes, args.timeout.0)
+        .await
+        .map(Some)
+}
+
+/// The journaled invalidation: intent, create (read back when the answer was
+/// lost), wait; the outcome says `ok`, `failed`, `unknown` (exit 7 with the
+/// read command) or `interrupted` (exit 130 with the wait command).
+pub async fn invalidate_journaled(
+    ctx: &Context,
+    cf: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+    paths: Vec<String>,
+    resumes: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<InvalidationReport> {
     let journal = ctx.journal().await?;
+    let mut before = json!({ "paths": &paths });
+    if let Some(r) = resumes {
+        before["resumes"] = json!(r);
+    }
     let change = journal.intent(
         "site.invalidate",
-        &format!("cloudfront:{id}"),
-        json!({ "paths": &paths }),
+        &format!("cloudfront:{distribution}"),
+        before,
     )?;
     let reference = format!("site-restore-{}", change.id());
-    match invalidate::invalidate_and_wait(&ctx.out, cf, id, paths, &reference, args.timeout.0).await
-    {
-        Ok(inv) => {
-            change.ok(serde_json::to_value(&inv).unwrap_or_default())?;
-            Ok(Some(inv))
+    let created = invalidate::create(&ctx.out, cf, distribution, &paths, &reference).await;
+    let (inv_id, read_back) = match created {
+        Ok(Creation::Created { id, read_back }) => (id, read_back),
+        Ok(Creation::NotCreated(e)) => {
+            change.failed(json!({ "caller_reference": reference }), e.to_string())?;
+            return Err(e.into());
+        }
+        Ok(Creation::Unknown { error, why }) => {
+            let msg = format!(
+                "{error}; whether invalidation {reference} was created is unknown ({why}); check with: {}; \
+                 if it is not there, re-run the restore with --force-invalidation",
+                invalidate::read_command(distribution, &reference)
+            );
+            change.unknown(json!({ "caller_reference": reference }), msg.clone())?;
+            return Err(Error::RevertFailed(msg));
         }
         Err(e) => {
-            change.failed(serde_json::Value::Null, e.to_string())?;
+            change.failed(json!({ "caller_reference": reference }), e.to_string())?;
+            return Err(e);
+        }
+    };
+    ctx.out.info(format!(
+        "{} invalidation {inv_id} on {distribution} for {} path(s)",
+        if read_back {
+            "found (answer lost, read back)"
+        } else {
+            "created"
+        },
+        paths.len()
+    ));
+    let mut after = json!({
+        "id": inv_id,
+        "caller_reference": reference,
+        "read_back": read_back,
+    });
+    match invalidate::wait(&ctx.out, ctx.cancel(), cf, distribution, &inv_id, timeout).await {
+        Ok(status) => {
+            after["status"] = json!(status);
+            change.ok(after)?;
+            Ok(InvalidationReport {
+                distribution: distribution.to_owned(),
+                id: inv_id,
+                paths,
+                status,
+            })
+        }
+        Err(Error::Interrupted) => {
+            let msg = format!(
+                "interrupted while waiting; invalidation {inv_id} was created and CloudFront carries on; wait with: {}",
+                invalidate::wait_command(distribution, &inv_id)
+            );
+            change.interrupted(after, msg.clone())?;
+            ctx.out.warn(msg);
+            Err(Error::Interrupted)
+        }
+        Err(e) => {
+            change.failed(after, e.to_string())?;
             Err(e)
         }
     }
@@ -621,6 +1007,7 @@ mod tests {
                 from_version: Some("a".into()),
                 to_version: "b".into(),
                 size: MAX_COPY_BYTES + 1,
+                etag: String::new(),
             }],
             ..Default::default()
         };
@@ -663,6 +1050,7 @@ mod tests {
             from_version: Some("now".into()),
             to_version: to.into(),
             size: 1,
+            etag: format!("\"etag-{to}\""),
         }
     }
 
@@ -705,15 +1093,7 @@ mod tests {
             .then_output(|| DeleteObjectOutput::builder().delete_marker(true).build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&slow, &others, &delete]);
         let started = tokio::time::Instant::now();
-        let applied = apply(
-            &ctx(),
-            &s3,
-            "bkt",
-            &three_copies_and_a_removal(),
-            4,
-            &AtomicBool::new(false),
-        )
-        .await;
+        let applied = apply(&ctx(), &s3, "bkt", &three_copies_and_a_removal(), 4).await;
         assert!(applied.failed.is_empty(), "{:?}", applied.failed);
         assert_eq!((applied.copied, applied.delete_markers), (3, 1));
         assert_eq!(slow.num_calls(), 8);
@@ -735,16 +1115,16 @@ mod tests {
             .then_output(|| CopyObjectOutput::builder().build());
         let delete =
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
-        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&slow, &others, &delete]);
-        let applied = apply(
-            &ctx(),
-            &s3,
-            "bkt",
-            &three_copies_and_a_removal(),
-            2,
-            &AtomicBool::new(false),
-        )
-        .await;
+        // The read-back after the last 503 shows the key still on other content.
+        let head_slow = mock!(Client::head_object)
+            .match_requests(|r| r.key() == Some("slow"))
+            .then_output(|| head("\"still-the-new-one\"", 1));
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&slow, &others, &delete, &head_slow]
+        );
+        let applied = apply(&ctx(), &s3, "bkt", &three_copies_and_a_removal(), 2).await;
         assert_eq!((applied.copied, applied.delete_markers), (2, 1));
         assert_eq!(applied.failed.len(), 1);
         assert_eq!(applied.failed[0].key, "slow");
@@ -754,22 +1134,560 @@ mod tests {
             applied.failed
         );
         assert!(slow.num_calls() >= 6, "{}", slow.num_calls());
+        assert_eq!(head_slow.num_calls(), 1);
     }
 
     #[tokio::test]
     async fn after_an_interrupt_no_new_change_starts() {
         let any = mock!(Client::copy_object).then_output(|| CopyObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&any]);
+        let cancel = common::Cancel::new();
+        cancel.trigger(common::cancel::SignalKind::Interrupt);
         let applied = apply(
-            &ctx(),
+            &ctx().with_cancel(cancel),
             &s3,
             "bkt",
             &three_copies_and_a_removal(),
             4,
-            &AtomicBool::new(true),
         )
         .await;
         assert_eq!(applied.not_started, 4);
         assert_eq!(any.num_calls(), 0);
+    }
+
+    use aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput;
+    use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+    use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+    use aws_sdk_s3::types::{BucketVersioningStatus, ObjectVersion};
+    use common::cancel::SignalKind;
+    use common::journal::{Entry, Phase};
+
+    fn head(etag: &str, size: i64) -> HeadObjectOutput {
+        HeadObjectOutput::builder()
+            .e_tag(etag)
+            .content_length(size)
+            .version_id("fresh-copy")
+            .build()
+    }
+
+    fn not_found() -> HeadObjectError {
+        HeadObjectError::NotFound(aws_sdk_s3::types::error::NotFound::builder().build())
+    }
+
+    // Regression (issue 14): a CopyObject whose request reached S3 but whose
+    // answer was lost was counted failed although the key held the target.
+    #[tokio::test(start_paused = true)]
+    async fn lost_copy_and_delete_answers_are_done_when_head_object_shows_the_target() {
+        // "a": every attempt answers 500 (the copy went through, the answers
+        // were lost); the read-back sees the target's ETag and size.
+        let lost = mock!(Client::copy_object)
+            .match_requests(|r| r.key() == Some("a"))
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        // "slow": 500 once, then the SDK's own retry succeeds: no read-back.
+        let retried = mock!(Client::copy_object)
+            .match_requests(|r| r.key() == Some("slow"))
+            .sequence()
+            .http_status(500, None)
+            .output(|| CopyObjectOutput::builder().build())
+            .build();
+        // The third copy's answer is lost and the key holds something else.
+        let wrong = mock!(Client::copy_object)
+            .match_requests(|r| r.key() == Some("dir/ü b.txt"))
+            .sequence()
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        let delete = mock!(Client::delete_object)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let head_a = mock!(Client::head_object)
+            .match_requests(|r| r.key() == Some("a"))
+            .then_output(|| head("\"etag-va\"", 1));
+        let head_wrong = mock!(Client::head_object)
+            .match_requests(|r| r.key() == Some("dir/ü b.txt"))
+            .then_output(|| head("\"someone-else\"", 1));
+        let head_removed = mock!(Client::head_object)
+            .match_requests(|r| r.key() == Some("new.js"))
+            .then_error(not_found);
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [
+                &lost,
+                &retried,
+                &wrong,
+                &delete,
+                &head_a,
+                &head_wrong,
+                &head_removed
+            ]
+        );
+        let applied = apply(&ctx(), &s3, "bkt", &three_copies_and_a_removal(), 4).await;
+        assert_eq!((applied.copied, applied.delete_markers), (2, 1));
+        assert_eq!(applied.confirmed_by_read_back, 2, "a and new.js");
+        assert_eq!(applied.failed.len(), 1, "{:?}", applied.failed);
+        assert_eq!(applied.failed[0].key, "dir/ü b.txt");
+        assert!(
+            applied.failed[0].error.contains("503"),
+            "{:?}",
+            applied.failed
+        );
+        assert_eq!(retried.num_calls(), 2);
+        assert_eq!(head_a.num_calls(), 1);
+        assert_eq!(head_removed.num_calls(), 1);
+        assert_eq!(applied.done_keys, ["a", "new.js", "slow"]);
+    }
+
+    fn version(key: &str, id: &str, latest: bool, secs: i64) -> ObjectVersion {
+        ObjectVersion::builder()
+            .key(key)
+            .version_id(id)
+            .is_latest(latest)
+            .last_modified(aws_smithy_types::DateTime::from_secs(secs))
+            .e_tag(format!("\"etag-{id}\""))
+            .size(1)
+            .build()
+    }
+
+    const KEYS: [&str; 4] = ["k1", "k2", "k3", "k4"];
+
+    /// Four keys, each with an old version (the target) under a newer one.
+    fn listing() -> ListObjectVersionsOutput {
+        let mut b = ListObjectVersionsOutput::builder().is_truncated(false);
+        for k in KEYS {
+            b = b
+                .versions(version(k, &format!("new-{k}"), true, 200))
+                .versions(version(k, &format!("old-{k}"), false, 100));
+        }
+        b.build()
+    }
+
+    fn wanted_old() -> Wanted {
+        let objects = KEYS
+            .iter()
+            .map(|k| {
+                (
+                    k.to_string(),
+                    crate::manifest::ObjectRecord {
+                        version_id: format!("old-{k}"),
+                        etag: format!("\"etag-old-{k}\""),
+                        size: 1,
+                        last_modified: chrono::DateTime::from_timestamp(100, 0).unwrap(),
+                    },
+                )
+            })
+            .collect();
+        Wanted::Manifest {
+            manifest: Box::new(Manifest::new("bkt", "", Utc::now(), objects)),
+            source: "before.json".into(),
+        }
+    }
+
+    fn restore_args(concurrency: usize) -> RestoreArgs {
+        let mut a = args(concurrency, None);
+        a.scope.bucket = "bkt".into();
+        a.source.manifest = Some("before.json".into());
+        a
+    }
+
+    /// A context whose journal is a file in `dir` and whose signals are `cancel`'s.
+    fn journaled(
+        dir: &tempfile::TempDir,
+        cancel: &common::Cancel,
+    ) -> (Context, std::path::PathBuf) {
+        let path = dir.path().join("journal.jsonl");
+        let globals = common::GlobalArgs {
+            journal: Some(path.clone()),
+            ..Default::default()
+        };
+        let out = common::Output::with_writers(
+            true,
+            Box::new(std::io::sink()),
+            Box::new(std::io::sink()),
+        );
+        let ctx = Context::with_output("site-restore", &globals, out).with_cancel(cancel.clone());
+        (ctx, path)
+    }
+
+    fn outcomes(path: &std::path::Path, action: &str) -> Vec<Entry> {
+        Journal::read_entries(path)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.phase == Phase::Outcome && e.action == action)
+            .collect()
+    }
+
+    fn s3_reads() -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
+        (
+            mock!(Client::get_bucket_versioning).then_output(|| {
+                GetBucketVersioningOutput::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build()
+            }),
+            mock!(Client::list_object_versions).then_output(listing),
+        )
+    }
+
+    async fn run_restore(
+        ctx: &Context,
+        args: &RestoreArgs,
+        s3: &Client,
+        cf: Option<aws_sdk_cloudfront::Client>,
+    ) -> Result<()> {
+        let (scope, _) = scope::resolve(
+            &ScopeArgs {
+                bucket: "bkt".into(),
+                prefix: None,
+            },
+            &SourceArgs {
+                manifest: None,
+                at: Some("2020-01-01T00:00:00Z".into()),
+            },
+            Utc::now(),
+        )
+        .unwrap();
+        execute(
+            ctx,
+            args,
+            &scope,
+            &wanted_old(),
+            s3,
+            cf,
+            &CallCounter::default(),
+            Instant::now(),
+        )
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_signal_mid_restore_finishes_the_copy_in_flight_journals_interrupted_and_exits_130()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let (versioning, list) = s3_reads();
+        // The operator presses Ctrl-C while the first copy is on the wire.
+        let c = cancel.clone();
+        let copy = mock!(Client::copy_object).then_compute_output(move |_| {
+            c.trigger(SignalKind::Interrupt);
+            CopyObjectOutput::builder().build()
+        });
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&versioning, &list, &copy]);
+        let err = run_restore(&ctx, &restore_args(1), &s3, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Interrupted));
+        assert_eq!(err.exit_code(), 130);
+        assert_eq!(copy.num_calls(), 1, "no new copy after the signal");
+        // The listing ran once (the plan), not again to verify.
+        assert_eq!(list.num_calls(), 1);
+        let o = outcomes(&path, ACTION);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].outcome, Some(Outcome::Interrupted));
+        assert_eq!(o[0].after["done"], 1);
+        assert_eq!(o[0].after["left"], 3);
+        assert_eq!(o[0].after["applied"]["not_started"], 3);
+        let msg = o[0].message.as_deref().unwrap();
+        assert!(msg.contains("SIGINT after 1 of 4"), "{msg}");
+        assert!(
+            msg.contains("site-restore restore --bucket bkt --manifest before.json"),
+            "{msg}"
+        );
+        assert!(msg.contains("undo: jq"), "{msg}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn second_signal_abandons_the_copy_in_flight_and_still_journals() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let (versioning, list) = s3_reads();
+        // k1's copy hangs in backoff (S3 keeps answering 503) ...
+        let stuck = mock!(Client::copy_object)
+            .match_requests(|r| r.key() == Some("k1"))
+            .sequence()
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        // ... while k2's copy succeeds and the operator presses Ctrl-C twice.
+        let c = cancel.clone();
+        let twice = mock!(Client::copy_object)
+            .match_requests(|r| r.key() != Some("k1"))
+            .then_compute_output(move |_| {
+                c.trigger(SignalKind::Interrupt);
+                c.trigger(SignalKind::Interrupt);
+                CopyObjectOutput::builder().build()
+            });
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&versioning, &list, &stuck, &twice]
+        );
+        let err = run_restore(&ctx, &restore_args(2), &s3, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 130);
+        assert_eq!(twice.num_calls(), 1);
+        let o = outcomes(&path, ACTION);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].outcome, Some(Outcome::Interrupted));
+        assert_eq!(o[0].after["applied"]["abandoned"], 1);
+        assert_eq!(o[0].after["abandoned_keys"], json!(["k1"]));
+        assert_eq!(o[0].after["applied"]["not_started"], 2);
+        assert_eq!(o[0].after["done"], 1);
+    }
+
+    use aws_sdk_cloudfront::Client as CfClient;
+    use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationOutput;
+    use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
+    use aws_sdk_cloudfront::operation::list_invalidations::ListInvalidationsOutput;
+    use aws_sdk_cloudfront::types::{
+        Invalidation, InvalidationBatch, InvalidationList, InvalidationSummary, Paths,
+    };
+
+    const ALREADY_EXISTS: &str = "<ErrorResponse><Error><Type>Sender</Type>\
+        <Code>InvalidationBatchAlreadyExists</Code><Message>exists</Message></Error>\
+        <RequestId>r</RequestId></ErrorResponse>";
+
+    fn cf_invalidation(id: &str, reference: &str, status: &str) -> Invalidation {
+        Invalidation::builder()
+            .id(id)
+            .status(status)
+            .create_time(aws_smithy_types::DateTime::from(
+                std::time::SystemTime::now(),
+            ))
+            .invalidation_batch(
+                InvalidationBatch::builder()
+                    .caller_reference(reference)
+                    .paths(
+                        Paths::builder()
+                            .quantity(1)
+                            .items("/index.html")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn listed(ids: &[&str]) -> ListInvalidationsOutput {
+        let mut l = InvalidationList::builder()
+            .marker("")
+            .max_items(100)
+            .is_truncated(false)
+            .quantity(ids.len() as i32);
+        for id in ids {
+            l = l.items(
+                InvalidationSummary::builder()
+                    .id(*id)
+                    .create_time(aws_smithy_types::DateTime::from(
+                        std::time::SystemTime::now(),
+                    ))
+                    .status("InProgress")
+                    .build()
+                    .unwrap(),
+            );
+        }
+        ListInvalidationsOutput::builder()
+            .invalidation_list(l.build().unwrap())
+            .build()
+    }
+
+    /// A create rule that remembers the CallerReference it was sent.
+    fn create_rule(seen: &std::sync::Arc<std::sync::Mutex<String>>) -> aws_smithy_mocks::Rule {
+        let seen = seen.clone();
+        mock!(CfClient::create_invalidation)
+            .match_requests(move |r| {
+                if let Some(b) = r.invalidation_batch() {
+                    *seen.lock().unwrap() = b.caller_reference().to_owned();
+                }
+                true
+            })
+            .sequence()
+            .http_status(500, None)
+            .http_status(400, Some(ALREADY_EXISTS.into()))
+            .build()
+    }
+
+    // Regression (issue 14): CreateInvalidation whose answer was lost was
+    // journaled failed; the retry meets "already exists" for our own reference.
+    #[tokio::test(start_paused = true)]
+    async fn lost_create_invalidation_answer_is_read_back_by_caller_reference_and_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let create = create_rule(&seen);
+        let list = mock!(CfClient::list_invalidations).then_output(|| listed(&["OTHER", "I1"]));
+        let s2 = seen.clone();
+        let get = mock!(CfClient::get_invalidation).then_compute_output(move |r| {
+            let id = r.id().unwrap_or_default();
+            let reference = if id == "I1" {
+                s2.lock().unwrap().clone()
+            } else {
+                "someone-else".to_owned()
+            };
+            GetInvalidationOutput::builder()
+                .invalidation(cf_invalidation(id, &reference, "Completed"))
+                .build()
+        });
+        let cf = mock_client!(
+            aws_sdk_cloudfront,
+            RuleMode::MatchAny,
+            [&create, &list, &get]
+        );
+        let inv = invalidate_journaled(
+            &ctx,
+            &cf,
+            "E1",
+            vec!["/index.html".into()],
+            None,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(inv.id, "I1");
+        assert_eq!(inv.status, "Completed");
+        // The 500 and the "already exists" retry: one CallerReference for both.
+        assert_eq!(create.num_calls(), 2);
+        let reference = seen.lock().unwrap().clone();
+        assert!(reference.starts_with("site-restore-"), "{reference}");
+        let o = outcomes(&path, "site.invalidate");
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].outcome, Some(Outcome::Ok));
+        assert_eq!(o[0].after["read_back"], true);
+        assert_eq!(o[0].after["caller_reference"], reference);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lost_create_invalidation_that_the_read_back_cannot_find_is_unknown_with_exit_7() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let create = create_rule(&seen);
+        // The listing itself keeps failing: nothing can decide.
+        let list = mock!(CfClient::list_invalidations)
+            .sequence()
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        let cf = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&create, &list]);
+        let err = invalidate_journaled(
+            &ctx,
+            &cf,
+            "E1",
+            vec!["/index.html".into()],
+            None,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 7);
+        assert!(
+            err.to_string()
+                .contains("aws cloudfront list-invalidations --distribution-id E1"),
+            "{err}"
+        );
+        let o = outcomes(&path, "site.invalidate");
+        assert_eq!(o[0].outcome, Some(Outcome::Unknown));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn signal_while_waiting_for_the_invalidation_journals_interrupted_with_the_wait_command()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let create = mock!(CfClient::create_invalidation).then_compute_output(|r| {
+            let reference = r
+                .invalidation_batch()
+                .map(|b| b.caller_reference().to_owned())
+                .unwrap_or_default();
+            CreateInvalidationOutput::builder()
+                .invalidation(cf_invalidation("I9", &reference, "InProgress"))
+                .build()
+        });
+        let get = mock!(CfClient::get_invalidation).then_output(|| {
+            GetInvalidationOutput::builder()
+                .invalidation(cf_invalidation("I9", "r", "InProgress"))
+                .build()
+        });
+        let cf = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&create, &get]);
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            c.trigger(SignalKind::Terminate);
+        });
+        let err = invalidate_journaled(
+            &ctx,
+            &cf,
+            "E1",
+            vec!["/index.html".into()],
+            None,
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 130);
+        assert!(get.num_calls() >= 2, "it was waiting: {}", get.num_calls());
+        let o = outcomes(&path, "site.invalidate");
+        assert_eq!(o[0].outcome, Some(Outcome::Interrupted));
+        assert_eq!(o[0].after["id"], "I9");
+        assert!(
+            o[0].message.as_deref().unwrap().contains(
+                "aws cloudfront wait invalidation-completed --distribution-id E1 --id I9"
+            )
+        );
+    }
+
+    #[test]
+    fn pending_paths_merge_and_collapse_past_the_limit() {
+        assert_eq!(
+            merge_paths(vec!["/b".into()], &["/a".into(), "/b".into()], "/*".into()),
+            ["/a", "/b"]
+        );
+        let many: Vec<String> = (0..=invalidate::PATH_LIMIT)
+            .map(|i| format!("/{i}"))
+            .collect();
+        assert_eq!(
+            merge_paths(Vec::new(), &many, "/site/*".into()),
+            ["/site/*"]
+        );
+    }
+
+    #[test]
+    fn long_inputs_are_quoted_short_and_ids_checked() {
+        let long = "E".repeat(100_000);
+        let e = validate_distribution(&long).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().len() < 250, "{}", e.to_string().len());
+        assert!(e.to_string().contains("(100000 characters)"), "{e}");
+        let e = scope::validate_bucket(&"a".repeat(5000)).unwrap_err();
+        assert!(e.to_string().len() < 250);
+        let e = scope::validate_prefix(&"p/".repeat(600)).unwrap_err();
+        assert!(e.to_string().contains("1200 bytes"), "{e}");
+        assert_eq!(scope::validate_prefix("a\nb").unwrap_err().exit_code(), 2);
+        let e = validate(&args(0, None)).unwrap_err();
+        assert_eq!(e.to_string(), "--concurrency must be 1-256, got 0");
+    }
+
+    #[test]
+    fn resume_command_repeats_the_restore() {
+        let mut a = restore_args(4);
+        a.scope.prefix = Some("my site/".into());
+        a.distribution = Some("E1".into());
+        assert_eq!(
+            a.command(),
+            "site-restore restore --bucket bkt --prefix 'my site/' --manifest before.json --distribution E1"
+        );
     }
 }

@@ -39,6 +39,24 @@ pub struct SourceArgs {
     pub at: Option<String>,
 }
 
+/// Longest input echoed back in a message.
+const QUOTE_MAX: usize = 100;
+
+/// `s` quoted for a message, cut to about 100 characters (a pasted 100 kB
+/// value is not echoed back whole).
+pub fn quoted(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= QUOTE_MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(QUOTE_MAX - 20).collect();
+        format!("{head:?}... ({n} characters)")
+    }
+}
+
+/// S3 keys (and so prefixes) are at most 1024 bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 /// Checks a bucket name against S3's rules, so a typo fails here with exit 2.
 pub fn validate_bucket(name: &str) -> Result<()> {
     let ok_chars = name
@@ -51,7 +69,8 @@ pub fn validate_bucket(name: &str) -> Result<()> {
         .is_some_and(|(a, b)| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric());
     if !(3..=63).contains(&name.len()) || !ok_chars || !ends_ok || name.contains("..") {
         return Err(Error::usage(format!(
-            "bad bucket name {name:?}: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
+            "bad bucket name {}: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit",
+            quoted(name)
         )));
     }
     Ok(())
@@ -62,7 +81,8 @@ pub fn parse_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let at = DateTime::parse_from_rfc3339(raw.trim())
         .map_err(|e| {
             Error::usage(format!(
-                "--at {raw:?} is not an RFC 3339 time ({e}); use e.g. 2026-05-01T09:00:00Z"
+                "--at {} is not an RFC 3339 time ({e}); use e.g. 2026-05-01T09:00:00Z",
+                quoted(raw)
             ))
         })?
         .with_timezone(&Utc);
@@ -99,9 +119,24 @@ impl Scope {
     }
 }
 
+/// Checks a `--prefix`: a key's start, so at most 1024 bytes, no control characters.
+pub fn validate_prefix(prefix: &str) -> Result<()> {
+    if prefix.len() > MAX_KEY_BYTES || prefix.chars().any(char::is_control) {
+        return Err(Error::usage(format!(
+            "bad --prefix {}: at most {MAX_KEY_BYTES} bytes, no control characters (got {} bytes)",
+            quoted(prefix),
+            prefix.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks `--bucket`/`--prefix` alone (for `record`).
 pub fn scope_only(args: &ScopeArgs) -> Result<Scope> {
     validate_bucket(&args.bucket)?;
+    if let Some(p) = &args.prefix {
+        validate_prefix(p)?;
+    }
     Ok(Scope {
         bucket: args.bucket.clone(),
         prefix: args.prefix.clone().unwrap_or_default(),
@@ -116,22 +151,27 @@ pub fn resolve(
     now: DateTime<Utc>,
 ) -> Result<(Scope, Wanted)> {
     validate_bucket(&args.bucket)?;
+    if let Some(p) = &args.prefix {
+        validate_prefix(p)?;
+    }
     match (&source.manifest, &source.at) {
         (Some(path), None) => {
             let manifest = Manifest::load(path)?;
             let source = if path == "-" { "stdin" } else { path }.to_owned();
             if manifest.bucket != args.bucket {
                 return Err(Error::usage(format!(
-                    "manifest {source} was recorded for bucket {:?}, not {:?}; nothing was changed",
-                    manifest.bucket, args.bucket
+                    "manifest {source} was recorded for bucket {}, not {}; nothing was changed",
+                    quoted(&manifest.bucket),
+                    quoted(&args.bucket)
                 )));
             }
             if let Some(p) = &args.prefix
                 && *p != manifest.prefix
             {
                 return Err(Error::usage(format!(
-                    "manifest {source} was recorded for prefix {:?}, not {p:?}; drop --prefix or record that prefix",
-                    manifest.prefix
+                    "manifest {source} was recorded for prefix {}, not {}; drop --prefix or record that prefix",
+                    quoted(&manifest.prefix),
+                    quoted(p)
                 )));
             }
             let scope = Scope {

@@ -792,3 +792,144 @@ mod bad_input {
         );
     }
 }
+
+/// Starts a restore, sends SIGINT once its first progress line shows copies
+/// under way, and returns its output.
+fn interrupted_run(f: &Fixture, args: &[&str]) -> Output {
+    use std::io::{BufRead, BufReader, Read};
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("site-restore"));
+    f.emu.configure(&mut c);
+    let mut child = c
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        stdout.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains("changes done") {
+            let kill = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+            break;
+        }
+    }
+    for line in lines {
+        stderr.push_str(&line.unwrap());
+        stderr.push('\n');
+    }
+    let status = child.wait().unwrap();
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: stderr.into_bytes(),
+    }
+}
+
+// Issue 14: an interrupted restore journals `interrupted` and exits 130, and
+// re-running the same command finishes it: each key is copied once in all,
+// and the paths the interrupted run changed are invalidated by the re-run.
+#[test]
+fn sigint_mid_restore_journals_interrupted_and_the_same_command_finishes_it() {
+    let f = Fixture::new();
+    f.bucket(BUCKET, true);
+    const N: usize = 200;
+    let key = |i: usize| format!("p/k{i:03}.html");
+    for i in 0..N {
+        f.put(&key(i), &format!("a{i}"));
+    }
+    let manifest = ok(&f.run(&["record", "--bucket", BUCKET]));
+    for i in 0..N {
+        f.put(&key(i), &format!("b{i}"));
+    }
+    let dist = create_distribution(&f);
+    let path = write_manifest(&f, &manifest);
+    let path = path.to_str().unwrap();
+    let args = [
+        "restore",
+        "--bucket",
+        BUCKET,
+        "--manifest",
+        path,
+        "--distribution",
+        &dist,
+        "--concurrency",
+        "1",
+    ];
+
+    let first = interrupted_run(&f, &args);
+    assert_eq!(
+        first.status.code(),
+        Some(130),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let report = json_stdout(&first);
+    let done = report["next"]["done"].as_u64().unwrap() as usize;
+    assert!((1..N).contains(&done), "done {done}");
+    assert_eq!(report["next"]["left"], N - done);
+    assert!(
+        report["next"]["finish"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "site-restore restore --bucket {BUCKET} --manifest "
+            )),
+        "{report}"
+    );
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
+    let j = f.journal();
+    let outcome = j
+        .iter()
+        .find(|e| e["action"] == "site.restore" && e["phase"] == "outcome")
+        .unwrap();
+    assert_eq!(outcome["outcome"], "interrupted");
+    assert_eq!(outcome["after"]["done"], done);
+    let pending: Vec<String> =
+        serde_json::from_value(outcome["after"]["invalidation_pending"].clone()).unwrap();
+    assert!(!pending.is_empty());
+    // No invalidation was made by the interrupted run.
+    assert!(!j.iter().any(|e| e["action"] == "site.invalidate"));
+    // Independent read: exactly `done` keys hold their old content again.
+    let live = f.live();
+    let restored = (0..N).filter(|i| live[&key(*i)] == format!("a{i}")).count();
+    assert_eq!(restored, done);
+
+    // The same command again: only what is left, then the invalidation of both runs' paths.
+    let again = ok(&f.run(&args));
+    assert_eq!(again["applied"]["copied"], N - done);
+    assert_eq!(again["verified"], true);
+    let live = f.live();
+    assert!((0..N).all(|i| live[&key(i)] == format!("a{i}")));
+    // Nothing copied twice: two uploads per key plus one copy each.
+    assert_eq!(f.version_counts(), (3 * N, 0));
+    let sent: Vec<String> = serde_json::from_value(again["invalidation"]["paths"].clone()).unwrap();
+    assert!(
+        sent == ["/*"] || pending.iter().all(|p| sent.contains(p)),
+        "sent {sent:?}, pending {pending:?}"
+    );
+    let j = f.journal();
+    let interrupted_id = outcome["id"].as_str().unwrap();
+    assert!(j.iter().any(|e| e["action"] == "site.invalidate"
+        && e["phase"] == "intent"
+        && e["before"]["resumes"] == interrupted_id));
+
+    // A third run has nothing to do and nothing left to invalidate.
+    let third = ok(&f.run(&args));
+    assert_eq!(third["changes"], 0);
+    assert!(third.get("invalidation").is_none(), "{third}");
+    assert_eq!(f.version_counts(), (3 * N, 0));
+}
