@@ -31,6 +31,7 @@ use clap::{Parser, Subcommand};
          db-snapshot latest --instance ltc-db-prod\n  \
          db-snapshot latest --instance ltc-db-prod | db-snapshot restore --snapshot - --instance ltc-db-prod --target ltc-db-prod-r1 --dry-run\n  \
          db-snapshot restore --snapshot latest --instance ltc-db-prod --target ltc-db-prod-r1 --swap --env prod --yes\n  \
+         db-snapshot swap --resume --instance ltc-db-prod --env prod --yes   # after an interrupted swap\n  \
          db-snapshot verify --instance ltc-db-prod --against ltc-db-prod-pre-restore-20261127-033000 --check-cmd 'psql -h \"$LTC_DB_HOST\" -c \"select 1\"'\n  \
          db-snapshot prune --instance ltc-db-prod --keep 7 --older-than 30d --prefix pre-deploy\n  \
          db-snapshot wait --instance ltc-db-prod --snapshot pre-deploy-ltc-db-prod-20261127-033000"

@@ -22,6 +22,17 @@ use crate::swap::{self, SwapPlan, SwapResult};
 use crate::wait;
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "After an interrupted run (Ctrl-C, SIGTERM, a lost session; exit 130), or exit 5 or 7:\n\
+  - interrupted or timed out while the restore was being made: it goes on in AWS; re-attach with\n    \
+    `db-snapshot wait --instance NEW` (the exact command is printed), then, for --swap,\n    \
+    `db-snapshot swap --instance SOURCE --with NEW`;\n\
+  - interrupted or stopped during --swap: `db-snapshot swap --resume --instance SOURCE` (or the same\n    \
+    restore command again) completes the swap, or puts the original back when the restored\n    \
+    instance cannot serve; `--undo` puts the original back in any case.\n\
+Re-running the same restore carries on with a target it already restored (tagged\n\
+ltc:restored-from/ltc:restored-for) instead of restoring again."
+)]
 pub struct RestoreArgs {
     /// Snapshot id, `latest` (newest available), or `-` to read an id or the
     /// JSON printed by `create`/`latest` from stdin.

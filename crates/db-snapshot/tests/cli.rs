@@ -793,3 +793,177 @@ fn restore_reads_the_snapshot_from_stdin_json_of_latest() {
     assert_eq!(json_stdout(&o)["snapshot_id"], "pre-deploy-a");
     assert!(describe(&c, "ltc-db-r2").is_some());
 }
+
+/// Tags an instance so a test can tell the original from the replacement
+/// (moto gives every instance the same DbiResourceId).
+fn tag_role(c: &Client, id: &str, role: &str) {
+    rt().block_on(async {
+        let arn = c
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .expect("describe")
+            .db_instances()
+            .first()
+            .and_then(|i| i.db_instance_arn().map(str::to_owned))
+            .expect("arn");
+        c.add_tags_to_resource()
+            .resource_name(arn)
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key("test:role")
+                    .value(role)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag");
+    });
+}
+
+fn role(c: &Client, id: &str) -> Option<String> {
+    describe(c, id).and_then(|i| {
+        i.tag_list()
+            .iter()
+            .find(|t| t.key() == Some("test:role"))
+            .and_then(|t| t.value().map(str::to_owned))
+    })
+}
+
+fn rename(c: &Client, from: &str, to: &str) {
+    rt().block_on(async {
+        c.modify_db_instance()
+            .db_instance_identifier(from)
+            .new_db_instance_identifier(to)
+            .apply_immediately(true)
+            .send()
+            .await
+            .expect("rename");
+    });
+}
+
+const ASIDE: &str = "ltc-db-pre-restore-20261202-031500";
+
+/// The journal line a swap writes before its first rename, as left by a run
+/// killed (SIGKILL) after it: an intent with no outcome.
+fn killed_swap_in_journal(emu: &EmulatorGuard) {
+    let line = serde_json::json!({
+        "id": "20261202T031500.000Z-4242-0",
+        "phase": "intent",
+        "time": "2026-12-02T03:15:00Z",
+        "binary": "db-snapshot",
+        "action": "db.swap",
+        "target": "rds:instance/ltc-db",
+        "before": {
+            "plan": {"source": "ltc-db", "replacement": "ltc-db-r1", "aside": ASIDE},
+            "goal": "forward",
+            "ids": {"original": null, "replacement": null},
+            "resumed": false
+        }
+    });
+    std::fs::write(emu.journal_path(), format!("{line}\n")).expect("write journal");
+}
+
+/// Original and replacement, told apart by a tag.
+fn two_instances(c: &Client) {
+    postgres(c, "ltc-db");
+    postgres(c, "ltc-db-r1");
+    tag_role(c, "ltc-db", "original");
+    tag_role(c, "ltc-db-r1", "replacement");
+}
+
+#[test]
+fn swap_resume_after_a_kill_between_the_renames_puts_an_instance_under_the_source_name() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    two_instances(&c);
+    // Killed after the first rename: nothing is named ltc-db.
+    killed_swap_in_journal(&emu);
+    rename(&c, "ltc-db", ASIDE);
+    assert!(describe(&c, "ltc-db").is_none());
+
+    let o = bin(&emu, &["swap", "--resume", "--instance", "ltc-db"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["resumed"], true);
+    assert_eq!(v["replacement_now_named"], "ltc-db");
+
+    // Read back with the SDK, not through the tool.
+    let now = describe(&c, "ltc-db").expect("an instance is named ltc-db");
+    assert_eq!(now.db_instance_status(), Some("available"));
+    assert_eq!(role(&c, "ltc-db").as_deref(), Some("replacement"));
+    assert_eq!(role(&c, ASIDE).as_deref(), Some("original"));
+    assert!(describe(&c, "ltc-db-r1").is_none());
+    let outcomes: Vec<(String, String)> = journal(&emu)
+        .iter()
+        .filter(|e| e["phase"] == "outcome")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("db.swap.promote".to_owned(), "ok".to_owned()),
+            ("db.swap".to_owned(), "ok".to_owned())
+        ]
+    );
+    // Finished: resuming again has nothing to do (exit 2, nothing renamed).
+    let again = bin(&emu, &["swap", "--resume", "--instance", "ltc-db"]);
+    assert_eq!(code(&again), 2, "{}", stderr(&again));
+    assert_eq!(role(&c, "ltc-db").as_deref(), Some("replacement"));
+}
+
+#[test]
+fn swap_resume_undo_after_a_kill_puts_the_original_back() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    two_instances(&c);
+    // Killed after both renames, the operator wants the original back.
+    killed_swap_in_journal(&emu);
+    rename(&c, "ltc-db", ASIDE);
+    rename(&c, "ltc-db-r1", "ltc-db");
+
+    let o = bin(
+        &emu,
+        &["swap", "--resume", "--undo", "--instance", "ltc-db"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json_stdout(&o)["original_now_named"], "ltc-db");
+    let now = describe(&c, "ltc-db").expect("an instance is named ltc-db");
+    assert_eq!(now.db_instance_status(), Some("available"));
+    assert_eq!(role(&c, "ltc-db").as_deref(), Some("original"));
+    assert_eq!(role(&c, "ltc-db-r1").as_deref(), Some("replacement"));
+    assert!(describe(&c, ASIDE).is_none());
+}
+
+#[test]
+fn rerunning_the_swap_command_continues_the_unfinished_swap() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    two_instances(&c);
+    killed_swap_in_journal(&emu);
+    rename(&c, "ltc-db", ASIDE);
+    // The same command as the killed run, not --resume: it continues that swap
+    // (with its aside name from the journal) instead of refusing or starting over.
+    let o = bin(
+        &emu,
+        &["swap", "--instance", "ltc-db", "--with", "ltc-db-r1"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(role(&c, "ltc-db").as_deref(), Some("replacement"));
+    assert_eq!(role(&c, ASIDE).as_deref(), Some("original"));
+    // --help says what to run after an interrupted run.
+    let help = Command::new(env!("CARGO_BIN_EXE_db-snapshot"))
+        .args(["swap", "--help"])
+        .output()
+        .expect("help");
+    assert!(
+        String::from_utf8_lossy(&help.stdout)
+            .contains("db-snapshot swap --resume --instance SOURCE")
+    );
+}
