@@ -309,12 +309,22 @@ pub async fn execute(ctx: &common::Context, args: ProbeArgs) -> common::Result<(
         })
         .collect();
     if ctx.dry_run() {
-        ctx.out.info(format!(
-            "dry run: would probe {} URL(s) every {}",
-            watched.len(),
-            common::duration::format_duration(args.interval.0)
-        ));
-        return Ok(());
+        let plan = serde_json::json!({
+            "event": "plan",
+            "dry_run": true,
+            "urls": watched.iter().map(|w| serde_json::json!({
+                "url": w.text, "expect_serving": w.expect_serving,
+            })).collect::<Vec<_>>(),
+            "interval_ms": ms(args.interval.0),
+            "for_ms": args.run_for.map(|d| ms(d.0)),
+        });
+        return ctx.out.event(&plan, || {
+            format!(
+                "dry run: would probe {} URL(s) every {}",
+                watched.len(),
+                common::duration::format_duration(args.interval.0)
+            )
+        });
     }
     let client = http::build_client(&ClientOptions {
         ca_certs,

@@ -329,3 +329,28 @@ fn bad_input_exits_2_before_any_request() {
     }
     assert_eq!(s.hits(), 0);
 }
+
+#[test]
+fn a_dry_run_prints_the_plan_and_sends_nothing() {
+    let s = server::http();
+    let url = s.url("/ok");
+    let r = run(&[
+        "--url",
+        &url,
+        "--for",
+        "10s",
+        "--expect-serving",
+        &url,
+        "--dry-run",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.events.len(), 1);
+    let plan = &r.events[0];
+    assert_eq!(plan["event"], "plan");
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["interval_ms"], 100);
+    assert_eq!(plan["for_ms"], 10_000);
+    assert_eq!(plan["urls"][0]["url"], url.as_str());
+    assert_eq!(plan["urls"][0]["expect_serving"], true);
+    assert_eq!(s.hits(), 0);
+}
