@@ -1918,4 +1918,65 @@ pub(crate) mod tests {
             err.text()
         );
     }
+
+    fn updated_now(status: &str) -> DescribeStacksOutput {
+        let mut s = stack(status);
+        s.last_updated_time = Some(SmithyTime::from_secs(Utc::now().timestamp()));
+        DescribeStacksOutput::builder().stacks(s).build()
+    }
+
+    // Where events carry no tokens (the emulator records none), a lost
+    // UpdateStack answer is recognised by the stack having just started an
+    // update to exactly this template with these tags.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_update_answer_is_recognised_by_template_and_tags_when_events_name_no_token() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| described("UPDATE_COMPLETE"))
+            .output(|| updated_now("UPDATE_IN_PROGRESS"))
+            .times(2)
+            .output(|| updated_now("UPDATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let template = mock!(Client::get_template)
+            .sequence()
+            .output(|| GetTemplateOutput::builder().template_body("{}").build())
+            .output(|| {
+                GetTemplateOutput::builder()
+                    .template_body(job().template)
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let update = mock!(Client::update_stack)
+            .sequence()
+            .http_response(server_error)
+            .http_response(|| {
+                aws_error(
+                    400,
+                    "ValidationError",
+                    "Stack:arn:aws:cloudformation:ap-northeast-1:123456789012:stack/S/1 is in UPDATE_IN_PROGRESS state and can not be updated.",
+                )
+            })
+            .build();
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &template, &update, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
+        assert_eq!(r.action, Action::Updated);
+        assert_eq!(update.num_calls(), 2);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[0].action, "stack.update");
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
+    }
 }
