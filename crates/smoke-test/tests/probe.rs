@@ -154,7 +154,13 @@ fn a_healthy_origin_has_no_failure_and_no_gap() {
     // One request per interval at most: 600 ms / 20 ms, plus the one at the start.
     let n = u["requests"].as_u64().unwrap();
     assert!((5..=31).contains(&n), "{n} requests");
-    assert_eq!(s.hits(), n, "every counted request reached the server");
+    // Every counted request reached the server; one more may have been in flight
+    // when the probe stopped (dropped, not counted).
+    assert!(
+        s.hits() == n || s.hits() == n + 1,
+        "{} hits, {n} counted",
+        s.hits()
+    );
     assert!(r.events("failure").is_empty());
     let status = r.events("status");
     assert!(!status.is_empty(), "no periodic status line");
