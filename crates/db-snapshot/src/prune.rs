@@ -18,8 +18,10 @@ pub struct PruneArgs {
     pub source: SourceArgs,
 
     /// How many of the newest manual snapshots to keep (at least 1).
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_keep)]
-    pub keep: usize,
+    /// Checked by the command itself (not clap), so a bad value is answered in
+    /// one short line.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep: String,
 
     /// Beyond the N kept, only delete snapshots older than this (e.g. 30d).
     #[arg(long, value_name = "DURATION")]
@@ -90,11 +92,7 @@ fn parse_keep(raw: &str) -> std::result::Result<usize, String> {
 
 pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<()> {
     let source = args.source.source()?;
-    if args.keep == 0 {
-        return Err(Error::usage(
-            "--keep must be at least 1 (the newest snapshot is never pruned)",
-        ));
-    }
+    let keep = parse_keep(&args.keep).map_err(Error::usage)?;
     if let Some(p) = &args.prefix {
         naming::validate(Kind::Prefix, p)?;
     }
@@ -104,7 +102,7 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<()> {
     let now = Utc::now();
     let plan = select::prune_plan(
         &snaps,
-        args.keep,
+        keep,
         args.older_than.map(|d| d.0),
         args.prefix.as_deref(),
         now,
@@ -120,7 +118,7 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<()> {
         .collect();
     let mut result = PruneResult {
         source: source.clone(),
-        keep: args.keep,
+        keep,
         deleted: Vec::new(),
         kept: plan.keep.clone(),
         dry_run: ctx.dry_run(),

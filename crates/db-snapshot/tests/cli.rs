@@ -967,3 +967,96 @@ fn rerunning_the_swap_command_continues_the_unfinished_swap() {
             .contains("db-snapshot swap --resume --instance SOURCE")
     );
 }
+
+#[test]
+fn rerunning_restore_swap_carries_on_with_the_target_it_already_restored() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let args = [
+        "restore",
+        "--snapshot",
+        "pre-deploy-a",
+        "--instance",
+        "ltc-db",
+        "--target",
+        "ltc-db-r1",
+    ];
+    // A first run restored the target, then stopped before the swap.
+    let first = bin(&emu, &args);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let mut with_swap = args.to_vec();
+    with_swap.push("--swap");
+    let o = bin(&emu, &with_swap);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already restored from pre-deploy-a by an earlier run"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(json_stdout(&o)["swap"]["replacement_now_named"], "ltc-db");
+    // One restore call in all: the journal has a single db.restore intent.
+    assert_eq!(
+        actions(&emu, "intent")
+            .iter()
+            .filter(|a| *a == "db.restore")
+            .count(),
+        1
+    );
+    let now = describe(&c, "ltc-db").expect("ltc-db exists");
+    assert!(
+        now.tag_list()
+            .iter()
+            .any(|t| t.key() == Some("ltc:restored-from") && t.value() == Some("pre-deploy-a"))
+    );
+    // A target that is not a restore of this snapshot is still refused.
+    postgres(&c, "ltc-db-other");
+    let refused = bin(
+        &emu,
+        &[
+            "restore",
+            "--snapshot",
+            "pre-deploy-a",
+            "--instance",
+            "ltc-db",
+            "--target",
+            "ltc-db-other",
+        ],
+    );
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("refusing to restore over it"));
+}
+
+#[test]
+fn huge_or_negative_inputs_are_refused_in_one_short_line_before_any_call() {
+    let huge = format!("{}_", "a".repeat(100_000));
+    let huge_number = "9".repeat(100_000);
+    let cases: &[&[&str]] = &[
+        &["create", "--instance", &huge],
+        &["swap", "--resume", "--instance", &huge],
+        &["swap", "--instance", "ltc-db", "--with", &huge],
+        &["prune", "--instance", "ltc-db", "--keep", "-1"],
+        &["prune", "--instance", "ltc-db", "--keep", &huge_number],
+        &[
+            "restore",
+            "--snapshot",
+            &huge,
+            "--instance",
+            "ltc-db",
+            "--target",
+            "n",
+        ],
+    ];
+    for args in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+        cmd.env_remove("LTC_ENV").env_remove("AWS_PROFILE");
+        cmd.envs(offline_env()).args(*args);
+        let o = cmd.output().expect("run");
+        let err = stderr(&o);
+        let shown: String = err.chars().take(300).collect();
+        assert_eq!(code(&o), 2, "{shown}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{shown}");
+        assert!(err.len() < 400, "{} characters: {shown}", err.len());
+    }
+}
