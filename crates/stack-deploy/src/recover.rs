@@ -528,6 +528,13 @@ async fn settle(
             r.outputs = outputs_of(&stack);
             r.status = Some(status);
         }
+        // It was there a moment ago: a delete finished (DELETE_IN_PROGRESS ends
+        // with the stack gone by name). Nothing moves any more.
+        Err(Error::NotFound(_)) => {
+            out.info(format!("{name}: deleted (DELETE_COMPLETE); at rest"));
+            r.status = Some("DELETE_COMPLETE".into());
+            r.health = Some(Health::Missing);
+        }
         Err(e) => {
             r.reason = Some(e.to_string());
             r.error = Some(e);
@@ -1020,6 +1027,37 @@ mod tests {
                     .is_empty()
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_of_a_delete_in_progress_waits_until_the_stack_is_gone() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| described("DELETE_IN_PROGRESS"))
+            .times(2)
+            .http_response(|| {
+                HttpResponse::new(
+                    StatusCode::try_from(400).unwrap(),
+                    SdkBody::from(
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id S does not exist</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+                    ),
+                )
+            })
+            .repeatedly()
+            .build();
+        let cancel = cancel_rule();
+        let events = no_events();
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &cancel, &events]
+        );
+        let (out, _) = output();
+        let r = stop(&cfn, &out, None, 600).await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.action, "waited");
+        assert_eq!(r.status.as_deref(), Some("DELETE_COMPLETE"));
+        assert_eq!(cancel.num_calls(), 0);
     }
 
     #[tokio::test(start_paused = true)]

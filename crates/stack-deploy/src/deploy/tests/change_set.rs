@@ -646,3 +646,70 @@ async fn a_change_set_that_never_completes_times_out_naming_it_and_is_not_execut
     assert_eq!(rules.execute.num_calls(), 0);
     assert!(rules.describe_cs.num_calls() > 3);
 }
+
+// Lost answers on both change-set calls (issue 14): CreateChangeSet 500 then
+// AlreadyExists for its own name, ExecuteChangeSet 500 then
+// InvalidChangeSetStatus because the first attempt executed it. Both are read
+// back and the create goes on to CREATE_COMPLETE, journaled ok.
+#[tokio::test(start_paused = true)]
+async fn lost_answers_to_create_and_execute_change_set_are_read_back_as_ours() {
+    let stacks = mock!(Client::describe_stacks)
+        .sequence()
+        .http_response(does_not_exist)
+        .output(|| described("CREATE_IN_PROGRESS"))
+        .output(|| described("CREATE_COMPLETE"))
+        .repeatedly()
+        .build();
+    let create_cs = mock!(Client::create_change_set)
+        .sequence()
+        .http_response(server_error)
+        .http_response(|| {
+            aws_error(
+                400,
+                "AlreadyExistsException",
+                "ChangeSet stack-deploy-x already exists",
+            )
+        })
+        .build();
+    let describe_cs = mock!(Client::describe_change_set)
+        .sequence()
+        .output(ready)
+        .times(2)
+        .output(executing)
+        .repeatedly()
+        .build();
+    let execute = mock!(Client::execute_change_set)
+        .sequence()
+        .http_response(server_error)
+        .http_response(|| {
+            aws_error(
+                400,
+                "InvalidChangeSetStatus",
+                "ChangeSet cannot be executed in its current execution status of [EXECUTE_IN_PROGRESS]",
+            )
+        })
+        .build();
+    let events = mock!(Client::describe_stack_events)
+        .then_output(|| DescribeStackEventsOutput::builder().build());
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        &[&stacks, &create_cs, &describe_cs, &execute, &events],
+        retrying
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+    let (out, err) = output();
+    let o = cs_opts(Duration::from_secs(3600));
+    let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &cs_job()).await;
+    assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
+    assert_eq!(r.action, Action::Created);
+    assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
+    assert_eq!(create_cs.num_calls(), 2);
+    assert_eq!(execute.num_calls(), 2);
+    let text = err.text();
+    assert!(text.contains("was created by this deploy"), "{text}");
+    assert!(text.contains("was executed by this deploy"), "{text}");
+    let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+    assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
+}
