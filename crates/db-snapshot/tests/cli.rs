@@ -1060,3 +1060,45 @@ fn huge_or_negative_inputs_are_refused_in_one_short_line_before_any_call() {
         assert!(err.len() < 400, "{} characters: {shown}", err.len());
     }
 }
+
+#[test]
+fn sigint_during_a_wait_exits_130_with_the_reattach_command() {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    // A stopped instance never becomes available on its own: the wait goes on.
+    rt().block_on(async {
+        c.stop_db_instance()
+            .db_instance_identifier("ltc-db")
+            .send()
+            .await
+            .expect("stop");
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+    emu.configure(&mut cmd);
+    cmd.args([
+        "wait",
+        "--instance",
+        "ltc-db",
+        "--timeout",
+        "2m",
+        "--output",
+        "json",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("run");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), 130, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("re-attach with: db-snapshot wait --instance ltc-db"),
+        "{}",
+        stderr(&o)
+    );
+}
