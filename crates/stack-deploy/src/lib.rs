@@ -93,6 +93,12 @@ pub enum Command {
         fail_on_replace: bool,
     },
     /// Deploy stacks, each as soon as its dependencies are done.
+    ///
+    /// Interrupted (Ctrl-C, SIGTERM, SIGHUP; exit 130): nothing new starts and
+    /// CloudFormation goes on with the stacks in flight; follow them with
+    /// `stack-deploy watch <stacks>` (printed), or run the same deploy again: it
+    /// waits for a stack still in progress and carries on. The same holds after
+    /// the process was killed.
     Deploy {
         #[command(flatten)]
         sel: Selection,
@@ -121,7 +127,8 @@ pub enum Command {
         #[command(flatten)]
         sel: Selection,
     },
-    /// Re-attach to stacks in progress and wait for them.
+    /// Re-attach to stacks in progress (after a timeout, an interrupted or a
+    /// killed deploy) and wait for them; exit 0 when each ends healthy.
     Watch {
         /// CloudFormation stack names.
         #[arg(required = true, value_name = "STACK")]
