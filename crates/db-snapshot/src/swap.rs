@@ -511,13 +511,23 @@ async fn step(
     // A lost answer (a 5xx or reset after RDS took the request, or the SDK's
     // retry refused because the first attempt already renamed) looks like a
     // failure: what the names hold now decides.
-    let read = async {
+    let read_once = || async {
         Ok::<_, Error>((
             rds::find_instance(rds, from).await?,
             rds::find_instance(rds, to).await?,
         ))
+    };
+    let mut read = read_once().await;
+    // A 5xx or no answer at all may mean RDS took the request and shows it a
+    // moment later: look once more before calling it refused.
+    let ambiguous = match &e {
+        Error::Aws(a) => a.status.is_none_or(|s| s >= 500),
+        _ => true,
+    };
+    if ambiguous && matches!(&read, Ok((Some(old), None)) if old.status != "renaming") {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        read = read_once().await;
     }
-    .await;
     match read {
         Ok((old, new)) if new.is_some() || old.is_none() || renaming(&old) => {
             ctx.out.warn(format!(
