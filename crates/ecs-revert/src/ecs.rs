@@ -212,3 +212,55 @@ pub fn journal_moves(path: &Path, target: &str) -> Result<Vec<JournalMove>> {
     }
     Ok(moves)
 }
+
+/// How an UpdateService ended once read back.
+#[derive(Debug)]
+pub enum Update {
+    /// Applied; `read_back`: the answer was lost and DescribeServices shows it.
+    Done { read_back: bool },
+    /// Refused, or lost and the read-back shows the service unchanged.
+    Failed(AwsError),
+    /// Lost and the read-back failed too.
+    Unknown { error: AwsError, why: String },
+}
+
+/// A failure after which the request may have reached ECS: no answer
+/// (timeout, reset) or a 5xx.
+pub fn answer_may_be_lost(e: &AwsError) -> bool {
+    e.status.is_none_or(|s| s >= 500)
+}
+
+/// Decides an UpdateService's outcome: its own answer, or after a possibly
+/// lost answer a DescribeServices read-back where `took` says whether the
+/// service shows the change (taskDefinition or desiredCount equals the request).
+pub async fn verified_update(
+    client: &Client,
+    cluster: &str,
+    service: &str,
+    sent: std::result::Result<(), AwsError>,
+    took: impl Fn(&Service) -> bool,
+) -> Update {
+    match sent {
+        Ok(()) => Update::Done { read_back: false },
+        Err(e) if answer_may_be_lost(&e) => {
+            match describe_services(client, cluster, &[service.to_owned()]).await {
+                Ok(s) if s.first().is_some_and(&took) => Update::Done { read_back: true },
+                Ok(_) => Update::Failed(e),
+                Err(why) => Update::Unknown {
+                    error: e,
+                    why: why.to_string(),
+                },
+            }
+        }
+        Err(e) => Update::Failed(e),
+    }
+}
+
+/// The command that shows a service's task definition and desired count.
+pub fn read_command(cluster: &str, service: &str) -> String {
+    format!(
+        "aws ecs describe-services --cluster {} --services {} --query 'services[0].[taskDefinition,desiredCount]'",
+        short_name(cluster),
+        short_name(service)
+    )
+}

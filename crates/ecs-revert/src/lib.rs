@@ -50,10 +50,23 @@ pub enum Command {
     /// The family's revisions newest first, marking the one in use and the one deployed before it (read-only).
     History(history::HistoryArgs),
     /// Point services at an earlier revision (default: the one deployed before) and wait for steady state.
+    ///
+    /// Interrupted (exit 130)? The first Ctrl-C (SIGINT, SIGTERM, SIGHUP) lets
+    /// the UpdateService calls finish, stops the wait and journals
+    /// `interrupted`: the change was made and ECS carries on. Re-attach with
+    /// `ecs-revert wait ...`; `ecs-revert revert --to <the same target>` again
+    /// is idempotent (no call, it only waits); a plain `ecs-revert revert`
+    /// refuses to undo it and names the `--to` that would. Exit 7: only some
+    /// services were changed, or an outcome is unknown; the result and stderr
+    /// list where each service is and the commands to finish or undo.
     Revert(revert::RevertArgs),
     /// Re-attach to a rollout: wait until the services are steady (or failed).
     Wait(WaitArgs),
     /// Set the desired count by hand and wait until that many tasks run.
+    ///
+    /// Interrupted (exit 130): the counts set stay set; the same command again
+    /// is idempotent (no call, it only waits). Exit 7: only some services were
+    /// scaled, or an outcome is unknown; the result lists what to run next.
     Scale(scale::ScaleArgs),
 }
 

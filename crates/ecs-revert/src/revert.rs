@@ -14,7 +14,10 @@ use common::{AwsResultExt, Context, Error, HumanDuration, Render, Result};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::ecs::{self, client, describe_services, journal_moves, journal_target};
+use crate::ecs::{
+    self, CallCounter, Update, client, describe_services, journal_moves, journal_target,
+    verified_update,
+};
 use crate::history::{deployments_seen, revisions_seen};
 use crate::previous::{Source, choose_previous};
 use crate::steady::Expect;
@@ -105,6 +108,113 @@ pub struct RevertReport {
     pub calls: Vec<Call>,
     /// ECS API requests this command made (retries included).
     pub ecs_calls: u64,
+    /// Set when the run was interrupted or changed only some services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<Next>,
+}
+
+/// Where each service is after an interrupted or partial run, and what to run next.
+#[derive(Debug, Clone, Serialize)]
+pub struct Next {
+    /// `interrupted`, `partial` or `unknown`.
+    pub state: &'static str,
+    pub inventory: Vec<Inventory>,
+    /// Re-attaches to the rollouts that were started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reattach: Option<String>,
+    /// Finish the change: the services not (known to be) changed yet.
+    pub finish: Vec<String>,
+    /// Undo it: the services that were changed, back where they were.
+    pub undo: Vec<String>,
+}
+
+/// One service's place after an interrupted or partial run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    pub service: String,
+    /// What it points at now (`unknown` when the read-back failed).
+    pub task_definition: String,
+    /// What this run asked for.
+    pub target: String,
+    /// Where it was before.
+    pub before: String,
+    pub state: String,
+}
+
+impl Next {
+    /// One line per service and the commands, for stderr and the error.
+    pub fn text(&self) -> String {
+        let mut lines: Vec<String> = self
+            .inventory
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}: on {} (target {}, before {}) [{}]",
+                    i.service, i.task_definition, i.target, i.before, i.state
+                )
+            })
+            .collect();
+        if let Some(r) = &self.reattach {
+            lines.push(format!("re-attach: {r}"));
+        }
+        for f in &self.finish {
+            lines.push(format!("finish: {f}"));
+        }
+        for u in &self.undo {
+            lines.push(format!("undo: {u}"));
+        }
+        lines.join("; ")
+    }
+}
+
+fn revert_command(cluster: &str, service: &str, to: &TaskDefRef) -> String {
+    format!(
+        "ecs-revert revert --cluster {} --service {} --to {to}",
+        short_name(cluster),
+        short_name(service)
+    )
+}
+
+/// The inventory and commands after a run where not everything went through.
+fn next_steps(
+    state: &'static str,
+    cluster: &str,
+    plans: &[ServiceRevert],
+    reattach: Option<String>,
+) -> Next {
+    let mut finish = Vec::new();
+    let mut undo = Vec::new();
+    let inventory = plans
+        .iter()
+        .map(|p| {
+            let now = match p.state.as_str() {
+                "update-failed" | "would-update" => p.from.to_string(),
+                "unknown" => "unknown".to_owned(),
+                _ => p.to.to_string(),
+            };
+            match p.state.as_str() {
+                "update-failed" | "unknown" | "would-update" => {
+                    finish.push(revert_command(cluster, &p.service, &p.to));
+                }
+                _ if p.from == p.to => {}
+                _ => undo.push(revert_command(cluster, &p.service, &p.from)),
+            }
+            Inventory {
+                service: p.service.clone(),
+                task_definition: now,
+                target: p.to.to_string(),
+                before: p.from.to_string(),
+                state: p.state.clone(),
+            }
+        })
+        .collect();
+    Next {
+        state,
+        inventory,
+        reattach,
+        finish,
+        undo,
+    }
 }
 
 impl Render for RevertReport {
@@ -257,16 +367,29 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
     let names = args.target.validated()?;
     let spec = args.to.as_deref().map(TargetSpec::parse).transpose()?;
     common::duration::env_deadline()?;
-    let cluster = args.target.cluster.as_str();
-
     let (client, counter) = client(ctx).await?;
-    let services = describe_services(&client, cluster, &names).await?;
-    let plans = futures::future::try_join_all(
-        services
-            .iter()
-            .map(|svc| plan_one(&client, ctx, cluster, svc, spec.as_ref(), args.force)),
-    )
-    .await?;
+    execute(ctx, args, &names, spec.as_ref(), &client, &counter).await
+}
+
+/// The revert after the input checks, with the client given (tests pass a mocked one).
+pub async fn execute(
+    ctx: &Context,
+    args: &RevertArgs,
+    names: &[String],
+    spec: Option<&TargetSpec>,
+    client: &Client,
+    counter: &CallCounter,
+) -> Result<()> {
+    let cluster = args.target.cluster.as_str();
+    let cancel = ctx.cancel();
+    let services = cancel
+        .run(describe_services(client, cluster, names))
+        .await?;
+    let plans = cancel
+        .run(futures::future::try_join_all(services.iter().map(|svc| {
+            plan_one(client, ctx, cluster, svc, spec, args.force)
+        })))
+        .await?;
     let mut plans = plans;
     let calls: Vec<Call> = plans
         .iter()
@@ -291,6 +414,7 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
             services: plans,
             calls,
             ecs_calls: counter.total(),
+            next: None,
         });
     }
     if !calls.is_empty() {
@@ -302,11 +426,14 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
         .await?;
     }
 
+    cancel.check()?;
     let journal = ctx.journal().await?;
-    // Intent first (flushed), then the call; all services in parallel.
-    let updates = plans.iter().filter(|p| p.state == "would-update").map(|p| {
-        let client = &client;
-        async move {
+    // Intent first (flushed), then the call; all services in parallel. The
+    // calls are quick and are let finish on a signal; a lost answer is read back.
+    let updates = plans
+        .iter()
+        .filter(|p| p.state == "would-update")
+        .map(|p| async move {
             let before = json!({
                 "task_definition": p.from.to_string(),
                 "requested_task_definition": p.to.to_string(),
@@ -317,37 +444,64 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
             });
             let change = journal.intent(ACTION, &journal_target(cluster, &p.service), before)?;
             let call = update_call(cluster, p);
-            let res = client
+            let sent = client
                 .update_service()
                 .cluster(cluster)
                 .service(&p.service)
                 .set_task_definition(call.task_definition.clone())
                 .send()
                 .await
-                .aws("UpdateService");
-            Ok::<_, Error>((p.service.clone(), change, res))
-        }
-    });
+                .aws("UpdateService")
+                .map(|_| ());
+            let update = verified_update(client, cluster, &p.service, sent, |svc| {
+                svc.task_definition().and_then(TaskDefRef::parse_loose) == Some(p.to.clone())
+            })
+            .await;
+            Ok::<_, Error>((p.service.clone(), change, update))
+        });
     let results = futures::future::try_join_all(updates).await?;
     let mut changes = Vec::new();
     let mut update_error: Option<Error> = None;
-    for (service, change, res) in results {
+    let mut unknown = false;
+    for (service, change, update) in results {
         let Some(p) = plans.iter_mut().find(|p| p.service == service) else {
             continue;
         };
-        match res {
-            Ok(_) => {
+        match update {
+            Update::Done { read_back } => {
                 p.state = "updated".to_owned();
-                ctx.out
-                    .info(format!("{service}: UpdateService accepted {}", p.to));
+                ctx.out.info(format!(
+                    "{service}: UpdateService {} {}",
+                    if read_back {
+                        "answer lost; DescribeServices shows it on"
+                    } else {
+                        "accepted"
+                    },
+                    p.to
+                ));
                 changes.push((service, change));
             }
-            Err(e) => {
+            Update::Failed(e) => {
                 p.state = "update-failed".to_owned();
                 p.reason = Some(e.to_string());
                 change.failed(Value::Null, e.to_string())?;
                 ctx.out.warn(format!("{service}: {e}"));
                 update_error.get_or_insert(Error::Aws(e));
+            }
+            Update::Unknown { error, why } => {
+                let msg = format!(
+                    "{error}; whether {service} now points at {} is unknown (read-back failed: {why}); check with: {}",
+                    p.to,
+                    ecs::read_command(cluster, &service)
+                );
+                p.state = "unknown".to_owned();
+                p.reason = Some(msg.clone());
+                change.unknown(
+                    json!({ "requested_task_definition": p.to.to_string() }),
+                    msg.clone(),
+                )?;
+                ctx.out.warn(format!("{service}: {msg}"));
+                unknown = true;
             }
         }
     }
@@ -365,24 +519,27 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
             seen_events: Some(p.seen_events.clone()),
         })
         .collect();
-    let waited = !args.no_wait && !watched.is_empty();
-    let mut wait_error = None;
-    if waited {
-        let reattach = args.target.reattach(
+    let reattach = (!watched.is_empty()).then(|| {
+        args.target.reattach(
             &watched
                 .iter()
                 .map(|w| w.service.clone())
                 .collect::<Vec<_>>(),
-        );
-        match watch::wait_all(
-            &ctx.out,
-            &client,
-            cluster,
-            &watched,
-            args.timeout.0,
-            reattach,
         )
-        .await
+    });
+    let waited = !args.no_wait && !watched.is_empty() && !cancel.is_cancelled();
+    let mut wait_error = None;
+    if let (true, Some(reattach)) = (waited, &reattach) {
+        match cancel
+            .run(watch::wait_all(
+                &ctx.out,
+                client,
+                cluster,
+                &watched,
+                args.timeout.0,
+                reattach.clone(),
+            ))
+            .await
         {
             Ok(settled) => {
                 for s in &settled {
@@ -401,6 +558,47 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
             }
             Err(e) => wait_error = Some(e),
         }
+    }
+
+    if cancel.is_cancelled() {
+        // The changes were made (ECS carries on with the rollouts); say where
+        // everything is and how to go on.
+        let signal = cancel.signal().map_or("a signal", |s| s.name());
+        let next = next_steps("interrupted", cluster, &plans, reattach.clone());
+        for (service, change) in changes {
+            let Some(p) = plans.iter().find(|p| p.service == service) else {
+                continue;
+            };
+            let after = json!({
+                "task_definition": p.to.to_string(),
+                "state": p.state,
+                "desired": p.desired,
+                "running": p.running,
+            });
+            change.interrupted(
+                after,
+                format!(
+                    "interrupted by {signal} while waiting for steady state; the change was made (UpdateService accepted {to}) \
+                     and ECS carries on with the rollout; re-attach: {reattach}; {again} again is idempotent (no call, \
+                     it only waits); a plain `ecs-revert revert` refuses to undo this revert; undo: {undo}",
+                    to = p.to,
+                    reattach = reattach.as_deref().unwrap_or_default(),
+                    again = revert_command(cluster, &p.service, &p.to),
+                    undo = revert_command(cluster, &p.service, &p.from),
+                ),
+            )?;
+        }
+        ctx.out.result(&RevertReport {
+            cluster: short_name(cluster).to_owned(),
+            dry_run: false,
+            waited,
+            services: plans,
+            calls,
+            ecs_calls: counter.total(),
+            next: Some(next.clone()),
+        })?;
+        ctx.out.warn(format!("interrupted: {}", next.text()));
+        return Err(Error::Interrupted);
     }
 
     for (service, change) in changes {
@@ -428,6 +626,28 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
         }
     }
 
+    // Partly applied (some services changed, others not or unknown): exit 7
+    // with the inventory and the commands to finish or undo.
+    let changed = plans
+        .iter()
+        .filter(|p| p.from != p.to && !matches!(p.state.as_str(), "update-failed" | "unknown"))
+        .count();
+    let next = (unknown || (update_error.is_some() && changed > 0)).then(|| {
+        next_steps(
+            if unknown { "unknown" } else { "partial" },
+            cluster,
+            &plans,
+            reattach.clone(),
+        )
+    });
+    if let Some(n) = &next {
+        for i in &n.inventory {
+            ctx.out.warn(format!(
+                "{}: on {} (target {}, before {}) [{}]",
+                i.service, i.task_definition, i.target, i.before, i.state
+            ));
+        }
+    }
     ctx.out.result(&RevertReport {
         cluster: short_name(cluster).to_owned(),
         dry_run: false,
@@ -435,7 +655,16 @@ pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
         services: plans,
         calls,
         ecs_calls: counter.total(),
+        next: next.clone(),
     })?;
+    if let Some(n) = next {
+        let what = if unknown {
+            "the outcome of an UpdateService is unknown"
+        } else {
+            "the revert was applied to only some services"
+        };
+        return Err(Error::RevertFailed(format!("{what}: {}", n.text())));
+    }
     match (update_error, wait_error) {
         (Some(e), _) | (None, Some(e)) => Err(e),
         (None, None) => Ok(()),
@@ -493,15 +722,18 @@ pub async fn run_wait(ctx: &Context, args: &WaitArgs) -> Result<()> {
         });
     }
     let reattach = args.target.reattach(&names);
-    let settled = watch::wait_all(
-        &ctx.out,
-        &client,
-        cluster,
-        &watched,
-        args.timeout.0,
-        reattach,
-    )
-    .await?;
+    // Nothing is changed here: a signal just stops the wait (exit 130).
+    let settled = ctx
+        .cancel()
+        .run(watch::wait_all(
+            &ctx.out,
+            &client,
+            cluster,
+            &watched,
+            args.timeout.0,
+            reattach,
+        ))
+        .await?;
     ctx.out.result(&WaitReport {
         cluster: short_name(cluster).to_owned(),
         services: settled.clone(),
@@ -512,5 +744,288 @@ pub async fn run_wait(ctx: &Context, args: &WaitArgs) -> Result<()> {
         Ok(())
     } else {
         Err(failure_error(&failed))
+    }
+}
+
+/// Lost answers, partial reverts and signals, against the real SDK client with
+/// `aws-smithy-mocks` (the emulator never loses an answer).
+#[cfg(test)]
+mod mock_tests {
+    use aws_sdk_ecs::Client;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, TaskDefinition};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use common::cancel::SignalKind;
+    use common::journal::{Entry, Journal, Phase};
+    use common::output::Captured;
+    use common::{Cancel, GlobalArgs, Output};
+
+    use super::*;
+
+    fn service(name: &str, td: &str, running: i32, rollout: DeploymentRolloutState) -> Service {
+        Service::builder()
+            .service_name(name)
+            .status("ACTIVE")
+            .task_definition(td)
+            .running_count(running)
+            .desired_count(2)
+            .pending_count(0)
+            .deployments(
+                Deployment::builder()
+                    .id("d1")
+                    .status("PRIMARY")
+                    .task_definition(td)
+                    .rollout_state(rollout)
+                    .running_count(running)
+                    .desired_count(2)
+                    .build(),
+            )
+            .build()
+    }
+
+    fn described(services: Vec<Service>) -> DescribeServicesOutput {
+        DescribeServicesOutput::builder()
+            .set_services(Some(services))
+            .build()
+    }
+
+    /// Every requested service on `<name>:<rev>`, steady.
+    fn on_revision(rev: u32) -> aws_smithy_mocks::Rule {
+        mock!(Client::describe_services).then_compute_output(move |r| {
+            described(
+                r.services()
+                    .iter()
+                    .map(|n| {
+                        service(
+                            n,
+                            &format!("{n}:{rev}"),
+                            2,
+                            DeploymentRolloutState::Completed,
+                        )
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    fn task_definitions() -> aws_smithy_mocks::Rule {
+        mock!(Client::describe_task_definition).then_compute_output(|r| {
+            let name = r.task_definition().unwrap_or_default().to_owned();
+            let (family, rev) = name.rsplit_once(':').unwrap();
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .family(family)
+                        .revision(rev.parse().unwrap())
+                        .status(TaskDefinitionStatus::Active)
+                        .task_definition_arn(format!(
+                            "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/{name}"
+                        ))
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    fn args(services: &[&str], no_wait: bool) -> RevertArgs {
+        RevertArgs {
+            target: Services {
+                cluster: "ltc".into(),
+                services: services.iter().map(|s| s.to_string()).collect(),
+            },
+            to: Some("3".into()),
+            force: false,
+            no_wait,
+            timeout: "10m".parse().unwrap(),
+        }
+    }
+
+    struct Run {
+        ctx: Context,
+        cancel: Cancel,
+        journal: std::path::PathBuf,
+        stdout: Captured,
+        _dir: tempfile::TempDir,
+    }
+
+    fn setup() -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal.jsonl");
+        let globals = GlobalArgs {
+            journal: Some(journal.clone()),
+            ..Default::default()
+        };
+        let (out, stdout, _stderr) = Output::captured(true);
+        let cancel = Cancel::new();
+        let ctx = Context::with_output("ecs-revert", &globals, out).with_cancel(cancel.clone());
+        Run {
+            ctx,
+            cancel,
+            journal,
+            stdout,
+            _dir: dir,
+        }
+    }
+
+    fn outcome(path: &std::path::Path, service: &str) -> Entry {
+        Journal::read_entries(path)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.phase == Phase::Outcome && e.target == format!("ecs:ltc/{service}"))
+            .unwrap()
+    }
+
+    async fn revert(r: &Run, a: &RevertArgs, client: &Client) -> Result<()> {
+        let names = a.target.validated().unwrap();
+        let spec = a.to.as_deref().map(TargetSpec::parse).transpose().unwrap();
+        execute(
+            &r.ctx,
+            a,
+            &names,
+            spec.as_ref(),
+            client,
+            &CallCounter::default(),
+        )
+        .await
+    }
+
+    // Issue 14: a revert applied to api but refused for worker exited 3; it is
+    // exit 7 with where each service is and the commands to finish or undo.
+    #[tokio::test(start_paused = true)]
+    async fn partial_revert_is_exit_7_with_an_inventory_and_the_commands() {
+        let r = setup();
+        let describe = on_revision(4);
+        let tds = task_definitions();
+        let ok = mock!(Client::update_service)
+            .match_requests(|u| u.service() == Some("api"))
+            .then_output(|| UpdateServiceOutput::builder().build());
+        let refused = mock!(Client::update_service)
+            .match_requests(|u| u.service() == Some("worker"))
+            .sequence()
+            .http_status(
+                400,
+                Some(r#"{"__type":"AccessDeniedException","message":"not allowed"}"#.into()),
+            )
+            .build();
+        let client = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&describe, &tds, &ok, &refused]
+        );
+        let err = revert(&r, &args(&["api", "worker"], true), &client)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 7);
+        let msg = err.to_string();
+        for needle in [
+            "api: on api:3 (target api:3, before api:4) [updated]",
+            "worker: on worker:4 (target worker:3, before worker:4) [update-failed]",
+            "finish: ecs-revert revert --cluster ltc --service worker --to worker:3",
+            "undo: ecs-revert revert --cluster ltc --service api --to api:4",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} in {msg}");
+        }
+        let v: Value = serde_json::from_str(&r.stdout.text()).unwrap();
+        assert_eq!(v["next"]["state"], "partial");
+        assert_eq!(v["next"]["inventory"][1]["task_definition"], "worker:4");
+        assert_eq!(v["next"]["inventory"][0]["task_definition"], "api:3");
+        assert_eq!(outcome(&r.journal, "api").outcome, Some(Outcome::Ok));
+        assert_eq!(outcome(&r.journal, "worker").outcome, Some(Outcome::Failed));
+    }
+
+    // Issue 14: UpdateService reached ECS but every answer was lost (500s);
+    // DescribeServices shows the service on the target, so it happened.
+    #[tokio::test(start_paused = true)]
+    async fn lost_update_service_answer_is_read_back_and_counted_done() {
+        let r = setup();
+        let describe = mock!(Client::describe_services)
+            .sequence()
+            .output(|| {
+                described(vec![service(
+                    "api",
+                    "api:4",
+                    2,
+                    DeploymentRolloutState::Completed,
+                )])
+            })
+            .output(|| {
+                described(vec![service(
+                    "api",
+                    "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/api:3",
+                    2,
+                    DeploymentRolloutState::InProgress,
+                )])
+            })
+            .build();
+        let tds = task_definitions();
+        let lost = mock!(Client::update_service)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &tds, &lost]);
+        revert(&r, &args(&["api"], true), &client).await.unwrap();
+        assert_eq!(lost.num_calls(), 3, "the SDK's own attempts");
+        assert_eq!(describe.num_calls(), 2, "plan and read-back");
+        let o = outcome(&r.journal, "api");
+        assert_eq!(o.outcome, Some(Outcome::Ok));
+        let v: Value = serde_json::from_str(&r.stdout.text()).unwrap();
+        assert_eq!(v["services"][0]["state"], "updated");
+        assert!(v.get("next").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn signal_during_the_wait_journals_interrupted_and_exits_130() {
+        let r = setup();
+        let describe = mock!(Client::describe_services)
+            .sequence()
+            .output(|| {
+                described(vec![service(
+                    "api",
+                    "api:4",
+                    2,
+                    DeploymentRolloutState::Completed,
+                )])
+            })
+            .output(|| {
+                described(vec![service(
+                    "api",
+                    "api:3",
+                    0,
+                    DeploymentRolloutState::InProgress,
+                )])
+            })
+            .repeatedly()
+            .build();
+        let tds = task_definitions();
+        let update =
+            mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().build());
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &tds, &update]);
+        let c = r.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            c.trigger(SignalKind::Hangup);
+        });
+        let err = revert(&r, &args(&["api"], false), &client)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 130);
+        assert_eq!(update.num_calls(), 1);
+        assert!(describe.num_calls() >= 3, "it was waiting");
+        let o = outcome(&r.journal, "api");
+        assert_eq!(o.outcome, Some(Outcome::Interrupted));
+        let msg = o.message.unwrap();
+        for needle in [
+            "SIGHUP",
+            "re-attach: ecs-revert wait --cluster ltc --service api",
+            "ecs-revert revert --cluster ltc --service api --to api:3 again is idempotent",
+            "undo: ecs-revert revert --cluster ltc --service api --to api:4",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} in {msg}");
+        }
+        let v: Value = serde_json::from_str(&r.stdout.text()).unwrap();
+        assert_eq!(v["next"]["state"], "interrupted");
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::Services;
-use crate::ecs::{client, describe_services, journal_target};
+use crate::ecs::{self, Update, client, describe_services, journal_target, verified_update};
 use crate::revert::{Call, failure_error};
 use crate::steady::Expect;
 use crate::taskdef::{parse_count, short_name};
@@ -58,6 +58,17 @@ pub struct ScaleReport {
     pub services: Vec<ScaleService>,
     pub calls: Vec<Call>,
     pub ecs_calls: u64,
+    /// After an interrupted or partial run: the commands to go on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub next: Vec<String>,
+}
+
+fn scale_command(cluster: &str, service: &str, n: i32) -> String {
+    format!(
+        "ecs-revert scale --cluster {} --service {} --desired {n}",
+        short_name(cluster),
+        short_name(service)
+    )
 }
 
 impl Render for ScaleReport {
@@ -122,6 +133,7 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
             services: rows,
             calls,
             ecs_calls: counter.total(),
+            next: Vec::new(),
         });
     }
     if !calls.is_empty() {
@@ -133,12 +145,19 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
         .await?;
     }
 
+    let cancel = ctx.cancel();
+    cancel.check()?;
     let journal = ctx.journal().await?;
     let mut update_error = None;
+    let mut unknown = false;
     let mut changes = Vec::new();
     for (row, svc) in rows.iter_mut().zip(&services) {
         if row.state != "would-update" {
             continue;
+        }
+        // A signal between services: start no further UpdateService.
+        if cancel.is_cancelled() {
+            break;
         }
         let before = json!({
             "desired": row.from_desired,
@@ -150,7 +169,7 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
                 .map(|t| t.to_string()),
         });
         let change = journal.intent(ACTION, &journal_target(cluster, &row.service), before)?;
-        match client
+        let sent = client
             .update_service()
             .cluster(cluster)
             .service(&row.service)
@@ -158,17 +177,34 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
             .send()
             .await
             .aws("UpdateService")
+            .map(|_| ());
+        match verified_update(&client, cluster, &row.service, sent, |s| {
+            s.desired_count() == n
+        })
+        .await
         {
-            Ok(_) => {
+            Update::Done { .. } => {
                 row.state = "updated".into();
                 changes.push((row.service.clone(), change));
             }
-            Err(e) => {
+            Update::Failed(e) => {
                 row.state = "update-failed".into();
                 row.reason = Some(e.to_string());
                 change.failed(Value::Null, e.to_string())?;
                 ctx.out.warn(format!("{}: {e}", row.service));
                 update_error.get_or_insert(Error::Aws(e));
+            }
+            Update::Unknown { error, why } => {
+                let msg = format!(
+                    "{error}; whether {} now wants {n} tasks is unknown (read-back failed: {why}); check with: {}",
+                    row.service,
+                    ecs::read_command(cluster, &row.service)
+                );
+                row.state = "unknown".into();
+                row.reason = Some(msg.clone());
+                change.unknown(json!({ "requested_desired": n }), msg.clone())?;
+                ctx.out.warn(format!("{}: {msg}", row.service));
+                unknown = true;
             }
         }
     }
@@ -187,27 +223,25 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
             seen_events: Some(event_ids(svc)),
         })
         .collect();
-    let waited = !args.no_wait && !watched.is_empty();
+    let reattach = args.target.reattach(
+        &watched
+            .iter()
+            .map(|w| w.service.clone())
+            .collect::<Vec<_>>(),
+    );
+    let waited = !args.no_wait && !watched.is_empty() && !cancel.is_cancelled();
     let mut wait_error = None;
     if waited {
-        let reattach = format!(
-            "{} (or: ecs-revert status --cluster {cluster} --service ...)",
-            args.target.reattach(
-                &watched
-                    .iter()
-                    .map(|w| w.service.clone())
-                    .collect::<Vec<_>>()
-            )
-        );
-        match watch::wait_all(
-            &ctx.out,
-            &client,
-            cluster,
-            &watched,
-            args.timeout.0,
-            reattach,
-        )
-        .await
+        match cancel
+            .run(watch::wait_all(
+                &ctx.out,
+                &client,
+                cluster,
+                &watched,
+                args.timeout.0,
+                format!("{reattach} (or: ecs-revert status --cluster {cluster} --service ...)"),
+            ))
+            .await
         {
             Ok(settled) => {
                 for s in &settled {
@@ -225,11 +259,38 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
             Err(e) => wait_error = Some(e),
         }
     }
+    // What to run next: finish the services not (known to be) scaled, undo the scaled ones.
+    let mut next = Vec::new();
+    for r in &rows {
+        match r.state.as_str() {
+            "would-update" | "update-failed" | "unknown" => {
+                next.push(format!("finish: {}", scale_command(cluster, &r.service, n)));
+            }
+            _ if r.from_desired != n => next.push(format!(
+                "undo: {}",
+                scale_command(cluster, &r.service, r.from_desired)
+            )),
+            _ => {}
+        }
+    }
+    let interrupted = cancel.is_cancelled();
     for (service, change) in changes {
         let Some(r) = rows.iter().find(|r| r.service == service) else {
             continue;
         };
         let after = json!({"desired": n, "running": r.running, "state": r.state});
+        if interrupted {
+            change.interrupted(
+                after,
+                format!(
+                    "interrupted while waiting; the desired count was set to {n} and ECS carries on; re-attach: {reattach}; \
+                     {} again is idempotent (no call, it only waits); undo: {}",
+                    scale_command(cluster, &service, n),
+                    scale_command(cluster, &service, r.from_desired)
+                ),
+            )?;
+            continue;
+        }
         match r.state.as_str() {
             "steady" => change.ok(after)?,
             "updated" if !waited => change.finish(
@@ -241,6 +302,28 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
             _ => change.failed(after, "timed out waiting; tasks may still be starting")?,
         }
     }
+    let changed = rows
+        .iter()
+        .filter(|r| {
+            r.from_desired != n
+                && !matches!(
+                    r.state.as_str(),
+                    "would-update" | "update-failed" | "unknown"
+                )
+        })
+        .count();
+    let partial = unknown || (update_error.is_some() && changed > 0);
+    if !(interrupted || partial) {
+        next.clear();
+    }
+    if partial || interrupted {
+        for r in &rows {
+            ctx.out.warn(format!(
+                "{}: desired {} -> {} [{}]",
+                r.service, r.from_desired, r.to_desired, r.state
+            ));
+        }
+    }
     ctx.out.result(&ScaleReport {
         cluster: short_name(cluster).to_owned(),
         dry_run: false,
@@ -248,7 +331,18 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
         services: rows,
         calls,
         ecs_calls: counter.total(),
+        next: next.clone(),
     })?;
+    if interrupted {
+        ctx.out.warn(format!("interrupted: {}", next.join("; ")));
+        return Err(Error::Interrupted);
+    }
+    if partial {
+        return Err(Error::RevertFailed(format!(
+            "the desired count was set on only some services, or the outcome is unknown: {}",
+            next.join("; ")
+        )));
+    }
     match (update_error, wait_error) {
         (Some(e), _) | (None, Some(e)) => Err(e),
         (None, None) => Ok(()),

@@ -65,7 +65,8 @@ impl TargetSpec {
         let s = raw.trim();
         let bad = |why: &str| {
             Error::usage(format!(
-                "bad --to {raw:?}: {why} (use a revision like 3, family:revision like api:3, or a task definition ARN)"
+                "bad --to {}: {why} (use a revision like 3, family:revision like api:3, or a task definition ARN)",
+                quoted(raw)
             ))
         };
         if s.is_empty() {
@@ -120,7 +121,10 @@ pub fn valid_name(s: &str) -> bool {
 pub fn check_resource(kind: &str, raw: &str) -> Result<()> {
     let name = if raw.starts_with("arn:") {
         if raw.split(':').nth(2) != Some("ecs") {
-            return Err(Error::usage(format!("--{kind} {raw:?} is not an ECS ARN")));
+            return Err(Error::usage(format!(
+                "--{kind} {} is not an ECS ARN",
+                quoted(raw)
+            )));
         }
         raw.rsplit('/').next().unwrap_or_default()
     } else {
@@ -130,7 +134,9 @@ pub fn check_resource(kind: &str, raw: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::usage(format!(
-            "bad --{kind} {raw:?}: ECS names are 1-255 letters, digits, hyphens and underscores"
+            "bad --{kind} {}: ECS names are 1-255 letters, digits, hyphens and underscores (got {} characters)",
+            quoted(raw),
+            raw.chars().count()
         )))
     }
 }
@@ -144,22 +150,41 @@ pub fn short_name(raw: &str) -> &str {
 pub fn parse_count(raw: &str, force: bool, limit: i32) -> Result<i32> {
     let n: i64 = raw.trim().parse().map_err(|_| {
         Error::usage(format!(
-            "bad --desired {raw:?}: expected a whole number of tasks, e.g. 4"
+            "desired count must be a whole number 0-{limit}, got {}",
+            quoted(raw)
         ))
     })?;
     if n < 0 {
         return Err(Error::usage(format!(
-            "bad --desired {n}: a task count cannot be negative"
+            "desired count must be 0-{limit}, got {n}"
         )));
     }
-    let n = i32::try_from(n)
-        .map_err(|_| Error::usage(format!("bad --desired {n}: far too many tasks")))?;
+    let n = i32::try_from(n).map_err(|_| {
+        Error::usage(format!(
+            "desired count must be 0-{limit} (more with --force, at most {}), got {n}",
+            i32::MAX
+        ))
+    })?;
     if n > limit && !force {
         return Err(Error::usage(format!(
-            "refusing --desired {n}: more than {limit} tasks looks like a typo; pass --force if you mean it"
+            "desired count must be 0-{limit}, got {n}; more than {limit} tasks looks like a typo: pass --force if you mean it"
         )));
     }
     Ok(n)
+}
+
+/// Longest input echoed back in a message.
+const QUOTE_MAX: usize = 100;
+
+/// `s` quoted for a message, cut to about 100 characters.
+pub fn quoted(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= QUOTE_MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(QUOTE_MAX - 20).collect();
+        format!("{head:?}... ({n} characters)")
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +261,24 @@ mod tests {
                 .exit_code(),
             2
         );
+    }
+
+    #[test]
+    fn count_messages_are_plain_and_long_inputs_quoted_short() {
+        assert_eq!(
+            parse_count("-1", false, 1000).unwrap_err().to_string(),
+            "desired count must be 0-1000, got -1"
+        );
+        let e = parse_count(&"9".repeat(5000), false, 1000).unwrap_err();
+        assert!(e.to_string().contains("(5000 characters)"), "{e}");
+        assert!(e.to_string().len() < 200, "{}", e.to_string().len());
+        let e = check_resource("service", &"x".repeat(100_000)).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().len() < 250, "{}", e.to_string().len());
+        assert!(check_resource("cluster", &"c".repeat(255)).is_ok());
+        assert!(check_resource("cluster", &"c".repeat(256)).is_err());
+        let e = TargetSpec::parse(&format!("api:{}", "1".repeat(3000))).unwrap_err();
+        assert!(e.to_string().len() < 300, "{e}");
     }
 
     #[test]

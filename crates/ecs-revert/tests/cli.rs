@@ -833,3 +833,108 @@ fn revert_that_never_settles_times_out_with_exit_5_and_an_honest_journal() {
         "{j:?}"
     );
 }
+
+// Issue 14: SIGINT during the wait journals `interrupted` (the change was
+// made) and exits 130; `revert --to` the same target again makes no call and
+// only waits; a plain `revert` refuses to undo it; `wait` re-attaches.
+#[test]
+fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
+    use std::io::{BufRead, BufReader, Read};
+    let emu = emulator();
+    let client = fixture(&emu, &["api"]);
+    // The emulator runs 2 tasks per service: a service wanting 3 never settles.
+    rt().block_on(
+        client
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name("slow")
+            .task_definition("api:4")
+            .desired_count(3)
+            .send(),
+    )
+    .expect("create service");
+    let args = [
+        "revert",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "slow",
+        "--to",
+        "api:3",
+    ];
+    let mut child = cmd(&emu)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        stdout.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut err_text = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        err_text.push_str(&line);
+        err_text.push('\n');
+        if line.contains("UpdateService accepted") {
+            let kill = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+            break;
+        }
+    }
+    for line in lines {
+        err_text.push_str(&line.unwrap());
+        err_text.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{err_text}");
+    let stdout = out_reader.join().unwrap();
+    let v: Value = serde_json::from_slice(&stdout).expect("JSON result");
+    assert_eq!(v["next"]["state"], "interrupted");
+    assert_eq!(v["next"]["inventory"][0]["task_definition"], "api:3");
+    assert_eq!(service_td(&client, "slow"), "api:3");
+    let j = journal(&emu);
+    assert_eq!(j.len(), 2, "{j:?}");
+    assert_eq!(j[1]["outcome"], "interrupted");
+    assert!(
+        j[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("re-attach: ecs-revert wait --cluster ltc --service slow"),
+        "{j:?}"
+    );
+
+    // The same revert again: already on the target, no UpdateService, it only waits.
+    let o = run(&emu, &[&args[..], &["--timeout", "1s"]].concat());
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
+    assert_eq!(v["services"][0]["state"], "unchanged");
+    assert_eq!(journal(&emu).len(), 2, "nothing new journaled");
+    // A plain revert would undo the interrupted revert: refused, nothing changed.
+    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "slow"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--to api:4"), "{}", stderr(&o));
+    assert_eq!(service_td(&client, "slow"), "api:3");
+    // `wait` re-attaches (and times out here: the emulator never runs 3 tasks).
+    let o = run(
+        &emu,
+        &[
+            "wait",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            "slow",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+}
