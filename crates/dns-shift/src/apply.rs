@@ -1,6 +1,6 @@
 //! What `set`, `maintenance` and `undo` share, and each step of `shift` uses:
 //! open a record (zone, weighted sets), apply one weight change as one
-//! ChangeBatch with its journal entries, wait until INSYNC.
+//! conditional ChangeBatch with its journal entries, wait until INSYNC.
 
 use std::io::Write;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::RecordSpec;
-use crate::route53::{CallCounter, RecordGroup, Route53, batch_json};
+use crate::route53::{CallCounter, RecordGroup, Route53, WriteError, Written, batch_json};
 use crate::weights::{self, Weights};
 
 /// Loads AWS (after all input was validated), resolves the zone and reads the
@@ -19,9 +19,14 @@ use crate::weights::{self, Weights};
 pub async fn open(ctx: &Context, spec: &RecordSpec) -> Result<(Route53, RecordGroup)> {
     let aws = ctx.aws().await?;
     let r53 = Route53::new(&aws.config, CallCounter::default());
-    let zone_id = r53.resolve_zone(&spec.zone).await?;
-    let group = r53
-        .read_group(&zone_id, &spec.name, spec.rtype.as_ref())
+    // Reads only: a signal here ends the command at once (exit 130).
+    let group = ctx
+        .cancel()
+        .run(async {
+            let zone_id = r53.resolve_zone(&spec.zone).await?;
+            r53.read_group(&zone_id, &spec.name, spec.rtype.as_ref())
+                .await
+        })
         .await?;
     Ok((r53, group))
 }
@@ -55,9 +60,22 @@ pub fn reattach(group: &RecordGroup) -> String {
     )
 }
 
-/// Sends the change to `new` weights (sets whose weight differs only), journaled
-/// as `action`, and waits until INSYNC. Returns the change id and the group as
-/// it now is.
+/// A weight change that was made.
+#[derive(Debug)]
+pub struct Applied {
+    /// `None` when Route 53 had already applied it (an answer lost, see
+    /// [`Written::AlreadyLive`]): there is no change id to wait for.
+    pub change_id: Option<String>,
+    /// The record as it now is.
+    pub after: RecordGroup,
+}
+
+/// Sends the change from `group` (the record exactly as last read) to `new`
+/// weights as one conditional batch, journaled as `action`, and waits until
+/// INSYNC. Someone else's change since the read: [`WriteError::Conflict`] with
+/// the record as it is now, journaled as failed with it. A signal while waiting
+/// for INSYNC: journaled `interrupted` (the change was sent) and
+/// `Error::Interrupted`.
 pub async fn apply_weights(
     ctx: &Context,
     r53: &Route53,
@@ -66,7 +84,7 @@ pub async fn apply_weights(
     action: &str,
     comment: &str,
     timeout: Duration,
-) -> Result<(String, RecordGroup)> {
+) -> std::result::Result<Applied, WriteError> {
     let batch = group
         .change_batch(new, comment)
         .ok_or_else(|| Error::Internal("apply_weights called without a change".into()))?;
@@ -75,28 +93,71 @@ pub async fn apply_weights(
     before["change_batch"] = batch_json(&group.zone_id, &batch);
     let change = journal.intent(action, &group.target(), before)?;
     let after = group.with_weights(new);
-    let res = async {
-        let id = r53.send_batch(&group.zone_id, batch).await?;
-        ctx.out.info(format!(
-            "{}: change {id} sent ({}); waiting until INSYNC",
-            group.name,
-            weights::describe(new)
-        ));
-        r53.wait_insync(&ctx.out, &id, timeout, &reattach(group))
-            .await?;
-        Ok::<_, Error>(id)
-    }
-    .await;
-    match res {
-        Ok(id) => {
-            let mut state = after.state_json();
-            state["change_id"] = Value::from(id.clone());
+    // The write itself is never abandoned: it is one call, let finish and recorded.
+    let written = match r53.write(group, batch, new).await {
+        Ok(w) => w,
+        Err(WriteError::Conflict(live)) => {
+            change.failed(
+                live.state_json(),
+                format!(
+                    "rejected: changed by someone else since it was read (now {}); nothing of this change was applied",
+                    weights::describe(&live.weights())
+                ),
+            )?;
+            return Err(WriteError::Conflict(live));
+        }
+        Err(WriteError::Failed(e)) => {
+            change.failed(Value::Null, e.to_string())?;
+            return Err(WriteError::Failed(e));
+        }
+    };
+    let id = match written {
+        Written::Sent(id) => id,
+        Written::AlreadyLive => {
+            ctx.out.info(format!(
+                "{}: the change was already applied (its answer was lost); {}",
+                group.name,
+                weights::describe(new)
+            ));
+            change.ok(after.state_json())?;
+            return Ok(Applied {
+                change_id: None,
+                after,
+            });
+        }
+    };
+    ctx.out.info(format!(
+        "{}: change {id} sent ({}); waiting until INSYNC",
+        group.name,
+        weights::describe(new)
+    ));
+    let mut state = after.state_json();
+    state["change_id"] = Value::from(id.clone());
+    let waited = ctx
+        .cancel()
+        .run(r53.wait_insync(&ctx.out, &id, timeout, &reattach(group)))
+        .await;
+    match waited {
+        Ok(()) => {
             change.ok(state)?;
-            Ok((id, after))
+            Ok(Applied {
+                change_id: Some(id),
+                after,
+            })
+        }
+        Err(Error::Interrupted) => {
+            change.interrupted(
+                state,
+                format!(
+                    "change {id} was sent; INSYNC not confirmed; see `{}`",
+                    reattach(group)
+                ),
+            )?;
+            Err(WriteError::Failed(Error::Interrupted))
         }
         Err(e) => {
-            change.failed(Value::Null, e.to_string())?;
-            Err(e)
+            change.failed(state, e.to_string())?;
+            Err(WriteError::Failed(e))
         }
     }
 }
@@ -123,15 +184,22 @@ pub struct WeightsResult {
     pub change_batch: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// True when Route 53 rejected the change because someone else changed the
+    /// record since it was read; `after` then holds their (live) weights.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub conflict: bool,
     pub route53_calls: u64,
 }
 
 impl Render for WeightsResult {
     fn render_text(&self, w: &mut dyn Write) -> std::io::Result<()> {
-        let verb = match (self.dry_run, self.changed) {
-            (true, true) => "would change",
-            (_, false) => "unchanged",
-            (false, true) => "changed",
+        let verb = match (self.dry_run, self.changed, self.conflict) {
+            (_, _, true) => {
+                "NOT changed: someone else changed the record since it was read (AFTER is theirs)"
+            }
+            (true, true, _) => "would change",
+            (_, false, _) => "unchanged",
+            (false, true, _) => "changed",
         };
         writeln!(
             w,
@@ -196,6 +264,7 @@ pub async fn change_and_report(
         change_id: None,
         change_batch: batch.as_ref().map(|b| batch_json(&group.zone_id, b)),
         note,
+        conflict: false,
         route53_calls: 0,
     };
     if batch.is_some() {
@@ -203,7 +272,7 @@ pub async fn change_and_report(
         result.shares = weights::shares(new);
         if !ctx.dry_run() {
             ctx.begin_change(confirm_what).await?;
-            let (id, _) = apply_weights(
+            match apply_weights(
                 ctx,
                 r53,
                 group,
@@ -212,8 +281,21 @@ pub async fn change_and_report(
                 &comment,
                 timeout,
             )
-            .await?;
-            result.change_id = Some(id);
+            .await
+            {
+                Ok(applied) => result.change_id = applied.change_id,
+                Err(WriteError::Conflict(live)) => {
+                    // Nothing was changed: report their state, not ours.
+                    result.changed = false;
+                    result.conflict = true;
+                    result.after = live.weights();
+                    result.shares = weights::shares(&result.after);
+                    result.route53_calls = r53.calls.service_total("route53");
+                    ctx.out.result(&result)?;
+                    return Err(WriteError::Conflict(live).into_error());
+                }
+                Err(WriteError::Failed(e)) => return Err(e),
+            }
         }
     }
     result.route53_calls = r53.calls.service_total("route53");

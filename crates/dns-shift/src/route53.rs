@@ -1,7 +1,9 @@
 //! Talking to Route 53: finding the zone and the weighted sets of one record,
-//! sending one UPSERT ChangeBatch per weight change (records otherwise copied
-//! exactly), waiting until it is INSYNC, and health-check status. Every HTTP
-//! attempt is counted so a shift can report how many calls it made.
+//! writing a weight change as one conditional ChangeBatch (DELETE of every set
+//! exactly as read + CREATE with the new weight, so Route 53 rejects the whole
+//! batch when anyone changed the record since the read), waiting until it is
+//! INSYNC, and health-check status. Every HTTP attempt is counted so a shift can
+//! report how many calls it made.
 
 use std::time::Duration;
 
@@ -23,6 +25,48 @@ pub use common::calls::CallCounter;
 pub struct Route53 {
     pub client: aws_sdk_route53::Client,
     pub calls: CallCounter,
+}
+
+/// How a conditional weight change ended when it was not refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Accepted: wait for this change id to be INSYNC.
+    Sent(String),
+    /// Rejected, but the record already carries exactly these weights: an
+    /// earlier attempt of this very call went through and its answer was lost
+    /// (the SDK's retry then found its own DELETE precondition gone).
+    AlreadyLive,
+}
+
+/// Why a conditional weight change was not made.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Someone changed the record since it was read; Route 53 rejected the whole
+    /// batch, so nothing of it was applied. The record as it is now.
+    Conflict(Box<RecordGroup>),
+    /// Any other failure (the outcome of a 5xx or timeout is for the caller's
+    /// read-back to decide).
+    Failed(Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(e: Error) -> Self {
+        WriteError::Failed(e)
+    }
+}
+
+impl WriteError {
+    /// As a plain error: a conflict is a failed check (exit 4).
+    pub fn into_error(self) -> Error {
+        match self {
+            WriteError::Conflict(live) => Error::CheckFailed(format!(
+                "{} was changed by someone else since it was read (now {}); Route 53 rejected this change, nothing of it was applied",
+                live.name,
+                weights::describe(&live.weights())
+            )),
+            WriteError::Failed(e) => e,
+        }
+    }
 }
 
 /// The weighted sets of one record name and type.
@@ -193,6 +237,65 @@ impl Route53 {
         Ok(info.id)
     }
 
+    /// Writes `target` weights over `basis` (the record exactly as last read)
+    /// with Route 53's optimistic concurrency: `batch` (from
+    /// [`RecordGroup::change_batch`] or [`RecordGroup::full_batch`]) DELETEs every
+    /// set as read and CREATEs it again, so AWS rejects it with InvalidChangeBatch
+    /// ("Tried to delete resource record set ... but it was not found" / "values
+    /// do not match") when anyone changed the record since. Any failure is read
+    /// back: the record showing `target` is our own earlier attempt (answer lost),
+    /// the record unchanged means the batch failed (invalid for another reason,
+    /// or never arrived), and anything else is someone else's change.
+    pub async fn write(
+        &self,
+        basis: &RecordGroup,
+        batch: ChangeBatch,
+        target: &Weights,
+    ) -> std::result::Result<Written, WriteError> {
+        let res = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(&basis.zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .aws("ChangeResourceRecordSets");
+        let err = match res {
+            Ok(o) => {
+                let info = o.change_info.ok_or_else(|| {
+                    Error::Internal("ChangeResourceRecordSets returned no ChangeInfo".into())
+                })?;
+                return Ok(Written::Sent(info.id));
+            }
+            // Route 53 answers a DELETE that does not match with InvalidChangeBatch
+            // in a standard ErrorResponse; every other failure (5xx or a timeout
+            // after the SDK's retries: did it go through?) is read back the same way.
+            Err(e) => e,
+        };
+        let live = match self
+            .read_group(&basis.zone_id, &basis.name, Some(&basis.rtype))
+            .await
+        {
+            Ok(live) => live,
+            Err(read_err) => {
+                return Err(WriteError::Failed(Error::Aws(common::AwsError {
+                    message: format!(
+                        "{} (and the record could not be read back: {read_err})",
+                        err.message
+                    ),
+                    ..err
+                })));
+            }
+        };
+        if &live.weights() == target {
+            return Ok(Written::AlreadyLive);
+        }
+        if live.same_sets(basis) {
+            return Err(WriteError::Failed(err.into()));
+        }
+        Err(WriteError::Conflict(Box::new(live)))
+    }
+
     /// Polls GetChange (adaptive intervals from `common::poll_until`) until INSYNC.
     pub async fn wait_insync(
         &self,
@@ -313,15 +416,21 @@ impl RecordGroup {
         g
     }
 
-    /// One UPSERT per set whose weight differs from `weights`; every other field
-    /// of the record is copied exactly as listed.
+    /// The conditional change to `weights`, or `None` when no weight differs:
+    /// for every set whose weight changes, a DELETE of the set exactly as listed
+    /// (name, type, SetIdentifier, weight, TTL, values or AliasTarget,
+    /// HealthCheckId), then a CREATE of the same set with its new weight. Route
+    /// 53 applies a batch all or nothing, so when any of those sets changed since
+    /// the read, nothing is written. (Sets whose weight stays are left out: moto
+    /// refuses a CREATE identical to an earlier one in the zone, which a
+    /// precondition on an unchanged set would send at every step.)
     pub fn change_batch(&self, weights: &Weights, comment: &str) -> Option<ChangeBatch> {
         let changed = weights::changed_sets(&self.weights(), weights);
         self.batch_for(&changed, weights, comment)
     }
 
-    /// UPSERTs of every set with `weights` (used to revert: idempotent whatever
-    /// state an interrupted step left behind).
+    /// Like [`RecordGroup::change_batch`] for every set, also when no weight
+    /// differs (a revert writes the whole group back to the start).
     pub fn full_batch(&self, weights: &Weights, comment: &str) -> Option<ChangeBatch> {
         let all: Vec<String> = self.weights().keys().cloned().collect();
         self.batch_for(&all, weights, comment)
@@ -329,16 +438,27 @@ impl RecordGroup {
 
     fn batch_for(&self, ids: &[String], weights: &Weights, comment: &str) -> Option<ChangeBatch> {
         let target = self.with_weights(weights);
-        let changes: Vec<Change> = target
+        let change = |action: ChangeAction, r: &ResourceRecordSet| {
+            Change::builder()
+                .action(action)
+                .resource_record_set(r.clone())
+                .build()
+                .expect("action and record set are set")
+        };
+        let changes: Vec<Change> = self
             .sets
-            .into_iter()
-            .filter(|r| r.set_identifier.as_ref().is_some_and(|id| ids.contains(id)))
-            .map(|r| {
-                Change::builder()
-                    .action(ChangeAction::Upsert)
-                    .resource_record_set(r)
-                    .build()
-                    .expect("action and record set are set")
+            .iter()
+            .zip(&target.sets)
+            .filter(|(old, _)| {
+                old.set_identifier
+                    .as_ref()
+                    .is_some_and(|id| ids.contains(id))
+            })
+            .flat_map(|(old, new)| {
+                [
+                    change(ChangeAction::Delete, old),
+                    change(ChangeAction::Create, new),
+                ]
             })
             .collect();
         if changes.is_empty() {
@@ -351,6 +471,16 @@ impl RecordGroup {
                 .build()
                 .expect("changes are set"),
         )
+    }
+
+    /// True when both hold the same record sets, field for field (in any order).
+    pub fn same_sets(&self, other: &RecordGroup) -> bool {
+        let sorted = |g: &RecordGroup| {
+            let mut v = g.sets.clone();
+            v.sort_by(|a, b| a.set_identifier.cmp(&b.set_identifier));
+            v
+        };
+        sorted(self) == sorted(other)
     }
 
     /// What the journal records: the record and its full record sets.
@@ -725,37 +855,53 @@ mod tests {
     }
 
     #[test]
-    fn change_batch_upserts_only_changed_sets_copied_exactly() {
+    fn change_batch_deletes_every_set_as_read_and_creates_it_with_its_weight() {
         let g = group();
         let mut w = g.weights();
         w.insert("blue".into(), 90);
         w.insert("green".into(), 10);
         let batch = g.change_batch(&w, "shift").unwrap();
-        assert_eq!(batch.changes.len(), 2);
-        for c in &batch.changes {
-            assert_eq!(c.action, ChangeAction::Upsert);
-            let r = c.resource_record_set.as_ref().unwrap();
-            let orig = g.set(r.set_identifier.as_deref().unwrap()).unwrap();
-            // Everything but the weight is the listed record.
-            let mut expected = orig.clone();
-            expected.weight = r.weight;
-            assert_eq!(r, &expected);
+        // The two sets whose weight changes (maintenance stays 0).
+        assert_eq!(batch.changes.len(), 4);
+        for pair in batch.changes.chunks(2) {
+            assert_eq!(pair[0].action, ChangeAction::Delete);
+            assert_eq!(pair[1].action, ChangeAction::Create);
+            let old = pair[0].resource_record_set.as_ref().unwrap();
+            let new = pair[1].resource_record_set.as_ref().unwrap();
+            let id = old.set_identifier.as_deref().unwrap();
+            // The DELETE is the listed record exactly (all fields).
+            assert_eq!(old, g.set(id).unwrap());
+            // The CREATE differs from it in the weight only.
+            let mut expected = old.clone();
+            expected.weight = Some(i64::from(w[id]));
+            assert_eq!(new, &expected);
         }
         let j = batch_json("Z1", &batch);
-        assert_eq!(j["ChangeBatch"]["Changes"][0]["Action"], "UPSERT");
+        assert_eq!(j["ChangeBatch"]["Changes"][0]["Action"], "DELETE");
         assert_eq!(
             j["ChangeBatch"]["Changes"][0]["ResourceRecordSet"]["Weight"],
+            100
+        );
+        assert_eq!(j["ChangeBatch"]["Changes"][1]["Action"], "CREATE");
+        assert_eq!(
+            j["ChangeBatch"]["Changes"][1]["ResourceRecordSet"]["Weight"],
             90
         );
         assert_eq!(
-            j["ChangeBatch"]["Changes"][0]["ResourceRecordSet"]["TTL"],
+            j["ChangeBatch"]["Changes"][1]["ResourceRecordSet"]["TTL"],
             60
+        );
+        assert_eq!(
+            j["ChangeBatch"]["Changes"][1]["ResourceRecordSet"]["HealthCheckId"],
+            "hc-blue"
         );
         assert!(g.change_batch(&g.weights(), "none").is_none());
         assert_eq!(
             g.full_batch(&g.weights(), "revert").unwrap().changes.len(),
-            3
+            6
         );
+        assert!(g.same_sets(&g.with_weights(&g.weights())));
+        assert!(!g.same_sets(&g.with_weights(&w)));
     }
 
     #[test]

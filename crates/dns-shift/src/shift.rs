@@ -1,27 +1,35 @@
 //! `dns-shift shift`: move traffic to one weighted set through increasing steps.
 //!
-//! Each step: gates (unless `--fast-track`), one UPSERT ChangeBatch, wait until
-//! INSYNC, bake. After the last step the gates run once more, so the last bake
-//! is checked too. A failing gate, an error, SIGINT or SIGTERM after the first
-//! change reverts to the starting weights (at once, or back through the steps
-//! with `--revert gradual`) and exits 6; a revert that fails exits 7 and prints
-//! the weights now live. A gate failing before any change exits 4 with nothing
-//! changed; a signal then exits 130.
+//! Each step: gates (unless `--fast-track`), a fresh read, one conditional
+//! ChangeBatch (DELETE of every set as read + CREATE with the new weight), wait
+//! until INSYNC, bake. After the last step the gates run once more, so the last
+//! bake is checked too. A failing gate, an error or a signal (SIGINT, SIGTERM,
+//! SIGHUP through `ctx.cancel()`) after the first change reverts to the starting
+//! weights (at once, or back through the steps with `--revert gradual`) and
+//! exits 6; a revert that fails exits 7 and prints the weights now live. A gate
+//! failing before any change exits 4 with nothing changed; a signal then exits
+//! 130. A second signal stops a revert at once (exit 7, journaled
+//! `interrupted`, with the commands to check and undo).
+//!
+//! Someone else's change is never overwritten: when the fresh read shows
+//! weights this shift did not write, or Route 53 rejects the conditional batch,
+//! the shift stops (exit 4, `stopped-conflict`) and reports the record as it
+//! now is; it reverts its own earlier steps only while the record still shows
+//! them, and that revert is conditional too.
 //!
 //! stdout is a stream of JSON lines (`start`, `gate`, `step`, `revert`) ending
 //! with a `summary` line that counts the AWS calls made.
 
-use std::sync::Mutex;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::journal::{Change, Outcome};
 use common::{Context, Error, Result};
 use serde_json::{Value, json};
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::apply::{apply_weights, check_known_sets, open};
+use crate::apply::{apply_weights, check_known_sets, open, reattach};
 use crate::gates::{AlarmSpec, Gates};
-use crate::route53::{RecordGroup, Route53, batch_json};
+use crate::route53::{RecordGroup, Route53, WriteError, Written, batch_json};
 use crate::weights::{self, Step, Weights, validate_set_id};
 use crate::{RecordArgs, parse_duration};
 
@@ -167,10 +175,17 @@ enum Failure {
     Gate(String),
     Signal(&'static str),
     Error(Error),
-    /// Someone else changed the weights since our last step: stop, and do not
-    /// revert (that would undo their change too, e.g. an emergency maintenance on).
+    /// The fresh read before a step found weights this shift did not write: stop,
+    /// and do not revert (that would undo their change too, e.g. an emergency
+    /// maintenance on).
     Conflict {
         expected: Weights,
+        live: Box<RecordGroup>,
+    },
+    /// Route 53 rejected step `step`'s conditional batch: the record changed
+    /// between the read and the write. Nothing of that batch was applied.
+    Rejected {
+        step: usize,
         live: Box<RecordGroup>,
     },
 }
@@ -186,6 +201,10 @@ impl Failure {
                 weights::describe(expected),
                 weights::describe(&live.weights())
             ),
+            Failure::Rejected { step, live } => format!(
+                "the record was changed by someone else while step {step} was being written (Route 53 rejected the conditional change, nothing of it was applied): found {}",
+                weights::describe(&live.weights())
+            ),
         }
     }
 }
@@ -198,25 +217,29 @@ struct Progress {
     applied: usize,
 }
 
-struct Signals {
-    int: Signal,
-    term: Signal,
+/// The record as read after a failure.
+enum LiveAfter {
+    /// Showing weights only this shift could have left: revert from it.
+    Ours(RecordGroup),
+    /// Showing someone else's weights: leave it.
+    Others(RecordGroup),
+    /// The read failed.
+    Unknown,
 }
 
-impl Signals {
-    fn new() -> Result<Signals> {
-        let map = |e| Error::io("failed to install the signal handlers", e);
-        Ok(Signals {
-            int: signal(SignalKind::interrupt()).map_err(map)?,
-            term: signal(SignalKind::terminate()).map_err(map)?,
-        })
-    }
+/// Why a revert did not reach the starting weights.
+#[derive(Debug)]
+enum RevertStop {
+    /// Route 53 rejected a conditional revert: someone else changed the record.
+    Conflict(Box<RecordGroup>),
+    /// A second signal: stopped at once; what is where.
+    Hard(String),
+    Failed(Error),
+}
 
-    async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
-        }
+impl From<Error> for RevertStop {
+    fn from(e: Error) -> Self {
+        RevertStop::Failed(e)
     }
 }
 
@@ -397,19 +420,14 @@ impl Shift<'_> {
         });
         let umbrella = journal.intent("dns.shift", &self.start.target(), before)?;
 
-        let mut signals = Signals::new()?;
-        let progress = Mutex::new(Progress {
+        let mut progress = Progress {
             sent: false,
             applied: 0,
-        });
-        let outcome = tokio::select! {
-            r = self.forward(&progress) => r,
-            s = signals.recv() => Err(Failure::Signal(s)),
         };
-        let (sent, applied) = {
-            let p = progress.lock().unwrap_or_else(|p| p.into_inner());
-            (p.sent, p.applied)
-        };
+        // Not raced against the signal: the forward run observes `ctx.cancel()`
+        // between steps and while it waits, and lets a change in flight finish.
+        let outcome = self.forward(&mut progress).await;
+        let Progress { sent, applied } = progress;
         let failure = match outcome {
             Ok(()) => {
                 let last = self
@@ -424,40 +442,78 @@ impl Shift<'_> {
             Err(f) => f,
         };
         let reason = failure.reason();
-        let failure = match failure {
+        let after_signal = matches!(failure, Failure::Signal(_));
+        // Where the revert starts from: the record as read now, when it shows
+        // only what this shift wrote.
+        let basis = match failure {
             Failure::Conflict { live, .. } => {
                 let msg = format!("{reason}; stopped after {applied} step(s) without reverting");
                 return self.stop_for_conflict(umbrella, applied, &live, msg);
             }
-            f => f,
+            Failure::Rejected { live, .. } => {
+                // Our earlier steps are reverted only while the record still shows
+                // them (someone changed another field, say a TTL); else theirs stays.
+                let ours = applied.checked_sub(1).map(|k| &self.plan[k].weights);
+                if ours.is_some_and(|w| *w == live.weights()) {
+                    *live
+                } else {
+                    let msg =
+                        format!("{reason}; stopped after {applied} step(s) without reverting");
+                    return self.stop_for_conflict(umbrella, applied, &live, msg);
+                }
+            }
+            f if !sent => {
+                self.summary("stopped", 0, Some(&start_w), Some(&reason))?;
+                return Err(match f {
+                    Failure::Signal(_) => {
+                        umbrella.interrupted(
+                            self.start.state_json(),
+                            format!("{reason} before the first change; nothing was changed"),
+                        )?;
+                        Error::Interrupted
+                    }
+                    Failure::Gate(m) => {
+                        umbrella.failed(self.start.state_json(), reason.clone())?;
+                        Error::CheckFailed(format!(
+                            "gate failed before the first step, nothing was changed: {m}"
+                        ))
+                    }
+                    Failure::Error(e) => {
+                        umbrella.failed(self.start.state_json(), reason.clone())?;
+                        e
+                    }
+                    Failure::Conflict { .. } | Failure::Rejected { .. } => {
+                        umbrella.failed(self.start.state_json(), reason.clone())?;
+                        Error::CheckFailed(reason)
+                    }
+                });
+            }
+            _ => match self.live_after_failure(applied).await {
+                // Someone else may have changed the record while the shift baked
+                // (say, an emergency maintenance on): reverting would undo that too.
+                LiveAfter::Others(live) => {
+                    let msg = format!(
+                        "{reason}; NOT reverted: the weights were changed by someone else meanwhile (found {})",
+                        weights::describe(&live.weights())
+                    );
+                    return self.stop_for_conflict(umbrella, applied, &live, msg);
+                }
+                LiveAfter::Ours(live) => live,
+                // Revert from what this shift last wrote; if that is not what is
+                // live, Route 53 rejects the conditional revert.
+                LiveAfter::Unknown => self.start.with_weights(
+                    &applied
+                        .checked_sub(1)
+                        .map(|k| self.plan[k].weights.clone())
+                        .unwrap_or_else(|| start_w.clone()),
+                ),
+            },
         };
-        if !sent {
-            umbrella.failed(self.start.state_json(), reason.clone())?;
-            self.summary("stopped", 0, Some(&start_w), Some(&reason))?;
-            return Err(match failure {
-                Failure::Gate(m) => Error::CheckFailed(format!(
-                    "gate failed before the first step, nothing was changed: {m}"
-                )),
-                Failure::Signal(_) => Error::Interrupted,
-                Failure::Error(e) => e,
-                Failure::Conflict { .. } => Error::CheckFailed(reason),
-            });
-        }
-
-        // Someone else may have changed the record while the shift baked (say, an
-        // emergency maintenance on): reverting to the start would undo that too.
-        if let Some(live) = self.changed_by_others(applied).await {
-            let msg = format!(
-                "{reason}; NOT reverted: the weights were changed by someone else meanwhile (found {})",
-                weights::describe(&live.weights())
-            );
-            return self.stop_for_conflict(umbrella, applied, &live, msg);
-        }
         self.ctx.out.warn(format!(
             "{reason}; reverting to {}",
             weights::describe(&start_w)
         ));
-        match self.revert(applied, &mut signals).await {
+        match self.revert(applied, basis, after_signal).await {
             Ok(()) => {
                 umbrella.finish(
                     Outcome::Reverted,
@@ -471,7 +527,27 @@ impl Shift<'_> {
                     weights::describe(&start_w)
                 )))
             }
-            Err(revert_err) => {
+            Err(RevertStop::Conflict(live)) => {
+                let msg = format!(
+                    "{reason}; the revert was rejected: the record was changed by someone else meanwhile (found {}), NOT reverted further",
+                    weights::describe(&live.weights())
+                );
+                self.stop_for_conflict(umbrella, applied, &live, msg)
+            }
+            Err(RevertStop::Hard(where_now)) => {
+                let msg = format!(
+                    "{reason}; a second signal stopped the revert at once: {where_now}; check with `{}`; put back the starting weights {} with `dns-shift undo --zone {} --record {} --type {}`",
+                    reattach(&self.start),
+                    weights::describe(&start_w),
+                    self.start.zone_id,
+                    self.start.name,
+                    self.start.rtype.as_str()
+                );
+                umbrella.interrupted(json!({ "what_is_where": where_now }), msg.clone())?;
+                self.summary("interrupted", applied, None, Some(&msg))?;
+                Err(Error::RevertFailed(msg))
+            }
+            Err(RevertStop::Failed(revert_err)) => {
                 let live = self.read_live().await;
                 let (live_w, live_text) = match &live {
                     Ok(g) => (Some(g.weights()), weights::describe(&g.weights())),
@@ -546,21 +622,44 @@ impl Shift<'_> {
         )
     }
 
-    /// Gates, then the step, then INSYNC and bake, for every step; gates once
-    /// more at the end.
-    async fn forward(&self, progress: &Mutex<Progress>) -> std::result::Result<(), Failure> {
+    /// The failure a signal means, named after the first one.
+    fn signalled(&self) -> Failure {
+        Failure::Signal(self.ctx.cancel().signal().map_or("a signal", |k| k.name()))
+    }
+
+    /// Runs a read, a wait or a gate unless a signal arrives first (never a
+    /// change: that is let finish so its outcome can be recorded).
+    async fn interruptible<T>(
+        &self,
+        fut: impl Future<Output = std::result::Result<T, Failure>>,
+    ) -> std::result::Result<T, Failure> {
+        tokio::select! {
+            biased;
+            () = self.ctx.cancel().cancelled() => Err(self.signalled()),
+            r = fut => r,
+        }
+    }
+
+    /// Gates, then a fresh read, then the step, INSYNC and bake, for every step;
+    /// gates once more at the end. A signal is noticed between steps and while
+    /// gates, reads, INSYNC waits and bakes are pending.
+    async fn forward(&self, progress: &mut Progress) -> std::result::Result<(), Failure> {
         let mut current = self.start.clone();
         for (i, step) in self.plan.iter().enumerate() {
-            self.run_gates(Some(i), &current).await?;
+            self.interruptible(self.run_gates(Some(i), &current))
+                .await?;
             // Before the first step the record was read a moment ago, unless gates
-            // ran since.
+            // ran since. The fresh read is also what the conditional batch deletes.
             let gates_ran = !self.opts.fast_track && !self.gates.is_empty();
             if i > 0 || gates_ran {
-                self.unchanged_since(&current).await?;
+                current = self.interruptible(self.unchanged_since(&current)).await?;
             }
-            progress.lock().unwrap_or_else(|p| p.into_inner()).sent = true;
+            if self.ctx.cancel().is_cancelled() {
+                return Err(self.signalled());
+            }
+            progress.sent = true;
             let t0 = Instant::now();
-            let (change_id, after) = apply_weights(
+            let applied = match apply_weights(
                 self.ctx,
                 self.r53,
                 &current,
@@ -570,9 +669,16 @@ impl Shift<'_> {
                 self.opts.timeout,
             )
             .await
-            .map_err(Failure::Error)?;
-            current = after;
-            progress.lock().unwrap_or_else(|p| p.into_inner()).applied = i + 1;
+            {
+                Ok(a) => a,
+                Err(WriteError::Conflict(live)) => {
+                    return Err(Failure::Rejected { step: i + 1, live });
+                }
+                Err(WriteError::Failed(Error::Interrupted)) => return Err(self.signalled()),
+                Err(WriteError::Failed(e)) => return Err(Failure::Error(e)),
+            };
+            current = applied.after;
+            progress.applied = i + 1;
             self.event(
                 json!({
                     "event": "step",
@@ -581,7 +687,7 @@ impl Shift<'_> {
                     "percent": step.pct,
                     "weights": step.weights,
                     "shares": weights::shares(&step.weights),
-                    "change_id": change_id,
+                    "change_id": applied.change_id,
                     "insync_ms": t0.elapsed().as_millis() as u64,
                 }),
                 || {
@@ -602,10 +708,14 @@ impl Shift<'_> {
                     step.pct,
                     self.opts.to
                 ));
-                tokio::time::sleep(self.opts.bake).await;
+                self.interruptible(async {
+                    tokio::time::sleep(self.opts.bake).await;
+                    Ok(())
+                })
+                .await?;
             }
         }
-        self.run_gates(None, &current).await
+        self.interruptible(self.run_gates(None, &current)).await
     }
 
     /// Ends a shift that found someone else's change on the record: records it as
@@ -644,11 +754,16 @@ impl Shift<'_> {
     /// Reads the record again right before a step: gates and bake times can take
     /// minutes, and an UPSERT built from an old read would silently undo a change
     /// someone made meanwhile. Compares the weights (and so the set ids), which is
-    /// what a shift writes; other fields are copied from this fresh read.
-    async fn unchanged_since(&self, expected: &RecordGroup) -> std::result::Result<(), Failure> {
+    /// what a shift writes; the step is then written over this fresh read (its
+    /// DELETE is the record exactly as read now), so a change in the moments
+    /// between this read and the write makes Route 53 reject the step.
+    async fn unchanged_since(
+        &self,
+        expected: &RecordGroup,
+    ) -> std::result::Result<RecordGroup, Failure> {
         let live = self.read_live().await.map_err(Failure::Error)?;
         if live.weights() == expected.weights() {
-            return Ok(());
+            return Ok(live);
         }
         Err(Failure::Conflict {
             expected: expected.weights(),
@@ -724,13 +839,13 @@ impl Shift<'_> {
         }
     }
 
-    /// The live record, when its weights are none the shift could have left: not the
-    /// last step applied, nor the one that failed (it may or may not have gone
-    /// through), nor the start (a revert to it would change nothing). `None` also
-    /// when the record cannot be read: the revert then goes ahead, as it did before
-    /// this check.
-    async fn changed_by_others(&self, applied: usize) -> Option<RecordGroup> {
-        let live = self.read_live().await.ok()?;
+    /// The record as read after a failure, and whether its weights are ones
+    /// this shift could have left: the start, the last step applied, or the step
+    /// that failed (it may or may not have gone through).
+    async fn live_after_failure(&self, applied: usize) -> LiveAfter {
+        let Ok(live) = self.read_live().await else {
+            return LiveAfter::Unknown;
+        };
         let mut ours = vec![self.start.weights()];
         if let Some(last) = applied.checked_sub(1).and_then(|k| self.plan.get(k)) {
             ours.push(last.weights.clone());
@@ -738,86 +853,174 @@ impl Shift<'_> {
         if let Some(next) = self.plan.get(applied) {
             ours.push(next.weights.clone());
         }
-        (!ours.contains(&live.weights())).then_some(live)
+        if ours.contains(&live.weights()) {
+            LiveAfter::Ours(live)
+        } else {
+            LiveAfter::Others(live)
+        }
     }
 
-    /// Back to the starting weights. Gradual: through the applied steps in
-    /// reverse first (a signal then switches to an immediate revert). The last
-    /// change always UPSERTs every set, so whatever an interrupted step left
-    /// live, the start is restored exactly; a read-back confirms it.
-    async fn revert(&self, applied: usize, signals: &mut Signals) -> Result<()> {
+    /// Back to the starting weights from `basis` (the record as last read or
+    /// written). Gradual: through the applied steps in reverse first; a new
+    /// signal then switches to an immediate revert. Every revert change is
+    /// conditional on the record being as this shift left it, and the last one
+    /// writes every set with its starting weight; a read-back confirms it. A
+    /// second signal stops at once.
+    async fn revert(
+        &self,
+        applied: usize,
+        mut basis: RecordGroup,
+        after_signal: bool,
+    ) -> std::result::Result<(), RevertStop> {
+        let cancel = self.ctx.cancel();
         let start_w = self.start.weights();
+        // The signal that switches a gradual revert to an immediate one: the
+        // first, or when a signal caused the revert, the second (which also stops
+        // the immediate revert at once).
+        let switch = || async {
+            if after_signal {
+                cancel.hard_cancelled().await
+            } else {
+                cancel.cancelled().await
+            }
+        };
+        let switched = || {
+            if after_signal {
+                cancel.is_hard()
+            } else {
+                cancel.is_cancelled()
+            }
+        };
         if self.opts.revert == RevertMode::Gradual && applied > 1 {
-            let back = async {
-                for k in (0..applied - 1).rev() {
-                    let w = &self.plan[k].weights;
-                    self.revert_change(w, &format!("gradual revert to step {}", k + 1))
-                        .await?;
-                    if !self.opts.fast_track && !self.opts.bake.is_zero() {
-                        tokio::time::sleep(self.opts.bake).await;
+            for k in (0..applied - 1).rev() {
+                if switched() {
+                    break;
+                }
+                basis = self
+                    .revert_change(
+                        &basis,
+                        &self.plan[k].weights,
+                        &format!("gradual revert to step {}", k + 1),
+                    )
+                    .await?;
+                if !self.opts.fast_track && !self.opts.bake.is_zero() {
+                    tokio::select! {
+                        () = switch() => {}
+                        () = tokio::time::sleep(self.opts.bake) => {}
                     }
                 }
-                Ok::<_, Error>(())
-            };
-            tokio::select! {
-                r = back => r?,
-                s = signals.recv() => {
-                    self.ctx.out.warn(format!("{s} during the gradual revert: reverting at once"));
-                }
+            }
+            if switched() {
+                let name = cancel.signal().map_or("a signal", |k| k.name());
+                self.ctx.out.warn(format!(
+                    "{name} during the gradual revert: reverting at once"
+                ));
             }
         }
-        // Signals are no longer listened to: the revert to the start finishes.
-        self.revert_change(&start_w, "revert to the starting weights")
+        if cancel.is_hard() {
+            return Err(RevertStop::Hard(format!(
+                "the weights are {} as this shift last wrote them, not the starting ones",
+                weights::describe(&basis.weights())
+            )));
+        }
+        self.revert_change(&basis, &start_w, "revert to the starting weights")
             .await?;
-        let live = self.read_live().await?;
+        let live = tokio::select! {
+            biased;
+            () = cancel.hard_cancelled() => {
+                return Err(RevertStop::Hard(format!(
+                    "the revert to {} went out and was INSYNC, not read back",
+                    weights::describe(&start_w)
+                )));
+            }
+            r = self.read_live() => r?,
+        };
         if live.weights() != start_w {
-            return Err(Error::Internal(format!(
+            return Err(RevertStop::Failed(Error::Internal(format!(
                 "after the revert the weights read back are {}, not {}",
                 weights::describe(&live.weights()),
                 weights::describe(&start_w)
-            )));
+            ))));
         }
         Ok(())
     }
 
-    async fn revert_change(&self, w: &Weights, what: &str) -> Result<()> {
+    /// One conditional revert change from `basis` to `w`, journaled as
+    /// `dns.shift.revert`; returns the record as it now is.
+    async fn revert_change(
+        &self,
+        basis: &RecordGroup,
+        w: &Weights,
+        what: &str,
+    ) -> std::result::Result<RecordGroup, RevertStop> {
         let journal = self.ctx.journal().await?;
-        let assumed = self.start.with_weights(w);
-        let batch = assumed
+        let batch = basis
             .full_batch(w, &format!("dns-shift shift to {}: {what}", self.opts.to))
             .ok_or_else(|| Error::Internal("empty revert batch".into()))?;
-        let mut before = json!({"revert_to": w});
+        let mut before = basis.state_json();
+        before["revert_to"] = json!(w);
         before["change_batch"] = batch_json(&self.start.zone_id, &batch);
         let change = journal.intent("dns.shift.revert", &self.start.target(), before)?;
-        let res = async {
-            let id = self.r53.send_batch(&self.start.zone_id, batch).await?;
-            self.r53
-                .wait_insync(
-                    &self.ctx.out,
-                    &id,
-                    self.opts.timeout,
-                    &crate::apply::reattach(&self.start),
-                )
-                .await?;
-            Ok::<_, Error>(id)
-        }
-        .await;
-        match res {
-            Ok(id) => {
-                change.ok(assumed.state_json())?;
-                self.event(
-                    json!({"event": "revert", "what": what, "weights": w, "change_id": id, "ok": true}),
-                    || format!("revert: {what}: {} INSYNC", weights::describe(w)),
-                )
-            }
-            Err(e) => {
-                change.failed(Value::Null, e.to_string())?;
-                let _ = self.event(
-                    json!({"event": "revert", "what": what, "weights": w, "ok": false, "error": e.to_string()}),
-                    || format!("revert: {what}: FAILED: {e}"),
+        let after = basis.with_weights(w);
+        let failed_event = |e: &str| {
+            let _ = self.event(
+                json!({"event": "revert", "what": what, "weights": w, "ok": false, "error": e}),
+                || format!("revert: {what}: FAILED: {e}"),
+            );
+        };
+        let id = match self.r53.write(basis, batch, w).await {
+            Ok(Written::Sent(id)) => Some(id),
+            Ok(Written::AlreadyLive) => None,
+            Err(WriteError::Conflict(live)) => {
+                let msg = format!(
+                    "rejected: changed by someone else (now {}); nothing of this revert was applied",
+                    weights::describe(&live.weights())
                 );
-                Err(e)
+                change.failed(live.state_json(), msg.clone())?;
+                failed_event(&msg);
+                return Err(RevertStop::Conflict(live));
+            }
+            Err(WriteError::Failed(e)) => {
+                change.failed(Value::Null, e.to_string())?;
+                failed_event(&e.to_string());
+                return Err(RevertStop::Failed(e));
+            }
+        };
+        if let Some(id) = &id {
+            let show = reattach(&self.start);
+            let wait = self
+                .r53
+                .wait_insync(&self.ctx.out, id, self.opts.timeout, &show);
+            // Only a second signal stops the wait: the revert is what the first asked for.
+            let waited = tokio::select! {
+                biased;
+                () = self.ctx.cancel().hard_cancelled() => None,
+                r = wait => Some(r),
+            };
+            match waited {
+                None => {
+                    let mut state = after.state_json();
+                    state["change_id"] = json!(id);
+                    let where_now = format!(
+                        "revert change {id} to {} was sent, INSYNC not confirmed",
+                        weights::describe(w)
+                    );
+                    change.interrupted(state, where_now.clone())?;
+                    return Err(RevertStop::Hard(where_now));
+                }
+                Some(Err(e)) => {
+                    change.failed(Value::Null, e.to_string())?;
+                    failed_event(&e.to_string());
+                    return Err(RevertStop::Failed(e));
+                }
+                Some(Ok(())) => {}
             }
         }
+        change.ok(after.state_json())?;
+        self.event(
+            json!({"event": "revert", "what": what, "weights": w, "change_id": id, "ok": true}),
+            || format!("revert: {what}: {} INSYNC", weights::describe(w)),
+        )?;
+        Ok(after)
     }
 }

@@ -11,7 +11,9 @@ use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
 use aws_sdk_route53::operation::get_change::GetChangeOutput;
 use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
-use aws_sdk_route53::types::{ChangeInfo, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    ChangeAction, ChangeInfo, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
@@ -58,11 +60,24 @@ fn change_ok() -> ChangeResourceRecordSetsOutput {
 
 /// Route 53's error document, as the real service sends it.
 fn route53_error(code: &str) -> HttpResponse {
+    route53_error_with(code, &format!("{code} (mocked)"))
+}
+
+fn route53_error_with(code: &str, message: &str) -> HttpResponse {
     let body = format!(
         r#"<?xml version="1.0"?>
-<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{code} (mocked)</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"#
+<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"#
     );
     HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
+}
+
+/// What AWS answers a conditional batch whose DELETE no longer matches the
+/// record (since 2024 in the standard ErrorResponse, see aws-sdk-kotlin#1435).
+fn delete_does_not_match() -> HttpResponse {
+    route53_error_with(
+        "InvalidChangeBatch",
+        "[Tried to delete resource record set [name='www.example.com.', type='CNAME', set-identifier='blue'] but the values provided do not match the current values]",
+    )
 }
 
 fn batch() -> aws_sdk_route53::types::ChangeBatch {
@@ -346,4 +361,261 @@ async fn a_revert_after_a_pending_step_restores_the_start_and_exits_6() {
     // record before reverting, and the read-back that confirms the revert.
     assert_eq!(calls["route53:ListResourceRecordSets"], 3);
     assert!(stdout.text().contains("\"result\":\"reverted\""));
+}
+
+fn no_gates() -> ShiftOptions {
+    ShiftOptions {
+        gate_cmds: vec![],
+        ..options(String::new())
+    }
+}
+
+fn events(stdout: &Captured) -> Vec<Value> {
+    stdout
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The `dns.shift` outcome line of the journal.
+fn shift_outcome(journal: &std::path::Path) -> Value {
+    std::fs::read_to_string(journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|e| e["action"] == "dns.shift" && e["phase"] == "outcome")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_shift_that_loses_the_race_before_the_first_step_stops_with_the_other_writers_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    // Between our read (blue=100) and our first write, a second operator put the
+    // site into maintenance: Route 53 rejects our conditional batch as a whole.
+    let change = mock!(Client::change_resource_record_sets)
+        .match_requests(|req| {
+            // The batch deletes every set exactly as read, then creates it.
+            let changes = &req.change_batch().unwrap().changes;
+            changes.len() == 4
+                && changes[0].action == ChangeAction::Delete
+                && changes[0].resource_record_set.as_ref() == Some(&rrset("blue", 100))
+                && changes[1].action == ChangeAction::Create
+                && changes[1].resource_record_set.as_ref() == Some(&rrset("blue", 90))
+        })
+        .then_http_response(delete_does_not_match);
+    let list = mock!(Client::list_resource_record_sets)
+        .then_output(|| listed(&[("blue", 0), ("green", 0), ("maintenance", 100)]));
+    let r53 = r53(RuleMode::MatchAny, &[&change, &list]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &no_gates())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 4, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("changed by someone else while step 1"),
+        "{msg}"
+    );
+    assert!(msg.contains("blue=0 green=0 maintenance=100"), "{msg}");
+    let lines = events(&stdout);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["result"], "stopped-conflict");
+    assert_eq!(summary["steps_applied"], 0);
+    // Their weights, not a mix.
+    assert_eq!(summary["final_weights"]["maintenance"], 100);
+    assert_eq!(summary["final_weights"]["blue"], 0);
+    assert!(lines.iter().all(|l| l["event"] != "revert"));
+    let calls = r53.calls.by_service_operation();
+    // One rejected batch, no revert; one read back after the rejection.
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 1);
+    assert_eq!(calls["route53:ListResourceRecordSets"], 1);
+    assert_eq!(calls.get("route53:GetChange"), None);
+    let outcome = shift_outcome(&journal);
+    assert_eq!(outcome["outcome"], "failed", "{outcome}");
+    assert_eq!(outcome["after"]["weights"]["maintenance"], 100, "{outcome}");
+}
+
+#[tokio::test]
+async fn a_shift_that_loses_the_race_after_step_2_does_not_revert_over_the_other_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    // Steps 1 and 2 go through; step 3's conditional batch is rejected because a
+    // second operator put the site into maintenance right after our fresh read.
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .output(change_ok)
+        .times(2)
+        .http_response(delete_does_not_match)
+        .build();
+    let poll = mock!(Client::get_change).then_output(|| get_change(ChangeStatus::Insync));
+    // The fresh reads before steps 2 and 3 show our own steps; the read after
+    // the rejection shows theirs.
+    let list = mock!(Client::list_resource_record_sets)
+        .sequence()
+        .output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]))
+        .output(|| listed(&[("blue", 75), ("green", 25), ("maintenance", 0)]))
+        .output(|| listed(&[("blue", 0), ("green", 0), ("maintenance", 100)]))
+        .repeatedly()
+        .build();
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &no_gates())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 4, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("while step 3"), "{msg}");
+    assert!(msg.contains("without reverting"), "{msg}");
+    let lines = events(&stdout);
+    assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), 2);
+    assert!(lines.iter().all(|l| l["event"] != "revert"), "no revert");
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["result"], "stopped-conflict");
+    assert_eq!(summary["steps_applied"], 2);
+    assert_eq!(summary["final_weights"]["maintenance"], 100);
+    assert_eq!(summary["final_weights"]["green"], 0);
+    let calls = r53.calls.by_service_operation();
+    // Steps 1 and 2, the rejected step 3, and no revert.
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 3);
+    assert_eq!(calls["route53:ListResourceRecordSets"], 3);
+    let outcome = shift_outcome(&journal);
+    assert_eq!(outcome["outcome"], "failed", "{outcome}");
+    assert_eq!(outcome["after"]["weights"]["maintenance"], 100, "{outcome}");
+    // The rejected step is journaled as failed with their weights.
+    let j = std::fs::read_to_string(&journal).unwrap();
+    assert!(j.contains("rejected: changed by someone else"), "{j}");
+}
+
+#[tokio::test]
+async fn a_rejected_step_over_a_record_still_showing_our_weights_reverts_only_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    // Someone changed a TTL after step 1: step 2 is rejected, but the weights
+    // are still step 1's, so the shift reverts them, conditionally, keeping
+    // their TTL.
+    let with_ttl = |weights: &[(&str, i64)], ttl: i64| {
+        let mut o = listed(weights);
+        for r in &mut o.resource_record_sets {
+            r.ttl = Some(ttl);
+        }
+        o
+    };
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .output(change_ok)
+        .http_response(delete_does_not_match)
+        .build();
+    let revert = mock!(Client::change_resource_record_sets)
+        .match_requests(|req| {
+            let c = &req.change_batch().unwrap().changes;
+            // DELETE of the record as read after the rejection (TTL 300), CREATE
+            // of the starting weight with their TTL.
+            c[0].resource_record_set.as_ref().and_then(|r| r.ttl) == Some(300)
+                && c[1].resource_record_set.as_ref().and_then(|r| r.weight) == Some(100)
+                && c[1].resource_record_set.as_ref().and_then(|r| r.ttl) == Some(300)
+        })
+        .then_output(change_ok);
+    let poll = mock!(Client::get_change).then_output(|| get_change(ChangeStatus::Insync));
+    // The fresh read before step 2 (as step 1 left it), the read after the
+    // rejection (their TTL, our weights), the read-back after the revert.
+    let list = mock!(Client::list_resource_record_sets)
+        .sequence()
+        .output(move || with_ttl(&[("blue", 90), ("green", 10), ("maintenance", 0)], 60))
+        .output(move || with_ttl(&[("blue", 90), ("green", 10), ("maintenance", 0)], 300))
+        .output(move || with_ttl(&[("blue", 100), ("green", 0), ("maintenance", 0)], 300))
+        .build();
+    let r53 = r53(RuleMode::MatchAny, &[&revert, &change, &poll, &list]);
+    let (out, stdout, _) = quiet();
+    let ctx = context(&dir.path().join("j.jsonl"), out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &no_gates())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 6, "{err}");
+    let lines = events(&stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "revert" && l["ok"] == true)
+    );
+    assert_eq!(lines.last().unwrap()["result"], "reverted");
+    let calls = r53.calls.by_service_operation();
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 3);
+    assert_eq!(calls["route53:ListResourceRecordSets"], 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_whose_retry_is_rejected_is_recorded_as_done() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first attempt reached Route 53 and was applied, but its answer was a
+    // 500; the SDK's retry then finds its own DELETE precondition gone.
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(500).unwrap(),
+                SdkBody::from("internal error"),
+            )
+        })
+        .http_response(delete_does_not_match)
+        .build();
+    let list = mock!(Client::list_resource_record_sets)
+        .then_output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]));
+    let r53 = r53(RuleMode::MatchAny, &[&change, &list]);
+    let (out, _, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let mut new = start.weights();
+    new.insert("blue".into(), 90);
+    new.insert("green".into(), 10);
+    let applied = dns_shift::apply::apply_weights(
+        &ctx,
+        &r53,
+        &start,
+        &new,
+        "dns.set-weights",
+        "test",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied.change_id, None);
+    assert_eq!(applied.after.weights(), new);
+    assert_eq!(
+        r53.calls.by_service_operation()["route53:ChangeResourceRecordSets"],
+        2
+    );
+    let j = std::fs::read_to_string(&journal).unwrap();
+    assert!(j.contains("\"outcome\":\"ok\""), "{j}");
+}
+
+#[tokio::test]
+async fn a_signal_before_the_first_step_changes_nothing_and_is_journaled_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let r53 = r53(RuleMode::MatchAny, &[]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let cancel = common::Cancel::new();
+    let ctx = context(&journal, out).with_cancel(cancel.clone());
+    cancel.trigger(common::cancel::SignalKind::Hangup);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &options("true".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 130, "{err}");
+    assert_eq!(r53.calls.total(), 0);
+    let summary = events(&stdout).pop().unwrap();
+    assert_eq!(summary["result"], "stopped");
+    assert!(
+        summary["reason"].as_str().unwrap().contains("SIGHUP"),
+        "{summary}"
+    );
+    let outcome = shift_outcome(&journal);
+    assert_eq!(outcome["outcome"], "interrupted", "{outcome}");
 }
