@@ -619,3 +619,66 @@ async fn a_signal_before_the_first_step_changes_nothing_and_is_journaled_interru
     let outcome = shift_outcome(&journal);
     assert_eq!(outcome["outcome"], "interrupted", "{outcome}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_stops_the_revert_at_once_and_journals_it_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Step 1 goes through; step 2 is refused (a plain error, the record still
+    // shows step 1), so the shift reverts; the revert's change stays PENDING and
+    // two signals arrive while it waits.
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .output(change_ok)
+        .http_response(|| route53_error("InvalidInput"))
+        .output(change_ok)
+        .build();
+    let poll = mock!(Client::get_change)
+        .sequence()
+        .output(|| get_change(ChangeStatus::Insync))
+        .output(|| get_change(ChangeStatus::Pending))
+        .repeatedly()
+        .build();
+    let list = mock!(Client::list_resource_record_sets)
+        .then_output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]));
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let cancel = common::Cancel::new();
+    let ctx = context(&journal, out).with_cancel(cancel.clone());
+    let signals = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cancel.trigger(common::cancel::SignalKind::Interrupt);
+        cancel.trigger(common::cancel::SignalKind::Interrupt);
+    });
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &no_gates())
+        .await
+        .unwrap_err();
+    signals.await.unwrap();
+    assert_eq!(err.exit_code(), 7, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("a second signal stopped the revert at once"),
+        "{msg}"
+    );
+    assert!(msg.contains("INSYNC not confirmed"), "{msg}");
+    assert!(
+        msg.contains("dns-shift undo --zone Z1 --record www.example.com. --type CNAME"),
+        "{msg}"
+    );
+    let summary = events(&stdout).pop().unwrap();
+    assert_eq!(summary["result"], "interrupted");
+    let outcome = shift_outcome(&journal);
+    assert_eq!(outcome["outcome"], "interrupted", "{outcome}");
+    // The revert change itself is recorded as interrupted too, with its id.
+    let j = std::fs::read_to_string(&journal).unwrap();
+    let revert: Value = j
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|e| e["action"] == "dns.shift.revert" && e["phase"] == "outcome")
+        .unwrap();
+    assert_eq!(revert["outcome"], "interrupted", "{revert}");
+    assert_eq!(revert["after"]["change_id"], "/change/C1", "{revert}");
+    let calls = r53.calls.by_service_operation();
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 3);
+}
