@@ -8,7 +8,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::Services;
-use crate::ecs::{self, Update, client, describe_services, journal_target, verified_update};
+use aws_sdk_ecs::Client;
+
+use crate::ecs::{
+    self, CallCounter, Update, client, describe_services, journal_target, verified_update,
+};
 use crate::revert::{Call, failure_error};
 use crate::steady::Expect;
 use crate::taskdef::{parse_count, short_name};
@@ -92,10 +96,24 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
     let names = args.target.validated()?;
     let n = parse_count(&args.desired, args.force, SANE_MAX)?;
     common::duration::env_deadline()?;
-    let cluster = args.target.cluster.as_str();
-
     let (client, counter) = client(ctx).await?;
-    let services = describe_services(&client, cluster, &names).await?;
+    execute(ctx, args, &names, n, &client, &counter).await
+}
+
+/// The scale after the input checks, with the client given (tests pass a mocked one).
+pub async fn execute(
+    ctx: &Context,
+    args: &ScaleArgs,
+    names: &[String],
+    n: i32,
+    client: &Client,
+    counter: &CallCounter,
+) -> Result<()> {
+    let cluster = args.target.cluster.as_str();
+    let services = ctx
+        .cancel()
+        .run(describe_services(client, cluster, names))
+        .await?;
     let mut rows: Vec<ScaleService> = services
         .iter()
         .map(|s| ScaleService {
@@ -178,7 +196,7 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
             .await
             .aws("UpdateService")
             .map(|_| ());
-        match verified_update(&client, cluster, &row.service, sent, |s| {
+        match verified_update(client, cluster, &row.service, sent, |s| {
             s.desired_count() == n
         })
         .await
@@ -235,7 +253,7 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
         match cancel
             .run(watch::wait_all(
                 &ctx.out,
-                &client,
+                client,
                 cluster,
                 &watched,
                 args.timeout.0,
@@ -346,5 +364,139 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
     match (update_error, wait_error) {
         (Some(e), _) | (None, Some(e)) => Err(e),
         (None, None) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+    use aws_sdk_ecs::types::Service;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use common::cancel::SignalKind;
+    use common::journal::{Journal, Outcome, Phase};
+    use common::{Cancel, GlobalArgs, Output};
+
+    use super::*;
+
+    fn svc(desired: i32, running: i32) -> DescribeServicesOutput {
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .service_name("api")
+                    .status("ACTIVE")
+                    .task_definition("api:4")
+                    .desired_count(desired)
+                    .running_count(running)
+                    .pending_count(0)
+                    .build(),
+            )
+            .build()
+    }
+
+    fn args(no_wait: bool) -> ScaleArgs {
+        ScaleArgs {
+            target: Services {
+                cluster: "ltc".into(),
+                services: vec!["api".into()],
+            },
+            desired: "6".into(),
+            force: false,
+            no_wait,
+            timeout: "10m".parse().unwrap(),
+        }
+    }
+
+    fn ctx(dir: &tempfile::TempDir, cancel: &Cancel) -> Context {
+        let globals = GlobalArgs {
+            journal: Some(dir.path().join("j.jsonl")),
+            ..Default::default()
+        };
+        let (out, _o, _e) = Output::captured(true);
+        Context::with_output("ecs-revert", &globals, out).with_cancel(cancel.clone())
+    }
+
+    fn outcome(dir: &tempfile::TempDir) -> common::journal::Entry {
+        Journal::read_entries(&dir.path().join("j.jsonl"))
+            .unwrap()
+            .into_iter()
+            .find(|e| e.phase == Phase::Outcome)
+            .unwrap()
+    }
+
+    // Issue 14: the UpdateService reached ECS, its answers were lost (500s);
+    // DescribeServices shows desiredCount 6, so it happened.
+    #[tokio::test(start_paused = true)]
+    async fn lost_update_answer_is_read_back_as_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = Cancel::new();
+        let describe = mock!(Client::describe_services)
+            .sequence()
+            .output(|| svc(2, 2))
+            .output(|| svc(6, 2))
+            .build();
+        let lost = mock!(Client::update_service)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &lost]);
+        execute(
+            &ctx(&dir, &cancel),
+            &args(true),
+            &["api".into()],
+            6,
+            &client,
+            &CallCounter::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(describe.num_calls(), 2);
+        assert_eq!(outcome(&dir).outcome, Some(Outcome::Ok));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn signal_during_the_wait_journals_interrupted_and_exits_130() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = Cancel::new();
+        let describe = mock!(Client::describe_services)
+            .sequence()
+            .output(|| svc(2, 2))
+            .output(|| svc(6, 3))
+            .repeatedly()
+            .build();
+        let update =
+            mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().build());
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &update]);
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+            c.trigger(SignalKind::Interrupt);
+        });
+        let err = execute(
+            &ctx(&dir, &cancel),
+            &args(false),
+            &["api".into()],
+            6,
+            &client,
+            &CallCounter::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 130);
+        assert_eq!(update.num_calls(), 1);
+        let o = outcome(&dir);
+        assert_eq!(o.outcome, Some(Outcome::Interrupted));
+        let msg = o.message.unwrap();
+        assert!(
+            msg.contains(
+                "ecs-revert scale --cluster ltc --service api --desired 6 again is idempotent"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("undo: ecs-revert scale --cluster ltc --service api --desired 2"),
+            "{msg}"
+        );
     }
 }
