@@ -1442,6 +1442,49 @@ mod tests {
         assert_eq!(o[0].after["done"], 1);
     }
 
+    // Issue 14: a restore that changed some keys and failed on others exited 3;
+    // it is exit 7 with the counts and the commands to finish or undo.
+    #[tokio::test(start_paused = true)]
+    async fn partly_failed_restore_is_exit_7_with_finish_and_undo() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let (versioning, list) = s3_reads();
+        let denied = mock!(Client::copy_object)
+            .match_requests(|r| r.key() == Some("k2"))
+            .sequence()
+            .http_status(
+                403,
+                Some("<Error><Code>AccessDenied</Code><Message>no</Message></Error>".into()),
+            )
+            .build();
+        let fine = mock!(Client::copy_object)
+            .match_requests(|r| r.key() != Some("k2"))
+            .then_output(|| CopyObjectOutput::builder().build());
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&versioning, &list, &denied, &fine]
+        );
+        let err = run_restore(&ctx, &restore_args(2), &s3, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 7);
+        let msg = err.to_string();
+        assert!(msg.contains("1 of 4 change(s) failed"), "{msg}");
+        assert!(msg.contains("3 were applied"), "{msg}");
+        assert!(
+            msg.contains("finish with the same command (it does only what is left): site-restore restore --bucket bkt --manifest before.json"),
+            "{msg}"
+        );
+        assert!(msg.contains("or undo: jq"), "{msg}");
+        // A definite refusal (403) is not read back.
+        assert_eq!(denied.num_calls(), 1);
+        let o = outcomes(&path, ACTION);
+        assert_eq!(o[0].outcome, Some(Outcome::Failed));
+        assert_eq!(o[0].after["applied"]["copied"], 3);
+    }
+
     use aws_sdk_cloudfront::Client as CfClient;
     use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationOutput;
     use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
