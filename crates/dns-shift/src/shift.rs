@@ -60,7 +60,7 @@ pub struct ShiftArgs {
     )]
     pub steps: String,
 
-    /// How long to hold each step after it is INSYNC before checking the gates again.
+    /// How long to hold each step after it is INSYNC before checking the gates again (at most 24h).
     #[arg(
         long,
         default_value = "5m",
