@@ -45,6 +45,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "LTC_JOURNAL", value_name = "FILE")]
     pub journal: Option<PathBuf>,
 
+    /// Shared state (run lock, journal, run records): s3://BUCKET/PREFIX for a
+    /// team, or a folder [default: a `state` folder beside the journal].
+    #[arg(long, global = true, env = "LTC_STATE", value_name = "S3URL|DIR")]
+    pub state: Option<String>,
+
     /// Why this is being done; recorded in the journal and in tags.
     #[arg(long, global = true, env = "LTC_REASON", value_name = "TEXT")]
     pub reason: Option<String>,
@@ -77,6 +82,13 @@ pub struct Context {
     cancel: Cancel,
     aws: OnceCell<AwsContext>,
     journal: OnceCell<Journal>,
+    /// Whether this context uses the state tree (lock, shared journal). The
+    /// binaries' contexts do; contexts built for in-process tests do not
+    /// unless they ask with [`Context::with_state_root`].
+    state_root: Option<crate::state::Root>,
+    use_state: bool,
+    store: OnceCell<Option<crate::state::Store>>,
+    lock: std::sync::Mutex<Option<crate::state::LockGuard>>,
 }
 
 /// The token `main` installed for this process's signals (a fresh, untriggered
@@ -85,11 +97,20 @@ static PROCESS_CANCEL: std::sync::OnceLock<Cancel> = std::sync::OnceLock::new();
 
 impl Context {
     pub fn new(binary: &str, globals: &GlobalArgs) -> Self {
-        Self::with_output(
+        let mut ctx = Self::with_output(
             binary,
             globals,
             Output::stdio(globals.output, globals.quiet),
-        )
+        );
+        ctx.use_state = true;
+        ctx
+    }
+
+    /// Uses the state tree at `root` (tests of the lock and shared journal).
+    pub fn with_state_root(mut self, root: crate::state::Root) -> Self {
+        self.state_root = Some(root);
+        self.use_state = true;
+        self
     }
 
     pub fn with_output(binary: &str, globals: &GlobalArgs, out: Output) -> Self {
@@ -105,7 +126,51 @@ impl Context {
             cancel: PROCESS_CANCEL.get().cloned().unwrap_or_default(),
             aws: OnceCell::new(),
             journal: OnceCell::new(),
+            state_root: None,
+            use_state: false,
+            store: OnceCell::new(),
+            lock: std::sync::Mutex::new(None),
         }
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.globals
+            .journal
+            .clone()
+            .unwrap_or_else(Journal::default_path)
+    }
+
+    fn root(&self) -> Result<crate::state::Root> {
+        match (&self.state_root, &self.globals.state) {
+            (Some(root), _) => Ok(root.clone()),
+            (None, Some(raw)) => crate::state::Root::parse(raw),
+            (None, None) => Ok(crate::state::Root::default_beside(&self.journal_path())),
+        }
+    }
+
+    async fn open_store(&self, env: Option<&str>) -> Result<crate::state::Store> {
+        let root = self.root()?;
+        let aws = match root {
+            crate::state::Root::S3 { .. } => Some(self.aws().await?),
+            crate::state::Root::Local(_) => None,
+        };
+        crate::state::Store::open(root, &crate::state::env_key(env)?, aws)
+    }
+
+    /// The state tree of `--env` (or `default`); `None` for contexts without one.
+    pub async fn state(&self) -> Result<Option<&crate::state::Store>> {
+        self.store
+            .get_or_try_init(|| async {
+                if self.use_state {
+                    self.open_store(self.globals.env_name.as_deref())
+                        .await
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .await
+            .map(Option::as_ref)
     }
 
     pub fn dry_run(&self) -> bool {
@@ -128,10 +193,44 @@ impl Context {
 
     async fn begin(&self, safety: &Safety, action: &str, kind: ChangeKind) -> Result<()> {
         safety.confirm(action)?;
-        if safety.dry_run {
+        if safety.dry_run || !self.use_state {
             return Ok(());
         }
-        let _ = kind;
+        if self.lock.lock().map(|l| l.is_some()).unwrap_or(false) {
+            return Ok(()); // this command already holds it
+        }
+        let own;
+        let store = if safety.env == self.globals.env_name {
+            match self.state().await? {
+                Some(s) => s,
+                None => return Ok(()),
+            }
+        } else {
+            own = self.open_store(safety.env.as_deref()).await?;
+            &own
+        };
+        if kind == ChangeKind::Deploy {
+            crate::state::refuse_if_frozen(store)?;
+        }
+        let journal = self.journal().await?;
+        let jctx = journal.context();
+        let req = crate::state::LockRequest {
+            holder: jctx.actor.clone().unwrap_or_else(local_user),
+            command: format!("{} {}", self.binary, jctx.args.join(" ")),
+            run_id: jctx.run_id.clone(),
+            lease: crate::state::lease_from_env()?,
+        };
+        match crate::state::acquire(store, &req)? {
+            crate::state::Acquired::Held(guard) => {
+                tracing::info!("holding the run lock of {}", store.env());
+                if let Ok(mut l) = self.lock.lock() {
+                    *l = Some(guard);
+                }
+            }
+            crate::state::Acquired::WithinRun(info) => {
+                tracing::info!("inside run {:?}, which holds the lock", info.run_id);
+            }
+        }
         Ok(())
     }
 
@@ -161,11 +260,9 @@ impl Context {
                 }
                 .unwrap_or_else(local_user);
                 let args: Vec<String> = std::env::args().skip(1).collect();
-                Ok::<_, Error>(Journal::new(
-                    self.globals
-                        .journal
-                        .clone()
-                        .unwrap_or_else(Journal::default_path),
+                let store = self.state().await?.cloned();
+                let journal = Journal::new(
+                    self.journal_path(),
                     JournalContext {
                         actor: Some(actor),
                         env: self.globals.env_name.clone(),
@@ -174,7 +271,11 @@ impl Context {
                         binary: self.binary.clone(),
                         args: redact_args(&args),
                     },
-                ))
+                );
+                Ok::<_, Error>(match store {
+                    Some(s) => journal.with_store(s),
+                    None => journal,
+                })
             })
             .await
     }
@@ -284,7 +385,13 @@ pub fn check_before_any_call(globals: &GlobalArgs) -> Result<()> {
         .journal
         .clone()
         .unwrap_or_else(Journal::default_path);
-    crate::journal::check_writable(&path)
+    crate::journal::check_writable(&path)?;
+    if let Some(raw) = &globals.state {
+        crate::state::Root::parse(raw)?;
+    }
+    crate::state::env_key(globals.env_name.as_deref())?;
+    crate::state::lease_from_env()?;
+    Ok(())
 }
 
 /// The exit code for an error from a binary's `run`: the first toolkit

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Intent,
@@ -90,6 +90,10 @@ pub struct JournalContext {
 pub struct Journal {
     path: PathBuf,
     ctx: JournalContext,
+    /// The environment's state tree: every entry is also written there (one
+    /// object each, never overwritten), and readers read it from there, so an
+    /// operator on another machine sees and can undo this one's changes.
+    store: Option<crate::state::Store>,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -108,7 +112,21 @@ impl Journal {
     }
 
     pub fn new(path: PathBuf, ctx: JournalContext) -> Self {
-        Journal { path, ctx }
+        Journal {
+            path,
+            ctx,
+            store: None,
+        }
+    }
+
+    /// Also writes every entry to `store` and reads entries from it.
+    pub fn with_store(mut self, store: crate::state::Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn store(&self) -> Option<&crate::state::Store> {
+        self.store.as_ref()
     }
 
     pub fn path(&self) -> &Path {
@@ -122,11 +140,14 @@ impl Journal {
     /// Records the intent to change `target` (flushed and synced) and returns the
     /// handle that records its outcome.
     pub fn intent(&self, action: &str, target: &str, before: Value) -> Result<Change<'_>> {
+        // Time first so ids sort; pid, sequence and a random part so ids from
+        // several machines sharing one state tree never collide.
         let id = format!(
-            "{}-{}-{}",
+            "{}-{}-{}-{}",
             Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
             std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            crate::state::random_hex(4)
         );
         let entry = self.entry(
             &id,
@@ -184,6 +205,55 @@ impl Journal {
     }
 
     fn append(&self, entry: &Entry) -> Result<()> {
+        match (&self.store, entry.phase) {
+            // An intent goes to the shared tree first: when it cannot be written
+            // the change is refused before anything was touched.
+            (Some(store), Phase::Intent) => {
+                self.append_shared(store, entry).map_err(|e| {
+                    Error::io(
+                        format!(
+                            "failed to write the shared journal at {} (nothing was changed; \
+                             pass --state with a local folder to journal locally)",
+                            store.location("journal/")
+                        ),
+                        std::io::Error::other(e.to_string()),
+                    )
+                })?;
+                self.append_local(entry)
+            }
+            // An outcome is recorded locally first: the change already happened,
+            // and a shared-tree failure must not lose its record.
+            (Some(store), Phase::Outcome) => {
+                self.append_local(entry)?;
+                if let Err(e) = self.append_shared(store, entry) {
+                    eprintln!(
+                        "warning: outcome of {} recorded in {} only; the shared journal write failed: {e}",
+                        entry.id,
+                        self.path.display()
+                    );
+                }
+                Ok(())
+            }
+            (None, _) => self.append_local(entry),
+        }
+    }
+
+    fn append_shared(&self, store: &crate::state::Store, entry: &Entry) -> Result<()> {
+        let body = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
+        let phase = match entry.phase {
+            Phase::Intent => "intent",
+            Phase::Outcome => "outcome",
+        };
+        let key = format!("journal/{}-{phase}.json", entry.id);
+        match store.put(&key, &body, crate::state::Cond::Absent)? {
+            crate::state::Write::Done(_) => Ok(()),
+            crate::state::Write::Conflict => Err(Error::Internal(format!(
+                "journal entry {key} already exists"
+            ))),
+        }
+    }
+
+    fn append_local(&self, entry: &Entry) -> Result<()> {
         let ctx = || format!("failed to write journal {}", self.path.display());
         let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
         line.push(b'\n');
@@ -224,9 +294,22 @@ impl Journal {
         Ok(entries)
     }
 
+    /// Every entry of this journal, oldest first: from the shared state tree
+    /// when there is one (everyone's changes), else from the local file.
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        match &self.store {
+            Some(store) => {
+                let mut entries: Vec<Entry> = crate::state::read_all(store, "journal/")?;
+                entries.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+                Ok(entries)
+            }
+            None => Self::read_entries(&self.path),
+        }
+    }
+
     /// Changes (intent plus outcome) matching `filter`, newest first.
     pub fn records(&self, filter: impl Fn(&Entry) -> bool) -> Result<Vec<Record>> {
-        let entries = Self::read_entries(&self.path)?;
+        let entries = self.entries()?;
         let mut records: Vec<Record> = Vec::new();
         for e in &entries {
             if e.phase == Phase::Intent && filter(e) {
@@ -419,14 +502,25 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
     out
 }
 
+/// This machine's name (empty when unknown).
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
 /// The local user, for when STS cannot name the caller.
 pub fn local_user() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
+    let host = hostname();
     if host.is_empty() {
         user
     } else {

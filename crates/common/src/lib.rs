@@ -12,6 +12,7 @@ pub mod exit;
 pub mod guard;
 pub mod journal;
 pub mod output;
+pub mod state;
 pub mod wait;
 
 pub use aws::{AwsArgs, AwsContext};
@@ -21,3 +22,16 @@ pub use duration::HumanDuration;
 pub use error::{AwsError, AwsResultExt, Error, Result};
 pub use output::{Output, OutputFormat, Render};
 pub use wait::{Poll, WaitOptions, poll_until};
+
+/// Quotes operator input for an error line, cut to about 100 characters so a
+/// 100 kB argument cannot flood the terminal, with control characters escaped.
+pub fn quote(s: &str) -> String {
+    const MAX: usize = 100;
+    let n = s.chars().count();
+    if n <= MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head:?}... ({n} characters)")
+    }
+}

@@ -1,0 +1,169 @@
+//! The state tree's S3 backend against the emulator: the conditional writes
+//! the lock is built on, the lock race, and a shared journal read from a second
+//! "machine" (another journal file, the same bucket).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use common::AwsContext;
+use common::journal::{Journal, JournalContext};
+use common::state::{self, Acquired, Cond, LockRequest, Root, Store, Write};
+use serde_json::json;
+
+async fn aws(emu: &testkit::EmulatorGuard) -> AwsContext {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("ap-northeast-1"))
+        .endpoint_url(emu.endpoint())
+        .credentials_provider(creds)
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket("ltc-state")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::ApNortheast1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the state bucket");
+    AwsContext {
+        config,
+        endpoint_overridden: true,
+    }
+}
+
+fn root() -> Root {
+    Root::parse("s3://ltc-state/team").expect("a valid root")
+}
+
+#[tokio::test]
+async fn s3_conditional_writes_lock_race_and_shared_journal() {
+    let emu = testkit::Emulator::shared();
+    let aws = aws(&emu).await;
+    let store = Store::open(root(), "prod", Some(&aws)).unwrap();
+    assert!(store.is_shared());
+    assert_eq!(
+        store.location("lock.json"),
+        "s3://ltc-state/team/prod/lock.json"
+    );
+
+    // Blocking API: run it off the async runtime as a command would from sync code.
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let Write::Done(t1) = s.put("x.json", b"1", Cond::Absent).unwrap() else {
+            panic!("create")
+        };
+        assert_eq!(
+            s.put("x.json", b"2", Cond::Absent).unwrap(),
+            Write::Conflict
+        );
+        assert_eq!(
+            s.put("x.json", b"2", Cond::Match("\"stale\"".into()))
+                .unwrap(),
+            Write::Conflict
+        );
+        let Write::Done(t2) = s.put("x.json", b"2", Cond::Match(t1.clone())).unwrap() else {
+            panic!("replace")
+        };
+        assert_eq!(s.get("x.json").unwrap().unwrap().body, b"2");
+        assert_eq!(s.delete("x.json", Some(&t1)).unwrap(), Write::Conflict);
+        assert!(matches!(
+            s.delete("x.json", Some(&t2)).unwrap(),
+            Write::Done(_)
+        ));
+        assert!(s.get("x.json").unwrap().is_none());
+
+        // Eight operators at once: one holds, seven are refused naming the holder.
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let s = s.clone();
+                let b = barrier.clone();
+                std::thread::spawn(move || {
+                    b.wait();
+                    let r = LockRequest {
+                        holder: format!("op{i}"),
+                        command: "dns-shift shift".into(),
+                        run_id: Some(format!("run-{i}")),
+                        lease: Duration::from_secs(60),
+                    };
+                    match state::acquire(&s, &r) {
+                        Ok(Acquired::Held(g)) => {
+                            std::thread::sleep(Duration::from_millis(300));
+                            drop(g);
+                            Ok(true)
+                        }
+                        Ok(Acquired::WithinRun(_)) => Ok(false),
+                        Err(e) => Err((e.exit_code(), e.to_string())),
+                    }
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let won = results.iter().filter(|r| matches!(r, Ok(true))).count();
+        let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(won, 1, "{results:?}");
+        assert_eq!(refused.len(), 7, "{results:?}");
+        assert!(
+            refused
+                .iter()
+                .all(|(code, msg)| *code == 8 && msg.contains("is locked: op"))
+        );
+        assert!(state::lock_status(&s).unwrap().is_none(), "released");
+    })
+    .await
+    .unwrap();
+
+    // Machine A journals a change; machine B (another local file) reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let jctx = |who: &str| JournalContext {
+        binary: "dns-shift".into(),
+        actor: Some(who.into()),
+        ..Default::default()
+    };
+    let a = Journal::new(dir.path().join("a.jsonl"), jctx("alice")).with_store(store.clone());
+    let b = Journal::new(dir.path().join("b.jsonl"), jctx("bob")).with_store(store.clone());
+    a.intent("dns.set-weights", "zone/www", json!({"blue": 100}))
+        .unwrap()
+        .ok(json!({"blue": 0}))
+        .unwrap();
+    let seen = b.last_change("dns.", "zone/www").unwrap().unwrap();
+    assert_eq!(seen.intent.actor.as_deref(), Some("alice"));
+    assert_eq!(seen.intent.before, json!({"blue": 100}));
+    assert!(seen.outcome.is_some());
+    assert!(!dir.path().join("b.jsonl").exists(), "B wrote nothing");
+    assert_eq!(store.list("journal/").unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn unwritable_shared_journal_refuses_the_intent() {
+    let emu = testkit::Emulator::shared();
+    let aws = aws(&emu).await;
+    // A bucket that does not exist: the intent cannot be shared.
+    let store = Store::open(
+        Root::parse("s3://no-such-bucket/x").unwrap(),
+        "prod",
+        Some(&aws),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::new(dir.path().join("j.jsonl"), JournalContext::default()).with_store(store);
+    let e = tokio::task::spawn_blocking(move || j.intent("x", "t", json!(1)).map(|_| ()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 3);
+    assert!(e.to_string().contains("nothing was changed"), "{e}");
+    assert!(
+        !dir.path().join("j.jsonl").exists(),
+        "no local intent either"
+    );
+}

@@ -1,0 +1,4 @@
+//! run-state: entry point; the logic lives in the library.
+fn main() -> std::process::ExitCode {
+    common::cli::main(run_state::run)
+}
