@@ -10,6 +10,7 @@ main() {
   rb::bin db-snapshot create --instance "${DB_INSTANCE}" --prefix "${DB_SNAPSHOT_PREFIX}" \
     --tag "run=${LTC_RUN_ID}"
   log::info "snapshot: $(rb::jq -r '.snapshot_id // "?"')"
+  rb::put_record db-snapshot.json "${RB_LAST_OUT}"
 }
 
 main "$@"

@@ -13,20 +13,12 @@ readonly RB_DEPLOY_STEPS=(preflight backup-database record-site deploy-foundatio
 readonly RB_ROLLBACK_STEPS=(stop-deployments divert-traffic assess rollback-database
   rollback-application restore-site rollback-infrastructure validate-rollback)
 
-# The documented exit codes of every binary (README "Exit codes").
+# The meaning of an exit code, from the binaries' own table (`run-state exit-codes`),
+# so the runbooks keep no copy of it.
 rb::meaning() {
-  case "$1" in
-    0) echo "ok" ;;
-    1) echo "internal error (a bug)" ;;
-    2) echo "bad input; nothing was called or changed" ;;
-    3) echo "an AWS call failed" ;;
-    4) echo "a check failed" ;;
-    5) echo "timed out waiting; the operation may still be running" ;;
-    6) echo "the change failed and was reverted cleanly" ;;
-    7) echo "the change failed and the revert failed: a human is needed" ;;
-    130) echo "interrupted" ;;
-    *) echo "unexpected exit code" ;;
-  esac
+  local bin="${LTC_BIN_DIR:-${CARGO_TARGET_DIR:-${LTC_ROOT}/target}/debug}/run-state" m=""
+  [[ -x "${bin}" ]] && m="$("${bin}" exit-codes --output text 2>/dev/null | awk -F '\t' -v c="$1" '$1 == c { print $3 }')"
+  echo "${m:-unexpected exit code}"
 }
 
 rb::usage_error() {
@@ -65,13 +57,14 @@ rb::load_env() {
     [[ -n "${!name:-}" ]] || rb::usage_error "${file}: ${name} is not set"
   done
   export AWS_REGION LTC_ENV="${LTC_ENV_NAME}" AWS_EC2_METADATA_DISABLED=true
+  # Shared state (run lock, journal, run records): STATE in the settings file, or
+  # LTC_STATE from the caller; unset means the folder beside the journal.
+  if [[ -n "${LTC_STATE:-${STATE:-}}" ]]; then export LTC_STATE="${LTC_STATE:-${STATE}}"; fi
   if [[ "${REQUIRE_LOOPBACK_ENDPOINT:-0}" == 1 ]]; then
     [[ "${AWS_ENDPOINT_URL:-}" =~ ^https?://(localhost|127\.0\.0\.1)(:[0-9]+)?/?$ ]] ||
       rb::usage_error "environment '${RB_ENV}' only runs against a loopback emulator; AWS_ENDPOINT_URL is '${AWS_ENDPOINT_URL:-}'"
   fi
   LTC_BIN_DIR="${LTC_BIN_DIR:-${CARGO_TARGET_DIR:-${LTC_ROOT}/target}/debug}"
-  LTC_STATE_DIR="${LTC_STATE_DIR:-${LTC_ROOT}/.ltc/state/${RB_ENV}}"
-  mkdir -p "${LTC_STATE_DIR}"
   RB_BIN_FLAGS=(--output json --env "${LTC_ENV_NAME}")
   ((RB_DRY_RUN == 0)) || RB_BIN_FLAGS+=(--dry-run)
   ((RB_YES == 0)) || RB_BIN_FLAGS+=(--yes)
@@ -93,13 +86,20 @@ rb::confirm_production() {
   RB_BIN_FLAGS+=(--yes)
 }
 
-# The run folder: reused when a parent runbook exported it, else a new one.
+# A run id: UTC start to the millisecond, the kind, a random suffix, so two runs
+# started in the same second never share an id, a folder or a snapshot name.
+rb::new_run_id() {
+  printf '%s-%s-%06x\n' "$(date -u +%Y%m%dT%H%M%S.%3NZ)" "$1" "$((SRANDOM & 0xffffff))"
+}
+
+# The run folder and run id: reused when a parent runbook exported them, else new.
 # Everything on stderr also goes to its transcript.
 rb::open_run() {
   local kind="$1"
-  RB_RUN_DIR="${RB_RUN_DIR:-${LTC_RUNS_DIR:-${LTC_ROOT}/.ltc/runs}/$(date -u +%Y%m%dT%H%M%SZ)-${kind}}"
-  mkdir -p "${RB_RUN_DIR}"
-  export RB_RUN_DIR LTC_RUN_ID="${LTC_RUN_ID:-$(basename "${RB_RUN_DIR}")}"
+  export LTC_RUN_ID="${LTC_RUN_ID:-$(rb::new_run_id "${kind}")}"
+  RB_RUN_DIR="${RB_RUN_DIR:-${LTC_RUNS_DIR:-${LTC_ROOT}/.ltc/runs}/${LTC_RUN_ID}}"
+  (umask 077 && mkdir -p "${RB_RUN_DIR}")
+  export RB_RUN_DIR
   if [[ -z "${RB_TRANSCRIPT:-}" ]]; then
     export RB_TRANSCRIPT="${RB_RUN_DIR}/transcript.log"
     # tee ignores Ctrl-C so a binary that is reverting can still be heard.
@@ -117,12 +117,87 @@ rb::step_init() {
   rb::open_run "${RB_STEP}"
   RB_SEQ=0
   trap 'rb::step_exit $?' EXIT
+  rb::hold_lock step "runbooks/${RB_STEP}.sh"
   log::info "== ${RB_STEP} (env ${RB_ENV}$( ((RB_DRY_RUN == 0)) || echo ", dry run"))"
 }
 
 rb::step_exit() {
   local code="$1"
+  rb::release_lock
   ((code == 0)) || log::error "step ${RB_STEP} failed: exit ${code} ($(rb::meaning "${code}"))"
+}
+
+# Takes the environment's run lock for this run (run-state lock hold, in the
+# background, renewing its lease) unless the parent runbook's run holds it.
+# Refused (another run holds it, or a deploy in a frozen environment): exit 8
+# with the holder named. Dry runs change nothing and take no lock.
+# Usage: rb::hold_lock deploy|rollback|step COMMAND
+rb::hold_lock() {
+  ((RB_DRY_RUN == 0)) || return 0
+  [[ "${RB_LOCK_HELD:-}" != "${LTC_RUN_ID}" ]] || return 0
+  local out="${RB_RUN_DIR}/lock.$$.jsonl" extra=() i code=0 event
+  [[ "$1" != deploy ]] || extra=(--deploy)
+  local bin="${LTC_BIN_DIR}/run-state"
+  [[ -x "${bin}" ]] || { log::error "${bin} is missing: cargo build --workspace --bins, or set LTC_BIN_DIR"; exit 2; }
+  "${bin}" lock hold --run "${LTC_RUN_ID}" --command "$2" --watch-pid "$$" "${extra[@]}" \
+    --env "${LTC_ENV_NAME}" --output json >"${out}" &
+  RB_LOCK_PID=$!
+  for ((i = 0; i < 600; i++)); do
+    [[ -s "${out}" ]] && break
+    if ! kill -0 "${RB_LOCK_PID}" 2>/dev/null; then
+      wait "${RB_LOCK_PID}" || code=$?
+      RB_LOCK_PID=""
+      ((code != 0)) || code=1
+      log::error "run lock of ${LTC_ENV_NAME} not taken: exit ${code} ($(rb::meaning "${code}"))"
+      exit "${code}"
+    fi
+    sleep 0.05
+  done
+  event="$(head -n 1 "${out}" | jq -r '.event // empty')"
+  case "${event}" in
+    held) export RB_LOCK_HELD="${LTC_RUN_ID}"; log::info "holding the run lock of ${LTC_ENV_NAME} for run ${LTC_RUN_ID}" ;;
+    within-run) RB_LOCK_PID="" ;;
+    *) log::error "run-state lock hold said '${event}'"; exit 1 ;;
+  esac
+}
+
+rb::release_lock() {
+  if [[ -n "${RB_LOCK_PID:-}" ]]; then
+    kill -TERM "${RB_LOCK_PID}" 2>/dev/null || true
+    wait "${RB_LOCK_PID}" 2>/dev/null || true
+    RB_LOCK_PID=""
+  fi
+}
+
+# Keeps this run's record NAME (a file) in the shared state, never overwritten.
+rb::put_record() {
+  ((RB_DRY_RUN == 0)) || return 0
+  "${LTC_BIN_DIR}/run-state" runs put "${LTC_RUN_ID}" "$1" "$2" --env "${LTC_ENV_NAME}" --output json >/dev/null
+  log::info "recorded $1 for run ${LTC_RUN_ID}"
+}
+
+# The deploy run a rollback undoes: ROLLBACK_RUN, else the newest deploy run with
+# records in the shared state. Sets and exports ROLLBACK_RUN; returns 1 (with a
+# warning) when there is none, so the steps that need no records still run.
+rb::rollback_run() {
+  if [[ -z "${ROLLBACK_RUN:-}" ]]; then
+    ROLLBACK_RUN="$("${LTC_BIN_DIR}/run-state" runs last deploy --env "${LTC_ENV_NAME}" --output json 2>/dev/null | jq -r '.run_id // empty')" || true
+    if [[ -z "${ROLLBACK_RUN}" ]]; then
+      log::warn "no deploy run with records in environment ${LTC_ENV_NAME} (run-state runs list --env ${LTC_ENV_NAME}); steps that need one will stop"
+      return 1
+    fi
+  fi
+  export ROLLBACK_RUN
+}
+
+# Reads the record NAME of run RUN into FILE; exit 2 with a clear line when missing.
+rb::get_record() {
+  local run="$1" name="$2" file="$3" code=0
+  "${LTC_BIN_DIR}/run-state" runs get "${run}" "${name}" --env "${LTC_ENV_NAME}" >"${file}" || code=$?
+  if ((code != 0)); then
+    log::error "run ${run} has no record ${name} (exit ${code}); rollback reads only the named run's records"
+    exit 2
+  fi
 }
 
 # Runs one binary with the runbook's flags; its JSON stdout goes to the run folder
@@ -211,10 +286,12 @@ rb::run_steps() {
   done
 
   rb::open_run "${kind}"
+  trap 'rb::release_lock' EXIT
+  rb::hold_lock "${kind}" "runbooks/${kind}.sh"
   local timeline="${RB_RUN_DIR}/timeline.tsv" flags=(--env "${RB_ENV}")
   ((RB_DRY_RUN == 0)) || flags+=(--dry-run)
   ((RB_YES == 0)) || flags+=(--yes)
-  log::info "${kind}: env ${RB_ENV}, steps ${selected[*]}; run folder ${RB_RUN_DIR}"
+  log::info "${kind}: env ${RB_ENV}, run ${LTC_RUN_ID}, steps ${selected[*]}; run folder ${RB_RUN_DIR}"
   local start end code
   for name in "${selected[@]}"; do
     if [[ -n "${RB_SKIP_STEPS:-}" && " ${RB_SKIP_STEPS} " == *" ${name} "* && "${name}" != "${only}" ]]; then
@@ -230,7 +307,7 @@ rb::run_steps() {
     if ((code != 0)); then
       log::error "${kind} stopped at step '${name}': exit ${code} ($(rb::meaning "${code}"))"
       log::error "outputs and transcript: ${RB_RUN_DIR}"
-      log::error "resume with: ${RB_DIR}/${kind}.sh $(rb::shell_quote "${flags[@]}" "${RB_RESUME_FLAGS[@]}") --from ${name}"
+      log::error "resume with: LTC_RUN_ID=${LTC_RUN_ID} ${RB_DIR}/${kind}.sh $(rb::shell_quote "${flags[@]}" "${RB_RESUME_FLAGS[@]}") --from ${name}"
       return "${code}"
     fi
   done

@@ -4,8 +4,11 @@
 #   rollback-database (only with --restore-database), rollback-application,
 #   restore-site, rollback-infrastructure          Rollback Execution (15-60 min)
 #   validate-rollback                              Post-Rollback Validation
-# Usage: runbooks/rollback.sh --env NAME [--restore-database] [--dry-run] [--yes]
-#          [--from STEP | --only STEP] [--to STEP]
+# Usage: runbooks/rollback.sh --env NAME [--run DEPLOY_RUN_ID] [--restore-database]
+#          [--dry-run] [--yes] [--from STEP | --only STEP] [--to STEP]
+#   Rolls back one deploy run, reading only that run's records (site manifest,
+#   snapshot id) from the shared state; default: the newest deploy run, shown
+#   first (`run-state runs list --env NAME` lists them).
 #   The database is restored only when asked for ("if required"): it loses every
 #   write since the pre-deploy snapshot. Outputs go to .ltc/runs/<time>-rollback/.
 set -Eeuo pipefail
@@ -13,15 +16,24 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
-  local args=() restore_db=0 a
-  for a in "$@"; do
-    if [[ "${a}" == --restore-database ]]; then restore_db=1; else args+=("${a}"); fi
+  local args=() restore_db=0
+  while (($# > 0)); do
+    case "$1" in
+      --restore-database) restore_db=1; shift ;;
+      --run) (($# >= 2)) || rb::usage_error "--run needs a deploy run id"; ROLLBACK_RUN="$2"; shift 2 ;;
+      --run=*) ROLLBACK_RUN="${1#--run=}"; shift ;;
+      *) args+=("$1"); shift ;;
+    esac
   done
   rb::parse_flags "${args[@]}"
   rb::load_env
-  rb::confirm_production "roll back"
   RB_RESUME_FLAGS=()
-  ((restore_db == 0)) || RB_RESUME_FLAGS=(--restore-database)
+  if rb::rollback_run; then
+    log::info "rolling back deploy run ${ROLLBACK_RUN} in ${LTC_ENV_NAME}"
+    RB_RESUME_FLAGS=(--run "${ROLLBACK_RUN}")
+  fi
+  rb::confirm_production "roll back deploy run ${ROLLBACK_RUN:-(none recorded)}"
+  ((restore_db == 0)) || RB_RESUME_FLAGS+=(--restore-database)
   if ((restore_db == 0)); then
     RB_SKIP_STEPS="rollback-database" RB_SKIP_REASON="the database is restored only with --restore-database"
   fi

@@ -30,7 +30,7 @@ rh::setup() {
   # (its readiness loop prints a curl error per try; only the result matters)
   "${LTC_ROOT}/scripts/emulator" start 2> >(grep --line-buffered -v '^curl: (7)' >&2)
   eval "$("${LTC_ROOT}/scripts/emulator" env)"
-  export LTC_JOURNAL="${RH_DIR}/journal.jsonl" LTC_STATE_DIR="${RH_DIR}/state" \
+  export LTC_JOURNAL="${RH_DIR}/journal.jsonl" \
     LTC_RUNS_DIR="${RH_DIR}/runs" LTC_REHEARSAL_BAKE="${LTC_REHEARSAL_BAKE:-2s}"
   rh::start_origins
 }
@@ -132,7 +132,8 @@ rh::batch_run() {
 rh::seed() {
   curl -fsS -X POST -o /dev/null "${AWS_ENDPOINT_URL}/moto-api/reset" || return 1
   : >"${LTC_JOURNAL}"
-  rm -rf "${LTC_STATE_DIR}"
+  # The local state tree sits beside the journal (the binaries' default).
+  rm -rf "${RH_DIR}/state"
   rh::green ok >/dev/null 2>&1
   RH_BATCH="${RH_DIR}/batch.jsonl"
   : >"${RH_BATCH}"
@@ -155,6 +156,11 @@ rh::seed() {
 rh::seed_bootstrap() {
   rh::batch_add "" ssm put-parameter --name /cdk-bootstrap/hnb659fds/version --value 21 --type String
   rh::batch_add "" s3 mb "s3://${RH_CDK_BUCKET}"
+  # RH_STATE_BUCKET set: the team's shared state (lock, journal, run records) in S3.
+  if [[ -n "${RH_STATE_BUCKET:-}" ]]; then
+    rh::batch_add "" s3 mb "s3://${RH_STATE_BUCKET}"
+    export LTC_STATE="s3://${RH_STATE_BUCKET}/ltc"
+  fi
 }
 
 rh::seed_records() {

@@ -50,6 +50,10 @@ pub struct HoldArgs {
     /// Release the lock when this process exits (the runbook's shell: `$$`).
     #[arg(long, value_name = "PID")]
     pub watch_pid: Option<u32>,
+
+    /// This run deploys new code: refused (exit 8) while the environment is frozen.
+    #[arg(long)]
+    pub deploy: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,6 +217,9 @@ async fn hold(ctx: &Context, args: &HoldArgs) -> Result<()> {
             &json!({"event": "dry-run", "env": store.env(), "run_id": args.run_id}),
             || "dry run: would take the lock".into(),
         );
+    }
+    if args.deploy {
+        state::refuse_if_frozen(store)?;
     }
     let acquired = {
         let store = store.clone();
