@@ -140,7 +140,7 @@ rb::hold_lock() {
   local bin="${LTC_BIN_DIR}/run-state"
   [[ -x "${bin}" ]] || { log::error "${bin} is missing: cargo build --workspace --bins, or set LTC_BIN_DIR"; exit 2; }
   "${bin}" lock hold --run "${LTC_RUN_ID}" --command "$2" --watch-pid "$$" "${extra[@]}" \
-    --env "${LTC_ENV_NAME}" --output json >"${out}" &
+    --env "${LTC_ENV_NAME}" --output json >"${out}" 2>"${out%.jsonl}.err" &
   RB_LOCK_PID=$!
   for ((i = 0; i < 600; i++)); do
     [[ -s "${out}" ]] && break
@@ -148,6 +148,7 @@ rb::hold_lock() {
       wait "${RB_LOCK_PID}" || code=$?
       RB_LOCK_PID=""
       ((code != 0)) || code=1
+      cat "${out%.jsonl}.err" >&2
       log::error "run lock of ${LTC_ENV_NAME} not taken: exit ${code} ($(rb::meaning "${code}"))"
       exit "${code}"
     fi

@@ -515,11 +515,35 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The login name of this process's user from /proc and /etc/passwd, for shells
+/// that set no USER (cron, `sudo -i`, containers). Read by hand: no crate for
+/// two file reads, and `unsafe` (getpwuid) is forbidden here.
+fn login_of_this_process() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_owned())
+        })
+}
+
 /// The local user, for when STS cannot name the caller.
 pub fn local_user() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(login_of_this_process)
+        .unwrap_or_else(|| "unknown".into());
     let host = hostname();
     if host.is_empty() {
         user
@@ -583,6 +607,13 @@ mod tests {
         let o = r.outcome.unwrap();
         assert_eq!(o.outcome, Some(Outcome::Unknown));
         assert!(o.message.unwrap().contains("unknown"));
+    }
+
+    #[test]
+    fn this_process_has_a_login_name() {
+        // The test runs as some user listed in /etc/passwd (root in CI).
+        let name = login_of_this_process().expect("a login name");
+        assert!(!name.is_empty() && !name.contains(':'), "{name}");
     }
 
     #[test]
