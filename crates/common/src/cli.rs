@@ -250,6 +250,23 @@ impl Context {
         self.aws.get_or_try_init(|| self.globals.aws.load()).await
     }
 
+    /// The journal for reading only: the shared state's entries (everyone's)
+    /// when there is a state tree, else the local file; no STS call.
+    pub async fn journal_reader(&self) -> Result<Journal> {
+        let journal = Journal::new(
+            self.journal_path(),
+            JournalContext {
+                binary: self.binary.clone(),
+                env: self.globals.env_name.clone(),
+                ..Default::default()
+            },
+        );
+        Ok(match self.state().await? {
+            Some(store) => journal.with_store(store.clone()),
+            None => journal,
+        })
+    }
+
     /// The journal, with the caller named from STS when AWS is configured.
     pub async fn journal(&self) -> Result<&Journal> {
         self.journal
