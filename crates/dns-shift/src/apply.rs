@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use common::journal::{Journal, JournalContext, Record};
+use common::journal::{Journal, Record};
 use common::{Context, Error, Render, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -302,18 +302,11 @@ pub async fn change_and_report(
     ctx.out.result(&result)
 }
 
-/// The journal for reading only (no STS call to name the caller).
-pub fn journal_reader(ctx: &Context) -> Journal {
-    Journal::new(
-        ctx.globals
-            .journal
-            .clone()
-            .unwrap_or_else(Journal::default_path),
-        JournalContext {
-            binary: "dns-shift".into(),
-            ..Default::default()
-        },
-    )
+/// The journal for reading only (no STS call to name the caller): everyone's
+/// entries from the environment's shared state, so an undo on one machine sees
+/// a change made on another.
+pub async fn journal_reader(ctx: &Context) -> Result<Journal> {
+    ctx.journal_reader().await
 }
 
 /// The weights recorded as `before` (or `after`) in a journal entry.
@@ -325,12 +318,13 @@ pub fn recorded_weights(state: &Value) -> Option<Weights> {
 }
 
 /// The newest recorded change to `target` whose action `keep` accepts.
-pub fn last_record(
+pub async fn last_record(
     ctx: &Context,
     target: &str,
     keep: impl Fn(&str) -> bool,
 ) -> Result<Option<Record>> {
     Ok(journal_reader(ctx)
+        .await?
         .records(|e| e.target == target && keep(&e.action))?
         .into_iter()
         .next())

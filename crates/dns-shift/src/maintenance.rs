@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context, args: &MaintenanceArgs) -> Result<()> {
             .await
         }
         Mode::Off => {
-            let record = last_record(ctx, &group.target(), |a| a == ACTION_ON)?.ok_or_else(|| {
+            let record = last_record(ctx, &group.target(), |a| a == ACTION_ON).await?.ok_or_else(|| {
                 Error::usage(format!(
                     "no `maintenance on` for {} is recorded in the journal; choose the weights with `dns-shift set`",
                     group.name

@@ -37,13 +37,19 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<()> {
     let timeout = parse_duration("--timeout", &args.timeout)?;
 
     let (r53, group) = open(ctx, &spec).await?;
-    let record = last_record(ctx, &group.target(), is_top_level)?.ok_or_else(|| {
-        Error::usage(format!(
-            "no change to {} is recorded in the journal {}",
-            group.name,
-            crate::apply::journal_reader(ctx).path().display()
-        ))
-    })?;
+    let reader = crate::apply::journal_reader(ctx).await?;
+    let record = last_record(ctx, &group.target(), is_top_level)
+        .await?
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no change to {} is recorded in the journal {}",
+                group.name,
+                reader.store().map_or_else(
+                    || reader.path().display().to_string(),
+                    |s| s.location("journal/")
+                )
+            ))
+        })?;
     let before = recorded_weights(&record.intent.before).ok_or_else(|| {
         Error::usage(format!(
             "journal entry {} holds no weights",
