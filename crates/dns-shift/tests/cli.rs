@@ -952,12 +952,15 @@ fn on_second_gate_run(dir: &std::path::Path, then: &str) -> String {
     )
 }
 
-/// `dns-shift maintenance on` for www, as a second operator would type it.
-fn maintenance_on_by_hand(f: &Fixture) -> String {
+/// `dns-shift maintenance on` for www by someone the run lock does not stop: a
+/// colleague whose state and journal live elsewhere (like a console edit), under
+/// `dir`. The record-level check is what protects the shift from them.
+fn maintenance_on_by_hand(f: &Fixture, dir: &std::path::Path) -> String {
     format!(
-        "{bin} maintenance on --zone {zone} --record {WWW} >/dev/null",
+        "{bin} maintenance on --zone {zone} --record {WWW} --state {d}/elsewhere --journal {d}/elsewhere.jsonl >/dev/null",
         bin = env!("CARGO_BIN_EXE_dns-shift"),
         zone = f.zone_id,
+        d = dir.display(),
     )
 }
 
@@ -983,6 +986,29 @@ fn shift_www_to_green_gated(emu: &EmulatorGuard, f: &Fixture, gate: &str) -> Out
     )
 }
 
+// Issue 15: a second operator who shares the environment's state is refused by the
+// run lock (exit 8, nothing changed) while a shift holds it; the shift completes.
+#[test]
+fn a_second_operator_sharing_the_state_is_refused_while_a_shift_runs() {
+    let emu = Emulator::shared();
+    let f = Fixture::new(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let second = format!(
+        "{bin} maintenance on --zone {zone} --record {WWW} >/dev/null 2>{d}/err; echo $? > {d}/code",
+        bin = env!("CARGO_BIN_EXE_dns-shift"),
+        zone = f.zone_id,
+        d = dir.path().display(),
+    );
+    let gate = on_second_gate_run(dir.path(), &second);
+    let o = shift_www_to_green_gated(&emu, &f, &gate);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let theirs = std::fs::read_to_string(dir.path().join("code")).unwrap();
+    assert_eq!(theirs.trim(), "8", "the second operator was refused");
+    let err = std::fs::read_to_string(dir.path().join("err")).unwrap();
+    assert!(err.contains("is locked: ") && err.contains("dns-shift shift"), "{err}");
+    assert_eq!(f.weights(WWW), "blue=0 green=100 maintenance=0");
+}
+
 #[test]
 fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
     let emu = Emulator::shared();
@@ -991,7 +1017,7 @@ fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
     let dir = tempfile::tempdir().unwrap();
     // The second gate run plays a second operator who puts the site into maintenance
     // while the shift bakes; the gate itself passes.
-    let gate = on_second_gate_run(dir.path(), &maintenance_on_by_hand(&f));
+    let gate = on_second_gate_run(dir.path(), &maintenance_on_by_hand(&f, dir.path()));
     let o = shift_www_to_green_gated(&emu, &f, &gate);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     let err = stderr(&o);
@@ -1029,7 +1055,7 @@ fn a_failing_gate_after_someone_else_changed_the_record_does_not_revert_over_the
     // already put the site into maintenance: it fails.
     let gate = on_second_gate_run(
         dir.path(),
-        &format!("{}; exit 1", maintenance_on_by_hand(&f)),
+        &format!("{}; exit 1", maintenance_on_by_hand(&f, dir.path())),
     );
     let o = shift_www_to_green_gated(&emu, &f, &gate);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
