@@ -50,7 +50,8 @@ rb::env_problem() {
     echo "${file}: CHECKS_FILE ${CHECKS_FILE} does not exist$([[ ! -f "${CHECKS_FILE}.example" ]] || echo " (copy ${CHECKS_FILE}.example)")"
     return
   fi
-  [[ -f "${ASSEMBLY_DIR}/manifest.json" ]] ||
+  # A rollback must not be blocked by a missing release assembly (RB_ROLLBACK=1).
+  [[ "${RB_ROLLBACK:-0}" == 1 || -f "${ASSEMBLY_DIR}/manifest.json" ]] ||
     echo "${file}: ASSEMBLY_DIR ${ASSEMBLY_DIR} holds no cloud assembly (manifest.json): the release's \`cdk synth\` output"
 }
 

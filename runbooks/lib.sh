@@ -6,6 +6,8 @@
 
 # shellcheck source=scripts/lib/log.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/log.sh"
+# shellcheck source=runbooks/lib-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-env.sh"
 
 readonly RB_DIR="${LTC_ROOT}/runbooks"
 readonly RB_DEPLOY_STEPS=(preflight backup-database record-site deploy-foundation
@@ -51,11 +53,7 @@ rb::load_env() {
   # shellcheck source=/dev/null  # the settings file is chosen at run time
   source "${file}"
   RB_ENV_FILE="${file}"
-  local name
-  for name in LTC_ENV_NAME AWS_REGION ZONE RECORD SET_OLD SET_NEW SET_MAINTENANCE \
-    ECS_CLUSTER DB_INSTANCE SITE_BUCKET ASSEMBLY_DIR CHECKS_FILE OLD_URL NEW_URL; do
-    [[ -n "${!name:-}" ]] || rb::usage_error "${file}: ${name} is not set"
-  done
+  rb::check_env "${file}" || exit 2
   export AWS_REGION LTC_ENV="${LTC_ENV_NAME}" AWS_EC2_METADATA_DISABLED=true
   # Shared state (run lock, journal, run records): STATE in the settings file, or
   # LTC_STATE from the caller; unset means the folder beside the journal.

@@ -26,6 +26,7 @@ main() {
     esac
   done
   rb::parse_flags "${args[@]}"
+  export RB_ROLLBACK=1
   rb::load_env
   RB_RESUME_FLAGS=()
   if rb::rollback_run; then
