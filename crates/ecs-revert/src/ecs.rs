@@ -4,7 +4,6 @@
 //! and what the journal says this toolkit did to a service.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{Service, TaskDefinition, TaskDefinitionStatus};
@@ -170,18 +169,12 @@ pub fn journal_target(cluster: &str, service: &str) -> String {
     format!("ecs:{}/{}", short_name(cluster), short_name(service))
 }
 
-/// The journal file, read without loading AWS (reads must not call STS).
-pub fn journal_path(ctx: &common::Context) -> std::path::PathBuf {
-    ctx.globals
-        .journal
-        .clone()
-        .unwrap_or_else(Journal::default_path)
-}
-
-/// Task definition moves ecs-revert recorded for `target`, newest first. A move
-/// whose UpdateService call failed (outcome with no `after`) did not happen.
-pub fn journal_moves(path: &Path, target: &str) -> Result<Vec<JournalMove>> {
-    let entries = Journal::read_entries(path)?;
+/// Task definition moves ecs-revert recorded for `target`, newest first, from
+/// `journal`: everyone's entries in the shared state (`ctx.journal_reader()`),
+/// so a revert on another machine sees what a colleague's deploy recorded. A
+/// move whose UpdateService call failed (outcome with no `after`) did not happen.
+pub fn journal_moves(journal: &Journal, target: &str) -> Result<Vec<JournalMove>> {
+    let entries = journal.entries()?;
     let mut moves = Vec::new();
     for e in entries.iter().rev() {
         if e.phase != common::journal::Phase::Intent

@@ -106,7 +106,8 @@ pub fn revisions_seen(revs: &[Revision]) -> Vec<RevisionSeen> {
 pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<()> {
     check_resource("cluster", &args.cluster)?;
     check_resource("service", &args.service)?;
-    let journal = ecs::journal_path(ctx);
+    // Everyone's entries (shared state), read without an STS call.
+    let journal = ctx.journal_reader().await?;
     let (client, _) = client(ctx).await?;
     let svc = describe_services(&client, &args.cluster, std::slice::from_ref(&args.service))
         .await?

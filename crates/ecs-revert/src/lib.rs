@@ -6,6 +6,7 @@ pub mod history;
 pub mod previous;
 pub mod revert;
 pub mod scale;
+pub mod scaling;
 pub mod status;
 pub mod steady;
 pub mod taskdef;
@@ -27,7 +28,11 @@ use crate::taskdef::{check_resource, short_name};
          ecs-revert revert  --cluster ltc-prod --service api --service worker --dry-run\n  \
          ecs-revert revert  --cluster ltc-prod --service api --to 41 --env prod --yes\n  \
          ecs-revert wait    --cluster ltc-prod --service api --timeout 15m\n  \
-         ecs-revert scale   --cluster ltc-prod --service api --desired 6"
+         ecs-revert scale   --cluster ltc-prod --service api --desired 6 --adjust-limits\n  \
+         ecs-revert scaling show    --cluster ltc-prod --service api --service worker\n  \
+         ecs-revert scaling record  --cluster ltc-prod --service api --run \"$LTC_RUN_ID\"\n  \
+         ecs-revert scaling restore --cluster ltc-prod --run 20261201T101500.000Z-deploy-1a2b3c\n  \
+         ecs-revert scaling suspend --cluster ltc-prod --service api"
     )
 )]
 pub struct Cli {
@@ -59,7 +64,12 @@ pub enum Command {
     /// refuses to undo it and names the `--to` that would. Exit 7: only some
     /// services were changed, or an outcome is unknown; the result and stderr
     /// list where each service is and the commands to finish or undo.
-    Revert(revert::RevertArgs),
+    ///
+    /// Auto scaling of the services being reverted is suspended (dynamic
+    /// scale-in/out and scheduled) before the UpdateService calls and each
+    /// service's previous suspended state is put back when the command ends
+    /// (also on timeout, failure or a signal), unless --no-suspend-scaling.
+    Revert(revert::RevertCmd),
     /// Re-attach to a rollout: wait until the services are steady (or failed).
     Wait(WaitArgs),
     /// Set the desired count by hand and wait until that many tasks run.
@@ -67,7 +77,13 @@ pub enum Command {
     /// Interrupted (exit 130): the counts set stay set; the same command again
     /// is idempotent (no call, it only waits). Exit 7: only some services were
     /// scaled, or an outcome is unknown; the result lists what to run next.
-    Scale(scale::ScaleArgs),
+    ///
+    /// A count outside a service's auto scaling min/max is moved back by
+    /// Application Auto Scaling: that is warned about, and --adjust-limits
+    /// widens min/max to hold it (journaled) before the count is set.
+    Scale(scale::ScaleCmd),
+    /// Application Auto Scaling of the services: show, record, restore, suspend, resume.
+    Scaling(scaling::ScalingArgs),
 }
 
 /// The services a command works on.
@@ -127,6 +143,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Revert(args) => revert::run(&ctx, &args).await?,
         Command::Wait(args) => revert::run_wait(&ctx, &args).await?,
         Command::Scale(args) => scale::run(&ctx, &args).await?,
+        Command::Scaling(args) => scaling::run(&ctx, &args).await?,
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use crate::ecs::{
 };
 use crate::history::{deployments_seen, revisions_seen};
 use crate::previous::{Source, choose_previous};
+use crate::scaling;
 use crate::steady::Expect;
 use crate::taskdef::{TargetSpec, TaskDefRef, short_name};
 use crate::watch::{self, Settled, Watched, event_ids};
@@ -45,6 +46,30 @@ pub struct RevertArgs {
     /// Give up waiting after this long (exit 5; the rollout carries on). LTC_DEADLINE also applies.
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub timeout: HumanDuration,
+}
+
+/// `revert` on the command line: the revert itself plus how it treats auto scaling.
+#[derive(Debug, clap::Args)]
+pub struct RevertCmd {
+    #[command(flatten)]
+    pub revert: RevertArgs,
+    /// Leave Application Auto Scaling alone during the revert (default: suspend
+    /// it for the reverted services and put each one's previous state back after).
+    #[arg(long)]
+    pub no_suspend_scaling: bool,
+}
+
+/// Auto scaling around a revert: suspended before, previous state put back after.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScalingSteps {
+    pub suspend: Vec<scaling::Row>,
+    pub restore: Vec<scaling::Row>,
+}
+
+impl ScalingSteps {
+    fn is_empty(&self) -> bool {
+        self.suspend.is_empty() && self.restore.is_empty()
+    }
 }
 
 /// What will happen (or happened) to one service.
@@ -111,6 +136,9 @@ pub struct RevertReport {
     /// Set when the run was interrupted or changed only some services.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<Next>,
+    /// Auto scaling suspended for the revert and put back after.
+    #[serde(skip_serializing_if = "ScalingSteps::is_empty")]
+    pub scaling: ScalingSteps,
 }
 
 /// Where each service is after an interrupted or partial run, and what to run next.
@@ -265,7 +293,8 @@ async fn plan_one(
             (t, "--to".to_owned(), "named with --to".to_owned())
         }
         None => {
-            let moves = journal_moves(&ecs::journal_path(ctx), &journal_target(cluster, &name))?;
+            let journal = ctx.journal_reader().await?;
+            let moves = journal_moves(&journal, &journal_target(cluster, &name))?;
             let deployments = deployments_seen(svc);
             let mut prev = choose_previous(&current, &moves, &deployments, &[]);
             if prev
@@ -363,15 +392,31 @@ pub fn failure_error(failed: &[&Settled]) -> Error {
     Error::CheckFailed(format!("rollout failed for {}", parts.join("; ")))
 }
 
-pub async fn run(ctx: &Context, args: &RevertArgs) -> Result<()> {
+pub async fn run(ctx: &Context, cmd: &RevertCmd) -> Result<()> {
+    let args = &cmd.revert;
     let names = args.target.validated()?;
     let spec = args.to.as_deref().map(TargetSpec::parse).transpose()?;
     common::duration::env_deadline()?;
     let (client, counter) = client(ctx).await?;
-    execute(ctx, args, &names, spec.as_ref(), &client, &counter).await
+    let autoscaling = if cmd.no_suspend_scaling {
+        None
+    } else {
+        Some(scaling::client(ctx).await?.0)
+    };
+    execute_with(
+        ctx,
+        args,
+        &names,
+        spec.as_ref(),
+        &client,
+        &counter,
+        autoscaling.as_ref(),
+    )
+    .await
 }
 
-/// The revert after the input checks, with the client given (tests pass a mocked one).
+/// The revert after the input checks, with the client given (tests pass a
+/// mocked one), leaving auto scaling alone.
 pub async fn execute(
     ctx: &Context,
     args: &RevertArgs,
@@ -379,6 +424,108 @@ pub async fn execute(
     spec: Option<&TargetSpec>,
     client: &Client,
     counter: &CallCounter,
+) -> Result<()> {
+    execute_with(ctx, args, names, spec, client, counter, None).await
+}
+
+/// The scaling plans that suspend every registered target of `services` not
+/// already fully suspended. A failed read does not stop a rollback: it is
+/// warned about and the revert goes on without suspending.
+async fn suspend_plans(
+    ctx: &Context,
+    autoscaling: &scaling::AutoScalingClient,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<scaling::Plan>> {
+    if services.is_empty() {
+        return Ok(Vec::new());
+    }
+    match ctx
+        .cancel()
+        .run(scaling::read_states(autoscaling, cluster, services, false))
+        .await
+    {
+        Ok(states) => Ok(states
+            .into_iter()
+            .filter(|s| s.registered && s.suspended != scaling::Suspended::ALL)
+            .map(|s| scaling::Plan {
+                current: s,
+                want: Some(scaling::Want {
+                    suspended: Some(scaling::Suspended::ALL),
+                    ..Default::default()
+                }),
+                note: None,
+            })
+            .collect()),
+        Err(Error::Interrupted) => Err(Error::Interrupted),
+        Err(e) => {
+            ctx.out.warn(format!(
+                "could not read the auto scaling of the services ({e}); reverting without suspending it"
+            ));
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Puts back the suspended state each service had before the revert; the
+/// calls are made even after a signal (they are quick and leave nothing
+/// suspended by us). Returns the rows and, when some could not be put back,
+/// the commands that do it.
+async fn restore_scaling(
+    ctx: &Context,
+    autoscaling: &scaling::AutoScalingClient,
+    cluster: &str,
+    suspend_plans: &[scaling::Plan],
+    suspended: &[scaling::Row],
+) -> Result<(Vec<scaling::Row>, Vec<String>)> {
+    let plans: Vec<scaling::Plan> = suspend_plans
+        .iter()
+        .zip(suspended)
+        .filter(|(_, r)| r.state == "updated" || r.state == "unknown")
+        .map(|(p, _)| scaling::Plan {
+            current: scaling::TargetState {
+                suspended: scaling::Suspended::ALL,
+                ..p.current.clone()
+            },
+            want: Some(scaling::Want {
+                suspended: Some(p.current.suspended),
+                ..Default::default()
+            }),
+            note: None,
+        })
+        .collect();
+    let rows =
+        scaling::apply_even_after_signal(ctx, autoscaling, cluster, scaling::ACTION_RESUME, &plans)
+            .await?;
+    let left: Vec<String> = rows
+        .iter()
+        .zip(&plans)
+        .filter(|(r, _)| r.state != "updated")
+        .map(|(r, p)| {
+            format!(
+                "{}: auto scaling is still suspended ({}); put it back with: {}",
+                r.service,
+                r.reason.as_deref().unwrap_or(&r.state),
+                scaling::register_command(cluster, &r.service, &p.want.unwrap_or_default())
+            )
+        })
+        .collect();
+    for l in &left {
+        ctx.out.warn(l.clone());
+    }
+    Ok((rows, left))
+}
+
+/// The revert, with Application Auto Scaling suspended around it when
+/// `autoscaling` is given.
+pub async fn execute_with(
+    ctx: &Context,
+    args: &RevertArgs,
+    names: &[String],
+    spec: Option<&TargetSpec>,
+    client: &Client,
+    counter: &CallCounter,
+    autoscaling: Option<&scaling::AutoScalingClient>,
 ) -> Result<()> {
     let cluster = args.target.cluster.as_str();
     let cancel = ctx.cancel();
@@ -403,9 +550,27 @@ pub async fn execute(
         ));
     }
 
+    let to_update: Vec<String> = plans
+        .iter()
+        .filter(|p| p.state == "would-update")
+        .map(|p| p.service.clone())
+        .collect();
+    let suspend = match autoscaling {
+        Some(a) => suspend_plans(ctx, a, cluster, &to_update).await?,
+        None => Vec::new(),
+    };
+    let mut scaling_steps = ScalingSteps::default();
+
     if ctx.dry_run() {
         for c in &calls {
             ctx.out.info(format!("dry run: would call {c}"));
+        }
+        scaling_steps.suspend = scaling::planned_rows(&suspend);
+        for r in &scaling_steps.suspend {
+            ctx.out.info(format!(
+                "dry run: would suspend auto scaling of {} during the revert (RegisterScalableTarget {}), then put back {}",
+                r.service, r.resource_id, r.before["suspended"]
+            ));
         }
         return ctx.out.result(&RevertReport {
             cluster: short_name(cluster).to_owned(),
@@ -415,6 +580,7 @@ pub async fn execute(
             calls,
             ecs_calls: counter.total(),
             next: None,
+            scaling: scaling_steps,
         });
     }
     if !calls.is_empty() {
@@ -427,6 +593,12 @@ pub async fn execute(
     }
 
     cancel.check()?;
+    if let (Some(a), false) = (autoscaling, suspend.is_empty()) {
+        // So Application Auto Scaling does not change the counts while the
+        // revert rolls out; a failure is warned about, not a reason to stop.
+        scaling_steps.suspend =
+            scaling::apply(ctx, a, cluster, scaling::ACTION_SUSPEND, &suspend).await?;
+    }
     let journal = ctx.journal().await?;
     // Intent first (flushed), then the call; all services in parallel. The
     // calls are quick and are let finish on a signal; a lost answer is read back.
@@ -560,6 +732,14 @@ pub async fn execute(
         }
     }
 
+    let mut scaling_left = Vec::new();
+    if let (Some(a), false) = (autoscaling, scaling_steps.suspend.is_empty()) {
+        let (rows, left) =
+            restore_scaling(ctx, a, cluster, &suspend, &scaling_steps.suspend).await?;
+        scaling_steps.restore = rows;
+        scaling_left = left;
+    }
+
     if cancel.is_cancelled() {
         // The changes were made (ECS carries on with the rollouts); say where
         // everything is and how to go on.
@@ -596,6 +776,7 @@ pub async fn execute(
             calls,
             ecs_calls: counter.total(),
             next: Some(next.clone()),
+            scaling: scaling_steps,
         })?;
         ctx.out.warn(format!("interrupted: {}", next.text()));
         return Err(Error::Interrupted);
@@ -656,6 +837,7 @@ pub async fn execute(
         calls,
         ecs_calls: counter.total(),
         next: next.clone(),
+        scaling: scaling_steps,
     })?;
     if let Some(n) = next {
         let what = if unknown {
@@ -667,6 +849,10 @@ pub async fn execute(
     }
     match (update_error, wait_error) {
         (Some(e), _) | (None, Some(e)) => Err(e),
+        (None, None) if !scaling_left.is_empty() => Err(Error::RevertFailed(format!(
+            "the revert is done but auto scaling was not put back: {}",
+            scaling_left.join("; ")
+        ))),
         (None, None) => Ok(()),
     }
 }

@@ -14,6 +14,7 @@ use crate::ecs::{
     self, CallCounter, Update, client, describe_services, journal_target, verified_update,
 };
 use crate::revert::{Call, failure_error};
+use crate::scaling;
 use crate::steady::Expect;
 use crate::taskdef::{parse_count, short_name};
 use crate::watch::{self, Settled, Watched, event_ids};
@@ -42,6 +43,17 @@ pub struct ScaleArgs {
     pub timeout: HumanDuration,
 }
 
+/// `scale` on the command line: the scale itself plus the auto scaling limits.
+#[derive(Debug, clap::Args)]
+pub struct ScaleCmd {
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+    /// When N is outside a service's auto scaling min/max, widen them to hold N
+    /// (journaled) instead of only warning that Application Auto Scaling will undo it.
+    #[arg(long)]
+    pub adjust_limits: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ScaleService {
     pub service: String,
@@ -65,6 +77,12 @@ pub struct ScaleReport {
     /// After an interrupted or partial run: the commands to go on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub next: Vec<String>,
+    /// Auto scaling limits widened to hold N (--adjust-limits).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<scaling::Row>,
+    /// N outside a service's auto scaling min/max (without --adjust-limits).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn scale_command(cluster: &str, service: &str, n: i32) -> String {
@@ -92,15 +110,27 @@ impl Render for ScaleReport {
     }
 }
 
-pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<()> {
+pub async fn run(ctx: &Context, cmd: &ScaleCmd) -> Result<()> {
+    let args = &cmd.scale;
     let names = args.target.validated()?;
     let n = parse_count(&args.desired, args.force, SANE_MAX)?;
     common::duration::env_deadline()?;
     let (client, counter) = client(ctx).await?;
-    execute(ctx, args, &names, n, &client, &counter).await
+    let (autoscaling, _) = scaling::client(ctx).await?;
+    execute_with(
+        ctx,
+        args,
+        &names,
+        n,
+        &client,
+        &counter,
+        Some((&autoscaling, cmd.adjust_limits)),
+    )
+    .await
 }
 
-/// The scale after the input checks, with the client given (tests pass a mocked one).
+/// The scale after the input checks, with the client given (tests pass a
+/// mocked one), without looking at auto scaling.
 pub async fn execute(
     ctx: &Context,
     args: &ScaleArgs,
@@ -109,11 +139,46 @@ pub async fn execute(
     client: &Client,
     counter: &CallCounter,
 ) -> Result<()> {
+    execute_with(ctx, args, names, n, client, counter, None).await
+}
+
+/// The scale; with `autoscaling` (client, adjust), N is checked against each
+/// service's auto scaling min/max first: a warning, or with adjust the limits
+/// widened (journaled) before the count is set.
+pub async fn execute_with(
+    ctx: &Context,
+    args: &ScaleArgs,
+    names: &[String],
+    n: i32,
+    client: &Client,
+    counter: &CallCounter,
+    autoscaling: Option<(&scaling::AutoScalingClient, bool)>,
+) -> Result<()> {
     let cluster = args.target.cluster.as_str();
     let services = ctx
         .cancel()
         .run(describe_services(client, cluster, names))
         .await?;
+    let (warnings, limit_plans) = match autoscaling {
+        Some((a, adjust)) => match ctx
+            .cancel()
+            .run(scaling::read_states(a, cluster, names, false))
+            .await
+        {
+            Ok(targets) => scaling::limit_plans(&targets, n, adjust),
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(e) => (
+                vec![format!(
+                    "could not read the auto scaling limits ({e}); a count outside them would be moved back"
+                )],
+                Vec::new(),
+            ),
+        },
+        None => (Vec::new(), Vec::new()),
+    };
+    for w in &warnings {
+        ctx.out.warn(w.clone());
+    }
     let mut rows: Vec<ScaleService> = services
         .iter()
         .map(|s| ScaleService {
@@ -141,6 +206,14 @@ pub async fn execute(
         })
         .collect();
     if ctx.dry_run() {
+        let limits = scaling::planned_rows(&limit_plans);
+        for r in &limits {
+            ctx.out.info(format!(
+                "dry run: would call RegisterScalableTarget(resourceId={}, {})",
+                r.resource_id,
+                r.requested.describe()
+            ));
+        }
         for c in &calls {
             ctx.out.info(format!("dry run: would call {c}"));
         }
@@ -152,9 +225,11 @@ pub async fn execute(
             calls,
             ecs_calls: counter.total(),
             next: Vec::new(),
+            limits,
+            warnings,
         });
     }
-    if !calls.is_empty() {
+    if !calls.is_empty() || !limit_plans.is_empty() {
         ctx.begin_change(&format!(
             "scale {} ECS service(s) in cluster {} to {n} tasks",
             calls.len(),
@@ -165,6 +240,18 @@ pub async fn execute(
 
     let cancel = ctx.cancel();
     cancel.check()?;
+    let mut limits = Vec::new();
+    if let (Some((a, _)), false) = (autoscaling, limit_plans.is_empty()) {
+        // Widen first, so Application Auto Scaling does not move the new count back.
+        limits = scaling::apply(ctx, a, cluster, scaling::ACTION_LIMITS, &limit_plans).await?;
+        for r in limits.iter().filter(|r| r.state != "updated") {
+            ctx.out.warn(format!(
+                "{}: the auto scaling limits were not widened ({}); Application Auto Scaling may move the count back",
+                r.service,
+                r.reason.as_deref().unwrap_or(&r.state)
+            ));
+        }
+    }
     let journal = ctx.journal().await?;
     let mut update_error = None;
     let mut unknown = false;
@@ -350,6 +437,8 @@ pub async fn execute(
         calls,
         ecs_calls: counter.total(),
         next: next.clone(),
+        limits,
+        warnings,
     })?;
     if interrupted {
         ctx.out.warn(format!("interrupted: {}", next.join("; ")));
