@@ -328,7 +328,10 @@ where
     if args.get(1).is_some_and(|a| a == "exit-codes") {
         return print_exit_codes(&args[2..]);
     }
-    let cli = C::parse();
+    let cli = match parse_args::<C>(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     init_tracing(cli.globals().verbose);
     if let Err(e) = check_before_any_call(cli.globals()) {
         eprintln!("error: {e}");
@@ -368,6 +371,68 @@ where
     }
 }
 
+/// Parses the command line. Numbers may be negative (`--desired -1` reaches the
+/// command's own range check and its plain message instead of being taken for
+/// a flag); a usage error is one line (clap's first, cut to about 200
+/// characters) and exit 2; `--help` and `--version` print as usual.
+fn parse_args<C: clap::Parser>(args: Vec<std::ffi::OsString>) -> std::result::Result<C, ExitCode> {
+    use clap::error::ErrorKind;
+    fn negative_numbers(cmd: clap::Command) -> clap::Command {
+        let cmd = cmd.allow_negative_numbers(true);
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        names
+            .into_iter()
+            .fold(cmd, |cmd, n| cmd.mut_subcommand(n, negative_numbers))
+    }
+    let cmd = negative_numbers(C::command());
+    let parsed = cmd
+        .try_get_matches_from(args)
+        .and_then(|m| C::from_arg_matches(&m));
+    match parsed {
+        Ok(c) => Ok(c),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            let _ = e.print();
+            Err(ExitCode::from(
+                if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    crate::exit::USAGE
+                } else {
+                    crate::exit::SUCCESS
+                },
+            ))
+        }
+        Err(e) => {
+            eprintln!("error: {}", one_line_usage_error(&e.to_string()));
+            Err(ExitCode::from(crate::exit::USAGE))
+        }
+    }
+}
+
+/// clap's message without its "error: " prefix, usage block and tips, on one
+/// line, cut to about 200 characters.
+pub fn one_line_usage_error(rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("bad command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut line: String = first.chars().take(200).collect();
+    if first.chars().count() > 200 {
+        line.push_str("...");
+    }
+    format!("{line} (see --help)")
+}
+
 /// `<binary> exit-codes [--output json|text]`: the documented table, so runbooks
 /// read it from the binaries instead of keeping a copy.
 fn print_exit_codes(rest: &[std::ffi::OsString]) -> ExitCode {
@@ -397,7 +462,7 @@ fn print_exit_codes(rest: &[std::ffi::OsString]) -> ExitCode {
 /// What can be found wrong without the network, checked before any AWS call:
 /// a malformed `LTC_DEADLINE` and a journal that cannot be written.
 pub fn check_before_any_call(globals: &GlobalArgs) -> Result<()> {
-    crate::duration::env_deadline()?;
+    crate::duration::check_deadline_not_passed(chrono::Utc::now())?;
     let path = globals
         .journal
         .clone()
@@ -449,6 +514,19 @@ mod tests {
         let e = r.context("shift www").unwrap_err();
         assert_eq!(exit_code_of_anyhow(&e), 6);
         assert_eq!(exit_code_of_anyhow(&anyhow::anyhow!("plain")), 1);
+    }
+
+    #[test]
+    fn usage_errors_are_one_short_line() {
+        let long = "x".repeat(100_000);
+        let rendered = format!(
+            "error: invalid value '{long}' for '--zone <ZONE>'\n\nUsage: dns-shift show --zone <ZONE>\n\nFor more information, try '--help'.\n"
+        );
+        let line = one_line_usage_error(&rendered);
+        assert!(!line.contains('\n'));
+        assert!(line.len() < 260, "{}", line.len());
+        assert!(line.starts_with("invalid value 'xxx"));
+        assert!(line.ends_with("(see --help)"));
     }
 
     #[test]

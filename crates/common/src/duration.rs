@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 
+/// The longest duration any flag accepts.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A duration flag value; parses `500ms`, `30s`, `5m`, `1h30m`, `0s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
@@ -20,12 +23,18 @@ impl FromStr for HumanDuration {
         if t.is_empty() {
             return Err("empty duration (use e.g. 500ms, 30s, 5m)".into());
         }
+        let q = crate::quote(t);
         if t.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("{t:?} has no unit (use e.g. {t}s or {t}m)"));
+            return Err(format!("{q} has no unit (use e.g. 30s or 5m)"));
         }
-        humantime::parse_duration(t)
-            .map(HumanDuration)
-            .map_err(|e| format!("bad duration {t:?}: {e} (use e.g. 500ms, 30s, 5m)"))
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("bad duration {q}: {e} (use e.g. 500ms, 30s, 5m)"))?;
+        // No wait, bake or watch of this toolkit is meant to outlast a week; a
+        // typo such as `9999999999w` must not bake with traffic half moved.
+        if d > MAX_DURATION {
+            return Err(format!("duration {q} is longer than the 7 days allowed"));
+        }
+        Ok(HumanDuration(d))
     }
 }
 
@@ -69,9 +78,28 @@ pub fn parse_deadline(raw: &str) -> Result<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             Error::usage(format!(
-                "LTC_DEADLINE must be an RFC 3339 time like 2026-11-27T04:00:00Z, got {raw:?}: {e}"
+                "LTC_DEADLINE must be an RFC 3339 time like 2026-11-27T04:00:00Z, got {}: {e}",
+                crate::quote(raw)
             ))
         })
+}
+
+/// Checked before any call: a deadline that has already passed would let a
+/// change go out with no time left to wait for it, so nothing starts.
+pub fn check_deadline_not_passed(now: DateTime<Utc>) -> Result<()> {
+    refuse_passed(env_deadline()?, now)
+}
+
+fn refuse_passed(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<()> {
+    if let Some(d) = deadline
+        && d <= now
+    {
+        return Err(Error::usage(format!(
+            "LTC_DEADLINE {} has already passed; nothing was started",
+            d.to_rfc3339()
+        )));
+    }
+    Ok(())
 }
 
 /// How long a wait may take: the smaller of `timeout` and the time left until
@@ -96,6 +124,23 @@ pub fn bounded_by(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_over_a_week_and_past_deadlines_are_refused() {
+        let e = "9999999999w".parse::<HumanDuration>().unwrap_err();
+        assert!(e.contains("longer than the 7 days"), "{e}");
+        assert!("7d".parse::<HumanDuration>().is_ok());
+        let long = format!("{}s", "9".repeat(10_000));
+        let e = long.parse::<HumanDuration>().unwrap_err();
+        assert!(e.len() < 300, "{}", e.len());
+        let now = Utc::now();
+        let past = parse_deadline("2026-01-01T00:00:00Z\n").unwrap();
+        let e = refuse_passed(Some(past), now).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("already passed"), "{e}");
+        assert!(refuse_passed(Some(now + chrono::Duration::minutes(5)), now).is_ok());
+        assert!(refuse_passed(None, now).is_ok());
+    }
+
     use super::*;
 
     #[test]
