@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use common::journal::{Journal, Record};
+use common::journal::{Journal, Outcome, Record};
 use common::{Context, Error, Render, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -68,6 +68,10 @@ pub struct Applied {
     pub change_id: Option<String>,
     /// The record as it now is.
     pub after: RecordGroup,
+    /// Set when Route 53 accepted the change but INSYNC could not be confirmed
+    /// (the wait ran out of time or its reads kept failing): the change is
+    /// live (journaled `ok` with a note); this is the exit-5 error to end with.
+    pub unconfirmed: Option<Error>,
 }
 
 /// Sends the change from `group` (the record exactly as last read) to `new`
@@ -123,6 +127,7 @@ pub async fn apply_weights(
             return Ok(Applied {
                 change_id: None,
                 after,
+                unconfirmed: None,
             });
         }
     };
@@ -133,6 +138,7 @@ pub async fn apply_weights(
     ));
     let mut state = after.state_json();
     state["change_id"] = Value::from(id.clone());
+    let t0 = tokio::time::Instant::now();
     let waited = ctx
         .cancel()
         .run(r53.wait_insync(&ctx.out, &id, timeout, &reattach(group)))
@@ -143,6 +149,7 @@ pub async fn apply_weights(
             Ok(Applied {
                 change_id: Some(id),
                 after,
+                unconfirmed: None,
             })
         }
         Err(Error::Interrupted) => {
@@ -156,8 +163,30 @@ pub async fn apply_weights(
             Err(WriteError::Failed(Error::Interrupted))
         }
         Err(e) => {
-            change.failed(state, e.to_string())?;
-            Err(WriteError::Failed(e))
+            // The change was accepted: it is live whether or not INSYNC could be
+            // seen. Never `failed`: ok with a note, and exit 5 with the re-attach.
+            let show = reattach(group);
+            let note = format!(
+                "change {id} was accepted by Route 53 ({}); INSYNC not confirmed: {e}; check with `{show}`",
+                weights::describe(new)
+            );
+            change.finish(Outcome::Ok, state, Some(note.clone()))?;
+            ctx.out.warn(note);
+            let timeout = match e {
+                Error::Timeout { .. } => e,
+                other => Error::Timeout {
+                    what: format!(
+                        "change {id} to be INSYNC (the change was accepted; the wait's reads failed: {other})"
+                    ),
+                    waited: common::duration::format_duration(t0.elapsed()),
+                    reattach: Some(show),
+                },
+            };
+            Ok(Applied {
+                change_id: Some(id),
+                after,
+                unconfirmed: Some(timeout),
+            })
         }
     }
 }
@@ -283,7 +312,20 @@ pub async fn change_and_report(
             )
             .await
             {
-                Ok(applied) => result.change_id = applied.change_id,
+                Ok(applied) => {
+                    result.change_id = applied.change_id;
+                    if let Some(e) = applied.unconfirmed {
+                        // Changed, not confirmed INSYNC: the result says so, exit 5.
+                        let n = "the change was accepted by Route 53; INSYNC was not confirmed";
+                        result.note = Some(match result.note.take() {
+                            Some(prev) => format!("{prev}\n{n}"),
+                            None => n.to_owned(),
+                        });
+                        result.route53_calls = r53.calls.service_total("route53");
+                        ctx.out.result(&result)?;
+                        return Err(e);
+                    }
+                }
                 Err(WriteError::Conflict(live)) => {
                     // Nothing was changed: report their state, not ours.
                     result.changed = false;

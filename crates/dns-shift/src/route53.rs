@@ -69,6 +69,20 @@ impl WriteError {
     }
 }
 
+/// How many failed reads in a row (each after the SDK's own attempts) a wait
+/// looks past before giving up.
+pub const READ_RETRIES: u32 = 5;
+
+/// A failure that says nothing about the world: throttling, a 5xx, or no
+/// answer at all (reset, timeout, lost response). A read that failed this way
+/// may simply be tried again.
+pub fn is_transient(e: &Error) -> bool {
+    match e {
+        Error::Aws(a) => a.is_throttling() || a.status.is_none_or(|s| s >= 500),
+        _ => false,
+    }
+}
+
 /// The weighted sets of one record name and type.
 #[derive(Debug, Clone)]
 pub struct RecordGroup {
@@ -297,6 +311,8 @@ impl Route53 {
     }
 
     /// Polls GetChange (adaptive intervals from `common::poll_until`) until INSYNC.
+    /// Throttling slows the polls down; other transient failures (5xx, reset,
+    /// lost answer) are looked at again up to [`READ_RETRIES`] times in a row.
     pub async fn wait_insync(
         &self,
         out: &Output,
@@ -306,14 +322,32 @@ impl Route53 {
     ) -> Result<()> {
         let opts = WaitOptions::new(format!("change {change_id} to be INSYNC"), timeout)
             .reattach(reattach.to_owned());
+        // Consecutive GetChange calls that failed after the SDK's own attempts
+        // (a 5xx, a reset, a lost answer): looked at again, like throttling, up
+        // to READ_RETRIES times in a row; the change itself was already accepted.
+        let failures = std::cell::Cell::new(0u32);
         poll_until(out, &opts, || async {
-            let o = self
+            let o = match self
                 .client
                 .get_change()
                 .id(change_id)
                 .send()
                 .await
-                .aws("GetChange")?;
+                .aws("GetChange")
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    let e = Error::Aws(e);
+                    // Throttling is poll_until's own (slow down, no limit).
+                    let throttled = matches!(&e, Error::Aws(a) if a.is_throttling());
+                    if !throttled && is_transient(&e) && failures.get() < READ_RETRIES {
+                        failures.set(failures.get() + 1);
+                        return Ok(Poll::Pending(format!("{e}; looking again")));
+                    }
+                    return Err(e);
+                }
+            };
+            failures.set(0);
             let info = o
                 .change_info
                 .ok_or_else(|| Error::Internal("GetChange returned no ChangeInfo".into()))?;

@@ -678,7 +678,12 @@ impl Shift<'_> {
                 Err(WriteError::Failed(e)) => return Err(Failure::Error(e)),
             };
             current = applied.after;
+            // Accepted counts as applied (it is live), confirmed INSYNC or not:
+            // the revert must know it.
             progress.applied = i + 1;
+            if let Some(e) = applied.unconfirmed {
+                return Err(Failure::Error(e));
+            }
             self.event(
                 json!({
                     "event": "step",
@@ -1009,9 +1014,21 @@ impl Shift<'_> {
                     return Err(RevertStop::Hard(where_now));
                 }
                 Some(Err(e)) => {
-                    change.failed(Value::Null, e.to_string())?;
-                    failed_event(&e.to_string());
-                    return Err(RevertStop::Failed(e));
+                    // Accepted, INSYNC not seen: the revert is live (never
+                    // `failed`); the read-back after the last revert decides.
+                    let mut state = after.state_json();
+                    state["change_id"] = json!(id);
+                    let note = format!(
+                        "revert change {id} to {} was accepted by Route 53; INSYNC not confirmed: {e}",
+                        weights::describe(w)
+                    );
+                    self.ctx.out.warn(note.clone());
+                    change.finish(Outcome::Ok, state, Some(note))?;
+                    self.event(
+                        json!({"event": "revert", "what": what, "weights": w, "change_id": id, "ok": true, "insync": false}),
+                        || format!("revert: {what}: {} accepted, INSYNC not confirmed", weights::describe(w)),
+                    )?;
+                    return Ok(after);
                 }
                 Some(Ok(())) => {}
             }

@@ -682,3 +682,182 @@ async fn a_second_signal_stops_the_revert_at_once_and_journals_it_interrupted() 
     let calls = r53.calls.by_service_operation();
     assert_eq!(calls["route53:ChangeResourceRecordSets"], 3);
 }
+
+/// A 503 with no error document: what the fault proxy (and a load balancer in
+/// front of Route 53) answers.
+fn unavailable() -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(503).unwrap(),
+        SdkBody::from("Service Unavailable"),
+    )
+}
+
+/// The outcome line of the journal for `action`.
+fn outcome_of(journal: &std::path::Path, action: &str) -> Value {
+    std::fs::read_to_string(journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|e| e["action"] == action && e["phase"] == "outcome")
+        .unwrap()
+}
+
+fn set_step_1() -> dns_shift::weights::Weights {
+    let mut w = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]).weights();
+    w.insert("blue".into(), 90);
+    w.insert("green".into(), 10);
+    w
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_whose_insync_read_fails_three_times_looks_again_and_succeeds() {
+    // The change is accepted; one GetChange exhausts the SDK's 3 attempts (503
+    // x3); the wait looks again instead of journaling a made change `failed`.
+    let dir = tempfile::tempdir().unwrap();
+    let change = mock!(Client::change_resource_record_sets).then_output(change_ok);
+    let poll = mock!(Client::get_change)
+        .sequence()
+        .http_response(unavailable)
+        .times(3)
+        .output(|| get_change(ChangeStatus::Insync))
+        .build();
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    dns_shift::apply::change_and_report(
+        &ctx,
+        &r53,
+        &start,
+        &set_step_1(),
+        "set-weights",
+        "set weights",
+        Duration::from_secs(60),
+        None,
+    )
+    .await
+    .unwrap();
+    let calls = r53.calls.by_service_operation();
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 1);
+    assert_eq!(calls["route53:GetChange"], 4);
+    let o = outcome_of(&journal, "dns.set-weights");
+    assert_eq!(o["outcome"], "ok", "{o}");
+    assert!(o.get("message").is_none(), "{o}");
+    let result: Value = serde_json::from_str(&stdout.text()).unwrap();
+    assert_eq!(result["changed"], true, "{result}");
+    assert!(result.get("note").is_none(), "{result}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_whose_insync_reads_keep_failing_is_journaled_ok_and_exits_5_with_the_show_command() {
+    // Chaos trial 100059: the batch was accepted, then GetChange failed every
+    // time. The weights ARE changed: journal ok (with the note), exit 5.
+    let dir = tempfile::tempdir().unwrap();
+    let change = mock!(Client::change_resource_record_sets).then_output(change_ok);
+    let poll = mock!(Client::get_change)
+        .sequence()
+        .http_response(unavailable)
+        .repeatedly()
+        .build();
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = dns_shift::apply::change_and_report(
+        &ctx,
+        &r53,
+        &start,
+        &set_step_1(),
+        "set-weights",
+        "set weights",
+        Duration::from_secs(60),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 5, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("the change was accepted"), "{msg}");
+    assert!(msg.contains("GetChange failed (HTTP 503)"), "{msg}");
+    assert!(
+        msg.contains("dns-shift show --zone Z1 --record www.example.com. --type CNAME"),
+        "{msg}"
+    );
+    // The first look and READ_RETRIES more, 3 SDK attempts each.
+    let calls = r53.calls.by_service_operation();
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 1);
+    assert_eq!(
+        calls["route53:GetChange"],
+        3 * (u64::from(dns_shift::route53::READ_RETRIES) + 1)
+    );
+    let o = outcome_of(&journal, "dns.set-weights");
+    assert_eq!(o["outcome"], "ok", "{o}");
+    let note = o["message"].as_str().unwrap();
+    assert!(note.contains("INSYNC not confirmed"), "{note}");
+    assert_eq!(o["after"]["change_id"], "/change/C1", "{o}");
+    assert_eq!(o["after"]["weights"]["green"], 10, "{o}");
+    let result: Value = serde_json::from_str(&stdout.text()).unwrap();
+    assert_eq!(result["changed"], true);
+    assert_eq!(result["after"]["green"], 10);
+    assert!(
+        result["note"]
+            .as_str()
+            .unwrap()
+            .contains("INSYNC was not confirmed"),
+        "{result}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shift_step_accepted_but_not_confirmed_insync_counts_as_applied_and_is_reverted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Step 1 accepted, its GetChange fails every look; the revert goes through.
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .output(change_ok)
+        .times(2)
+        .build();
+    let looks = 3 * (dns_shift::route53::READ_RETRIES as usize + 1);
+    let poll = mock!(Client::get_change)
+        .sequence()
+        .http_response(unavailable)
+        .times(looks)
+        .output(|| get_change(ChangeStatus::Insync))
+        .repeatedly()
+        .build();
+    // After the failure: step 1's weights (ours, live); after the revert: the start.
+    let list = mock!(Client::list_resource_record_sets)
+        .sequence()
+        .output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]))
+        .output(|| listed(&[("blue", 100), ("green", 0), ("maintenance", 0)]))
+        .repeatedly()
+        .build();
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
+    let (out, stdout, _) = quiet();
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let err = shift(&ctx, &r53, None, start, &no_gates())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 6, "{err}");
+    assert!(err.to_string().contains("INSYNC"), "{err}");
+    let step = outcome_of(&journal, "dns.shift.step");
+    assert_eq!(step["outcome"], "ok", "{step}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap()
+            .contains("INSYNC not confirmed"),
+        "{step}"
+    );
+    assert_eq!(shift_outcome(&journal)["outcome"], "reverted");
+    assert_eq!(outcome_of(&journal, "dns.shift.revert")["outcome"], "ok");
+    let calls = r53.calls.by_service_operation();
+    assert_eq!(calls["route53:ChangeResourceRecordSets"], 2);
+    let summary = events(&stdout).pop().unwrap();
+    assert_eq!(summary["result"], "reverted");
+    assert_eq!(summary["steps_applied"], 1, "{summary}");
+}
