@@ -863,6 +863,19 @@ fn killed_swap_in_journal(emu: &EmulatorGuard) {
         }
     });
     std::fs::write(emu.journal_path(), format!("{line}\n")).expect("write journal");
+    // The journal of record is the environment's state tree (by default a
+    // `state` folder beside the journal file): the killed run's intent is there.
+    let dir = emu
+        .journal_path()
+        .parent()
+        .expect("journal folder")
+        .join("state/default/journal");
+    std::fs::create_dir_all(&dir).expect("state journal folder");
+    std::fs::write(
+        dir.join("20261202T031500.000Z-4242-0-intent.json"),
+        line.to_string(),
+    )
+    .expect("write the shared journal entry");
 }
 
 /// Original and replacement, told apart by a tag.
