@@ -44,6 +44,11 @@ pub enum Action {
     Interrupted,
     WouldCreate,
     WouldUpdate,
+    /// `revert --delete-created`: a stack the reverted run created, deleted.
+    Deleted,
+    WouldDelete,
+    /// `revert` without `--delete-created`: a stack the run created, kept.
+    LeftInPlace,
 }
 
 /// Options shared by every stack of one deploy.
@@ -58,6 +63,11 @@ pub struct DeployOptions {
     /// The process's one shutdown path: waits stop on the first signal (the
     /// outcome is journaled `interrupted`), mutating calls are let finish.
     pub cancel: common::Cancel,
+    /// `--rollback-alarm`/`--monitoring-time`: CloudFormation rolls the
+    /// operation back by itself when one of the alarms fires.
+    pub rollback: Option<aws_sdk_cloudformation::types::RollbackConfiguration>,
+    /// Set by `revert --run RUN`: the journal's intents name the run reverted.
+    pub reverts: Option<String>,
 }
 
 /// One stack to deploy, everything resolved.
@@ -75,6 +85,9 @@ pub struct StackJob {
     /// Set when the template is over the inline limit.
     pub template_url: Option<String>,
     pub termination_protection: bool,
+    /// The bucket of the template's asset (`s3://bucket/...`), kept in the
+    /// run record so a revert can upload a big template there.
+    pub template_bucket: Option<String>,
 }
 
 impl StackJob {
@@ -99,6 +112,12 @@ impl StackJob {
                 .map(|r| crate::roles::resolve_placeholders(r, account, region)),
             template_url: None,
             termination_protection: art.termination_protection,
+            template_bucket: art
+                .template_asset_url
+                .as_deref()
+                .and_then(|u| u.strip_prefix("s3://"))
+                .and_then(|r| r.split('/').next())
+                .map(str::to_owned),
         }
     }
 }
@@ -112,6 +131,10 @@ pub struct StackEnv<'a> {
     pub opts: &'a DeployOptions,
     pub identity: String,
     pub region: String,
+    /// Where the state before the first change is recorded (`None`: not recorded).
+    pub recorder: Option<&'a crate::record::Recorder>,
+    /// The role assumed for this stack (kept in the record).
+    pub deploy_role: Option<String>,
 }
 
 /// The result line of one stack.
@@ -130,6 +153,9 @@ pub struct StackResult {
     pub deployed_as: Option<String>,
     /// CloudFormation calls made for this stack.
     pub api_calls: u32,
+    /// The run record of the stack's state before this deploy changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
     #[serde(skip)]
     pub error: Option<Error>,
 }
@@ -147,6 +173,7 @@ impl StackResult {
             reason: Some(why.to_owned()),
             deployed_as: None,
             api_calls: 0,
+            record: None,
             error: None,
         }
     }
@@ -296,7 +323,8 @@ pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
     let t0 = Instant::now();
     let mut calls = 0u32;
     let mut status = None;
-    let res = deploy_inner(env, job, &mut calls, &mut status).await;
+    let mut record = None;
+    let res = deploy_inner(env, job, &mut calls, &mut status, &mut record).await;
     let elapsed = t0.elapsed();
     let mut r = StackResult {
         stack: job.stack_name.clone(),
@@ -309,6 +337,7 @@ pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
         reason: None,
         deployed_as: Some(env.identity.clone()),
         api_calls: calls,
+        record,
         error: None,
     };
     match res {
@@ -340,6 +369,7 @@ async fn deploy_inner(
     job: &StackJob,
     calls: &mut u32,
     last_status: &mut Option<String>,
+    record: &mut Option<String>,
 ) -> Result<(Action, Option<Stack>)> {
     let name = &job.stack_name;
     let out = env.out;
@@ -358,6 +388,7 @@ async fn deploy_inner(
     let mut op = Op::Create;
     let mut before = json!({ "status": null });
     let mut current_params = None;
+    let mut prior = None;
     if let Some(st) = &existing {
         let status = status_of(st);
         *last_status = Some(status.clone());
@@ -377,6 +408,11 @@ async fn deploy_inner(
                     return Ok((Action::Unchanged, existing));
                 }
                 out.info(format!("{name}: {} changed", why.join(", ")));
+                prior = Some(crate::record::StackRecord::existing(
+                    st,
+                    &deployed,
+                    &env.region,
+                ));
                 current_params = Some(params);
                 op = Op::Update;
             }
@@ -422,6 +458,14 @@ async fn deploy_inner(
 
     // Last point where a signal stops the stack with nothing sent.
     cancel.check()?;
+    // What the stack is before the first change, for `revert --run`.
+    if let Some(rec) = env.recorder {
+        let mut r = prior.unwrap_or_else(|| crate::record::StackRecord::created(name, &env.region));
+        r.deploy_role = env.deploy_role.clone();
+        r.template_bucket = job.template_bucket.clone();
+        r.new_template_sha256 = Some(sha256(&job.template));
+        *record = Some(rec.record(&r)?);
+    }
     let action_name = if op == Op::Create {
         "stack.create"
     } else {
@@ -430,6 +474,12 @@ async fn deploy_inner(
     if let Value::Object(m) = &mut before {
         m.insert("deployed_as".into(), json!(env.identity));
         m.insert("new_template_sha256".into(), json!(sha256(&job.template)));
+        if let Some(run) = &env.opts.reverts {
+            m.insert("reverts_run".into(), json!(run));
+        }
+        if let Some(rec) = record.as_ref() {
+            m.insert("record".into(), json!(rec));
+        }
     }
     let change = match env.journal {
         Some(j) => Some(j.intent(action_name, &target, before)?),
@@ -783,6 +833,7 @@ async fn start_direct(
             .set_role_arn(job.exec_role.clone())
             .disable_rollback(env.opts.no_rollback)
             .enable_termination_protection(job.termination_protection)
+            .set_rollback_configuration(env.opts.rollback.clone())
             .client_request_token(token)
             .send()
             .await
@@ -799,6 +850,7 @@ async fn start_direct(
             .set_tags(Some(cfn_tags(&job.tags)))
             .set_role_arn(job.exec_role.clone())
             .disable_rollback(env.opts.no_rollback)
+            .set_rollback_configuration(env.opts.rollback.clone())
             .client_request_token(token)
             .send()
             .await
@@ -887,6 +939,7 @@ async fn start_change_set(
             .aws("DescribeChangeSet")
     };
     if let Err(e) = change_set_request(&env.cfn, job, current_params, &cs_name, kind)
+        .set_rollback_configuration(env.opts.rollback.clone())
         .client_token(token)
         .send()
         .await
@@ -1138,6 +1191,7 @@ pub(crate) mod tests {
             exec_role: None,
             template_url: None,
             termination_protection: false,
+            template_bucket: None,
         }
     }
 
@@ -1237,6 +1291,8 @@ pub(crate) mod tests {
             opts,
             identity: "arn:aws:sts::123456789012:assumed-role/deploy/x".into(),
             region: "ap-northeast-1".into(),
+            recorder: None,
+            deploy_role: None,
         }
     }
 
@@ -1247,6 +1303,8 @@ pub(crate) mod tests {
             dry_run: false,
             deadline: Instant::now() + timeout,
             cancel: common::Cancel::new(),
+            rollback: None,
+            reverts: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! CloudFormation in dependency order, and watches, cancels and rolls back
 //! stacks. Talks to CloudFormation directly; no CDK CLI needed at deploy time.
 
+pub mod alarms;
 pub mod archive;
 pub mod assets;
 pub mod deploy;
@@ -10,7 +11,9 @@ pub mod graph;
 pub mod manifest;
 pub mod plan;
 pub mod preview;
+pub mod record;
 pub mod recover;
+pub mod revert;
 pub mod roles;
 pub mod run;
 pub mod scheduler;
@@ -36,6 +39,8 @@ use crate::deploy::Method;
          stack-deploy deploy --app cdk.out LightningTalk-Api-prod --parameters LightningTalk-Api-prod:ApiImageTag=v2.0.1 --yes\n  \
          stack-deploy status --app cdk.out --all\n  \
          stack-deploy watch LightningTalk-Api-prod\n  \
+         stack-deploy deploy --app cdk.out --all --rollback-alarm ltc-critical-5xx --monitoring-time 10m --yes\n  \
+         stack-deploy revert --run 20261202T043000.000Z-deploy-1a2b3c --app cdk.out --dry-run\n  \
          stack-deploy rollback LightningTalk-Api-prod --yes"
     )
 )]
@@ -121,6 +126,50 @@ pub enum Command {
         /// Give up waiting after this long (exit 5; the deploy goes on in AWS).
         #[arg(long, default_value = "60m", value_name = "DURATION")]
         timeout: HumanDuration,
+        /// CloudWatch alarm (name or ARN, up to 5) that makes CloudFormation roll
+        /// an update back by itself when it fires (RollbackConfiguration).
+        #[arg(long = "rollback-alarm", value_name = "NAME|ARN", num_args = 1..)]
+        rollback_alarms: Vec<String>,
+        /// How long CloudFormation keeps watching the alarms after the stack
+        /// operation completed (whole minutes, at most 180m).
+        #[arg(long, value_name = "DURATION", requires = "rollback_alarms")]
+        monitoring_time: Option<HumanDuration>,
+    },
+    /// Put back what a deploy run changed: each stack's template, parameters
+    /// and tags as recorded before that run, in reverse dependency order.
+    ///
+    /// Works on stacks that deployed cleanly (UPDATE_COMPLETE) but are bad.
+    /// Stacks the run created are left in place unless --delete-created (their
+    /// data goes with them). A stack already equal to its record is skipped.
+    /// `--dry-run` lists what would change. Interrupted (exit 130): run the
+    /// same revert again.
+    Revert {
+        /// The deploy run (`run_id` in the deploy's JSON result; `run-state runs list`).
+        #[arg(long, value_name = "RUN_ID")]
+        run: String,
+        /// Only these stacks (default: every stack the run recorded).
+        #[arg(value_name = "STACK")]
+        stacks: Vec<String>,
+        /// The cloud assembly: its dependency graph orders the revert (else the
+        /// reverse of the order the run recorded the stacks).
+        #[arg(long, value_name = "DIR")]
+        app: Option<PathBuf>,
+        /// Also delete the stacks the run created (and everything in them).
+        #[arg(long)]
+        delete_created: bool,
+        /// direct = UpdateStack; change-set = CreateChangeSet + ExecuteChangeSet.
+        #[arg(long, value_enum, default_value_t)]
+        method: Method,
+        /// Stacks of one dependency level reverted at the same time.
+        #[arg(long, default_value_t = 4, value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// Use the caller's credentials instead of the deploy role the run used.
+        #[arg(long)]
+        no_assume_role: bool,
+        /// Give up waiting after this long (exit 5; CloudFormation goes on).
+        #[arg(long, default_value = "60m", value_name = "DURATION")]
+        timeout: HumanDuration,
     },
     /// Live status, last update and outputs of stacks (exit 4 unless all are healthy).
     Status {
@@ -184,6 +233,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             no_rollback,
             no_assume_role,
             timeout,
+            rollback_alarms,
+            monitoring_time,
         } => {
             run::deploy(
                 &ctx,
@@ -193,6 +244,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     method,
                     parameters,
                     no_rollback,
+                    no_assume_role,
+                    timeout: timeout.0,
+                    rollback_alarms,
+                    monitoring_time: monitoring_time.map(|m| m.0),
+                },
+            )
+            .await?
+        }
+        Command::Revert {
+            run,
+            stacks,
+            app,
+            delete_created,
+            method,
+            concurrency,
+            no_assume_role,
+            timeout,
+        } => {
+            revert::revert(
+                &ctx,
+                revert::RevertArgs {
+                    run,
+                    stacks,
+                    app,
+                    delete_created,
+                    method,
+                    concurrency: concurrency as usize,
                     no_assume_role,
                     timeout: timeout.0,
                 },

@@ -256,27 +256,7 @@ fn stack_artifact(
             template_path.display()
         ))
     })?;
-    let template_parameters = parsed
-        .get("Parameters")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    let p = TemplateParam {
-                        default: v.get("Default").map(default_to_string),
-                        ssm: v
-                            .get("Type")
-                            .and_then(Value::as_str)
-                            .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::")),
-                        no_echo: v.get("NoEcho").is_some_and(|n| {
-                            n.as_bool() == Some(true) || n.as_str() == Some("true")
-                        }),
-                    };
-                    (k.clone(), p)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let template_parameters = template_parameters(&parsed);
 
     let tags = match props.get("tags") {
         None | Some(Value::Null) => BTreeMap::new(),
@@ -383,6 +363,31 @@ fn default_to_string(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// The parameters a template (parsed JSON) declares.
+pub fn template_parameters(parsed: &Value) -> BTreeMap<String, TemplateParam> {
+    parsed
+        .get("Parameters")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let p = TemplateParam {
+                        default: v.get("Default").map(default_to_string),
+                        ssm: v
+                            .get("Type")
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::")),
+                        no_echo: v.get("NoEcho").is_some_and(|n| {
+                            n.as_bool() == Some(true) || n.as_str() == Some("true")
+                        }),
+                    };
+                    (k.clone(), p)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `aws://123456789012/ap-northeast-1` -> (account, region); `unknown-*` -> None.

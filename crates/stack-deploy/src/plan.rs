@@ -457,6 +457,7 @@ mod tests {
             exec_role: None,
             template_url: None,
             termination_protection: false,
+            template_bucket: None,
         };
         for (status, action, note) in [
             ("UPDATE_COMPLETE", "unchanged", None),

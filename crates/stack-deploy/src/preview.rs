@@ -296,6 +296,7 @@ mod tests {
             exec_role: Some("arn:aws:iam::123456789012:role/exec".into()),
             template_url: None,
             termination_protection: false,
+            template_bucket: None,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct DeployArgs {
     pub no_rollback: bool,
     pub no_assume_role: bool,
     pub timeout: Duration,
+    /// `--rollback-alarm` (names or ARNs).
+    pub rollback_alarms: Vec<String>,
+    /// `--monitoring-time`.
+    pub monitoring_time: Option<Duration>,
 }
 
 /// `--parameters STACK:KEY=VALUE`, checked against the selected stacks'
@@ -97,8 +101,17 @@ pub struct DeployReport {
     pub assets: Vec<AssetResult>,
     pub duration: String,
     pub duration_ms: u64,
-    /// Every AWS call made (STS, SSM, S3, CloudFormation).
+    /// Every AWS call made (STS, SSM, S3, CloudWatch, CloudFormation).
     pub api_calls: u32,
+    /// The run whose records hold each changed stack's state before this
+    /// deploy (`stack-deploy revert --run RUN_ID` puts it back); none in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Records written by this deploy (`stack-<StackName>.json`).
+    pub records: Vec<String>,
+    /// The alarms CloudFormation watches to roll an update back by itself.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollback_alarms: Vec<String>,
 }
 
 impl Render for DeployReport {
@@ -153,6 +166,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     let graph = Graph::build(&assembly, &selected)?;
     let phases = graph.levels()?;
     let params = parse_parameters(&assembly, &selected, &args.parameters)?;
+    let rollback_alarms = crate::alarms::validate(&args.rollback_alarms, args.monitoring_time)?;
     common::duration::effective_timeout(args.timeout)?;
     let arts: Vec<&StackArtifact> = selected
         .iter()
@@ -230,6 +244,34 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         cancel.check()?;
     }
 
+    // The rollback alarms, resolved before anything is uploaded or changed.
+    let mut alarm_arns = Vec::new();
+    let rollback = match &rollback_alarms {
+        None => None,
+        Some(ra) => {
+            if ra
+                .alarms
+                .iter()
+                .any(|a| matches!(a, crate::alarms::AlarmRef::Name(_)))
+            {
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+            let cw = aws_sdk_cloudwatch::Client::new(roles.base());
+            alarm_arns = cancel.run(crate::alarms::resolve(&cw, &ra.alarms)).await?;
+            ctx.out.info(format!(
+                "CloudFormation rolls an update back by itself when one of these alarms fires{}: {}",
+                ra.monitoring_minutes
+                    .map(|m| format!(" (and for {m} min after it)"))
+                    .unwrap_or_default(),
+                alarm_arns.join(", ")
+            ));
+            Some(crate::alarms::configuration(
+                &alarm_arns,
+                ra.monitoring_minutes,
+            ))
+        }
+    };
+
     let asset_results = assets::publish(
         &ctx.out,
         &roles,
@@ -249,18 +291,42 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     } else {
         Some(ctx.journal().await?)
     };
+    // Each existing stack's state before its first change goes into the run's
+    // records (the runbook's run, else a run of its own); dry runs record nothing.
+    let recorder = match journal {
+        None => None,
+        Some(j) => {
+            let run_id = j
+                .context()
+                .run_id
+                .clone()
+                .unwrap_or_else(|| common::state::new_run_id("deploy"));
+            ctx.state()
+                .await?
+                .map(|store| crate::record::Recorder::new(store.clone(), run_id))
+        }
+    };
     let opts = DeployOptions {
         method: args.method,
         no_rollback: args.no_rollback,
         dry_run: ctx.dry_run(),
         deadline: t0 + args.timeout,
         cancel: cancel.clone(),
+        rollback,
+        reverts: None,
     };
     let endpoint = aws.config.endpoint_url().map(str::to_owned);
     let mut jobs: HashMap<String, (StackJob, StackEnv<'_>)> = HashMap::new();
     for s in &arts {
         let (acct, reg) = (account_of(s), region_of(s));
         let session = &sessions[&s.id];
+        let deploy_role = if args.no_assume_role {
+            None
+        } else {
+            s.assume_role_arn
+                .as_deref()
+                .map(|r| resolve_placeholders(r, &acct, &reg))
+        };
         let template_url = (s.template.len() > TEMPLATE_BODY_LIMIT)
             .then(|| https_url(s.template_asset_url.as_deref(), endpoint.as_deref(), &reg))
             .flatten();
@@ -280,6 +346,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             opts: &opts,
             identity: session.identity.clone(),
             region: reg,
+            recorder: recorder.as_ref(),
+            deploy_role,
         };
         jobs.insert(s.id.clone(), (job, env));
     }
@@ -380,7 +448,20 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         duration: common::duration::format_duration(elapsed),
         duration_ms: elapsed.as_millis() as u64,
         api_calls: total_calls,
+        run_id: recorder.as_ref().map(|r| r.run_id.clone()),
+        records: recorder.as_ref().map(|r| r.written()).unwrap_or_default(),
+        rollback_alarms: alarm_arns,
     };
+    if let Some(r) = &recorder
+        && !report.records.is_empty()
+    {
+        ctx.out.info(format!(
+            "recorded {} stack(s) as they were before this deploy in run {}: undo with `stack-deploy revert --run {}`",
+            report.records.len(),
+            r.run_id,
+            r.run_id
+        ));
+    }
     if cancel.is_cancelled() {
         // CloudFormation cannot be called back: say what is still moving and
         // how to follow it; each such stack's journal outcome is `interrupted`.
