@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Strategy step: Deployment Day, T+30 "Application Deployment": the Api stack, then the
+# Strategy step: Deployment Day, T+30 "Application Deployment": first the ECS services'
+# auto scaling (min, max, policies, suspended state) is kept as this run's record
+# scaling-<cluster>.json, for the rollback to restore; then the Api stack, then the
 # StaticSite stack (sequential), the release hook where the stacks do not publish the
 # release themselves, then "test application functionality": smoke tests against the
 # new release directly (NEW_URL), before any user traffic reaches it.
@@ -9,6 +11,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
   rb::step_init deploy-application "$@"
+  local services=() s
+  for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
+  # Before anything changes; a resumed step keeps the first record.
+  rb::bin ecs-revert scaling record --cluster "${ECS_CLUSTER}" "${services[@]}"
   rb::bin stack-deploy deploy --app "${ASSEMBLY_DIR}" "${APPLICATION_STACKS[@]}" \
     --concurrency 1 "${STACK_DEPLOY_ARGS[@]}"
   if ((${#RELEASE_HOOK[@]} > 0)); then

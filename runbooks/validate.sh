@@ -2,7 +2,8 @@
 # Strategy step: Deployment Day, T+120 "Post-Deployment Validation": the full smoke
 # suite against the new release, a short load check against the strategy's thresholds
 # (smoke-test defaults: error rate 5 %, P95 2000 ms critical), every stack complete
-# (stack-deploy status), and no critical alarm in ALARM.
+# (stack-deploy status), no critical alarm in ALARM, and "validate load balancer and
+# auto-scaling": each ECS service's auto scaling shown (ecs-revert scaling show).
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,6 +16,19 @@ check_alarms() {
   rb::bin dns-shift alarms "${args[@]}"
 }
 
+# Auto scaling of the ECS services (read-only): min, max and suspended state per
+# service in the log, the full answer in the run folder.
+show_scaling() {
+  local services=() s
+  for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
+  rb::bin ecs-revert scaling show --cluster "${ECS_CLUSTER}" "${services[@]}"
+  rb::jq -r '.targets[] | "auto scaling \(.service): " + (if .registered then "min \(.min) max \(.max), suspended \(.suspended | [to_entries[] | select(.value) | .key] | if length == 0 then "none" else join("+") end)" else "no scalable target" end)' |
+    while IFS= read -r line; do log::info "${line}"; done
+  if rb::jq -e '[.targets[] | select(.registered and (.suspended | to_entries | any(.value)))] | length > 0' >/dev/null; then
+    log::warn "auto scaling is suspended for some services (above); resume with: ecs-revert scaling resume --cluster ${ECS_CLUSTER} --service ..."
+  fi
+}
+
 main() {
   rb::step_init validate "$@"
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${NEW_URL}"
@@ -25,6 +39,7 @@ main() {
   else
     rb::bin stack-deploy status --app "${ASSEMBLY_DIR}" --all
   fi
+  show_scaling
   check_alarms
 }
 
