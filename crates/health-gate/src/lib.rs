@@ -1,0 +1,68 @@
+//! health-gate: the strategy's alert thresholds as automatic gates. A TOML gates
+//! file declares CloudWatch metrics (one batched GetMetricData per evaluation,
+//! ratios computed here), alarm states, ECS task health, TCP reachability and
+//! operator commands; `check` evaluates them once, `watch` repeatedly.
+
+pub mod alarms;
+pub mod check;
+pub mod command;
+pub mod connect;
+pub mod ecs;
+pub mod evaluate;
+pub mod gatesfile;
+pub mod metrics;
+pub mod watch;
+
+use clap::{Parser, Subcommand};
+use common::{Context, GlobalArgs, HasGlobals};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "health-gate",
+    version,
+    about = "Evaluate the strategy's health thresholds (CloudWatch, alarms, ECS, TCP, commands) as gates",
+    after_help = common::cli::after_help(
+        "  health-gate check --gates runbooks/env/prod.gates.toml --env prod\n  \
+         health-gate check --gates runbooks/env/prod.gates.toml --strict\n  \
+         health-gate watch --gates runbooks/env/prod.gates.toml --for 24h --interval 1m --failure-limit 3"
+    )
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl HasGlobals for Cli {
+    fn globals(&self) -> &GlobalArgs {
+        &self.globals
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate every gate once: exit 0 when no critical gate fails, 4 when one
+    /// does (or more gates have no data than the file's inconclusive_limit).
+    ///
+    /// JSON on stdout (per gate: source, query, value, threshold, severity,
+    /// verdict); a table on stderr. A mistake in the gates file is exit 2 with
+    /// its line and column, before any call.
+    Check(check::CheckArgs),
+    /// Evaluate repeatedly; stop with exit 4 after --failure-limit failed
+    /// evaluations in a row, exit 0 when the time is up without that.
+    ///
+    /// One JSON line per evaluation and a final summary line on stdout; a status
+    /// line per evaluation on stderr. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops at
+    /// once with the summary line and exit 130. Read-only: run it again to resume.
+    Watch(watch::WatchArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context::new("health-gate", &cli.globals);
+    match &cli.command {
+        Command::Check(a) => check::run(&ctx, a).await?,
+        Command::Watch(a) => watch::run(&ctx, a).await?,
+    }
+    Ok(())
+}
