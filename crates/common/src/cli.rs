@@ -420,12 +420,20 @@ fn parse_args<C: clap::Parser>(args: Vec<std::ffi::OsString>) -> std::result::Re
 /// clap's message without its "error: " prefix, usage block and tips, on one
 /// line, cut to about 200 characters.
 pub fn one_line_usage_error(rendered: &str) -> String {
-    let first = rendered
+    // The first paragraph: clap puts the missing arguments on the lines below
+    // "the following required arguments were not provided:".
+    let paragraph: Vec<&str> = rendered
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("bad command line");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let joined = if paragraph.is_empty() {
+        "bad command line".to_owned()
+    } else {
+        paragraph.join(" ")
+    };
+    let first = joined.strip_prefix("error: ").unwrap_or(&joined);
     let mut line: String = first.chars().take(200).collect();
     if first.chars().count() > 200 {
         line.push_str("...");
@@ -527,6 +535,11 @@ mod tests {
         assert!(line.len() < 260, "{}", line.len());
         assert!(line.starts_with("invalid value 'xxx"));
         assert!(line.ends_with("(see --help)"));
+        let missing = "error: the following required arguments were not provided:\n  --duration <DURATION>\n\nUsage: smoke-test load --duration <DURATION> <URL>\n";
+        assert_eq!(
+            one_line_usage_error(missing),
+            "the following required arguments were not provided: --duration <DURATION> (see --help)"
+        );
     }
 
     #[test]

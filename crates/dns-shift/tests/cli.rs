@@ -541,10 +541,12 @@ fn bad_names_numbers_and_huge_inputs_exit_2_before_any_call() {
         (set("blue=256"), "weight must be 0-255, got 256"),
         (set("blue=-99999999999999999999"), "weight must be 0-255"),
         (shift(&["--steps", "-10,100"]), "1..100, got -10"),
+        // Caught by the common duration parser (no flag takes over 7 days) ...
         (
             shift(&["--bake", "9999999999w"]),
-            "--bake must be at most 24h",
+            "--bake: duration \"9999999999w\" is longer than the 7 days allowed",
         ),
+        // ... and under that by the shift's own 24 h limit.
         (shift(&["--bake", "25h"]), "--bake must be at most 24h"),
         (shift(&["--bake", "-5m"]), "--bake"),
         (shift(&["--timeout", "-1s"]), "--timeout"),
