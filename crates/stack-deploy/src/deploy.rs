@@ -1163,6 +1163,7 @@ pub(crate) mod tests {
     use super::*;
 
     mod change_set;
+    mod record;
 
     fn job() -> StackJob {
         StackJob {

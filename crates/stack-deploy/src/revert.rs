@@ -691,3 +691,351 @@ pub async fn revert(ctx: &Context, args: RevertArgs) -> Result<()> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_cloudformation::Client;
+    use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
+    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+    use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+    use aws_sdk_cloudformation::operation::update_stack::UpdateStackOutput;
+    use aws_sdk_cloudformation::types::{Parameter, Stack, StackStatus, Tag};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use common::journal::{Journal, JournalContext, Outcome};
+
+    use super::*;
+    use crate::deploy::tests::output;
+
+    const GOOD: &str = r#"{"Parameters":{"Tag":{"Type":"String","Default":"v1"},"BootstrapVersion":{"Type":"AWS::SSM::Parameter::Value<String>","Default":"/cdk-bootstrap/hnb659fds/version"}},"Resources":{"A":{"Type":"AWS::SNS::Topic"}}}"#;
+    const BAD: &str = r#"{"Parameters":{"Tag":{"Type":"String","Default":"v1"},"BootstrapVersion":{"Type":"AWS::SSM::Parameter::Value<String>","Default":"/cdk-bootstrap/hnb659fds/version"}},"Resources":{"A":{"Type":"AWS::SNS::Topic"},"Bad":{"Type":"AWS::SQS::Queue"}}}"#;
+
+    fn named(name: &str, status: &str, tag: &str) -> DescribeStacksOutput {
+        DescribeStacksOutput::builder()
+            .stacks(
+                Stack::builder()
+                    .stack_name(name)
+                    .stack_id(format!(
+                        "arn:aws:cloudformation:ap-northeast-1:123456789012:stack/{name}/1"
+                    ))
+                    .creation_time(aws_smithy_types::DateTime::from_secs(1_800_000_000))
+                    .stack_status(StackStatus::from(status))
+                    .parameters(
+                        Parameter::builder()
+                            .parameter_key("Tag")
+                            .parameter_value(tag)
+                            .build(),
+                    )
+                    .parameters(
+                        Parameter::builder()
+                            .parameter_key("BootstrapVersion")
+                            .parameter_value("21")
+                            .build(),
+                    )
+                    .tags(Tag::builder().key("Project").value("LTC").build())
+                    .build(),
+            )
+            .build()
+    }
+
+    fn rec(name: &str, at: &str) -> StackRecord {
+        StackRecord {
+            stack: name.into(),
+            recorded_at: at.into(),
+            region: "ap-northeast-1".into(),
+            template: Some(GOOD.into()),
+            parameters: [
+                ("Tag".to_string(), "v1".to_string()),
+                ("BootstrapVersion".to_string(), "21".to_string()),
+            ]
+            .into(),
+            tags: [("Project".to_string(), "LTC".to_string())].into(),
+            ..StackRecord::default()
+        }
+    }
+
+    fn opts() -> DeployOptions {
+        DeployOptions {
+            method: Method::Direct,
+            no_rollback: false,
+            dry_run: false,
+            deadline: Instant::now() + Duration::from_secs(600),
+            cancel: common::Cancel::new(),
+            rollback: None,
+            reverts: Some("run-1".into()),
+        }
+    }
+
+    /// A stack's own mock client: live template `live` with parameter Tag=`tag`;
+    /// an UpdateStack (logged with the stack's name) brings it to UPDATE_COMPLETE.
+    fn live_stack(
+        name: &'static str,
+        live: &'static str,
+        tag: &'static str,
+        log: Arc<Mutex<Vec<String>>>,
+    ) -> (Client, aws_smithy_mocks::Rule) {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(move || named(name, "UPDATE_COMPLETE", tag))
+            .output(move || named(name, "UPDATE_IN_PROGRESS", tag))
+            .output(move || named(name, "UPDATE_COMPLETE", "v1"))
+            .repeatedly()
+            .build();
+        let template = mock!(Client::get_template)
+            .then_output(move || GetTemplateOutput::builder().template_body(live).build());
+        let update = mock!(Client::update_stack)
+            .match_requests(move |r| {
+                // What is put back: the recorded template and parameter value;
+                // the SSM-typed default is left to CloudFormation.
+                let params: Vec<(String, String)> = r
+                    .parameters()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.parameter_key().unwrap_or_default().to_owned(),
+                            p.parameter_value().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                log.lock().unwrap().push(name.to_owned());
+                r.template_body() == Some(GOOD)
+                    && params == vec![("Tag".to_owned(), "v1".to_owned())]
+                    && r.client_request_token().is_some()
+            })
+            .then_output(|| UpdateStackOutput::builder().stack_id("x").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &template, &update, &events]
+        );
+        (cfn, update)
+    }
+
+    fn item<'a>(
+        record: StackRecord,
+        cfn: Client,
+        out: &'a common::Output,
+        journal: Option<&'a Journal>,
+        opts: &'a DeployOptions,
+    ) -> Item<'a> {
+        Item {
+            record,
+            env: StackEnv {
+                cfn,
+                out,
+                journal,
+                opts,
+                identity: "arn:aws:sts::123456789012:assumed-role/deploy/x".into(),
+                region: "ap-northeast-1".into(),
+                recorder: None,
+                deploy_role: None,
+            },
+            template_url: None,
+        }
+    }
+
+    #[test]
+    fn the_order_is_the_assembly_levels_reversed_else_the_records_reversed() {
+        let a = Assembly::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cdk.out"),
+        )
+        .unwrap();
+        let recs: Vec<StackRecord> = ["Database", "StaticSite", "Monitoring", "Observability"]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| rec(&format!("LightningTalk-{s}-prod"), &format!("t{i}")))
+            .collect();
+        let order = revert_order(&recs, Some(&a)).unwrap();
+        // StaticSite depends on Database only through Api (not recorded): still after it.
+        assert_eq!(
+            order,
+            vec![
+                vec![
+                    "LightningTalk-Monitoring-prod".to_owned(),
+                    "LightningTalk-Observability-prod".to_owned()
+                ],
+                vec!["LightningTalk-StaticSite-prod".to_owned()],
+                vec!["LightningTalk-Database-prod".to_owned()],
+            ]
+        );
+        let order = revert_order(&[rec("A", "t1"), rec("B", "t2")], None).unwrap();
+        assert_eq!(order, vec![vec!["B".to_owned()], vec!["A".to_owned()]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn revert_goes_in_reverse_order_skips_stacks_equal_to_their_record_and_keeps_created_ones()
+     {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (a_cfn, a_update) = live_stack("A", GOOD, "v1", log.clone());
+        let (b_cfn, b_update) = live_stack("B", BAD, "v1", log.clone());
+        let (c_cfn, c_update) = live_stack("C", GOOD, "v2", log.clone());
+        // D was created by the run: without --delete-created nothing is called.
+        let d_describe =
+            mock!(Client::describe_stacks).then_output(|| named("D", "CREATE_COMPLETE", "v1"));
+        let d_delete =
+            mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+        let d_cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&d_describe, &d_delete]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts();
+        let mut d = rec("D", "t4");
+        d.created = true;
+        d.template = None;
+        let items: HashMap<String, Item<'_>> = [
+            (
+                "A".to_owned(),
+                item(rec("A", "t1"), a_cfn, &out, Some(&journal), &o),
+            ),
+            (
+                "B".to_owned(),
+                item(rec("B", "t2"), b_cfn, &out, Some(&journal), &o),
+            ),
+            (
+                "C".to_owned(),
+                item(rec("C", "t3"), c_cfn, &out, Some(&journal), &o),
+            ),
+            ("D".to_owned(), item(d, d_cfn, &out, Some(&journal), &o)),
+        ]
+        .into();
+        let order: Vec<Vec<String>> = ["D", "C", "B", "A"]
+            .iter()
+            .map(|s| vec![s.to_string()])
+            .collect();
+        let results = revert_levels(&order, &items, false, 4).await;
+
+        let got: Vec<(&str, Action)> = results
+            .iter()
+            .map(|r| (r.stack.as_str(), r.action))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("D", Action::LeftInPlace),
+                ("C", Action::Updated),
+                ("B", Action::Updated),
+                ("A", Action::Unchanged),
+            ]
+        );
+        // C (a parameter differs) before B (the template differs); A equal: no call.
+        assert_eq!(*log.lock().unwrap(), vec!["C", "B"]);
+        assert_eq!(
+            (
+                a_update.num_calls(),
+                b_update.num_calls(),
+                c_update.num_calls()
+            ),
+            (0, 1, 1)
+        );
+        assert_eq!((d_describe.num_calls(), d_delete.num_calls()), (0, 0));
+        assert!(
+            err.text().contains("D: created by the run; left in place"),
+            "{}",
+            err.text()
+        );
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        let intents: Vec<(&str, &str)> = entries
+            .iter()
+            .filter(|e| e.outcome.is_none())
+            .map(|e| {
+                (
+                    e.action.as_str(),
+                    e.before["reverts_run"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            intents,
+            vec![("stack.update", "run-1"), ("stack.update", "run-1")]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failed_stack_nothing_further_is_reverted() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (a_cfn, a_update) = live_stack("A", BAD, "v1", log.clone());
+        let failing = mock!(Client::describe_stacks)
+            .then_output(|| named("B", "UPDATE_ROLLBACK_FAILED", "v1"));
+        let b_cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, &[&failing]);
+        let (out, _err) = output();
+        let o = opts();
+        let items: HashMap<String, Item<'_>> = [
+            ("A".to_owned(), item(rec("A", "t1"), a_cfn, &out, None, &o)),
+            ("B".to_owned(), item(rec("B", "t2"), b_cfn, &out, None, &o)),
+        ]
+        .into();
+        let order = vec![vec!["B".to_owned()], vec!["A".to_owned()]];
+        let results = revert_levels(&order, &items, false, 4).await;
+        assert_eq!(results[0].action, Action::Failed);
+        assert_eq!(results[0].error.as_ref().unwrap().exit_code(), 4);
+        assert_eq!(results[1].action, Action::Skipped);
+        assert_eq!(a_update.num_calls(), 0);
+    }
+
+    fn gone() -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id D does not exist</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+            ),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_created_deletes_the_created_stack_and_waits_until_it_is_gone() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| named("D", "CREATE_COMPLETE", "v1"))
+            .output(|| named("D", "DELETE_IN_PROGRESS", "v1"))
+            .times(2)
+            .http_response(gone)
+            .build();
+        let delete = mock!(Client::delete_stack)
+            .match_requests(|r| {
+                r.stack_name()
+                    == Some("arn:aws:cloudformation:ap-northeast-1:123456789012:stack/D/1")
+                    && r.client_request_token()
+                        .is_some_and(|t| t.starts_with("stack-deploy-"))
+            })
+            .then_output(|| DeleteStackOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &delete]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _err) = output();
+        let o = opts();
+        let mut d = rec("D", "t1");
+        d.created = true;
+        d.template = None;
+        let items: HashMap<String, Item<'_>> =
+            [("D".to_owned(), item(d, cfn, &out, Some(&journal), &o))].into();
+        let results = revert_levels(&[vec!["D".to_owned()]], &items, true, 4).await;
+        assert_eq!(
+            results[0].action,
+            Action::Deleted,
+            "{:?}",
+            results[0].reason
+        );
+        assert_eq!(results[0].status.as_deref(), Some("DELETE_COMPLETE"));
+        assert_eq!(delete.num_calls(), 1);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].action, "stack.delete");
+        assert_eq!(entries[0].before["reverts_run"], "run-1");
+        assert_eq!(entries[1].outcome, Some(Outcome::Ok));
+    }
+}
