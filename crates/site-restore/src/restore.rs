@@ -463,20 +463,22 @@ pub async fn apply(
     applied
 }
 
-/// Paths an earlier, interrupted restore of `target` changed but did not
-/// invalidate, and that earlier run's journal id; none once a later
-/// invalidation resumed it.
+/// Paths an earlier, interrupted (or killed: an intent without outcome)
+/// restore of `target` changed but did not invalidate, and that earlier run's
+/// journal id; none once a later invalidation resumed it.
 fn pending_invalidation(journal: &Journal, target: &str) -> Result<Option<(String, Vec<String>)>> {
     let Some(last) = journal.last_change(ACTION, target)? else {
         return Ok(None);
     };
-    let Some(outcome) = &last.outcome else {
-        return Ok(None);
+    // No outcome at all: that run was killed (SIGKILL, power) somewhere between
+    // its intent and its outcome. Treated like an interrupted one: the paths it
+    // planned to change (recorded in its intent) are invalidated by the re-run.
+    let pending = match &last.outcome {
+        None => &last.intent.before["invalidation_planned"],
+        Some(o) if o.outcome == Some(Outcome::Interrupted) => &o.after["invalidation_pending"],
+        Some(_) => return Ok(None),
     };
-    if outcome.outcome != Some(Outcome::Interrupted) {
-        return Ok(None);
-    }
-    let paths: Vec<String> = outcome.after["invalidation_pending"]
+    let paths: Vec<String> = pending
         .as_array()
         .map(|a| {
             a.iter()
@@ -655,6 +657,8 @@ pub async fn execute(
             "restore": cmp.plan.restore.len(),
             "remove": cmp.plan.remove.len(),
             "bring_back": cmp.plan.bring_back.len(),
+            // What a re-run invalidates if this run is killed before its outcome.
+            "invalidation_planned": paths_for(&cmp.plan.changed_keys()).unwrap_or_default(),
         }),
     )?;
     let journal_id = change.id().to_owned();
@@ -740,7 +744,25 @@ pub async fn execute(
     };
     report.verified = Some(verified);
     let partial = !applied.failed.is_empty() && applied.done() > 0;
-    if applied.failed.is_empty() && verified {
+    // Every change was confirmed one by one (answer or read-back); only the
+    // verifying listing failed: the restore is done, not `failed` (exit 0 with
+    // a warning and the command that checks it).
+    let unverified = match &after {
+        Err(e) if applied.failed.is_empty() => Some(format!(
+            "all {total} change(s) were applied and each confirmed; the verifying listing failed ({e}); check with: {}",
+            args.command()
+                .split(" --distribution ")
+                .next()
+                .unwrap_or_default()
+                .replacen("site-restore restore", "site-restore diff", 1)
+        )),
+        _ => None,
+    };
+    if let Some(note) = &unverified {
+        report.verified = None;
+        ctx.out.warn(note.clone());
+        change.finish(Outcome::Ok, after_json, Some(note.clone()))?;
+    } else if applied.failed.is_empty() && verified {
         change.ok(after_json)?;
     } else {
         let why = if partial {
@@ -812,6 +834,9 @@ pub async fn execute(
     }
     if let Some(e) = invalidation_error {
         return Err(e);
+    }
+    if unverified.is_some() {
+        return Ok(());
     }
     after?;
     if !verified {
@@ -1399,6 +1424,110 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("undo: jq"), "{msg}");
+    }
+
+    // Chaos trial 200016: every change made, then the verifying listing failed
+    // (503 x3 after the SDK's attempts): journaled failed, exit 3, site restored.
+    #[tokio::test(start_paused = true)]
+    async fn a_verifying_listing_that_fails_after_every_change_was_made_is_ok_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let (versioning, _) = s3_reads();
+        let list = mock!(Client::list_object_versions)
+            .sequence()
+            .output(listing)
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        let copy = mock!(Client::copy_object).then_output(|| CopyObjectOutput::builder().build());
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&versioning, &list, &copy]);
+        run_restore(&ctx, &restore_args(2), &s3, None)
+            .await
+            .unwrap();
+        assert_eq!(copy.num_calls(), 4);
+        // The plan, then the verifying call that failed after its attempts.
+        assert!(list.num_calls() > 2, "{}", list.num_calls());
+        let o = outcomes(&path, ACTION);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].outcome, Some(Outcome::Ok));
+        let msg = o[0].message.as_deref().unwrap();
+        assert!(msg.contains("all 4 change(s) were applied"), "{msg}");
+        assert!(msg.contains("verifying listing failed"), "{msg}");
+        assert!(
+            msg.contains("site-restore diff --bucket bkt --manifest before.json"),
+            "{msg}"
+        );
+        assert!(
+            o[0].after["listing_error"]
+                .as_str()
+                .unwrap()
+                .contains("503")
+        );
+    }
+
+    // The listing BEFORE any change still fails with exit 3 and journals nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_listing_that_fails_before_any_change_exits_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let (versioning, _) = s3_reads();
+        let list = mock!(Client::list_object_versions)
+            .sequence()
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        let copy = mock!(Client::copy_object).then_output(|| CopyObjectOutput::builder().build());
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&versioning, &list, &copy]);
+        let err = run_restore(&ctx, &restore_args(2), &s3, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert_eq!(copy.num_calls(), 0);
+        assert!(!path.exists() || outcomes(&path, ACTION).is_empty());
+    }
+
+    // A run killed (SIGKILL) between its intent and its outcome left no
+    // outcome: the re-run must invalidate what it planned to change.
+    #[test]
+    fn an_intent_without_outcome_leaves_its_planned_paths_to_invalidate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::new(path.clone(), Default::default());
+        let change = journal
+            .intent(
+                ACTION,
+                "s3://bkt/",
+                json!({"restore": 2, "invalidation_planned": ["/a.html", "/b.js"]}),
+            )
+            .unwrap();
+        let id = change.id().to_owned();
+        // Killed: no outcome is ever written (a dropped Change would say unknown).
+        std::mem::forget(change);
+        let (found, paths) = pending_invalidation(&journal, "s3://bkt/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, id);
+        assert_eq!(paths, vec!["/a.html".to_owned(), "/b.js".to_owned()]);
+        // Once an invalidation that resumes it is ok, nothing is pending.
+        let inv = journal
+            .intent("site.invalidate", "cloudfront:E1", json!({"resumes": id}))
+            .unwrap();
+        inv.ok(json!({})).unwrap();
+        assert!(
+            pending_invalidation(&journal, "s3://bkt/")
+                .unwrap()
+                .is_none()
+        );
+        // An intent without outcome written before this field existed: nothing.
+        let other = dir.path().join("old.jsonl");
+        let old = Journal::new(other, Default::default());
+        std::mem::forget(
+            old.intent(ACTION, "s3://bkt/", json!({"restore": 1}))
+                .unwrap(),
+        );
+        assert!(pending_invalidation(&old, "s3://bkt/").unwrap().is_none());
     }
 
     #[tokio::test(start_paused = true)]
