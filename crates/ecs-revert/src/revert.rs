@@ -1215,3 +1215,221 @@ mod mock_tests {
         assert_eq!(v["next"]["state"], "interrupted");
     }
 }
+
+/// Auto scaling around a revert under a signal and a failed put-back, against
+/// the real SDK clients with `aws-smithy-mocks`.
+#[cfg(test)]
+mod scaling_mock_tests {
+    use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
+    use aws_sdk_applicationautoscaling::operation::register_scalable_target::RegisterScalableTargetOutput;
+    use aws_sdk_applicationautoscaling::types::{
+        ScalableDimension, ScalableTarget, ServiceNamespace,
+    };
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+    use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, TaskDefinition};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use common::cancel::SignalKind;
+    use common::journal::{Journal, Phase};
+    use common::{Cancel, GlobalArgs, Output};
+
+    use super::*;
+    use crate::scaling::Suspended;
+
+    fn svc(td: &str, running: i32, rollout: DeploymentRolloutState) -> DescribeServicesOutput {
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .service_name("api")
+                    .status("ACTIVE")
+                    .task_definition(td)
+                    .desired_count(2)
+                    .running_count(running)
+                    .pending_count(0)
+                    .deployments(
+                        Deployment::builder()
+                            .id("d1")
+                            .status("PRIMARY")
+                            .task_definition(td)
+                            .rollout_state(rollout)
+                            .running_count(running)
+                            .desired_count(2)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    fn target(s: Suspended) -> DescribeScalableTargetsOutput {
+        DescribeScalableTargetsOutput::builder()
+            .scalable_targets(
+                ScalableTarget::builder()
+                    .service_namespace(ServiceNamespace::Ecs)
+                    .resource_id("service/ltc/api")
+                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                    .min_capacity(1)
+                    .max_capacity(4)
+                    .role_arn("arn:aws:iam::123456789012:role/aas")
+                    .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                    .suspended_state(s.to_sdk())
+                    .build()
+                    .expect("target"),
+            )
+            .build()
+    }
+
+    fn ecs_client(running_after: i32, rollout: DeploymentRolloutState) -> Client {
+        let describe = mock!(Client::describe_services)
+            .sequence()
+            .output(|| svc("api:4", 2, DeploymentRolloutState::Completed))
+            .output(move || svc("api:3", running_after, rollout.clone()))
+            .repeatedly()
+            .build();
+        let tds = mock!(Client::describe_task_definition).then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    TaskDefinition::builder()
+                        .family("api")
+                        .revision(3)
+                        .status(TaskDefinitionStatus::Active)
+                        .task_definition_arn(
+                            "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/api:3",
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let update =
+            mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().build());
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &tds, &update])
+    }
+
+    fn args() -> RevertArgs {
+        RevertArgs {
+            target: Services {
+                cluster: "ltc".into(),
+                services: vec!["api".into()],
+            },
+            to: Some("3".into()),
+            force: false,
+            no_wait: false,
+            timeout: "10m".parse().expect("duration"),
+        }
+    }
+
+    // Before: scale-in only suspended (an operator's choice). A signal during the
+    // wait still puts that state back (the calls are quick), then exit 130.
+    #[tokio::test(start_paused = true)]
+    async fn signal_during_the_wait_still_puts_the_previous_scaling_state_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let journal = dir.path().join("j.jsonl");
+        let globals = GlobalArgs {
+            journal: Some(journal.clone()),
+            ..Default::default()
+        };
+        let (out, _o, _e) = Output::captured(true);
+        let cancel = Cancel::new();
+        let ctx = Context::with_output("ecs-revert", &globals, out).with_cancel(cancel.clone());
+        let before = Suspended {
+            dynamic_scaling_in: true,
+            ..Suspended::NONE
+        };
+        let ecs = ecs_client(0, DeploymentRolloutState::InProgress);
+        let targets = mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
+            .sequence()
+            .output(move || target(before))
+            .output(|| target(Suspended::ALL))
+            .output(move || target(before))
+            .build();
+        let register = mock!(aws_sdk_applicationautoscaling::Client::register_scalable_target)
+            .then_output(|| RegisterScalableTargetOutput::builder().build());
+        let aas = mock_client!(
+            aws_sdk_applicationautoscaling,
+            RuleMode::MatchAny,
+            [&targets, &register]
+        );
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            c.trigger(SignalKind::Terminate);
+        });
+        let spec = TargetSpec::parse("3").expect("spec");
+        let err = execute_with(
+            &ctx,
+            &args(),
+            &["api".into()],
+            Some(&spec),
+            &ecs,
+            &CallCounter::default(),
+            Some(&aas),
+        )
+        .await
+        .expect_err("interrupted");
+        assert_eq!(err.exit_code(), 130);
+        assert_eq!(register.num_calls(), 2, "suspend, then put back");
+        let entries = Journal::read_entries(&journal).expect("journal");
+        let resume = entries
+            .iter()
+            .find(|e| e.action == scaling::ACTION_RESUME && e.phase == Phase::Outcome)
+            .expect("put back journaled");
+        assert_eq!(resume.outcome, Some(Outcome::Ok));
+        assert_eq!(resume.after["suspended"]["dynamic_scaling_in"], true);
+        assert_eq!(resume.after["suspended"]["dynamic_scaling_out"], false);
+    }
+
+    // The revert went through but the put-back was refused: the operator must
+    // act, so exit 7 with the command that puts scaling back.
+    #[tokio::test(start_paused = true)]
+    async fn refused_put_back_after_a_good_revert_is_exit_7_with_the_command() {
+        let dir = tempfile::tempdir().expect("dir");
+        let globals = GlobalArgs {
+            journal: Some(dir.path().join("j.jsonl")),
+            ..Default::default()
+        };
+        let (out, _o, _e) = Output::captured(true);
+        let ctx = Context::with_output("ecs-revert", &globals, out).with_cancel(Cancel::new());
+        let ecs = ecs_client(2, DeploymentRolloutState::Completed);
+        let targets = mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
+            .sequence()
+            .output(|| target(Suspended::NONE))
+            .output(|| target(Suspended::ALL))
+            .build();
+        let register = mock!(aws_sdk_applicationautoscaling::Client::register_scalable_target)
+            .sequence()
+            .output(|| RegisterScalableTargetOutput::builder().build())
+            .http_status(
+                400,
+                Some(r#"{"__type":"AccessDeniedException","message":"no"}"#.into()),
+            )
+            .build();
+        let aas = mock_client!(
+            aws_sdk_applicationautoscaling,
+            RuleMode::MatchAny,
+            [&targets, &register]
+        );
+        let spec = TargetSpec::parse("3").expect("spec");
+        let err = execute_with(
+            &ctx,
+            &args(),
+            &["api".into()],
+            Some(&spec),
+            &ecs,
+            &CallCounter::default(),
+            Some(&aas),
+        )
+        .await
+        .expect_err("scaling left suspended");
+        assert_eq!(err.exit_code(), 7, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("the revert is done but auto scaling was not put back"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("--resource-id service/ltc/api --suspended-state '{\"DynamicScalingInSuspended\":false"),
+            "{msg}"
+        );
+    }
+}
