@@ -1028,3 +1028,342 @@ fn production_needs_yes_without_a_terminal() {
         .unwrap();
     assert_usage_error(&out, "--yes");
 }
+
+/// Every stack's original template, read back with GetTemplate (as JSON).
+fn live_templates(emu: &EmulatorGuard, stacks: &[String]) -> Vec<(String, Option<Value>)> {
+    rt().block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(emu).await);
+        let mut out = Vec::new();
+        for s in stacks {
+            let body = cfn
+                .get_template()
+                .stack_name(s)
+                .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+                .send()
+                .await
+                .ok()
+                .and_then(|t| t.template_body().map(str::to_owned));
+            out.push((s.clone(), body.map(|b| serde_json::from_str(&b).unwrap())));
+        }
+        out
+    })
+}
+
+fn ssm_value(emu: &EmulatorGuard, name: &str) -> String {
+    rt().block_on(async {
+        aws_sdk_ssm::Client::new(&sdk_config(emu).await)
+            .get_parameter()
+            .name(name)
+            .send()
+            .await
+            .unwrap()
+            .parameter()
+            .unwrap()
+            .value()
+            .unwrap()
+            .to_owned()
+    })
+}
+
+fn stack_exists(emu: &EmulatorGuard, name: &str) -> bool {
+    rt().block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(emu).await);
+        match cfn.describe_stacks().stack_name(name).send().await {
+            Ok(o) => o
+                .stacks()
+                .first()
+                .is_some_and(|s| s.stack_status().map(|x| x.as_str()) != Some("DELETE_COMPLETE")),
+            Err(_) => false,
+        }
+    })
+}
+
+/// A copy of the fixture whose Database SSM parameter value and Api resources
+/// differ: a release that deploys cleanly but is bad.
+fn bad_release(dir: &Path) {
+    copy_dir(&fixture(), dir);
+    edit_json(
+        &dir.join("LightningTalk-Database-prod.template.json"),
+        |t| {
+            for (_, r) in t["Resources"].as_object_mut().unwrap().iter_mut() {
+                if r["Type"] == "AWS::SSM::Parameter" {
+                    r["Properties"]["Value"] = "bad-release".into();
+                }
+            }
+        },
+    );
+    edit_json(&dir.join("LightningTalk-Api-prod.template.json"), |t| {
+        t["Resources"]["BadReleaseQueue"] = serde_json::json!({ "Type": "AWS::SQS::Queue" });
+    });
+}
+
+/// `stack-deploy` with this test's own shared state folder and run id.
+fn with_state(emu: &EmulatorGuard, state: &Path, run: Option<&str>) -> Command {
+    let mut c = cmd(emu);
+    c.env("LTC_STATE", state);
+    if let Some(r) = run {
+        c.env("LTC_RUN_ID", r);
+    }
+    c
+}
+
+#[test]
+fn a_clean_but_bad_release_is_reverted_to_the_templates_before_it() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let all = names(&[
+        "Database",
+        "Security",
+        "Api",
+        "StaticSite",
+        "Monitoring",
+        "Observability",
+        "DisasterRecovery",
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let first = with_state(
+        &emu,
+        state.path(),
+        Some("20261202T050000.000Z-deploy-aaaaaa"),
+    )
+    .args(["deploy", "--app"])
+    .arg(fixture())
+    .args(["--all", "--yes"])
+    .output()
+    .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = live_templates(&emu, &all);
+    assert!(before.iter().all(|(_, t)| t.is_some()));
+    let endpoint_before = ssm_value(&emu, "/ltc/prod/db/endpoint");
+
+    let release = tempfile::tempdir().unwrap();
+    bad_release(release.path());
+    let run = "20261202T050100.000Z-deploy-bbbbbb";
+    let second = with_state(&emu, state.path(), Some(run))
+        .args(["deploy", "--app"])
+        .arg(release.path())
+        .args(["--all", "--yes", "--method", "direct"])
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let v = json_stdout(&second);
+    assert_eq!(v["run_id"], run);
+    assert_eq!(
+        v["records"],
+        serde_json::json!([
+            "stack-LightningTalk-Database-prod.json",
+            "stack-LightningTalk-Api-prod.json"
+        ]),
+        "{v}"
+    );
+    assert_eq!(
+        stack_json(&v, "LightningTalk-Api-prod")["record"],
+        "stack-LightningTalk-Api-prod.json"
+    );
+    assert_eq!(ssm_value(&emu, "/ltc/prod/db/endpoint"), "bad-release");
+    assert_ne!(
+        live_templates(&emu, &all),
+        before,
+        "the release changed templates"
+    );
+
+    // A dry run lists what would change and changes nothing.
+    let dry = with_state(&emu, state.path(), None)
+        .args(["revert", "--run", run, "--app"])
+        .arg(release.path())
+        .args(["--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(
+        actions(&json_stdout(&dry)),
+        vec![
+            ("LightningTalk-Api-prod".into(), "would-update".into()),
+            ("LightningTalk-Database-prod".into(), "would-update".into()),
+        ]
+    );
+    assert_eq!(ssm_value(&emu, "/ltc/prod/db/endpoint"), "bad-release");
+
+    let revert = with_state(&emu, state.path(), None)
+        .args(["revert", "--run", run, "--app"])
+        .arg(release.path())
+        .args(["--yes", "--method", "direct"])
+        .output()
+        .unwrap();
+    assert!(
+        revert.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revert.stderr)
+    );
+    let r = json_stdout(&revert);
+    // Api (which imports from Database) first, then Database.
+    assert_eq!(
+        r["order"],
+        serde_json::json!([["LightningTalk-Api-prod"], ["LightningTalk-Database-prod"]])
+    );
+    assert_eq!(
+        actions(&r),
+        vec![
+            ("LightningTalk-Api-prod".into(), "updated".into()),
+            ("LightningTalk-Database-prod".into(), "updated".into()),
+        ]
+    );
+    // Read back independently: every stack's template is the one before the release.
+    assert_eq!(live_templates(&emu, &all), before);
+    assert_eq!(ssm_value(&emu, "/ltc/prod/db/endpoint"), endpoint_before);
+
+    // Again: each stack already equals its record and is skipped.
+    let again = with_state(&emu, state.path(), None)
+        .args(["revert", "--run", run, "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        actions(&json_stdout(&again)),
+        vec![
+            ("LightningTalk-Api-prod".into(), "unchanged".into()),
+            ("LightningTalk-Database-prod".into(), "unchanged".into()),
+        ]
+    );
+}
+
+#[test]
+fn delete_created_deletes_only_the_stacks_the_run_created() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let state = tempfile::tempdir().unwrap();
+    let (db, sec) = ("LightningTalk-Database-prod", "LightningTalk-Security-prod");
+    let first = with_state(&emu, state.path(), None)
+        .args(["deploy", "--yes", "--app"])
+        .arg(fixture())
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = live_templates(&emu, &[db.to_owned()]);
+
+    let release = tempfile::tempdir().unwrap();
+    bad_release(release.path());
+    let run = "20261202T050200.000Z-deploy-cccccc";
+    let second = with_state(&emu, state.path(), Some(run))
+        .args(["deploy", "--yes", "--app"])
+        .arg(release.path())
+        .args([db, sec])
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let recorded: Value = serde_json::from_slice(
+        &std::fs::read(
+            state
+                .path()
+                .join(format!("default/runs/{run}/stack-{sec}.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(recorded["created"], true);
+
+    // Without --delete-created the created stack stays, and says so.
+    let keep = with_state(&emu, state.path(), None)
+        .args(["revert", "--run", run, "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        keep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keep.stderr)
+    );
+    let k = json_stdout(&keep);
+    assert_eq!(k["left_in_place"], serde_json::json!([sec]));
+    assert_eq!(stack_json(&k, sec)["action"], "left-in-place");
+    assert_eq!(stack_json(&k, db)["action"], "updated");
+    assert!(stack_exists(&emu, sec));
+    assert_eq!(live_templates(&emu, &[db.to_owned()]), before);
+
+    let delete = with_state(&emu, state.path(), None)
+        .args(["revert", "--run", run, "--yes", "--delete-created"])
+        .output()
+        .unwrap();
+    assert!(
+        delete.status.success(),
+        "{}",
+        String::from_utf8_lossy(&delete.stderr)
+    );
+    let d = json_stdout(&delete);
+    assert_eq!(stack_json(&d, sec)["action"], "deleted");
+    assert_eq!(stack_json(&d, db)["action"], "unchanged");
+    assert!(!stack_exists(&emu, sec), "created stack deleted");
+    assert!(
+        stack_exists(&emu, db),
+        "the stack that existed before stays"
+    );
+    assert_eq!(live_templates(&emu, &[db.to_owned()]), before);
+}
+
+#[test]
+fn revert_and_rollback_alarm_input_is_refused_before_any_call() {
+    let state = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (vec!["revert", "--run", "../etc", "--yes"], "run id"),
+        (
+            vec!["revert", "--run", "r1", "bad_name!", "--yes"],
+            "bad_name!",
+        ),
+        (
+            vec![
+                "deploy",
+                "--all",
+                "--yes",
+                "--rollback-alarm",
+                "arn:aws:sns:x:y:z",
+            ],
+            "not a CloudWatch alarm ARN",
+        ),
+        (
+            vec![
+                "deploy",
+                "--all",
+                "--yes",
+                "--rollback-alarm",
+                "a",
+                "--monitoring-time",
+                "90s",
+            ],
+            "whole minutes",
+        ),
+    ] {
+        let mut c = offline();
+        c.env("LTC_STATE", state.path());
+        if args[0] == "deploy" {
+            c.args(["deploy", "--app"]).arg(fixture()).args(&args[1..]);
+        } else {
+            c.args(&args);
+        }
+        let out = c.output().unwrap();
+        assert_usage_error(&out, needle);
+    }
+}
