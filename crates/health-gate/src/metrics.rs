@@ -166,6 +166,11 @@ async fn fetch(
     Ok(by_id)
 }
 
+fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp();
+    DateTime::from_timestamp(secs - secs.rem_euclid(60), 0).unwrap_or(t)
+}
+
 /// Evaluates the metric gates at `now`: one observation per gate, in order.
 pub async fn evaluate(cw: &Client, gates: &[&MetricGate], now: DateTime<Utc>) -> Vec<Observation> {
     if gates.is_empty() {
@@ -173,7 +178,12 @@ pub async fn evaluate(cw: &Client, gates: &[&MetricGate], now: DateTime<Utc>) ->
     }
     let all = queries(gates);
     let widest = gates.iter().map(|m| m.window).max().unwrap_or_default();
-    let start = now - chrono::Duration::from_std(widest).unwrap_or(chrono::Duration::minutes(5));
+    // Start on a whole minute (CloudWatch's own rounding), so the period buckets
+    // do not move between evaluations: an unaligned start averages a new datapoint
+    // with older ones in a different way each time.
+    let start = minute_floor(
+        now - chrono::Duration::from_std(widest).unwrap_or(chrono::Duration::minutes(5)),
+    );
     // EndTime is exclusive and whole seconds: a datapoint stamped a moment ago
     // must not fall after it (no datapoint is newer than now, so a minute more
     // adds nothing else).
@@ -217,7 +227,10 @@ pub async fn evaluate(cw: &Client, gates: &[&MetricGate], now: DateTime<Utc>) ->
             if let Some(why) = failed.get(&k) {
                 return Observation::NoData(why.clone());
             }
-            let from = now.timestamp() - i64::try_from(m.window.as_secs()).unwrap_or(300);
+            let from = minute_floor(
+                now - chrono::Duration::from_std(m.window).unwrap_or(chrono::Duration::minutes(5)),
+            )
+            .timestamp();
             let mine: Vec<&Query> = all.iter().filter(|q| q.gate == k).collect();
             let empty = Series::default();
             let window = common::duration::format_duration(m.window);
