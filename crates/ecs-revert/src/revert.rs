@@ -264,6 +264,22 @@ impl Render for RevertReport {
             let verb = if self.dry_run { "would call" } else { "called" };
             writeln!(w, "{verb} {c}")?;
         }
+        for r in &self.scaling.suspend {
+            writeln!(
+                w,
+                "auto scaling of {}: suspended for the revert [{}]",
+                r.service, r.state
+            )?;
+        }
+        for r in &self.scaling.restore {
+            writeln!(
+                w,
+                "auto scaling of {}: put back ({}) [{}]",
+                r.service,
+                r.requested.describe(),
+                r.state
+            )?;
+        }
         Ok(())
     }
 }

@@ -106,6 +106,18 @@ impl Render for ScaleReport {
             let verb = if self.dry_run { "would call" } else { "called" };
             writeln!(w, "{verb} {c}")?;
         }
+        for r in &self.limits {
+            writeln!(
+                w,
+                "auto scaling limits of {}: {} [{}]",
+                r.service,
+                r.requested.describe(),
+                r.state
+            )?;
+        }
+        for x in &self.warnings {
+            writeln!(w, "warning: {x}")?;
+        }
         Ok(())
     }
 }
