@@ -833,3 +833,70 @@ async fn a_signal_while_a_snapshot_is_being_made_journals_interrupted_with_the_r
         "{line}"
     );
 }
+
+// Chaos trials 100018/100058/100106: the restore for `--swap` was made, then
+// every DescribeDBInstances of the restored instance failed (503 after the
+// SDK's 3 attempts, each look): exit 3 although `ltc-db-r1` exists, not
+// swapped. Now: exit 7 with what is where and the command that continues.
+#[tokio::test(start_paused = true)]
+async fn a_restore_for_swap_whose_wait_reads_keep_failing_is_a_partial_change_exit_7() {
+    let h = Harness::new();
+    let world = World::new(&[("ltc-db", "db-ORIG", "available")]);
+    let w = world.clone();
+    let restore = mock!(Client::restore_db_instance_from_db_snapshot)
+        .match_requests(move |r| {
+            w.put(
+                r.db_instance_identifier().unwrap_or_default(),
+                "db-NEW",
+                "creating",
+            );
+            true
+        })
+        .then_output(|| {
+            aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput::builder().build()
+        });
+    let w = world.clone();
+    let unavailable = mock!(Client::describe_db_instances)
+        .match_requests(move |r| {
+            r.db_instance_identifier() == Some("ltc-db-r1") && w.holder("ltc-db-r1").is_some()
+        })
+        .sequence()
+        .http_status(503, None)
+        .repeatedly()
+        .build();
+    let (describe, snap) = (world.describe_rule(), snap_rule());
+    let rds = client(&[&unavailable, &describe, &snap, &restore]);
+    let mut v = crate::mock_tests::restore_validated();
+    v.swap = Some(plan());
+    let err = crate::restore::restore(
+        &h.ctx,
+        &rds,
+        &v,
+        None,
+        HumanDuration(Duration::from_secs(3600)),
+    )
+    .await
+    .expect_err("not swapped");
+    assert_eq!(err.exit_code(), 7, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("ltc-db-r1 was restored and NOT swapped"),
+        "{msg}"
+    );
+    assert!(msg.contains("ltc-db is untouched"), "{msg}");
+    assert!(
+        msg.contains("db-snapshot swap --instance ltc-db --with ltc-db-r1"),
+        "{msg}"
+    );
+    assert_eq!(restore.num_calls(), 1);
+    // The first look and READ_RETRIES more, 3 attempts each.
+    assert_eq!(
+        unavailable.num_calls() as u32,
+        3 * (crate::wait::READ_RETRIES + 1)
+    );
+    assert_eq!(world.holder("ltc-db").as_deref(), Some("db-ORIG"));
+    assert_eq!(
+        h.journal(),
+        [pair("db.restore", "intent"), pair("db.restore", "unknown")]
+    );
+}

@@ -502,6 +502,20 @@ async fn restore_instance(
                 "{source_id} was not touched and still serves under its own name"
             ));
         }
+        let waited = match (waited, &v.swap) {
+            // Restored, not seen available: a partial change when a swap was to
+            // follow (exit 7 with what is where), `unknown` in the journal.
+            (Err(e), Some(plan)) if wait::is_transient(&e) => {
+                let msg =
+                    swap_inventory(v, plan, source_id, &format!("waiting for it failed: {e}"));
+                change.unknown(
+                    json!({"target": v.target, "status": "unknown", "source": source_id, "source_touched": false}),
+                    msg.clone(),
+                )?;
+                return Err(Error::RevertFailed(msg));
+            }
+            (w, _) => w,
+        };
         wait::record_wait(
             change,
             waited,
@@ -523,7 +537,18 @@ async fn restore_instance(
             ));
             return Err(Error::Interrupted);
         }
-        let (original, replacement) = swap::preflight(rds, plan).await?;
+        let (original, replacement) = match swap::preflight(rds, plan).await {
+            Ok(p) => p,
+            Err(e) if wait::is_transient(&e) => {
+                return Err(Error::RevertFailed(swap_inventory(
+                    v,
+                    plan,
+                    source_id,
+                    &format!("the swap's preflight read failed: {e}"),
+                )));
+            }
+            Err(e) => return Err(e),
+        };
         let done = swap::swap(ctx, rds, plan, &original, &replacement, timeout.0).await?;
         result.endpoint = done.endpoint.as_ref().map(|e| e.address.clone());
         result.port = done.endpoint.as_ref().and_then(|e| e.port);
@@ -531,6 +556,18 @@ async fn restore_instance(
     }
     result.api_calls = rds.calls();
     Ok(result)
+}
+
+/// What is where after the restore of a `--swap` was made but the swap could
+/// not start (a read kept failing), and the commands that carry on.
+fn swap_inventory(v: &Validated, plan: &SwapPlan, source_id: &str, why: &str) -> String {
+    format!(
+        "{} was restored and NOT swapped ({why}); {source_id} is untouched and still serves under its own name, \
+         {} holds the restored copy; continue with: db-snapshot wait --instance {} && db-snapshot swap --instance {} --with {} \
+         (or run the same restore command again: it carries on with the instance it restored); \
+         or drop the copy: aws rds delete-db-instance --db-instance-identifier {} --skip-final-snapshot",
+        v.target, v.target, v.target, plan.source, plan.replacement, v.target
+    )
 }
 
 /// RestoreDBInstanceFromDBSnapshot with the copied settings.
