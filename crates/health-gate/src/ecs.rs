@@ -1,7 +1,8 @@
 //! ECS gates: the unhealthy share of a service's tasks,
 //! 1 - healthy running / desired, in %. DescribeServices (10 services per call)
-//! gives running and desired; ListTasks + DescribeTasks give each running task's
-//! health status, and a task reported UNHEALTHY is not counted as healthy. Tasks
+//! gives running and desired; one ListTasks of the cluster's running tasks and
+//! DescribeTasks (100 per call) give each task's health status and service (its
+//! group `service:NAME`); a task reported UNHEALTHY is not counted as healthy. Tasks
 //! without a container health check report UNKNOWN and count as healthy when
 //! running. A gate over several services takes the worst one.
 
@@ -38,14 +39,19 @@ impl ServiceHealth {
     }
 }
 
-async fn unhealthy_tasks(cw: &Client, cluster: &str, service: &str) -> Result<i32, AwsError> {
+/// UNHEALTHY running tasks per service (by the task's group `service:NAME`), from
+/// one ListTasks of the cluster's running tasks (paged) and DescribeTasks per 100:
+/// one call per source kind rather than one per service.
+async fn unhealthy_by_service(
+    ecs: &Client,
+    cluster: &str,
+) -> Result<std::collections::HashMap<String, i32>, AwsError> {
     let mut arns = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let o = cw
+        let o = ecs
             .list_tasks()
             .cluster(cluster)
-            .service_name(service)
             .desired_status(DesiredStatus::Running)
             .set_next_token(token.take())
             .send()
@@ -57,25 +63,25 @@ async fn unhealthy_tasks(cw: &Client, cluster: &str, service: &str) -> Result<i3
             _ => break,
         }
     }
-    let mut unhealthy = 0;
+    let mut unhealthy = std::collections::HashMap::new();
     for chunk in arns.chunks(100) {
-        let o = cw
+        let o = ecs
             .describe_tasks()
             .cluster(cluster)
             .set_tasks(Some(chunk.to_vec()))
             .send()
             .await
             .aws("DescribeTasks")?;
-        unhealthy += o
-            .tasks()
-            .iter()
-            .filter(|t| {
-                t.last_status() == Some("RUNNING")
-                    && t.health_status() == Some(&HealthStatus::Unhealthy)
-            })
-            .count();
+        for t in o.tasks() {
+            if t.last_status() == Some("RUNNING")
+                && t.health_status() == Some(&HealthStatus::Unhealthy)
+                && let Some(service) = t.group().and_then(|g| g.strip_prefix("service:"))
+            {
+                *unhealthy.entry(service.to_owned()).or_insert(0) += 1;
+            }
+        }
     }
-    Ok(i32::try_from(unhealthy).unwrap_or(i32::MAX))
+    Ok(unhealthy)
 }
 
 /// Reads the services of one gate.
@@ -110,25 +116,24 @@ pub async fn evaluate(ecs: &Client, cluster: &str, services: &[String]) -> Obser
             };
         }
         for s in o.services() {
-            let name = s.service_name().unwrap_or("?").to_owned();
-            let unhealthy_running = if s.running_count() > 0 {
-                match unhealthy_tasks(ecs, cluster, &name).await {
-                    Ok(n) => n,
-                    // Without task health a share would count unhealthy tasks as
-                    // healthy: no data, not a guess.
-                    Err(e) => {
-                        return Observation::NoData(format!("{name}: task health not read: {e}"));
-                    }
-                }
-            } else {
-                0
-            };
             found.push(ServiceHealth {
-                service: name,
+                service: s.service_name().unwrap_or("?").to_owned(),
                 desired: s.desired_count(),
                 running: s.running_count(),
-                unhealthy_running,
+                unhealthy_running: 0,
             });
+        }
+    }
+    if found.iter().any(|h| h.running > 0) {
+        match unhealthy_by_service(ecs, cluster).await {
+            Ok(by) => {
+                for h in &mut found {
+                    h.unhealthy_running = by.get(&h.service).copied().unwrap_or(0);
+                }
+            }
+            // Without task health a share would count unhealthy tasks as
+            // healthy: no data, not a guess.
+            Err(e) => return Observation::NoData(format!("task health not read: {e}")),
         }
     }
     let parts: Vec<String> = found
@@ -190,7 +195,7 @@ mod tests {
 
     // The emulator never reports task health: UNHEALTHY tasks come from mocks.
     #[tokio::test]
-    async fn unhealthy_tasks_from_describe_tasks_count_against_the_service() {
+    async fn unhealthy_tasks_of_the_cluster_count_against_their_service() {
         let services = mock!(Client::describe_services).then_output(|| {
             DescribeServicesOutput::builder()
                 .services(
@@ -204,7 +209,8 @@ mod tests {
         });
         let list = mock!(Client::list_tasks)
             .match_requests(|r| {
-                r.service_name() == Some("api")
+                r.cluster() == Some("ltc")
+                    && r.service_name().is_none()
                     && r.desired_status() == Some(&DesiredStatus::Running)
             })
             .then_output(|| {
@@ -216,21 +222,26 @@ mod tests {
                     .build()
             });
         let tasks = mock!(Client::describe_tasks).then_output(|| {
-            let t = |h: HealthStatus| {
+            let t = |group: &str, h: HealthStatus| {
                 Task::builder()
+                    .group(group)
                     .last_status("RUNNING")
                     .health_status(h)
                     .build()
             };
             DescribeTasksOutput::builder()
-                .tasks(t(HealthStatus::Healthy))
-                .tasks(t(HealthStatus::Unhealthy))
-                .tasks(t(HealthStatus::Unhealthy))
-                .tasks(t(HealthStatus::from("UNKNOWN")))
+                .tasks(t("service:api", HealthStatus::Healthy))
+                .tasks(t("service:api", HealthStatus::Unhealthy))
+                .tasks(t("service:api", HealthStatus::Unhealthy))
+                .tasks(t("service:api", HealthStatus::from("UNKNOWN")))
+                // Another service's task in the same cluster does not count.
+                .tasks(t("service:worker", HealthStatus::Unhealthy))
                 .build()
         });
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&services, &list, &tasks]);
         let obs = evaluate(&ecs, "ltc", &["api".into()]).await;
+        assert_eq!(list.num_calls(), 1);
+        assert_eq!(tasks.num_calls(), 1);
         match obs {
             Observation::Value { value, detail } => {
                 assert_eq!(value, 50.0);

@@ -209,6 +209,8 @@ fn the_rehearsal_gates_pass_on_healthy_metrics_with_one_get_metric_data_call() {
     // Six metric gates, nine series: one call.
     assert_eq!(v["calls"]["GetMetricData"], 1, "{v}");
     assert_eq!(v["calls"]["DescribeServices"], 1, "{v}");
+    // Task health: one ListTasks for the cluster, not one per service.
+    assert_eq!(v["calls"]["ListTasks"], 1, "{v}");
     // The table for people is on stderr.
     let err = stderr(&out);
     assert!(
