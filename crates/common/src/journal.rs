@@ -365,6 +365,14 @@ pub fn check_writable(path: &Path) -> Result<()> {
             path.display()
         )));
     }
+    // Kernel and device files open for appending but take no journal lines.
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|p| real.starts_with(p))
+    {
+        return Err(refuse("not a file on disk".into()));
+    }
     if path.exists() {
         return OpenOptions::new()
             .append(true)
@@ -631,6 +639,8 @@ mod tests {
         let e = check_writable(Path::new("/dev/null/x")).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert_eq!(e.to_string().matches("/dev/null/x").count(), 1, "{e}");
+        let e = check_writable(Path::new("/proc/version")).unwrap_err();
+        assert!(e.to_string().contains("not a file on disk"), "{e}");
         assert!(check_writable(&dir.path().join("new/j.jsonl")).is_ok());
         // Checking creates nothing.
         assert!(!dir.path().join("new").exists());
