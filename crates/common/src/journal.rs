@@ -365,11 +365,13 @@ pub fn check_writable(path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    // Kernel and device files open for appending but take no journal lines.
+    // Kernel and device files open for appending but take no journal lines
+    // (/dev/null, which discards them on purpose, excepted).
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    if ["/proc", "/sys", "/dev"]
-        .iter()
-        .any(|p| real.starts_with(p))
+    if real != Path::new("/dev/null")
+        && ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|p| real.starts_with(p))
     {
         return Err(refuse("not a file on disk".into()));
     }
@@ -641,6 +643,7 @@ mod tests {
         assert_eq!(e.to_string().matches("/dev/null/x").count(), 1, "{e}");
         let e = check_writable(Path::new("/proc/version")).unwrap_err();
         assert!(e.to_string().contains("not a file on disk"), "{e}");
+        assert!(check_writable(Path::new("/dev/null")).is_ok());
         assert!(check_writable(&dir.path().join("new/j.jsonl")).is_ok());
         // Checking creates nothing.
         assert!(!dir.path().join("new").exists());
