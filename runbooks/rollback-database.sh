@@ -17,6 +17,11 @@ main() {
   rb::rollback_run || rb::usage_error "no deploy run whose snapshot to restore: set ROLLBACK_RUN"
   local latest="${RB_RUN_DIR}/db-snapshot.${ROLLBACK_RUN}.json" s
   rb::get_record "${ROLLBACK_RUN}" db-snapshot.json "${latest}"
+  # Auto scaling would start tasks again while the database is restored: suspend it
+  # first (rollback-application.sh restores the deploy's recorded scaling state).
+  local services=()
+  for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
+  rb::bin ecs-revert scaling suspend --cluster "${ECS_CLUSTER}" "${services[@]}"
   for s in "${ECS_SERVICES[@]}"; do
     rb::bin ecs-revert scale --cluster "${ECS_CLUSTER}" --service "${s}" --desired 0
   done

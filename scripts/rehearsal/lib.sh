@@ -185,6 +185,10 @@ rh::seed_ecs() {
     rh::batch_add "" ecs register-task-definition --family "${s}" --container-definitions "$(rh::container "${s}" 1.9.0)"
     rh::batch_add "" ecs create-service --cluster "${RH_CLUSTER}" --service-name "${s}" \
       --task-definition "${s}:2" --desired-count 2
+    # Each service scales between 2 and 6 tasks (Application Auto Scaling), as in production.
+    rh::batch_add "" application-autoscaling register-scalable-target --service-namespace ecs \
+      --scalable-dimension ecs:service:DesiredCount --resource-id "service/${RH_CLUSTER}/${s}" \
+      --min-capacity 2 --max-capacity 6 --role-arn "arn:aws:iam::123456789012:role/ecs-autoscaling"
   done
 }
 
