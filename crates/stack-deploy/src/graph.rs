@@ -54,8 +54,8 @@ pub fn select(
         if hits.is_empty() {
             let known: Vec<&str> = assembly.stacks.iter().map(|s| s.id.as_str()).collect();
             return Err(Error::usage(format!(
-                "no stack matches {p:?} in {} (stacks: {})",
-                assembly.dir.display(),
+                "no stack matches {} (the assembly's stacks: {})",
+                common::quote(p),
                 known.join(", ")
             )));
         }
