@@ -261,7 +261,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             ctx.out.info(format!(
                 "CloudFormation rolls an update back by itself when one of these alarms fires{}: {}",
                 ra.monitoring_minutes
-                    .map(|m| format!(" (and for {m} min after it)"))
+                    .map(|m| format!(" (and for {m} min after the stack operation ends)"))
                     .unwrap_or_default(),
                 alarm_arns.join(", ")
             ));

@@ -1367,3 +1367,65 @@ fn revert_and_rollback_alarm_input_is_refused_before_any_call() {
         assert_usage_error(&out, needle);
     }
 }
+
+#[test]
+fn rollback_alarm_names_resolve_against_the_emulator_and_unknown_names_exit_4() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    rt().block_on(async {
+        aws_sdk_cloudwatch::Client::new(&sdk_config(&emu).await)
+            .put_metric_alarm()
+            .alarm_name("ltc-critical-5xx")
+            .metric_name("5xx")
+            .namespace("LTC")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let db = "LightningTalk-Database-prod";
+    let unknown = cmd(&emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(fixture())
+        .args([
+            db,
+            "--rollback-alarm",
+            "ltc-critical-5xx",
+            "ltc-critcal-typo",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("ltc-critcal-typo"));
+    assert!(!stack_exists(&emu, db), "nothing deployed");
+
+    let ok = cmd(&emu)
+        .args(["deploy", "--yes", "--app"])
+        .arg(fixture())
+        .args([
+            db,
+            "--rollback-alarm",
+            "ltc-critical-5xx",
+            "--monitoring-time",
+            "10m",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        json_stdout(&ok)["rollback_alarms"],
+        serde_json::json!([
+            "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:ltc-critical-5xx"
+        ])
+    );
+}
