@@ -3,13 +3,14 @@
 # it deploys; someone then widens ltc-api's limits and suspends its scaling; the
 # rollback reverts the services (suspending scaling during the revert), restores the
 # scalable target as the deploy recorded it, and both validations show it. Every end
-# state is read independently with the AWS CLI.
+# state is read independently with the AWS CLI. (The seeded world registers every
+# service's scalable target at 2-6; the case sets ltc-api's again to be explicit.)
 # expect-exit: 0
 # expect-output: before the deploy: min 2 max 6 suspended in=false out=false scheduled=false
 # expect-output: changed after the deploy: min 4 max 12 suspended in=true out=true scheduled=false
 # expect-output: after the rollback: min 2 max 6 suspended in=false out=false scheduled=false
 # expect-output: auto scaling ltc-api: min 2 max 6, suspended none
-# expect-output: auto scaling ltc-worker: no scalable target
+# expect-output: auto scaling ltc-worker: min 2 max 6, suspended none
 # expect-output: scaling record of the deploy: scaling-ltc-rehearsal.json
 # expect-output: journal: ecs.scaling.restore ok
 set -Eeuo pipefail
