@@ -40,20 +40,9 @@ impl Kind {
     }
 }
 
-/// Longest part of an operator's input quoted back in an error line.
-pub const MAX_QUOTED: usize = 100;
-
-/// `input` quoted for an error line, cut to [`MAX_QUOTED`] characters with the
-/// full length said, so a 100 kB argument is not echoed back whole.
-pub fn quoted(input: &str) -> String {
-    let n = input.chars().count();
-    if n <= MAX_QUOTED {
-        format!("{input:?}")
-    } else {
-        let head: String = input.chars().take(MAX_QUOTED).collect();
-        format!("{head:?}... ({n} characters)")
-    }
-}
+/// Operator input quoted for an error line, cut to 100 characters: the one
+/// rule of `common::quote`.
+pub use common::quote as quoted;
 
 /// Checks RDS naming rules: 1 to `max` letters, digits or hyphens, starting with
 /// a letter, no double hyphen, no trailing hyphen.

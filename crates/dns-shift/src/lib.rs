@@ -129,18 +129,9 @@ pub fn parse_duration(flag: &str, raw: &str) -> Result<std::time::Duration> {
     Ok(d)
 }
 
-/// An operator's input as quoted in an error line: at most 100 characters (a
-/// 100 kB `--zone` is not echoed back whole), control characters escaped.
-pub fn quoted(raw: &str) -> String {
-    const MAX: usize = 100;
-    let n = raw.chars().count();
-    if n <= MAX {
-        format!("{raw:?}")
-    } else {
-        let head: String = raw.chars().take(MAX).collect();
-        format!("{head:?}... ({n} characters)")
-    }
-}
+/// Operator input quoted for an error line, cut to 100 characters: the one
+/// rule of `common::quote`.
+pub use common::quote as quoted;
 
 /// Returns `common::Error` rather than `anyhow::Error`: `common::cli::main`
 /// finds the exit code by downcasting the boxed error, and an `anyhow::Error`

@@ -173,19 +173,9 @@ pub fn parse_count(raw: &str, force: bool, limit: i32) -> Result<i32> {
     Ok(n)
 }
 
-/// Longest input echoed back in a message.
-const QUOTE_MAX: usize = 100;
-
-/// `s` quoted for a message, cut to about 100 characters.
-pub fn quoted(s: &str) -> String {
-    let n = s.chars().count();
-    if n <= QUOTE_MAX {
-        format!("{s:?}")
-    } else {
-        let head: String = s.chars().take(QUOTE_MAX - 20).collect();
-        format!("{head:?}... ({n} characters)")
-    }
-}
+/// Operator input quoted for an error line, cut to 100 characters: the one
+/// rule of `common::quote`.
+pub use common::quote as quoted;
 
 #[cfg(test)]
 mod tests {

@@ -39,20 +39,9 @@ pub struct SourceArgs {
     pub at: Option<String>,
 }
 
-/// Longest input echoed back in a message.
-const QUOTE_MAX: usize = 100;
-
-/// `s` quoted for a message, cut to about 100 characters (a pasted 100 kB
-/// value is not echoed back whole).
-pub fn quoted(s: &str) -> String {
-    let n = s.chars().count();
-    if n <= QUOTE_MAX {
-        format!("{s:?}")
-    } else {
-        let head: String = s.chars().take(QUOTE_MAX - 20).collect();
-        format!("{head:?}... ({n} characters)")
-    }
-}
+/// Operator input quoted for an error line, cut to 100 characters: the one
+/// rule of `common::quote`.
+pub use common::quote as quoted;
 
 /// S3 keys (and so prefixes) are at most 1024 bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
