@@ -53,7 +53,7 @@ rh::write_release() {
 }
 
 rh::start_origins() {
-  local n="${RH_DIR}/nginx" blue green
+  local n="${RH_DIR}/nginx" blue green db cache
   mkdir -p "${n}/logs" "${n}/tmp"
   rh::write_release "${n}/blue" 1.9.0
   rh::write_release "${n}/green" 2.0.0
@@ -61,6 +61,8 @@ rh::start_origins() {
   chmod -R a+rX "${RH_DIR}"
   blue="$(rh::free_port)"
   green="$(rh::free_port)"
+  db="$(rh::free_port)"
+  cache="$(rh::free_port)"
   cat >"${n}/nginx.conf" <<CONF
 worker_processes 1;
 pid ${n}/nginx.pid;
@@ -81,10 +83,14 @@ http {
     include ${n}/green-mode.conf;
     location = /health { default_type application/json; }
   }
+  # Stand-ins for the database's and the cache's TCP endpoints (health-gate tcp gates).
+  server { listen 127.0.0.1:${db}; return 444; }
+  server { listen 127.0.0.1:${cache}; return 444; }
 }
 CONF
   nginx -p "${n}" -c "${n}/nginx.conf" -e "${n}/logs/error.log"
   export LTC_REHEARSAL_BLUE_URL="http://127.0.0.1:${blue}" LTC_REHEARSAL_GREEN_URL="http://127.0.0.1:${green}"
+  export LTC_REHEARSAL_DB_ADDRESS="127.0.0.1:${db}" LTC_REHEARSAL_CACHE_ADDRESS="127.0.0.1:${cache}"
   rh::wait_status "${LTC_REHEARSAL_BLUE_URL}/health" 200
   rh::wait_status "${LTC_REHEARSAL_GREEN_URL}/health" 200
   log::info "origins: blue ${LTC_REHEARSAL_BLUE_URL}, green ${LTC_REHEARSAL_GREEN_URL}"
@@ -142,6 +148,8 @@ rh::seed() {
   rh::seed_rds
   rh::seed_site
   rh::seed_alarms
+  # Healthy CloudWatch metrics for the health gates (runbooks/env/rehearsal.gates.toml).
+  "${LTC_ROOT}/scripts/rehearsal/put-metrics" --emit healthy >>"${RH_BATCH}" || return 1
   rh::batch_add "${RH_DIR}/zone.json" route53 create-hosted-zone --name "${RH_ZONE_NAME}" \
     --caller-reference "rehearsal-$(date +%s%N)"
   rh::batch_run || return 1
