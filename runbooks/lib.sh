@@ -312,3 +312,16 @@ rb::run_steps() {
   done
   log::info "${kind} finished: ${#selected[@]} step(s); run folder ${RB_RUN_DIR}"
 }
+
+# The environment's health gates file for `health-gate`: GATES_FILE, else
+# runbooks/env/NAME.gates.toml, in RB_GATES; exit 2 when it is missing. Every
+# setting the file names as ${VAR} is exported (when set) so health-gate sees it.
+rb::gates() {
+  RB_GATES="${GATES_FILE:-${RB_DIR}/env/${RB_ENV}.gates.toml}"
+  [[ -f "${RB_GATES}" ]] ||
+    rb::usage_error "no gates file for environment '${RB_ENV}': ${RB_GATES} (copy runbooks/env/prod.gates.toml.example)"
+  local name
+  while IFS= read -r name; do
+    [[ -z "${!name:-}" ]] || export "${name?}"
+  done < <(grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*\}' "${RB_GATES}" | tr -d '{}$' | sort -u)
+}
