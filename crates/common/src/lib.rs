@@ -12,6 +12,7 @@ pub mod exit;
 pub mod guard;
 pub mod journal;
 pub mod output;
+pub mod policy;
 pub mod state;
 pub mod wait;
 
