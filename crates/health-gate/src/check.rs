@@ -24,6 +24,41 @@ pub struct GatesArgs {
     /// against the file's inconclusive_limit).
     #[arg(long)]
     pub strict: bool,
+    /// Only the gates of this source (cloudwatch, alarm, ecs, target-health,
+    /// autoscaling, guardduty, tcp, command). Repeatable, e.g. `--source tcp
+    /// --source command` for a connectivity-only check. A selection that matches
+    /// no gate is a usage error (exit 2): an empty check would always pass.
+    #[arg(long = "source", value_name = "SOURCE")]
+    pub sources: Vec<String>,
+}
+
+impl GatesArgs {
+    /// Reads the gates file and keeps the selected sources; exit 2 before any call
+    /// for a mistake in either.
+    pub fn load(&self) -> Result<GateSet> {
+        for s in &self.sources {
+            if !gatesfile::SOURCES.contains(&s.as_str()) {
+                return Err(Error::usage(format!(
+                    "--source {}: use one of {}",
+                    common::quote(s),
+                    gatesfile::SOURCES.join(", ")
+                )));
+            }
+        }
+        let mut set = load(&self.gates)?;
+        if !self.sources.is_empty() {
+            set.gates
+                .retain(|g| self.sources.iter().any(|s| s == g.kind.source()));
+            if set.gates.is_empty() {
+                return Err(Error::usage(format!(
+                    "{}: no gate of source {}: nothing to check",
+                    self.gates.display(),
+                    self.sources.join(", ")
+                )));
+            }
+        }
+        Ok(set)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,33 +83,30 @@ pub fn load(path: &std::path::Path) -> Result<GateSet> {
 /// The clients the gate set needs, all counting their calls; no AWS set-up at
 /// all when only TCP and command gates are declared.
 pub async fn clients(ctx: &Context, set: &GateSet, calls: &CallCounter) -> Result<Clients> {
-    let (cw, ecs, rds) = evaluate::needs(set);
-    if !(cw || ecs || rds) {
+    let needs = evaluate::needs(set);
+    if !needs.any() {
         return Ok(Clients::default());
     }
     let config = &ctx.aws().await?.config;
+    macro_rules! client {
+        ($need:expr, $sdk:ident) => {
+            $need.then(|| {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            })
+        };
+    }
     Ok(Clients {
-        cloudwatch: cw.then(|| {
-            aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(config)
-                    .interceptor(calls.clone())
-                    .build(),
-            )
-        }),
-        ecs: ecs.then(|| {
-            aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(config)
-                    .interceptor(calls.clone())
-                    .build(),
-            )
-        }),
-        rds: rds.then(|| {
-            aws_sdk_rds::Client::from_conf(
-                aws_sdk_rds::config::Builder::from(config)
-                    .interceptor(calls.clone())
-                    .build(),
-            )
-        }),
+        cloudwatch: client!(needs.cloudwatch, aws_sdk_cloudwatch),
+        ecs: client!(needs.ecs, aws_sdk_ecs),
+        rds: client!(needs.rds, aws_sdk_rds),
+        elasticache: client!(needs.elasticache, aws_sdk_elasticache),
+        elb: client!(needs.elb, aws_sdk_elasticloadbalancingv2),
+        autoscaling: client!(needs.autoscaling, aws_sdk_applicationautoscaling),
+        guardduty: client!(needs.guardduty, aws_sdk_guardduty),
     })
 }
 
@@ -111,7 +143,7 @@ impl Render for CheckResult {
 }
 
 pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<()> {
-    let set = load(&args.gates.gates)?;
+    let set = args.gates.load()?;
     let calls = CallCounter::default();
     let clients = clients(ctx, &set, &calls).await?;
     let started = Instant::now();

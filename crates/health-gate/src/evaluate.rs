@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::gatesfile::{Gate, GateSet, Kind, Severity, TcpTarget, trim_float};
-use crate::{alarms, command, connect, ecs, metrics};
+use crate::{alarms, command, connect, ecs, guardduty, metrics, scaling, targets};
 
 /// What a source saw for one gate.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,25 +71,63 @@ pub struct Clients {
     pub cloudwatch: Option<aws_sdk_cloudwatch::Client>,
     pub ecs: Option<aws_sdk_ecs::Client>,
     pub rds: Option<aws_sdk_rds::Client>,
+    pub elasticache: Option<aws_sdk_elasticache::Client>,
+    pub elb: Option<aws_sdk_elasticloadbalancingv2::Client>,
+    pub autoscaling: Option<aws_sdk_applicationautoscaling::Client>,
+    pub guardduty: Option<aws_sdk_guardduty::Client>,
 }
 
 /// Which AWS services a gate set calls.
-pub fn needs(set: &GateSet) -> (bool, bool, bool) {
-    let cw = set
-        .gates
-        .iter()
-        .any(|g| matches!(g.kind, Kind::Metric(_) | Kind::Alarm(_)));
-    let ecs = set.gates.iter().any(|g| matches!(g.kind, Kind::Ecs { .. }));
-    let rds = set.gates.iter().any(|g| {
-        matches!(
-            g.kind,
-            Kind::Tcp {
-                target: TcpTarget::RdsInstance(_),
-                ..
-            }
-        )
-    });
-    (cw, ecs, rds)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub cloudwatch: bool,
+    pub ecs: bool,
+    pub rds: bool,
+    pub elasticache: bool,
+    pub elb: bool,
+    pub autoscaling: bool,
+    pub guardduty: bool,
+}
+
+impl Needs {
+    pub fn any(&self) -> bool {
+        self.cloudwatch
+            || self.ecs
+            || self.rds
+            || self.elasticache
+            || self.elb
+            || self.autoscaling
+            || self.guardduty
+    }
+}
+
+pub fn needs(set: &GateSet) -> Needs {
+    let any = |f: &dyn Fn(&Kind) -> bool| set.gates.iter().any(|g| f(&g.kind));
+    Needs {
+        cloudwatch: any(&|k| matches!(k, Kind::Metric(_) | Kind::Alarm(_))),
+        ecs: any(&|k| matches!(k, Kind::Ecs { .. })),
+        rds: any(&|k| {
+            matches!(
+                k,
+                Kind::Tcp {
+                    target: TcpTarget::RdsInstance(_),
+                    ..
+                }
+            )
+        }),
+        elasticache: any(&|k| {
+            matches!(
+                k,
+                Kind::Tcp {
+                    target: TcpTarget::CacheCluster(_) | TcpTarget::ReplicationGroup(_),
+                    ..
+                }
+            )
+        }),
+        elb: any(&|k| matches!(k, Kind::TargetHealth { .. })),
+        autoscaling: any(&|k| matches!(k, Kind::Scaling { .. })),
+        guardduty: any(&|k| matches!(k, Kind::GuardDuty { .. })),
+    }
 }
 
 pub fn query_of(g: &Gate) -> String {
@@ -101,6 +139,17 @@ pub fn query_of(g: &Gate) -> String {
         Kind::Command {
             command, secrets, ..
         } => command::describe_gate(command, secrets),
+        Kind::TargetHealth { target_groups } => targets::describe_gate(target_groups),
+        Kind::Scaling {
+            namespace,
+            resources,
+            window,
+        } => scaling::describe_gate(namespace, resources, *window),
+        Kind::GuardDuty {
+            detector,
+            min_severity,
+            window,
+        } => guardduty::describe_gate(detector.as_deref(), *min_severity, *window),
     }
 }
 
@@ -111,6 +160,9 @@ fn unit_of(g: &Gate) -> String {
         Kind::Tcp { .. } => "ms".into(),
         Kind::Alarm(_) => " in ALARM".into(),
         Kind::Command { .. } => String::new(),
+        Kind::TargetHealth { .. } => "%".into(),
+        Kind::Scaling { .. } => " activities".into(),
+        Kind::GuardDuty { .. } => " findings".into(),
     }
 }
 
@@ -201,10 +253,43 @@ pub async fn evaluate(set: &GateSet, clients: &Clients, now: DateTime<Utc>) -> V
                     (i, obs)
                 }),
                 Kind::Tcp { target, timeout } => Box::pin(async move {
-                    (
-                        i,
-                        connect::evaluate(clients.rds.as_ref(), target, *timeout).await,
-                    )
+                    let lookup = connect::Lookup {
+                        rds: clients.rds.as_ref(),
+                        elasticache: clients.elasticache.as_ref(),
+                    };
+                    (i, connect::evaluate(lookup, target, *timeout).await)
+                }),
+                Kind::TargetHealth { target_groups } => Box::pin(async move {
+                    let obs = match &clients.elb {
+                        Some(c) => targets::evaluate(c, target_groups).await,
+                        None => Observation::NoData("no ELBv2 client".into()),
+                    };
+                    (i, obs)
+                }),
+                Kind::Scaling {
+                    namespace,
+                    resources,
+                    window,
+                } => Box::pin(async move {
+                    let obs = match &clients.autoscaling {
+                        Some(c) => scaling::evaluate(c, namespace, resources, *window, now).await,
+                        None => Observation::NoData("no Application Auto Scaling client".into()),
+                    };
+                    (i, obs)
+                }),
+                Kind::GuardDuty {
+                    detector,
+                    min_severity,
+                    window,
+                } => Box::pin(async move {
+                    let obs = match &clients.guardduty {
+                        Some(c) => {
+                            guardduty::evaluate(c, detector.as_deref(), *min_severity, *window, now)
+                                .await
+                        }
+                        None => Observation::NoData("no GuardDuty client".into()),
+                    };
+                    (i, obs)
                 }),
                 Kind::Command {
                     command,

@@ -134,6 +134,12 @@ pub enum TcpTarget {
     Address(String),
     /// The endpoint of an RDS instance, found with DescribeDBInstances.
     RdsInstance(String),
+    /// Every node endpoint of an ElastiCache cluster (or its configuration
+    /// endpoint), found with DescribeCacheClusters.
+    CacheCluster(String),
+    /// The primary (or configuration) endpoint of an ElastiCache replication
+    /// group, found with DescribeReplicationGroups.
+    ReplicationGroup(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +175,25 @@ pub enum Kind {
         secrets: Vec<String>,
         timeout: Duration,
     },
+    /// ELBv2 target groups (names or ARNs): the healthy share of registered
+    /// targets, in %, of the worst group.
+    TargetHealth {
+        target_groups: Vec<String>,
+    },
+    /// Application Auto Scaling activities started within the window.
+    Scaling {
+        namespace: String,
+        /// Resource ids (e.g. `service/CLUSTER/SERVICE`); empty = the whole namespace.
+        resources: Vec<String>,
+        window: Duration,
+    },
+    /// GuardDuty findings of at least `min_severity` updated within the window.
+    GuardDuty {
+        /// None: every detector of the region (ListDetectors).
+        detector: Option<String>,
+        min_severity: i64,
+        window: Duration,
+    },
 }
 
 impl Kind {
@@ -179,6 +204,9 @@ impl Kind {
             Kind::Ecs { .. } => "ecs",
             Kind::Tcp { .. } => "tcp",
             Kind::Command { .. } => "command",
+            Kind::TargetHealth { .. } => "target-health",
+            Kind::Scaling { .. } => "autoscaling",
+            Kind::GuardDuty { .. } => "guardduty",
         }
     }
 }
@@ -278,13 +306,32 @@ struct RawGate {
     // tcp
     address: Option<S<String>>,
     rds_instance: Option<S<String>>,
+    cache_cluster: Option<S<String>>,
+    replication_group: Option<S<String>>,
     timeout: Option<S<String>>,
     // command
     command: Option<S<String>>,
     mask: Option<S<Vec<S<String>>>>,
+    // target-health
+    target_groups: Option<S<Vec<S<String>>>>,
+    // autoscaling
+    service_namespace: Option<S<String>>,
+    resources: Option<S<Vec<S<String>>>>,
+    // guardduty
+    detector_id: Option<S<String>>,
+    min_severity: Option<S<toml::Value>>,
 }
 
-const SOURCES: &[&str] = &["cloudwatch", "alarm", "ecs", "tcp", "command"];
+pub const SOURCES: &[&str] = &[
+    "cloudwatch",
+    "alarm",
+    "ecs",
+    "target-health",
+    "autoscaling",
+    "guardduty",
+    "tcp",
+    "command",
+];
 
 /// Metrics known per AWS namespace, and whether each is a percentage (0-100).
 /// Custom namespaces (not starting with `AWS/`) take any metric name.
@@ -478,6 +525,21 @@ impl Parser<'_> {
                 Kind::Ecs { cluster, services }
             }
             "tcp" => {
+                let given: Vec<&S<String>> = [
+                    &g.address,
+                    &g.rds_instance,
+                    &g.cache_cluster,
+                    &g.replication_group,
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if given.len() != 1 {
+                    return Err(self.at(
+                        given.get(1).map_or(g.source.span(), |s| s.span()),
+                        "a tcp gate needs exactly one of address (HOST:PORT), rds_instance, cache_cluster or replication_group",
+                    ));
+                }
                 let target = match (&g.address, &g.rds_instance) {
                     (Some(a), None) => {
                         let v = self.expand(a)?;
@@ -492,17 +554,111 @@ impl Parser<'_> {
                         }
                         TcpTarget::Address(v)
                     }
-                    (None, Some(r)) => TcpTarget::RdsInstance(self.expand(r)?),
-                    _ => {
-                        return Err(self.at(
-                            g.source.span(),
-                            "a tcp gate needs exactly one of address (HOST:PORT) or rds_instance",
-                        ));
-                    }
+                    (None, Some(r)) => TcpTarget::RdsInstance(self.nonempty(r, "rds_instance")?),
+                    _ => match (&g.cache_cluster, &g.replication_group) {
+                        (Some(c), _) => TcpTarget::CacheCluster(self.nonempty(c, "cache_cluster")?),
+                        (_, Some(r)) => {
+                            TcpTarget::ReplicationGroup(self.nonempty(r, "replication_group")?)
+                        }
+                        _ => unreachable!("exactly one target was checked above"),
+                    },
                 };
                 Kind::Tcp {
                     target,
                     timeout: self.duration(&g.timeout, Duration::from_secs(3), "timeout")?,
+                }
+            }
+            "target-health" => {
+                let target_groups = self.list(&g.target_groups, &g.source, "target_groups")?;
+                for (tg, raw) in target_groups.iter().zip(
+                    g.target_groups
+                        .as_ref()
+                        .map(|l| l.get_ref().as_slice())
+                        .unwrap_or_default(),
+                ) {
+                    let ok = if tg.starts_with("arn:") {
+                        tg.contains(":targetgroup/")
+                    } else {
+                        (1..=32).contains(&tg.len())
+                            && tg.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                            && !tg.starts_with('-')
+                            && !tg.ends_with('-')
+                    };
+                    if !ok {
+                        return Err(self.at(
+                            raw.span(),
+                            format!(
+                                "target group {}: give a target group ARN or name (1-32 letters, digits, hyphens)",
+                                common::quote(tg)
+                            ),
+                        ));
+                    }
+                }
+                Kind::TargetHealth { target_groups }
+            }
+            "autoscaling" => {
+                let namespace = match &g.service_namespace {
+                    None => "ecs".to_owned(),
+                    Some(n) => {
+                        let v = self.expand(n)?;
+                        let known =
+                            aws_sdk_applicationautoscaling::types::ServiceNamespace::values();
+                        if !known.contains(&v.as_str()) {
+                            return Err(self.at(
+                                n.span(),
+                                format!(
+                                    "unknown service_namespace {}: use one of {}",
+                                    common::quote(&v),
+                                    known.join(", ")
+                                ),
+                            ));
+                        }
+                        v
+                    }
+                };
+                let resources = match &g.resources {
+                    None => Vec::new(),
+                    Some(_) => self.list(&g.resources, &g.source, "resources")?,
+                };
+                Kind::Scaling {
+                    namespace,
+                    resources,
+                    window: self.window(&g, Duration::from_secs(3600))?,
+                }
+            }
+            "guardduty" => {
+                let detector = match &g.detector_id {
+                    None => None,
+                    Some(d) => {
+                        let v = self.nonempty(d, "detector_id")?;
+                        if v.len() > 300 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
+                            return Err(self.at(
+                                d.span(),
+                                format!(
+                                    "detector_id {} is not a GuardDuty detector id",
+                                    common::quote(&v)
+                                ),
+                            ));
+                        }
+                        Some(v)
+                    }
+                };
+                let min_severity = match &g.min_severity {
+                    None => 7,
+                    Some(v) => match v.get_ref() {
+                        toml::Value::Integer(i) if (1..=10).contains(i) => *i,
+                        _ => {
+                            return Err(self.at(
+                                v.span(),
+                                "min_severity must be a whole number from 1 to 10 (GuardDuty: 7 and above is high)",
+                            ));
+                        }
+                    },
+                };
+                Kind::GuardDuty {
+                    detector,
+                    min_severity,
+                    window: self.window(&g, Duration::from_secs(3600))?,
                 }
             }
             _ => {
@@ -552,6 +708,19 @@ impl Parser<'_> {
             ("services", g.services.as_ref().map(Spanned::span)),
             ("address", g.address.as_ref().map(Spanned::span)),
             ("rds_instance", g.rds_instance.as_ref().map(Spanned::span)),
+            ("cache_cluster", g.cache_cluster.as_ref().map(Spanned::span)),
+            (
+                "replication_group",
+                g.replication_group.as_ref().map(Spanned::span),
+            ),
+            ("target_groups", g.target_groups.as_ref().map(Spanned::span)),
+            (
+                "service_namespace",
+                g.service_namespace.as_ref().map(Spanned::span),
+            ),
+            ("resources", g.resources.as_ref().map(Spanned::span)),
+            ("detector_id", g.detector_id.as_ref().map(Spanned::span)),
+            ("min_severity", g.min_severity.as_ref().map(Spanned::span)),
             ("timeout", g.timeout.as_ref().map(Spanned::span)),
             ("command", g.command.as_ref().map(Spanned::span)),
             ("mask", g.mask.as_ref().map(Spanned::span)),
@@ -578,7 +747,24 @@ impl Parser<'_> {
             "tcp" => &[
                 "address",
                 "rds_instance",
+                "cache_cluster",
+                "replication_group",
                 "timeout",
+                "threshold",
+                "comparison",
+            ],
+            "target-health" => &["target_groups", "threshold", "comparison"],
+            "autoscaling" => &[
+                "service_namespace",
+                "resources",
+                "window",
+                "threshold",
+                "comparison",
+            ],
+            "guardduty" => &[
+                "detector_id",
+                "min_severity",
+                "window",
                 "threshold",
                 "comparison",
             ],
@@ -790,8 +976,19 @@ impl Parser<'_> {
 
     fn rule(&self, g: &RawGate, kind: &Kind) -> Result<Option<Rule>> {
         let (threshold, comparison) = (&g.threshold, &g.comparison);
-        let needs = matches!(kind, Kind::Metric(_) | Kind::Ecs { .. });
+        let needs = matches!(
+            kind,
+            Kind::Metric(_) | Kind::Ecs { .. } | Kind::TargetHealth { .. }
+        );
+        let counts = matches!(kind, Kind::Scaling { .. } | Kind::GuardDuty { .. });
         let (t, c) = match (threshold, comparison) {
+            // A count with no rule would always pass: any event fails by default.
+            (None, None) if counts => {
+                return Ok(Some(Rule {
+                    comparison: Comparison::Greater,
+                    threshold: 0.0,
+                }));
+            }
             (None, None) if !needs => return Ok(None),
             (Some(t), Some(c)) => (t, c),
             _ => {
@@ -830,6 +1027,8 @@ impl Parser<'_> {
                 }
             }
             Kind::Ecs { .. } => (0.0, 100.0, "the unhealthy share in %"),
+            Kind::TargetHealth { .. } => (0.0, 100.0, "the healthy share in %"),
+            Kind::Scaling { .. } | Kind::GuardDuty { .. } => (0.0, 1_000_000.0, "a count"),
             _ => (0.0, 3_600_000.0, "the connect time in ms"),
         };
         if value < lo || value > hi {
@@ -850,6 +1049,20 @@ impl Parser<'_> {
             comparison,
             threshold: value,
         }))
+    }
+
+    /// A string value that must not be empty after `${VAR}` expansion.
+    fn nonempty(&self, s: &S<String>, field: &str) -> Result<String> {
+        let v = self.expand(s)?;
+        if v.trim().is_empty() {
+            return Err(self.at(s.span(), format!("{field} is empty")));
+        }
+        Ok(v.trim().to_owned())
+    }
+
+    /// The `window` of an event-counting gate (autoscaling, guardduty).
+    fn window(&self, g: &RawGate, default: Duration) -> Result<Duration> {
+        self.duration(&g.window, default, "window")
     }
 
     fn required_str(&self, v: &Option<S<String>>, at: &S<String>, field: &str) -> Result<String> {
@@ -1176,5 +1389,148 @@ mask = ["${DB_INSTANCE}"]
         assert!(e.contains("not HOST:PORT"), "{e}");
         let e = parse_err("[[gate]]\nname = \"db\"\nseverity = \"critical\"\nsource = \"tcp\"\n");
         assert!(e.contains("exactly one of address"), "{e}");
+    }
+    #[test]
+    fn target_health_autoscaling_and_guardduty_gates() {
+        let set = parse_ok(
+            r#"
+[[gate]]
+name = "api-targets"
+severity = "critical"
+source = "target-health"
+target_groups = ["ltc-api", "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/ltc-web/0123"]
+threshold = 50
+comparison = "<"
+
+[[gate]]
+name = "scaling"
+severity = "warning"
+source = "autoscaling"
+resources = ["service/ltc/ltc-api"]
+window = "30m"
+
+[[gate]]
+name = "security"
+severity = "critical"
+source = "guardduty"
+"#,
+        );
+        assert_eq!(set.gates[0].kind.source(), "target-health");
+        let Kind::Scaling {
+            namespace,
+            resources,
+            window,
+        } = &set.gates[1].kind
+        else {
+            panic!("{:?}", set.gates[1])
+        };
+        assert_eq!(
+            (namespace.as_str(), resources.len(), *window),
+            ("ecs", 1, Duration::from_secs(1800))
+        );
+        // Counting gates fail on any event unless told otherwise.
+        let any = Some(Rule {
+            comparison: Comparison::Greater,
+            threshold: 0.0,
+        });
+        assert_eq!(set.gates[1].rule, any);
+        assert_eq!(set.gates[2].rule, any);
+        assert_eq!(
+            set.gates[2].kind,
+            Kind::GuardDuty {
+                detector: None,
+                min_severity: 7,
+                window: Duration::from_secs(3600)
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_in_the_new_sources_name_the_line() {
+        let tg = "[[gate]]\nname = \"t\"\nseverity = \"critical\"\nsource = \"target-health\"\n";
+        let e = parse_err(&format!(
+            "{tg}target_groups = [\"ltc api\"]\nthreshold = 50\ncomparison = \"<\"\n"
+        ));
+        assert!(
+            e.contains("line 5, column 18") && e.contains("target group"),
+            "{e}"
+        );
+        let e = parse_err(&format!("{tg}target_groups = [\"ltc-api\"]\n"));
+        assert!(e.contains("give both threshold"), "{e}");
+        let e = parse_err(&format!(
+            "{tg}target_groups = [\"ltc-api\"]\nthreshold = 150\ncomparison = \"<\"\n"
+        ));
+        assert!(e.contains("line 6") && e.contains("healthy share"), "{e}");
+        let e = parse_err(
+            "[[gate]]\nname = \"s\"\nseverity = \"warning\"\nsource = \"autoscaling\"\nservice_namespace = \"ecz\"\n",
+        );
+        assert!(
+            e.contains("line 5, column 21") && e.contains("unknown service_namespace"),
+            "{e}"
+        );
+        let e = parse_err(
+            "[[gate]]\nname = \"g\"\nseverity = \"critical\"\nsource = \"guardduty\"\nmin_severity = 7.5\n",
+        );
+        assert!(
+            e.contains("line 5, column 16") && e.contains("min_severity"),
+            "{e}"
+        );
+        let e = parse_err(
+            "[[gate]]\nname = \"g\"\nseverity = \"critical\"\nsource = \"guardduty\"\ncluster = \"x\"\n",
+        );
+        assert!(
+            e.contains("cluster is not a setting of a guardduty gate"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tcp_to_elasticache_by_id() {
+        let set = parse_ok(
+            "[[gate]]\nname = \"cache\"\nseverity = \"critical\"\nsource = \"tcp\"\ncache_cluster = \"${DB_INSTANCE}-cache\"\n",
+        );
+        assert_eq!(
+            set.gates[0].kind,
+            Kind::Tcp {
+                target: TcpTarget::CacheCluster("ltc-prod-db-cache".into()),
+                timeout: Duration::from_secs(3)
+            }
+        );
+        let e = parse_err(
+            "[[gate]]\nname = \"cache\"\nseverity = \"critical\"\nsource = \"tcp\"\ncache_cluster = \"a\"\nreplication_group = \"b\"\n",
+        );
+        assert!(
+            e.contains("line 6, column 21") && e.contains("exactly one of"),
+            "{e}"
+        );
+    }
+    // The shipped production example must stay a valid gates file with every source
+    // the strategy asks for.
+    #[test]
+    fn the_production_example_parses() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../runbooks/env/prod.gates.toml.example"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let set = parse(&text, path, &|v: &str| {
+            Some(format!("x-{}", v.to_ascii_lowercase().replace('_', "-")))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut sources: Vec<&str> = set.gates.iter().map(|g| g.kind.source()).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        assert_eq!(
+            sources,
+            [
+                "alarm",
+                "autoscaling",
+                "cloudwatch",
+                "ecs",
+                "guardduty",
+                "target-health",
+                "tcp"
+            ]
+        );
     }
 }

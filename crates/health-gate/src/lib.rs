@@ -1,7 +1,9 @@
 //! health-gate: the strategy's alert thresholds as automatic gates. A TOML gates
 //! file declares CloudWatch metrics (one batched GetMetricData per evaluation,
-//! ratios computed here), alarm states, ECS task health, TCP reachability and
-//! operator commands; `check` evaluates them once, `watch` repeatedly.
+//! ratios computed here), alarm states, ECS task health, load-balancer target
+//! health, auto-scaling activities, GuardDuty findings, TCP reachability (RDS and
+//! ElastiCache endpoints by id) and operator commands; `check` evaluates them
+//! once, `watch` repeatedly.
 
 pub mod alarms;
 pub mod check;
@@ -10,7 +12,10 @@ pub mod connect;
 pub mod ecs;
 pub mod evaluate;
 pub mod gatesfile;
+pub mod guardduty;
 pub mod metrics;
+pub mod scaling;
+pub mod targets;
 pub mod watch;
 
 use clap::{Parser, Subcommand};
@@ -20,7 +25,7 @@ use common::{Context, GlobalArgs, HasGlobals};
 #[command(
     name = "health-gate",
     version,
-    about = "Evaluate the strategy's health thresholds (CloudWatch, alarms, ECS, TCP, commands) as gates",
+    about = "Evaluate the strategy's health thresholds (CloudWatch, alarms, ECS, ELBv2 targets, auto scaling, GuardDuty, TCP, commands) as gates",
     after_help = common::cli::after_help(
         "  health-gate check --gates runbooks/env/prod.gates.toml --env prod\n  \
          health-gate check --gates runbooks/env/prod.gates.toml --strict\n  \

@@ -15,7 +15,7 @@ use common::calls::CallCounter;
 use common::{Context, Error, HumanDuration, Result};
 use serde::Serialize;
 
-use crate::check::{GatesArgs, clients, load};
+use crate::check::{GatesArgs, clients};
 use crate::evaluate::{self, Calls, GateOutcome};
 
 #[derive(Debug, clap::Args)]
@@ -75,7 +75,7 @@ fn validate(args: &WatchArgs) -> Result<()> {
 
 pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
     validate(args)?;
-    let set = load(&args.gates.gates)?;
+    let set = args.gates.load()?;
     let watch_for = common::duration::effective_timeout(args.duration.0)?;
     let calls = CallCounter::default();
     let clients = clients(ctx, &set, &calls).await?;

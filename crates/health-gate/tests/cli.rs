@@ -134,9 +134,28 @@ fn ecs_fixture(emu: &EmulatorGuard, desired: &[(&str, i32)]) {
     });
 }
 
+/// Loopback listeners standing in for the rehearsal's database and cache (its tcp
+/// gates read their addresses from the environment), alive for the whole test run.
+fn stand_ins() -> &'static (String, String) {
+    static STAND_INS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    STAND_INS.get_or_init(|| {
+        let addr = || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap().to_string();
+            // Kept open (never accepted from): the kernel completes connects.
+            std::mem::forget(l);
+            a
+        };
+        (addr(), addr())
+    })
+}
+
 fn bin() -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin!("health-gate"));
-    c.stdin(Stdio::null());
+    let (db, cache) = stand_ins();
+    c.stdin(Stdio::null())
+        .env("LTC_REHEARSAL_DB_ADDRESS", db)
+        .env("LTC_REHEARSAL_CACHE_ADDRESS", cache);
     c
 }
 
@@ -197,6 +216,8 @@ fn the_rehearsal_gates_pass_on_healthy_metrics_with_one_get_metric_data_call() {
     assert_eq!(gate(&v, "db-cpu-critical")["value"], 45.0);
     assert_eq!(gate(&v, "cache-hit-rate")["value"], 90.0);
     assert_eq!(gate(&v, "ecs-unhealthy-tasks")["value"], 0.0);
+    assert_eq!(gate(&v, "db-reachable")["source"], "tcp");
+    assert_eq!(gate(&v, "cache-reachable")["verdict"], "pass");
     assert_eq!(gate(&v, "db-cpu-critical")["severity"], "critical");
     assert_eq!(gate(&v, "db-cpu-critical")["source"], "cloudwatch");
     assert!(
@@ -608,4 +629,169 @@ fn watch_interrupted_exits_130_with_a_summary() {
     let summary: Value = serde_json::from_str(rest.trim()).expect("the summary line");
     assert_eq!(summary["result"], "interrupted");
     assert_eq!(summary["evaluations"], 1);
+}
+
+#[test]
+fn source_selects_the_connectivity_gates_and_an_empty_selection_is_refused() {
+    let out = offline()
+        .args(["check", "--source", "tcp", "--gates"])
+        .arg(rehearsal_gates())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_stdout(&out);
+    let names: Vec<&str> = v["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db-reachable", "cache-reachable"]);
+    assert_eq!(v["calls"], serde_json::json!({}), "no AWS call: {v}");
+
+    for (source, want) in [
+        ("guardduty", "no gate of source guardduty"),
+        ("tpc", "--source \"tpc\": use one of"),
+    ] {
+        let out = offline()
+            .args(["check", "--source", source, "--gates"])
+            .arg(rehearsal_gates())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+        assert!(out.stdout.is_empty());
+    }
+}
+
+// moto reports every registered target healthy: the pass and the fail-closed
+// paths here; unhealthy shares are tested with SDK mocks (src/targets.rs).
+#[test]
+fn target_health_of_named_groups_and_a_group_that_does_not_exist() {
+    let emu = emulator();
+    let config = sdk_config(&emu);
+    let aws = testkit::workspace_root().join(".venv/bin/aws");
+    let mut vpc = Command::new(&aws);
+    emu.configure(&mut vpc);
+    // The CLI (v1) reads the region from AWS_DEFAULT_REGION.
+    let vpc = vpc
+        .env("AWS_DEFAULT_REGION", "ap-northeast-1")
+        .args([
+            "ec2",
+            "create-vpc",
+            "--cidr-block",
+            "10.0.0.0/16",
+            "--query",
+            "Vpc.VpcId",
+            "--output",
+            "text",
+        ])
+        .output()
+        .expect("aws ec2 create-vpc");
+    assert!(vpc.status.success(), "{}", stderr(&vpc));
+    let vpc = String::from_utf8(vpc.stdout).unwrap().trim().to_owned();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    rt().block_on(async {
+        let tg = elb
+            .create_target_group()
+            .name("ltc-api")
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+            .send()
+            .await
+            .expect("target group");
+        let arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+        let mut req = elb.register_targets().target_group_arn(arn);
+        for ip in ["10.0.0.1", "10.0.0.2"] {
+            req = req.targets(
+                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                    .id(ip)
+                    .port(80)
+                    .build(),
+            );
+        }
+        req.send().await.expect("register");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = |groups: &str| {
+        write(
+            dir.path(),
+            "tg.toml",
+            &format!(
+                "[[gate]]\nname = \"api-targets\"\nseverity = \"critical\"\nsource = \"target-health\"\ntarget_groups = [{groups}]\nthreshold = 50\ncomparison = \"<\"\n"
+            ),
+        )
+    };
+    let out = cmd(&emu)
+        .args(["check", "--gates"])
+        .arg(file("\"ltc-api\""))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_stdout(&out);
+    let g = gate(&v, "api-targets");
+    assert_eq!(g["value"], 100.0, "{g}");
+    assert_eq!(g["detail"], "ltc-api: 2/2 healthy", "{g}");
+    assert_eq!(g["threshold"], "< 50%");
+    assert_eq!(v["calls"]["DescribeTargetGroups"], 1, "{v}");
+    assert_eq!(v["calls"]["DescribeTargetHealth"], 1, "{v}");
+
+    let out = cmd(&emu)
+        .args(["check", "--gates"])
+        .arg(file("\"ltc-api\", \"ltc-apl\""))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let g = gate(&json_stdout(&out), "api-targets").clone();
+    assert_eq!(g["verdict"], "fail", "{g}");
+    assert!(
+        g["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no such target group"),
+        "{g}"
+    );
+}
+
+// moto's cache clusters have no node endpoints: the gate fails closed (without a
+// connect attempt), as it does for a cluster that does not exist.
+#[test]
+fn cache_cluster_without_endpoint_or_missing_fails_closed() {
+    let emu = emulator();
+    let ec = aws_sdk_elasticache::Client::new(&sdk_config(&emu));
+    rt().block_on(
+        ec.create_cache_cluster()
+            .cache_cluster_id("ltc-cache")
+            .engine("redis")
+            .cache_node_type("cache.t3.micro")
+            .num_cache_nodes(1)
+            .send(),
+    )
+    .expect("cache cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let gates = write(
+        dir.path(),
+        "cache.toml",
+        "[[gate]]\nname = \"cache\"\nseverity = \"critical\"\nsource = \"tcp\"\ncache_cluster = \"ltc-cache\"\n\n\
+         [[gate]]\nname = \"typo\"\nseverity = \"critical\"\nsource = \"tcp\"\ncache_cluster = \"ltc-cahce\"\n",
+    );
+    let out = cmd(&emu)
+        .args(["check", "--gates"])
+        .arg(&gates)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let v = json_stdout(&out);
+    assert_eq!(
+        gate(&v, "cache")["detail"],
+        "ElastiCache cluster ltc-cache has no node endpoint (status available)"
+    );
+    assert_eq!(
+        gate(&v, "typo")["detail"],
+        "no ElastiCache cluster ltc-cahce"
+    );
+    assert_eq!(gate(&v, "typo")["verdict"], "fail");
+    assert_eq!(v["calls"]["DescribeCacheClusters"], 2, "{v}");
 }
