@@ -202,6 +202,12 @@ where
         _ if !body_excerpt.is_empty() => format!("unexpected response: {body_excerpt}"),
         _ => error_chain(&err),
     };
+    let body = err
+        .raw_response()
+        .and_then(|r| r.body().bytes())
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let (code, message) = crate::policy::explain_denial(operation, code, message, &body);
     AwsError {
         operation: operation.to_owned(),
         code,

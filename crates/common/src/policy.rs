@@ -500,6 +500,88 @@ pub fn denied_action(text: &str) -> Option<String> {
     action.contains(':').then_some(action)
 }
 
+/// The IAM action an operation of this toolkit needs, for operations whose
+/// name alone does not say the service (`PutObject (state)` -> `s3:PutObject`).
+fn action_of(operation: &str) -> Option<String> {
+    let op = operation.split_whitespace().next().unwrap_or_default();
+    let s3 = |a: &str| Some(format!("s3:{a}"));
+    match op {
+        "GetObject" | "HeadObject" => s3("GetObject"),
+        "PutObject" | "DeleteObject" | "GetBucketVersioning" => s3(op),
+        "ListObjectsV2" => s3("ListBucket"),
+        "ListObjectVersions" => s3("ListBucketVersions"),
+        "CopyObject" => Some("s3:GetObjectVersion or s3:PutObject".into()),
+        "DescribeServices"
+        | "UpdateService"
+        | "DescribeTaskDefinition"
+        | "ListTaskDefinitions"
+        | "ListTasks"
+        | "DescribeTasks" => Some(format!("ecs:{op}")),
+        "DescribeScalableTargets"
+        | "DescribeScalingPolicies"
+        | "DescribeScheduledActions"
+        | "RegisterScalableTarget" => Some(format!("application-autoscaling:{op}")),
+        "DescribeAlarms" | "GetMetricData" => Some(format!("cloudwatch:{op}")),
+        "GetParameter" => Some(format!("ssm:{op}")),
+        "AssumeRole" | "GetCallerIdentity" => Some(format!("sts:{op}")),
+        "CreateInvalidation"
+        | "GetInvalidation"
+        | "ListInvalidations"
+        | "GetDistributionConfig" => Some(format!("cloudfront:{op}")),
+        "ChangeResourceRecordSets"
+        | "GetChange"
+        | "GetHealthCheckStatus"
+        | "ListHostedZonesByName"
+        | "ListResourceRecordSets" => Some(format!("route53:{op}")),
+        _ if op.contains("DB") => Some(format!("rds:{op}")),
+        _ if op.contains("Stack") || op.contains("ChangeSet") || op == "GetTemplate" => {
+            Some(format!("cloudformation:{op}"))
+        }
+        _ => None,
+    }
+}
+
+/// Turns an access-denied answer into one line naming the IAM action that was
+/// missing, whatever shape it came in (a modelled `AccessDenied*` code, or, from
+/// the emulator, an XML error inside a JSON protocol's 403). Other errors pass
+/// unchanged.
+pub fn explain_denial(
+    operation: &str,
+    code: Option<String>,
+    message: String,
+    body: &str,
+) -> (Option<String>, String) {
+    let denied_code = code.as_deref().is_some_and(|c| {
+        matches!(
+            c,
+            "AccessDenied"
+                | "AccessDeniedException"
+                | "UnauthorizedOperation"
+                | "AuthorizationError"
+        )
+    });
+    let denied_body =
+        body.contains("<Code>AccessDenied</Code>") || body.contains("\"AccessDeniedException\"");
+    if !denied_code && !denied_body {
+        return (code, message);
+    }
+    // The body first: the message may be a cut excerpt of it.
+    let action = denied_action(body)
+        .or_else(|| denied_action(&message))
+        .or_else(|| action_of(operation))
+        .unwrap_or_else(|| format!("the action behind {operation}"));
+    (
+        Some(
+            code.filter(|_| denied_code)
+                .unwrap_or_else(|| "AccessDenied".into()),
+        ),
+        format!(
+            "access denied: this caller may not perform {action}; \
+             `policy` before the same subcommand and flags prints the policy it needs"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,5 +661,38 @@ mod tests {
             Some("ecs:UpdateService")
         );
         assert_eq!(denied_action("Access Denied"), None);
+    }
+
+    #[test]
+    fn denials_name_the_action_in_one_line() {
+        let xml = "<?xml version=\"1.0\"?><ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/u is not authorized to perform: ecs:DescribeTaskDefinition</Message></Error></Errors></ErrorResponse>";
+        let cut = "unexpected response: ... not authorized to perform: ecs:DescribeTaskDefinit";
+        let (code, msg) = explain_denial("DescribeTaskDefinition", None, cut.into(), xml);
+        assert_eq!(code.as_deref(), Some("AccessDenied"));
+        assert!(msg.contains("ecs:DescribeTaskDefinition;"), "{msg}");
+        let (_, msg) = explain_denial(
+            "PutObject (state)",
+            Some("AccessDenied".into()),
+            "Access Denied".into(),
+            "",
+        );
+        assert!(msg.contains("s3:PutObject"), "{msg}");
+        let (_, msg) = explain_denial(
+            "ListObjectsV2 (state)",
+            Some("AccessDenied".into()),
+            "Access Denied".into(),
+            "",
+        );
+        assert!(msg.contains("s3:ListBucket"), "{msg}");
+        let (code, msg) = explain_denial(
+            "DescribeStacks",
+            Some("ValidationError".into()),
+            "no stack".into(),
+            "",
+        );
+        assert_eq!(
+            (code.as_deref(), msg.as_str()),
+            (Some("ValidationError"), "no stack")
+        );
     }
 }

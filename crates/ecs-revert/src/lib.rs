@@ -3,6 +3,7 @@
 
 pub mod ecs;
 pub mod history;
+pub mod policy;
 pub mod previous;
 pub mod revert;
 pub mod scale;
@@ -84,6 +85,9 @@ pub enum Command {
     Scale(scale::ScaleCmd),
     /// Application Auto Scaling of the services: show, record, restore, suspend, resume.
     Scaling(scaling::ScalingArgs),
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
+    /// e.g. `ecs-revert policy revert --cluster ltc-prod --service api`.
+    Policy(common::policy::PolicyArgs),
 }
 
 /// The services a command works on.
@@ -144,6 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Wait(args) => revert::run_wait(&ctx, &args).await?,
         Command::Scale(args) => scale::run(&ctx, &args).await?,
         Command::Scaling(args) => scaling::run(&ctx, &args).await?,
+        Command::Policy(args) => policy::run(&ctx, &cli.globals, &args)?,
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! it; they never skip silently.
 
 pub mod fault_proxy;
+pub mod iam;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

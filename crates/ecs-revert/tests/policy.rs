@@ -1,0 +1,208 @@
+//! `ecs-revert policy` proven against an emulator that enforces IAM: the
+//! command succeeds as a user holding only the printed policy, and with any one
+//! action removed it fails (exit 3, the action named) and changes nothing.
+
+use assert_cmd::cargo::cargo_bin;
+use testkit::iam::{Case, EnforcingGuard, run_case};
+
+const STATE: &str = "s3://ltc-state/team";
+
+fn seed(emu: &EnforcingGuard) {
+    emu.aws(&[
+        "s3api",
+        "create-bucket",
+        "--bucket",
+        "ltc-state",
+        "--create-bucket-configuration",
+        "LocationConstraint=ap-northeast-1",
+    ]);
+    emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
+    for image in ["app:1", "app:2"] {
+        let defs = format!(r#"[{{"name":"app","image":"{image}","memory":128}}]"#);
+        emu.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            "api",
+            "--container-definitions",
+            &defs,
+        ]);
+    }
+    emu.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        "ltc-prod",
+        "--service-name",
+        "api",
+        "--task-definition",
+        "api:2",
+        "--desired-count",
+        "1",
+    ]);
+    emu.aws(&[
+        "application-autoscaling",
+        "register-scalable-target",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        "service/ltc-prod/api",
+        "--scalable-dimension",
+        "ecs:service:DesiredCount",
+        "--min-capacity",
+        "1",
+        "--max-capacity",
+        "4",
+    ]);
+}
+
+fn task_definition(emu: &EnforcingGuard) -> String {
+    let v = emu.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "ltc-prod",
+        "--services",
+        "api",
+    ]);
+    v["services"][0]["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn lock_left(emu: &EnforcingGuard) -> bool {
+    let v = emu.aws(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        "ltc-state",
+        "--prefix",
+        "team/staging/lock.json",
+    ]);
+    v["KeyCount"].as_i64().unwrap_or(0) > 0
+}
+
+fn suspended(emu: &EnforcingGuard) -> serde_json::Value {
+    let v = emu.aws(&[
+        "application-autoscaling",
+        "describe-scalable-targets",
+        "--service-namespace",
+        "ecs",
+    ]);
+    v["ScalableTargets"][0]["SuspendedState"].clone()
+}
+
+fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
+    let td = task_definition(emu);
+    if !td.ends_with("api:2") {
+        return Err(format!("service moved to {td}"));
+    }
+    if lock_left(emu) {
+        return Err("run lock left behind".into());
+    }
+    let s = suspended(emu);
+    if s["DynamicScalingInSuspended"] == true {
+        return Err(format!("scaling left suspended: {s}"));
+    }
+    Ok(())
+}
+
+fn args(extra: &[&str]) -> Vec<String> {
+    [
+        "revert",
+        "--cluster",
+        "ltc-prod",
+        "--service",
+        "api",
+        "--env",
+        "staging",
+        "--timeout",
+        "1m",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn revert_with_to_runs_on_its_printed_policy_and_every_action_is_needed() {
+    let case = Case {
+        binary: cargo_bin("ecs-revert"),
+        args: args(&["--to", "1"]),
+        env: vec![("LTC_STATE".into(), STATE.into())],
+        seed: &seed,
+        done: &|emu| {
+            assert!(
+                task_definition(emu).ends_with("api:1"),
+                "{}",
+                task_definition(emu)
+            );
+            assert!(!lock_left(emu), "lock left after a successful revert");
+        },
+        untouched: &untouched,
+    };
+    let outcome = run_case(&case);
+    eprintln!("ecs-revert revert --to 1:\n{}", outcome.table());
+    // Not needed on this path, each for a documented reason: the lock is read
+    // only when someone holds it; suspending auto scaling is best effort (a
+    // denial is a warning); releasing the lock is retried by its lease expiry
+    // (a denial is a warning and leaves the lock until the lease runs out).
+    assert_eq!(
+        outcome.not_needed(),
+        vec![
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:RegisterScalableTarget",
+            "s3:DeleteObject",
+            "s3:GetObject",
+        ],
+        "{}",
+        outcome.table()
+    );
+    for d in outcome.denials.iter().filter(|d| d.code != Some(0)) {
+        assert_eq!(d.code, Some(3), "{}", outcome.table());
+        assert!(d.names_action, "{}", outcome.table());
+        assert!(d.untouched.is_ok(), "{}", outcome.table());
+    }
+}
+
+#[test]
+fn scaling_suspend_runs_on_its_printed_policy_and_every_action_is_needed() {
+    let case = Case {
+        binary: cargo_bin("ecs-revert"),
+        args: [
+            "scaling",
+            "suspend",
+            "--cluster",
+            "ltc-prod",
+            "--service",
+            "api",
+            "--env",
+            "staging",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        env: vec![("LTC_STATE".into(), STATE.into())],
+        seed: &seed,
+        done: &|emu| {
+            assert_eq!(suspended(emu)["DynamicScalingInSuspended"], true);
+            assert!(!lock_left(emu));
+        },
+        untouched: &untouched,
+    };
+    let outcome = run_case(&case);
+    eprintln!("ecs-revert scaling suspend:\n{}", outcome.table());
+    assert_eq!(
+        outcome.not_needed(),
+        vec!["s3:DeleteObject", "s3:GetObject"],
+        "{}",
+        outcome.table()
+    );
+    for d in outcome.denials.iter().filter(|d| d.code != Some(0)) {
+        assert_eq!(d.code, Some(3), "{}", outcome.table());
+        assert!(d.names_action, "{}", outcome.table());
+        assert!(d.untouched.is_ok(), "{}", outcome.table());
+    }
+}

@@ -1,0 +1,441 @@
+//! An emulator that enforces IAM, separate from the shared one (its own port),
+//! for tests that run a command with the keys of a user whose only policy is
+//! the one the command printed.
+//!
+//! moto checks credentials and policies once its count of unauthenticated
+//! calls (`INITIAL_NO_AUTH_ACTION_COUNT`) is used up; `POST /moto-api/reset-auth`
+//! sets that count and restarts it. A test seeds its world with enforcement
+//! off ([`EnforcingGuard::open`]), creates a user, turns enforcement on
+//! ([`EnforcingGuard::enforce`]), runs the command, and turns it off again to
+//! read what the command left behind.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use super::{Emulator, workspace_root};
+
+static ENFORCING: OnceLock<Emulator> = OnceLock::new();
+static ENFORCING_SERIAL: Mutex<()> = Mutex::new(());
+
+/// Unauthenticated calls allowed while "open": more than any test makes.
+const OPEN: &str = "1000000000";
+
+/// Exclusive use of the enforcing emulator; reset and open when handed out.
+#[derive(Debug)]
+pub struct EnforcingGuard {
+    emu: &'static Emulator,
+    journal_dir: tempfile::TempDir,
+    _lock: MutexGuard<'static, ()>,
+}
+
+/// An access key pair of a user created on the emulator.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub user: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Emulator {
+    /// The IAM-enforcing emulator of this test process (not the shared one),
+    /// reset, with enforcement off until [`EnforcingGuard::enforce`]. ECS
+    /// services report one running task (`MOTO_ECS_SERVICE_RUNNING=1`), so a
+    /// service of desired count 1 reaches steady state.
+    pub fn enforcing() -> EnforcingGuard {
+        let lock = ENFORCING_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let emu = ENFORCING.get_or_init(|| {
+            Emulator::start(&[
+                ("INITIAL_NO_AUTH_ACTION_COUNT", OPEN),
+                ("MOTO_ECS_SERVICE_RUNNING", "1"),
+            ])
+        });
+        emu.reset();
+        let g = EnforcingGuard {
+            emu,
+            journal_dir: tempfile::tempdir().expect("temp dir for the journal"),
+            _lock: lock,
+        };
+        g.open();
+        g
+    }
+}
+
+impl EnforcingGuard {
+    pub fn endpoint(&self) -> String {
+        self.emu.endpoint()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.emu.port
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.journal_dir.path().join("journal.jsonl")
+    }
+
+    /// Seeding and reading back: every call is unauthenticated.
+    pub fn open(&self) {
+        self.reset_auth(OPEN);
+    }
+
+    /// From now on every call is checked against the caller's IAM policies.
+    pub fn enforce(&self) {
+        self.reset_auth("0");
+    }
+
+    fn reset_auth(&self, count: &str) {
+        let status = post(self.emu.port, "/moto-api/reset-auth", count).expect("reset-auth");
+        assert_eq!(status, 200, "reset-auth answered HTTP {status}");
+    }
+
+    /// The environment of [`super::EmulatorGuard::env`] for this emulator
+    /// (dummy keys, which only work while it is open).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_REGION".into(), "ap-northeast-1".into()),
+            ("AWS_DEFAULT_REGION".into(), "ap-northeast-1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+            (
+                "LTC_JOURNAL".into(),
+                self.journal_path().display().to_string(),
+            ),
+            ("NO_COLOR".into(), "1".into()),
+        ]
+    }
+
+    /// Points `cmd` at this emulator with the dummy keys.
+    pub fn configure(&self, cmd: &mut Command) {
+        for var in [
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_MAX_ATTEMPTS",
+            "AWS_RETRY_MODE",
+            "LTC_ENV",
+            "LTC_DEADLINE",
+            "LTC_OUTPUT",
+            "LTC_RUN_ID",
+            "LTC_REASON",
+            "LTC_STATE",
+            "LTC_ACCOUNT_ID",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(self.env());
+    }
+
+    /// Points `cmd` at this emulator with `keys` (the user's own rights only).
+    pub fn configure_as(&self, cmd: &mut Command, keys: &Keys) {
+        self.configure(cmd);
+        cmd.env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key);
+    }
+
+    /// Runs the AWS CLI from `.venv` against this emulator with the dummy
+    /// keys (while open) and returns its stdout as JSON (`null` when empty).
+    ///
+    /// # Panics
+    /// When the CLI fails.
+    pub fn aws(&self, args: &[&str]) -> serde_json::Value {
+        let mut cmd = Command::new(workspace_root().join(".venv/bin/aws"));
+        self.configure(&mut cmd);
+        cmd.args(args).args(["--output", "json"]);
+        let out = cmd.output().expect("run .venv/bin/aws");
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&out.stdout).expect("aws CLI printed JSON")
+        }
+    }
+
+    /// Creates IAM user `name` whose only (inline) policy is `policy`, and an
+    /// access key for it. Call while open.
+    pub fn create_user(&self, name: &str, policy: &serde_json::Value) -> Keys {
+        self.aws(&["iam", "create-user", "--user-name", name]);
+        let doc = policy.to_string();
+        self.aws(&[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            name,
+            "--policy-name",
+            "printed",
+            "--policy-document",
+            &doc,
+        ]);
+        let key = self.aws(&["iam", "create-access-key", "--user-name", name]);
+        Keys {
+            user: name.to_owned(),
+            access_key_id: key["AccessKey"]["AccessKeyId"]
+                .as_str()
+                .expect("AccessKeyId")
+                .to_owned(),
+            secret_access_key: key["AccessKey"]["SecretAccessKey"]
+                .as_str()
+                .expect("SecretAccessKey")
+                .to_owned(),
+        }
+    }
+}
+
+/// POSTs `body` as text/plain to the emulator's control API; returns the status.
+fn post(port: u16, path: &str, body: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    buf.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {buf:.80}")))
+}
+
+/// The policy as moto can check it: moto evaluates every action outside S3
+/// (and IAM, STS, SQS) against the resource `*`, so a grant scoped to an ARN
+/// never matches there. Those statements get `*`; S3 statements keep their
+/// ARNs and conditions, which moto does check.
+pub fn emulator_view(doc: &serde_json::Value) -> serde_json::Value {
+    let kept: Vec<serde_json::Value> = statements(doc)
+        .into_iter()
+        .map(|mut s| {
+            if !list(&s["Action"]).iter().any(|a| a.starts_with("s3:")) {
+                s["Resource"] = serde_json::json!(["*"]);
+                if let Some(o) = s.as_object_mut() {
+                    o.remove("Condition");
+                }
+            }
+            s
+        })
+        .collect();
+    let mut out = doc.clone();
+    out["Statement"] = serde_json::Value::Array(kept);
+    out
+}
+
+/// Every action of a policy document, sorted, once each.
+pub fn actions(doc: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = statements(doc)
+        .iter()
+        .flat_map(|s| list(&s["Action"]))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The document without any grant of `action` (statements left empty are dropped).
+pub fn without_action(doc: &serde_json::Value, action: &str) -> serde_json::Value {
+    let kept: Vec<serde_json::Value> = statements(doc)
+        .into_iter()
+        .filter_map(|mut s| {
+            let rest: Vec<String> = list(&s["Action"])
+                .into_iter()
+                .filter(|a| a != action)
+                .collect();
+            if rest.is_empty() {
+                None
+            } else {
+                s["Action"] = serde_json::json!(rest);
+                Some(s)
+            }
+        })
+        .collect();
+    let mut out = doc.clone();
+    out["Statement"] = serde_json::Value::Array(kept);
+    out
+}
+
+fn statements(doc: &serde_json::Value) -> Vec<serde_json::Value> {
+    match &doc["Statement"] {
+        serde_json::Value::Array(a) => a.clone(),
+        v @ serde_json::Value::Object(_) => vec![v.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn list(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One command proven against its printed policy.
+pub struct Case<'a> {
+    /// The binary (`assert_cmd::cargo::cargo_bin("ecs-revert")`).
+    pub binary: PathBuf,
+    /// The subcommand and its flags, as given after `policy` and run as is.
+    pub args: Vec<String>,
+    /// Extra environment for both runs (e.g. `LTC_STATE`).
+    pub env: Vec<(String, String)>,
+    /// Creates the world the command works on (enforcement is off).
+    pub seed: &'a dyn Fn(&EnforcingGuard),
+    /// After a successful run (enforcement off): panics unless the change is there.
+    pub done: &'a dyn Fn(&EnforcingGuard),
+    /// After a denied run (enforcement off): `Err(what)` when the world is not
+    /// as seeded (a change half made, a lock left behind).
+    pub untouched: &'a dyn Fn(&EnforcingGuard) -> Result<(), String>,
+}
+
+impl std::fmt::Debug for Case<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case").field("args", &self.args).finish()
+    }
+}
+
+/// What happened with one action removed.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub action: String,
+    pub code: Option<i32>,
+    /// The last line on stderr.
+    pub line: String,
+    /// Whether that line names the action.
+    pub names_action: bool,
+    /// `Err` when the world was not left as seeded.
+    pub untouched: Result<(), String>,
+}
+
+/// What [`run_case`] saw.
+#[derive(Debug)]
+pub struct Outcome {
+    /// As printed by the command.
+    pub printed: serde_json::Value,
+    /// As given to the user ([`emulator_view`]).
+    pub policy: serde_json::Value,
+    pub denials: Vec<Denial>,
+}
+
+impl Outcome {
+    /// The actions whose removal did not make the command fail.
+    pub fn not_needed(&self) -> Vec<String> {
+        self.denials
+            .iter()
+            .filter(|d| d.code == Some(0))
+            .map(|d| d.action.clone())
+            .collect()
+    }
+
+    /// One line per action for the notes and for failing assertions.
+    pub fn table(&self) -> String {
+        self.denials
+            .iter()
+            .map(|d| {
+                format!(
+                    "{:<48} exit {:<4} names-action {:<5} untouched {:<5} {}",
+                    d.action,
+                    d.code.map_or("-".into(), |c| c.to_string()),
+                    d.names_action,
+                    d.untouched.is_ok(),
+                    d.line.chars().take(160).collect::<String>()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn command(case: &Case<'_>, emu: &EnforcingGuard) -> Command {
+    let mut cmd = Command::new(&case.binary);
+    emu.configure(&mut cmd);
+    cmd.envs(case.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd
+}
+
+/// Prints the command's policy, runs the command as a user holding only that
+/// policy (must succeed), then once per action with that action removed.
+///
+/// # Panics
+/// When the policy cannot be printed or the run with the whole policy fails.
+pub fn run_case(case: &Case<'_>) -> Outcome {
+    let emu = Emulator::enforcing();
+    let out = command(case, &emu)
+        .arg("policy")
+        .args(&case.args)
+        .arg("--output=json")
+        .output()
+        .expect("run policy");
+    assert!(
+        out.status.success(),
+        "policy {:?} failed: {}",
+        case.args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("policy is JSON");
+    let policy = emulator_view(&printed);
+    (case.seed)(&emu);
+    let keys = emu.create_user("full", &policy);
+    emu.enforce();
+    let mut cmd = command(case, &emu);
+    emu.configure_as(&mut cmd, &keys);
+    for (k, v) in &case.env {
+        cmd.env(k, v);
+    }
+    let run = cmd.args(&case.args).output().expect("run the command");
+    emu.open();
+    assert!(
+        run.status.success(),
+        "{:?} with its printed policy failed (exit {:?}):\n{}\npolicy: {policy:#}",
+        case.args,
+        run.status.code(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (case.done)(&emu);
+    drop(emu);
+
+    let mut denials = Vec::new();
+    for action in actions(&policy) {
+        let emu = Emulator::enforcing();
+        (case.seed)(&emu);
+        let keys = emu.create_user("less", &without_action(&policy, &action));
+        emu.enforce();
+        let mut cmd = command(case, &emu);
+        emu.configure_as(&mut cmd, &keys);
+        for (k, v) in &case.env {
+            cmd.env(k, v);
+        }
+        let run = cmd.args(&case.args).output().expect("run the command");
+        emu.open();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let line = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .to_owned();
+        denials.push(Denial {
+            names_action: line.contains(&action),
+            code: run.status.code(),
+            line,
+            untouched: (case.untouched)(&emu),
+            action,
+        });
+    }
+    Outcome {
+        printed,
+        policy,
+        denials,
+    }
+}
