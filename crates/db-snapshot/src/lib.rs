@@ -9,6 +9,7 @@ pub mod list;
 #[cfg(test)]
 mod mock_tests;
 pub mod naming;
+pub mod policy;
 pub mod prune;
 pub mod rds;
 pub mod readback;
@@ -63,6 +64,9 @@ pub enum Command {
     Prune(prune::PruneArgs),
     /// Wait for a snapshot or instance again after a timeout (re-attach).
     Wait(wait::WaitArgs),
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
+    /// e.g. `db-snapshot policy create --instance ltc-db-prod`.
+    Policy(common::policy::PolicyArgs),
 }
 
 impl common::HasGlobals for Cli {
@@ -82,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(&ctx, a).await?,
         Command::Prune(a) => prune::run(&ctx, a).await?,
         Command::Wait(a) => wait::run(&ctx, a).await?,
+        Command::Policy(a) => policy::run(&ctx, &cli.globals, a)?,
     }
     Ok(())
 }
