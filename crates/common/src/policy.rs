@@ -372,6 +372,8 @@ pub struct StateUse {
     pub change: bool,
     /// Refuses while frozen (deploys of new code).
     pub freeze_check: bool,
+    /// Journals intent and outcome without taking the lock (`lock break`, freeze).
+    pub write_journal: bool,
     /// Reads the shared journal (undo, reverts, `last_change`).
     pub read_journal: bool,
     /// Reads per-run records.
@@ -382,8 +384,10 @@ pub struct StateUse {
     pub read_lock: bool,
     /// Replaces or deletes the lock whoever holds it (`lock break`).
     pub break_lock: bool,
-    /// Writes or deletes `freeze.json`.
+    /// Creates `freeze.json` (freeze).
     pub write_freeze: bool,
+    /// Deletes `freeze.json` (unfreeze).
+    pub lift_freeze: bool,
 }
 
 impl StateUse {
@@ -452,6 +456,8 @@ pub fn state(globals: &GlobalArgs, env: Option<&str>, use_: StateUse) -> Policy 
             ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             [obj(crate::state::LOCK_KEY)],
         );
+    }
+    if use_.change || use_.write_journal {
         p.allow(["s3:PutObject"], [obj("journal/*")]);
     }
     if use_.freeze_check {
@@ -482,7 +488,13 @@ pub fn state(globals: &GlobalArgs, env: Option<&str>, use_: StateUse) -> Policy 
     }
     if use_.write_freeze {
         p.allow(
-            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            ["s3:GetObject", "s3:PutObject"],
+            [obj(crate::state::FREEZE_KEY)],
+        );
+    }
+    if use_.lift_freeze {
+        p.allow(
+            ["s3:GetObject", "s3:DeleteObject"],
             [obj(crate::state::FREEZE_KEY)],
         );
     }

@@ -7,6 +7,7 @@
 pub mod freeze;
 pub mod journal;
 pub mod lock;
+pub mod policy;
 pub mod runs;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +61,9 @@ pub enum Command {
     Runs(runs::RunsCommand),
     /// The shared journal: every intent and outcome, oldest first, as JSON lines.
     Journal(journal::JournalArgs),
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs
+    /// on the S3 state tree, e.g. `run-state policy lock status --env prod`.
+    Policy(common::policy::PolicyArgs),
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -70,6 +74,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Unfreeze(a) => freeze::unfreeze(&ctx, a).await?,
         Command::Runs(c) => runs::run(&ctx, c).await?,
         Command::Journal(a) => journal::run(&ctx, a).await?,
+        Command::Policy(a) => policy::run(&ctx, &cli.globals, a)?,
     }
     Ok(())
 }

@@ -166,16 +166,20 @@ impl EnforcingGuard {
     pub fn create_user(&self, name: &str, policy: &serde_json::Value) -> Keys {
         self.aws(&["iam", "create-user", "--user-name", name]);
         let doc = policy.to_string();
-        self.aws(&[
-            "iam",
-            "put-user-policy",
-            "--user-name",
-            name,
-            "--policy-name",
-            "printed",
-            "--policy-document",
-            &doc,
-        ]);
+        // A policy with no statement is refused: such a user simply has none.
+        let empty = policy["Statement"].as_array().is_some_and(Vec::is_empty);
+        if !empty {
+            self.aws(&[
+                "iam",
+                "put-user-policy",
+                "--user-name",
+                name,
+                "--policy-name",
+                "printed",
+                "--policy-document",
+                &doc,
+            ]);
+        }
         let key = self.aws(&["iam", "create-access-key", "--user-name", name]);
         Keys {
             user: name.to_owned(),
