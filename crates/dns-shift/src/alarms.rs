@@ -7,7 +7,7 @@ use std::io::Write;
 use common::{Context, Error, Render, Result};
 use serde::Serialize;
 
-use crate::gates::{self, AlarmSpec, AlarmState};
+use common::gate::{self as gates, AlarmSpec, AlarmState};
 
 #[derive(Debug, clap::Args)]
 pub struct AlarmsArgs {

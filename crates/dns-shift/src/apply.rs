@@ -5,13 +5,16 @@
 use std::io::Write;
 use std::time::Duration;
 
-use common::journal::{Journal, Outcome, Record};
+use common::journal::{Journal, Record};
 use common::{Context, Error, Render, Result};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::RecordSpec;
-use crate::route53::{CallCounter, RecordGroup, Route53, WriteError, Written, batch_json};
+#[cfg(doc)]
+use crate::route53::Written;
+use crate::route53::{CallCounter, RecordGroup, Route53, WriteError, batch_json};
+use crate::shift::Route53Target;
 use crate::weights::{self, Weights};
 
 /// Loads AWS (after all input was validated), resolves the zone and reads the
@@ -60,26 +63,17 @@ pub fn reattach(group: &RecordGroup) -> String {
     )
 }
 
-/// A weight change that was made.
-#[derive(Debug)]
-pub struct Applied {
-    /// `None` when Route 53 had already applied it (an answer lost, see
-    /// [`Written::AlreadyLive`]): there is no change id to wait for.
-    pub change_id: Option<String>,
-    /// The record as it now is.
-    pub after: RecordGroup,
-    /// Set when Route 53 accepted the change but INSYNC could not be confirmed
-    /// (the wait ran out of time or its reads kept failing): the change is
-    /// live (journaled `ok` with a note); this is the exit-5 error to end with.
-    pub unconfirmed: Option<Error>,
-}
+/// A weight change that was made (`change_id` is `None` when Route 53 had
+/// already applied it: an answer lost, see [`Written::AlreadyLive`]).
+pub type Applied = common::shift::Applied<RecordGroup>;
 
 /// Sends the change from `group` (the record exactly as last read) to `new`
 /// weights as one conditional batch, journaled as `action`, and waits until
 /// INSYNC. Someone else's change since the read: [`WriteError::Conflict`] with
 /// the record as it is now, journaled as failed with it. A signal while waiting
 /// for INSYNC: journaled `interrupted` (the change was sent) and
-/// `Error::Interrupted`.
+/// `Error::Interrupted`. The one change of `common::shift::apply`, which the
+/// shift engine uses for each step too.
 pub async fn apply_weights(
     ctx: &Context,
     r53: &Route53,
@@ -89,106 +83,13 @@ pub async fn apply_weights(
     comment: &str,
     timeout: Duration,
 ) -> std::result::Result<Applied, WriteError> {
-    let batch = group
-        .change_batch(new, comment)
-        .ok_or_else(|| Error::Internal("apply_weights called without a change".into()))?;
-    let journal = ctx.journal().await?;
-    let mut before = group.state_json();
-    before["change_batch"] = batch_json(&group.zone_id, &batch);
-    let change = journal.intent(action, &group.target(), before)?;
-    let after = group.with_weights(new);
-    // The write itself is never abandoned: it is one call, let finish and recorded.
-    let written = match r53.write(group, batch, new).await {
-        Ok(w) => w,
-        Err(WriteError::Conflict(live)) => {
-            change.failed(
-                live.state_json(),
-                format!(
-                    "rejected: changed by someone else since it was read (now {}); nothing of this change was applied",
-                    weights::describe(&live.weights())
-                ),
-            )?;
-            return Err(WriteError::Conflict(live));
-        }
-        Err(WriteError::Failed(e)) => {
-            change.failed(Value::Null, e.to_string())?;
-            return Err(WriteError::Failed(e));
-        }
-    };
-    let id = match written {
-        Written::Sent(id) => id,
-        Written::AlreadyLive => {
-            ctx.out.info(format!(
-                "{}: the change was already applied (its answer was lost); {}",
-                group.name,
-                weights::describe(new)
-            ));
-            change.ok(after.state_json())?;
-            return Ok(Applied {
-                change_id: None,
-                after,
-                unconfirmed: None,
-            });
-        }
-    };
-    ctx.out.info(format!(
-        "{}: change {id} sent ({}); waiting until INSYNC",
-        group.name,
-        weights::describe(new)
-    ));
-    let mut state = after.state_json();
-    state["change_id"] = Value::from(id.clone());
-    let t0 = tokio::time::Instant::now();
-    let waited = ctx
-        .cancel()
-        .run(r53.wait_insync(&ctx.out, &id, timeout, &reattach(group)))
-        .await;
-    match waited {
-        Ok(()) => {
-            change.ok(state)?;
-            Ok(Applied {
-                change_id: Some(id),
-                after,
-                unconfirmed: None,
-            })
-        }
-        Err(Error::Interrupted) => {
-            change.interrupted(
-                state,
-                format!(
-                    "change {id} was sent; INSYNC not confirmed; see `{}`",
-                    reattach(group)
-                ),
-            )?;
-            Err(WriteError::Failed(Error::Interrupted))
-        }
-        Err(e) => {
-            // The change was accepted: it is live whether or not INSYNC could be
-            // seen. Never `failed`: ok with a note, and exit 5 with the re-attach.
-            let show = reattach(group);
-            let note = format!(
-                "change {id} was accepted by Route 53 ({}); INSYNC not confirmed: {e}; check with `{show}`",
-                weights::describe(new)
-            );
-            change.finish(Outcome::Ok, state, Some(note.clone()))?;
-            ctx.out.warn(note);
-            let timeout = match e {
-                Error::Timeout { .. } => e,
-                other => Error::Timeout {
-                    what: format!(
-                        "change {id} to be INSYNC (the change was accepted; the wait's reads failed: {other})"
-                    ),
-                    waited: common::duration::format_duration(t0.elapsed()),
-                    reattach: Some(show),
-                },
-            };
-            Ok(Applied {
-                change_id: Some(id),
-                after,
-                unconfirmed: Some(timeout),
-            })
-        }
-    }
+    let target = Route53Target::new(r53, group);
+    common::shift::apply(ctx, &target, group, new, action, comment, timeout)
+        .await
+        .map_err(|e| match e {
+            common::shift::WriteError::Conflict(live) => WriteError::Conflict(live),
+            common::shift::WriteError::Failed(e) => WriteError::Failed(e),
+        })
 }
 
 /// The result of `set`, `maintenance` and `undo`.

@@ -16,11 +16,12 @@
 //!
 //! Every step is computed from the starting weights, never from the previous
 //! step, so rounding does not drift and a revert goes back to the exact start.
-
-use std::collections::BTreeMap;
+//!
+//! The arithmetic itself is `common::shift`'s (shared with lb-switch, whose
+//! forward actions allow weights up to 999); here it is bound to Route 53's 255.
 
 /// Weight per set identifier, ordered by identifier.
-pub type Weights = BTreeMap<String, u32>;
+pub use common::shift::Weights;
 
 /// Route 53's largest weight.
 pub const MAX_WEIGHT: u32 = 255;
@@ -70,174 +71,24 @@ pub fn validate_set_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `--steps`: percentages of the total, strictly increasing, each in
-/// 1..=100, the last exactly 100 (a shift ends with all traffic on the target).
-pub fn parse_steps(raw: &str) -> Result<Vec<u8>, String> {
-    let mut steps: Vec<u8> = Vec::new();
-    for part in raw.split(',') {
-        let p = part.trim().trim_end_matches('%');
-        let n: i128 = p
-            .parse()
-            .map_err(|_| format!("--steps: {} is not a whole percentage", crate::quoted(part)))?;
-        if !(1..=100).contains(&n) {
-            return Err(format!("--steps: each step must be 1..100, got {n}"));
-        }
-        let n = n as u8;
-        if let Some(&prev) = steps.last()
-            && n <= prev
-        {
-            return Err(format!(
-                "--steps must be strictly increasing: {n} follows {prev}"
-            ));
-        }
-        steps.push(n);
-    }
-    match steps.last() {
-        Some(100) => Ok(steps),
-        Some(last) => Err(format!(
-            "--steps must end at 100 (all traffic on the target), last is {last}"
-        )),
-        None => Err("--steps is empty".into()),
-    }
-}
-
-pub fn total(weights: &Weights) -> u32 {
-    weights.values().sum()
-}
-
-/// Each set's share of traffic in percent. With every weight at 0 Route 53
-/// answers for all sets with equal probability, so each gets an equal share.
-pub fn shares(weights: &Weights) -> BTreeMap<String, f64> {
-    let t = total(weights);
-    let n = weights.len();
-    weights
-        .iter()
-        .map(|(id, &w)| {
-            let share = if t == 0 {
-                if n == 0 { 0.0 } else { 100.0 / n as f64 }
-            } else {
-                100.0 * f64::from(w) / f64::from(t)
-            };
-            (id.clone(), round2(share))
-        })
-        .collect()
-}
-
-/// One set's share of traffic in percent (0 for an unknown set).
-pub fn share_of(weights: &Weights, id: &str) -> f64 {
-    shares(weights).get(id).copied().unwrap_or(0.0)
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
+/// Parses `--steps` (see `common::shift::parse_steps`).
+pub use common::shift::{Step, changed_sets, describe, parse_steps, share_of, shares, total};
 
 /// The total that step weights add up to (see the module comment).
 pub fn working_total(start_total: u32) -> u32 {
-    start_total.clamp(100, MAX_WEIGHT)
+    common::shift::working_total(start_total, MAX_WEIGHT)
 }
 
 /// The weights that put `pct` % of traffic on `target`, computed from `start`.
 pub fn weights_at(start: &Weights, target: &str, pct: u8) -> Result<Weights, String> {
-    if !start.contains_key(target) {
-        return Err(format!("no weighted set {target:?}"));
-    }
-    if pct > 100 {
-        return Err(format!("{pct} % is more than 100 %"));
-    }
-    let w_total = working_total(total(start));
-    let target_w = (w_total * u32::from(pct) + 50) / 100;
-    let remainder = w_total - target_w;
-
-    let others: Vec<(&String, u32)> = start
-        .iter()
-        .filter(|(id, w)| id.as_str() != target && **w > 0)
-        .map(|(id, w)| (id, *w))
-        .collect();
-    let others_sum: u32 = others.iter().map(|(_, w)| w).sum();
-    if remainder > 0 && others_sum == 0 {
-        return Err(format!(
-            "no other set carries weight to take the remaining {} %",
-            100 - pct
-        ));
-    }
-
-    let mut out: Weights = start.keys().map(|id| (id.clone(), 0)).collect();
-    out.insert(target.to_owned(), target_w);
-    if remainder > 0 {
-        // Largest-remainder split of `remainder` by the starting weights.
-        let mut parts: Vec<(&String, u32, u32)> = others
-            .iter()
-            .map(|(id, w)| {
-                let num = remainder * w;
-                (*id, num / others_sum, num % others_sum)
-            })
-            .collect();
-        let given: u32 = parts.iter().map(|p| p.1).sum();
-        let mut left = remainder - given;
-        let mut order: Vec<usize> = (0..parts.len()).collect();
-        // Stable sort: equal fractions keep identifier order.
-        order.sort_by(|&a, &b| parts[b].2.cmp(&parts[a].2));
-        for i in order {
-            if left == 0 {
-                break;
-            }
-            parts[i].1 += 1;
-            left -= 1;
-        }
-        for (id, w, _) in parts {
-            out.insert(id.clone(), w);
-        }
-    }
-    Ok(out)
-}
-
-/// One step of a planned shift.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Step {
-    /// Requested share of the target, in percent.
-    pub pct: u8,
-    pub weights: Weights,
+    common::shift::weights_at(start, target, pct, MAX_WEIGHT)
 }
 
 /// The steps that actually move traffic: steps at or below the target's current
 /// share are skipped (a shift only ever increases), and so is a step whose
 /// weights equal the previous ones.
 pub fn plan_shift(start: &Weights, target: &str, steps: &[u8]) -> Result<Vec<Step>, String> {
-    if !start.contains_key(target) {
-        return Err(format!("no weighted set {target:?}"));
-    }
-    let current = share_of(start, target);
-    let mut planned: Vec<Step> = Vec::new();
-    for &pct in steps {
-        if f64::from(pct) <= current + 1e-9 {
-            continue;
-        }
-        let weights = weights_at(start, target, pct)?;
-        let prev = planned.last().map(|s| &s.weights).unwrap_or(start);
-        if &weights == prev {
-            continue;
-        }
-        planned.push(Step { pct, weights });
-    }
-    Ok(planned)
-}
-
-/// The sets whose weight differs between `from` and `to`.
-pub fn changed_sets(from: &Weights, to: &Weights) -> Vec<String> {
-    to.iter()
-        .filter(|(id, w)| from.get(*id) != Some(*w))
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
-/// `blue=90 green=10` for messages.
-pub fn describe(weights: &Weights) -> String {
-    weights
-        .iter()
-        .map(|(id, w)| format!("{id}={w}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    common::shift::plan_shift(start, target, steps, MAX_WEIGHT)
 }
 
 #[cfg(test)]
