@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Strategy step: Deployment Day, T+30 "Application Deployment": first the ECS services'
-# auto scaling (min, max, policies, suspended state) is kept as this run's record
-# scaling-<cluster>.json, for the rollback to restore; then the Api stack, then the
+# auto scaling (min, max, policies, suspended state) and the task definition each
+# service runs are kept as this run's records scaling-<cluster>.json and
+# ecs-services-<cluster>.json, for the rollback to restore; then the Api stack, then the
 # StaticSite stack (sequential), the release hook where the stacks do not publish the
 # release themselves, then "test application functionality": smoke tests against the
 # new release directly (NEW_URL), before any user traffic reaches it.
@@ -15,6 +16,9 @@ main() {
   for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
   # Before anything changes; a resumed step keeps the first record.
   rb::bin ecs-revert scaling record --cluster "${ECS_CLUSTER}" "${services[@]}"
+  # The task definition each service runs now: the rollback reverts to exactly these.
+  rb::bin ecs-revert status --cluster "${ECS_CLUSTER}" "${services[@]}"
+  rb::put_record "ecs-services-${ECS_CLUSTER}.json" "${RB_LAST_OUT}"
   rb::bin stack-deploy deploy --app "${ASSEMBLY_DIR}" "${APPLICATION_STACKS[@]}" \
     --concurrency 1 "${STACK_DEPLOY_ARGS[@]}"
   if ((${#RELEASE_HOOK[@]} > 0)); then

@@ -70,6 +70,9 @@ main() {
     trap probe::on_exit EXIT
     probe::start
   fi
+  # The weights before the shift, kept as this run's record for the rollback and the report.
+  rb::bin dns-shift show --zone "${ZONE}" --record "${RECORD}"
+  rb::put_record dns-weights.json "${RB_LAST_OUT}"
   rb::bin dns-shift shift --zone "${ZONE}" --record "${RECORD}" --to "${SET_NEW}" \
     --steps "${CUTOVER_STEPS}" --bake "${CUTOVER_BAKE}" --gate-cmd "${gate}" \
     "${alarm_args[@]}" "${hc_args[@]}" || code=$?

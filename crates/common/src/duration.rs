@@ -27,8 +27,17 @@ impl FromStr for HumanDuration {
         if t.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!("{q} has no unit (use e.g. 30s or 5m)"));
         }
-        let d = humantime::parse_duration(t)
-            .map_err(|e| format!("bad duration {q}: {e} (use e.g. 500ms, 30s, 5m)"))?;
+        let d = humantime::parse_duration(t).map_err(|e| {
+            // humantime's own message quotes the unit whole, however long.
+            let why = match e {
+                humantime::DurationError::UnknownUnit { unit, .. } => {
+                    format!("unknown unit {}", crate::quote(&unit))
+                }
+                humantime::DurationError::NumberOverflow => "number too large".to_owned(),
+                other => crate::clip(&other.to_string()),
+            };
+            format!("bad duration {q}: {why} (use e.g. 500ms, 30s, 5m)")
+        })?;
         // No wait, bake or watch of this toolkit is meant to outlast a week; a
         // typo such as `9999999999w` must not bake with traffic half moved.
         if d > MAX_DURATION {

@@ -9,11 +9,9 @@ pub mod cli;
 pub mod duration;
 pub mod error;
 pub mod exit;
-pub mod gate;
 pub mod guard;
 pub mod journal;
 pub mod output;
-pub mod shift;
 pub mod policy;
 pub mod state;
 pub mod wait;
@@ -26,15 +24,40 @@ pub use error::{AwsError, AwsResultExt, Error, Result};
 pub use output::{Output, OutputFormat, Render};
 pub use wait::{Poll, WaitOptions, poll_until};
 
-/// Quotes operator input for an error line, cut to about 100 characters so a
-/// 100 kB argument cannot flood the terminal, with control characters escaped.
+/// A message from a parser (serde, toml, chrono ...) made fit for one error
+/// line: newlines folded, cut to about 200 characters, because such messages
+/// quote the offending input whole.
+pub fn clip(msg: &str) -> String {
+    const MAX: usize = 200;
+    let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX {
+        return one_line;
+    }
+    let head: String = one_line.chars().take(MAX).collect();
+    format!("{head}...")
+}
+
+/// Quotes operator input for an error line with control characters escaped,
+/// the escaped form cut to about 100 characters so neither a 100 kB argument
+/// nor 100 escaped control characters can flood the terminal.
 pub fn quote(s: &str) -> String {
     const MAX: usize = 100;
-    let n = s.chars().count();
-    if n <= MAX {
-        format!("{s:?}")
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{head:?}... ({n} characters)")
+    let mut out = String::from("\"");
+    let mut width = 0;
+    for c in s.chars() {
+        // As `{:?}` of a str does: a single quote needs no escape there.
+        let escaped: String = if c == '\'' {
+            c.to_string()
+        } else {
+            c.escape_debug().collect()
+        };
+        let w = escaped.chars().count();
+        if width + w > MAX {
+            return format!("{out}\"... ({} characters)", s.chars().count());
+        }
+        width += w;
+        out.push_str(&escaped);
     }
+    out.push('"');
+    out
 }

@@ -784,13 +784,18 @@ pub fn acquire(store: &Store, req: &LockRequest) -> Result<Acquired> {
             lease_seconds: req.lease.as_secs(),
         };
         let body = serde_json::to_vec_pretty(&info).map_err(|e| Error::Internal(e.to_string()))?;
-        match store.put(LOCK_KEY, &body, Cond::Absent)? {
+        match put_lock(store, &info, &body, Cond::Absent)? {
             Write::Done(etag) => return Ok(Acquired::Held(LockGuard::start(store, info, etag))),
             Write::Conflict => {}
         }
         let Some((held, etag)) = lock_status(store)? else {
             continue; // released between our two calls: try again
         };
+        if held.lock_id == info.lock_id {
+            // Our own write landed but its answer was lost: the SDK's retry
+            // then met our lock and got 412. It is ours.
+            return Ok(Acquired::Held(LockGuard::start(store, info, etag)));
+        }
         if req.run_id.is_some() && held.run_id == req.run_id {
             return Ok(Acquired::WithinRun(held));
         }
@@ -804,7 +809,7 @@ pub fn acquire(store: &Store, req: &LockRequest) -> Result<Acquired> {
             )));
         }
         tracing::warn!("taking over an expired lock: {}", held.describe());
-        if let Write::Done(etag) = store.put(LOCK_KEY, &body, Cond::Match(etag))? {
+        if let Write::Done(etag) = put_lock(store, &info, &body, Cond::Match(etag))? {
             eprintln!(
                 "warning: took over the lock of {} whose lease expired",
                 held.describe()
@@ -816,6 +821,20 @@ pub fn acquire(store: &Store, req: &LockRequest) -> Result<Acquired> {
         "environment {}: the lock kept changing hands while trying to take it; nothing was changed",
         store.env()
     )))
+}
+
+/// Writes our lock object. When the write's answer is lost for good (the
+/// SDK's retries spent), the lock is read back: if it is ours the write
+/// happened, so the caller holds it rather than leaving an orphan lock that
+/// blocks everyone until its lease runs out.
+fn put_lock(store: &Store, info: &LockInfo, body: &[u8], cond: Cond) -> Result<Write> {
+    match store.put(LOCK_KEY, body, cond) {
+        Ok(w) => Ok(w),
+        Err(e) => match lock_status(store) {
+            Ok(Some((held, etag))) if held.lock_id == info.lock_id => Ok(Write::Done(etag)),
+            _ => Err(e),
+        },
+    }
 }
 
 /// A held lock: renewed in the background, released when dropped.

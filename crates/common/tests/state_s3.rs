@@ -10,6 +10,7 @@ use common::AwsContext;
 use common::journal::{Journal, JournalContext};
 use common::state::{self, Acquired, Cond, LockRequest, Root, Store, Write};
 use serde_json::json;
+use testkit::fault_proxy::{Config, Fault, FaultProxy};
 
 async fn aws(emu: &testkit::EmulatorGuard) -> AwsContext {
     let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
@@ -166,4 +167,98 @@ async fn unwritable_shared_journal_refuses_the_intent() {
         !dir.path().join("j.jsonl").exists(),
         "no local intent either"
     );
+}
+
+/// The state client for `endpoint` (the fault proxy), the SDK's retries as shipped.
+fn aws_through(aws: &AwsContext, endpoint: &str) -> AwsContext {
+    AwsContext {
+        config: aws.config.to_builder().endpoint_url(endpoint).build(),
+        endpoint_overridden: true,
+    }
+}
+
+async fn lossy_proxy(emu: &testkit::EmulatorGuard, max_faults: Option<u64>) -> FaultProxy {
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], emu.port()));
+    let config = Config {
+        fault_rate: 1.0,
+        faults: vec![Fault::LostResponse],
+        only_mutating: true,
+        max_faults,
+        ..Config::default()
+    };
+    FaultProxy::start(upstream, "127.0.0.1:0".parse().expect("an address"), config)
+        .await
+        .expect("start the proxy")
+}
+
+fn lock_req() -> LockRequest {
+    LockRequest {
+        holder: "alice".into(),
+        command: "deploy.sh".into(),
+        run_id: None,
+        lease: Duration::from_secs(60),
+    }
+}
+
+/// The lock's PutObject reached S3 but its answer was lost: the SDK's retry
+/// meets our own lock (412). That is our lock, not someone else's.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answer_to_the_lock_write_is_still_our_lock() {
+    let emu = testkit::Emulator::shared();
+    let aws = aws(&emu).await;
+    let proxy = lossy_proxy(&emu, Some(1)).await;
+    let store = Store::open(root(), "lost-once", Some(&aws_through(&aws, &proxy.url()))).unwrap();
+    let direct = Store::open(root(), "lost-once", Some(&aws)).unwrap();
+    let got =
+        tokio::task::spawn_blocking(move || state::acquire(&store, &lock_req()).map(drop_kind))
+            .await
+            .unwrap();
+    assert_eq!(got.unwrap(), "held");
+    assert_eq!(proxy.stats().faults.get("lost_response"), Some(&1));
+    // Released on drop: nothing left behind to block the next operator.
+    let left =
+        tokio::task::spawn_blocking(move || state::lock_status(&direct).map(|l| l.is_none()))
+            .await
+            .unwrap();
+    assert!(left.unwrap(), "the lock was released");
+}
+
+/// Every answer to the lock's writes lost (the SDK gives up): the lock is read
+/// back, found to be ours, and held, instead of an error that leaves an orphan
+/// lock blocking everyone for a lease.
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_write_whose_answers_are_all_lost_is_read_back() {
+    let emu = testkit::Emulator::shared();
+    let aws = aws(&emu).await;
+    let proxy = lossy_proxy(&emu, Some(3)).await;
+    let store = Store::open(root(), "lost-all", Some(&aws_through(&aws, &proxy.url()))).unwrap();
+    let direct = Store::open(root(), "lost-all", Some(&aws)).unwrap();
+    let check = direct.clone();
+    let holder = tokio::task::spawn_blocking(move || {
+        let got = state::acquire(&store, &lock_req())?;
+        let Acquired::Held(g) = got else {
+            return Ok(None);
+        };
+        // While held, the lock in S3 is this guard's.
+        let seen = state::lock_status(&check)?.map(|(i, _)| i.lock_id);
+        Ok::<_, common::Error>(Some((g.info().lock_id.clone(), seen)))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (ours, seen) = holder.expect("held");
+    assert_eq!(seen.as_deref(), Some(ours.as_str()));
+    assert_eq!(proxy.stats().faults.get("lost_response"), Some(&3));
+    let left =
+        tokio::task::spawn_blocking(move || state::lock_status(&direct).map(|l| l.is_none()))
+            .await
+            .unwrap();
+    assert!(left.unwrap(), "released after use");
+}
+
+fn drop_kind(a: Acquired) -> &'static str {
+    match a {
+        Acquired::Held(_) => "held",
+        Acquired::WithinRun(_) => "within-run",
+    }
 }

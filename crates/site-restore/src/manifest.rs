@@ -62,15 +62,16 @@ impl Manifest {
         let bad = |why: String| Error::usage(format!("manifest {source} is not usable: {why}"));
         let m: Manifest = serde_json::from_str(text).map_err(|e| {
             bad(format!(
-                "{e} (expected the JSON that `site-restore record` prints)"
+                "{} (expected the JSON that `site-restore record` prints)",
+                common::clip(&e.to_string())
             ))
         })?;
         crate::scope::validate_bucket(&m.bucket).map_err(|e| bad(e.to_string()))?;
         crate::scope::validate_prefix(&m.prefix).map_err(|e| bad(e.to_string()))?;
         if m.format != FORMAT {
             return Err(bad(format!(
-                "format is {:?}, expected {FORMAT:?}",
-                m.format
+                "format is {}, expected {FORMAT:?}",
+                quoted(&m.format)
             )));
         }
         if m.object_count != m.objects.len() {

@@ -77,7 +77,8 @@ pub fn parse_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         .with_timezone(&Utc);
     if at > now {
         return Err(Error::usage(format!(
-            "--at {raw} is in the future (now is {}); pick a moment before the deploy to undo",
+            "--at {} is in the future (now is {}); pick a moment before the deploy to undo",
+            quoted(raw.trim()),
             now.format("%Y-%m-%dT%H:%M:%SZ")
         )));
     }

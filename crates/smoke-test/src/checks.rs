@@ -113,8 +113,12 @@ impl StatusSpec {
     /// One item: `200`, `2xx`, `200-299`.
     fn parse_item(s: &str) -> Result<(u16, u16), String> {
         let s = s.trim();
-        let bad =
-            || format!("bad status {s:?}: use a code (200), a class (2xx) or a range (200-299)");
+        let bad = || {
+            format!(
+                "bad status {}: use a code (200), a class (2xx) or a range (200-299)",
+                common::quote(s)
+            )
+        };
         let code = |t: &str| -> Result<u16, String> {
             match t.trim().parse::<u16>() {
                 Ok(c) if (100..=599).contains(&c) => Ok(c),
@@ -529,8 +533,9 @@ impl Ctx<'_> {
         into: &mut HeaderMap,
     ) -> Result<(), FileError> {
         for (k, v) in raw {
-            let name = HeaderName::from_bytes(k.get_ref().trim().as_bytes())
-                .map_err(|_| self.err(k, format!("bad header name {:?}", k.get_ref())))?;
+            let name = HeaderName::from_bytes(k.get_ref().trim().as_bytes()).map_err(|_| {
+                self.err(k, format!("bad header name {}", common::quote(k.get_ref())))
+            })?;
             let value = self.subst(v)?;
             let value = HeaderValue::from_str(&value)
                 .map_err(|_| self.err(v, format!("bad value for header {name}")))?;
@@ -549,7 +554,7 @@ pub fn parse_file(
 ) -> Result<Vec<Check>, FileError> {
     let cx = Ctx { file, text, vars };
     let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let msg = e.message().trim().replace('\n', "; ");
+        let msg = common::clip(&e.message().trim().replace('\n', "; "));
         match e.span() {
             Some(span) => cx.at(span.start, msg),
             None => FileError {
@@ -606,13 +611,16 @@ pub fn parse_file(
         };
         let name_text = cx.subst(name)?;
         if !names.insert(name_text.clone()) {
-            return Err(cx.err(name, format!("duplicate check name {name_text:?}")));
+            return Err(cx.err(
+                name,
+                format!("duplicate check name {}", common::quote(&name_text)),
+            ));
         }
         let method = match &c.method {
             Some(m) => {
                 let up = m.get_ref().trim().to_ascii_uppercase();
                 Method::from_bytes(up.as_bytes())
-                    .map_err(|_| cx.err(m, format!("bad method {:?}", m.get_ref())))?
+                    .map_err(|_| cx.err(m, format!("bad method {}", common::quote(m.get_ref()))))?
             }
             None => Method::GET,
         };
@@ -630,7 +638,10 @@ pub fn parse_file(
                 parse_url(&joined).map_err(|e| cx.err(p, e))?
             }
             (None, None) => {
-                return Err(cx.err(name, format!("check {name_text:?} has no url or path")));
+                return Err(cx.err(
+                    name,
+                    format!("check {} has no url or path", common::quote(&name_text)),
+                ));
             }
         };
         let mut headers = default_headers.clone();
@@ -722,7 +733,8 @@ fn resolve_expect(cx: &Ctx<'_>, e: &RawExpect) -> Result<Expectations, FileError
             cx.err(
                 &j.path,
                 format!(
-                    "bad JSON path {path_text:?} (RFC 9535): {}",
+                    "bad JSON path {} (RFC 9535): {}",
+                    common::quote(&path_text),
                     one_line(&err.to_string())
                 ),
             )
@@ -749,8 +761,12 @@ fn resolve_expect(cx: &Ctx<'_>, e: &RawExpect) -> Result<Expectations, FileError
     let mut headers = Vec::new();
     for sh in &e.header {
         let h = sh.get_ref();
-        let name = HeaderName::from_bytes(h.name.get_ref().trim().as_bytes())
-            .map_err(|_| cx.err(&h.name, format!("bad header name {:?}", h.name.get_ref())))?;
+        let name = HeaderName::from_bytes(h.name.get_ref().trim().as_bytes()).map_err(|_| {
+            cx.err(
+                &h.name,
+                format!("bad header name {}", common::quote(h.name.get_ref())),
+            )
+        })?;
         let want = match (&h.equals, &h.matches) {
             (Some(_), Some(m)) => {
                 return Err(cx.err(m, "give either equals or matches for a header, not both"));
@@ -772,7 +788,7 @@ fn resolve_expect(cx: &Ctx<'_>, e: &RawExpect) -> Result<Expectations, FileError
 }
 
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    common::clip(s)
 }
 
 fn subst_json(v: &mut serde_json::Value, vars: &Vars) -> Result<(), (usize, String)> {
@@ -806,12 +822,13 @@ pub fn join_path(base: &Url, path: &str) -> String {
 
 /// An absolute http(s) URL with a host.
 pub fn parse_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s.trim()).map_err(|e| format!("bad URL {s:?}: {e}"))?;
+    let q = common::quote(s);
+    let url = Url::parse(s.trim()).map_err(|e| format!("bad URL {q}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("bad URL {s:?}: only http and https are supported"));
+        return Err(format!("bad URL {q}: only http and https are supported"));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("bad URL {s:?}: no host"));
+        return Err(format!("bad URL {q}: no host"));
     }
     Ok(url)
 }

@@ -65,16 +65,16 @@ pub fn parse_url_arg(s: &str) -> Result<Url, String> {
 /// clap parser: an HTTP method token.
 pub fn parse_method(s: &str) -> Result<Method, String> {
     Method::from_bytes(s.trim().to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("bad HTTP method {s:?}"))
+        .map_err(|_| format!("bad HTTP method {}", common::quote(s)))
 }
 
 /// clap parser: `Name: value`.
 pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (k, v) = s
         .split_once(':')
-        .ok_or_else(|| format!("bad header {s:?}: write it as 'Name: value'"))?;
+        .ok_or_else(|| format!("bad header {}: write it as 'Name: value'", common::quote(s)))?;
     let name = HeaderName::from_bytes(k.trim().as_bytes())
-        .map_err(|_| format!("bad header name {:?}", k.trim()))?;
+        .map_err(|_| format!("bad header name {}", common::quote(k.trim())))?;
     let value =
         HeaderValue::from_str(v.trim()).map_err(|_| format!("bad value for header {name}"))?;
     Ok((name, value))

@@ -173,11 +173,12 @@ fn trim_number(v: f64) -> String {
 /// Parses `METRIC OP VALUE[UNIT]`, e.g. `p95<1000ms`, `p99<=2s`, `error_rate<5%`,
 /// `rps>100`. Latency needs a unit (us, ms, s), the error rate a percent sign.
 pub fn parse(expr: &str, severity: Severity) -> Result<Threshold, String> {
+    let q = common::quote(expr);
     let compact: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
     let hint = "use e.g. 'p95<1000ms', 'p99<=2s', 'error_rate<5%', 'rps>100'";
     let pos = compact
         .find(['<', '>'])
-        .ok_or_else(|| format!("bad threshold {expr:?}: no comparison (<, <=, >, >=); {hint}"))?;
+        .ok_or_else(|| format!("bad threshold {q}: no comparison (<, <=, >, >=); {hint}"))?;
     let (name, rest) = compact.split_at(pos);
     let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
         (Op::Le, v)
@@ -188,31 +189,28 @@ pub fn parse(expr: &str, severity: Severity) -> Result<Threshold, String> {
     } else if let Some(v) = rest.strip_prefix('>') {
         (Op::Gt, v)
     } else {
-        return Err(format!("bad threshold {expr:?}: {hint}"));
+        return Err(format!("bad threshold {q}: {hint}"));
     };
     let metric = Metric::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
         format!(
-            "bad threshold {expr:?}: unknown metric {name:?} (known: min, mean, max, p50, p90, \
-             p95, p99, p99.9, error_rate, rps, count)"
+            "bad threshold {q}: unknown metric {} (known: min, mean, max, p50, p90, \
+             p95, p99, p99.9, error_rate, rps, count)",
+            common::quote(name)
         )
     })?;
     let limit = if metric.is_latency() {
-        parse_latency(value).map_err(|e| format!("bad threshold {expr:?}: {e}"))?
+        parse_latency(value).map_err(|e| format!("bad threshold {q}: {e}"))?
     } else if metric == Metric::ErrorRate {
         let num = value.strip_suffix('%').ok_or_else(|| {
-            format!(
-                "bad threshold {expr:?}: the error rate needs a percent sign, e.g. error_rate<5%"
-            )
+            format!("bad threshold {q}: the error rate needs a percent sign, e.g. error_rate<5%")
         })?;
-        let v = parse_number(num).map_err(|e| format!("bad threshold {expr:?}: {e}"))?;
+        let v = parse_number(num).map_err(|e| format!("bad threshold {q}: {e}"))?;
         if v > 100.0 {
-            return Err(format!(
-                "bad threshold {expr:?}: an error rate is at most 100%"
-            ));
+            return Err(format!("bad threshold {q}: an error rate is at most 100%"));
         }
         v
     } else {
-        parse_number(value).map_err(|e| format!("bad threshold {expr:?}: {e}"))?
+        parse_number(value).map_err(|e| format!("bad threshold {q}: {e}"))?
     };
     Ok(Threshold {
         metric,
@@ -226,7 +224,7 @@ pub fn parse(expr: &str, severity: Severity) -> Result<Threshold, String> {
 fn parse_number(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a non-negative number")),
+        _ => Err(format!("{} is not a non-negative number", common::quote(s))),
     }
 }
 
@@ -234,14 +232,24 @@ fn parse_number(s: &str) -> Result<f64, String> {
 fn parse_latency(s: &str) -> Result<f64, String> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?} has no unit (use us, ms or s, e.g. {s}ms)"))?;
+        .ok_or_else(|| {
+            format!(
+                "{} has no unit (use us, ms or s, e.g. 500ms)",
+                common::quote(s)
+            )
+        })?;
     let (num, unit) = s.split_at(split);
     let v = parse_number(num)?;
     let factor = match unit {
         "us" | "µs" => 0.001,
         "ms" => 1.0,
         "s" => 1000.0,
-        _ => return Err(format!("unknown unit {unit:?} (use us, ms or s)")),
+        _ => {
+            return Err(format!(
+                "unknown unit {} (use us, ms or s)",
+                common::quote(unit)
+            ));
+        }
     };
     Ok(v * factor)
 }

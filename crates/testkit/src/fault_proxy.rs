@@ -81,6 +81,9 @@ pub struct Config {
     pub latency: Option<(Duration, Duration)>,
     /// Only mutating calls are eligible for faults (latency still applies to all).
     pub only_mutating: bool,
+    /// Inject at most this many faults, then forward everything: "the first
+    /// answer is lost, the SDK's retry gets through" made deterministic.
+    pub max_faults: Option<u64>,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             faults: Fault::ALL.to_vec(),
             latency: None,
             only_mutating: false,
+            max_faults: None,
         }
     }
 }
@@ -359,8 +363,13 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Option<Response<Full
             (eligible && draw < shared.config.fault_rate).then(|| shared.config.faults[pick]);
         (fault, delay)
     };
-    {
+    let fault = {
         let mut st = lock(&shared.stats);
+        let injected: u64 = Fault::ALL
+            .iter()
+            .map(|f| st.faults.get(f.name()).copied().unwrap_or(0))
+            .sum();
+        let fault = fault.filter(|_| shared.config.max_faults.is_none_or(|m| injected < m));
         st.requests += 1;
         st.count(&call.operation, "requests");
         if delay.is_some() {
@@ -369,7 +378,8 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Option<Response<Full
         if let Some(f) = fault {
             st.fault(&call.operation, f.name());
         }
-    }
+        fault
+    };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }

@@ -40,6 +40,9 @@ struct Cli {
     /// Only mutating calls (not GET/HEAD, not Describe*/List*/Get*) get faults.
     #[arg(long)]
     only_mutating: bool,
+    /// Inject at most this many faults, then forward everything.
+    #[arg(long)]
+    max_faults: Option<u64>,
     /// Write the counts (JSON) here on exit.
     #[arg(long)]
     stats: Option<PathBuf>,
@@ -61,6 +64,7 @@ async fn main() -> ExitCode {
         faults: cli.faults.clone(),
         latency: cli.latency,
         only_mutating: cli.only_mutating,
+        max_faults: cli.max_faults,
     };
     let proxy = match FaultProxy::start(cli.upstream, cli.listen, config).await {
         Ok(p) => p,
