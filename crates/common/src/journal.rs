@@ -205,6 +205,9 @@ impl Journal {
     }
 
     fn append(&self, entry: &Entry) -> Result<()> {
+        // Nothing secret reaches the file or the shared tree (common::redact).
+        let redacted = crate::redact::journal_entry(entry);
+        let entry = &redacted;
         match (&self.store, entry.phase) {
             // An intent goes to the shared tree first: when it cannot be written
             // the change is refused before anything was touched.

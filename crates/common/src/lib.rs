@@ -13,6 +13,7 @@ pub mod guard;
 pub mod journal;
 pub mod output;
 pub mod policy;
+pub mod redact;
 pub mod state;
 pub mod wait;
 

@@ -100,30 +100,32 @@ impl Output {
 
     /// Prints the command's result: one JSON document, or its text form.
     pub fn result<T: Render>(&self, value: &T) -> Result<()> {
-        let mut w = lock(&self.stdout);
-        let res = if self.json {
-            // Serialize first so a write error keeps its kind (broken pipe).
-            let mut buf =
-                serde_json::to_vec_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+        // Serialize (or render) first so a write error keeps its kind (broken
+        // pipe), and so the whole text goes through common::redact.
+        let mut buf = Vec::new();
+        if self.json {
+            buf = serde_json::to_vec_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
             buf.push(b'\n');
-            w.write_all(&buf)
         } else {
-            value.render_text(&mut *w)
-        };
-        finish_write(res.and_then(|()| w.flush()))
+            value
+                .render_text(&mut buf)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        let buf = crate::redact::text(&String::from_utf8_lossy(&buf));
+        let mut w = lock(&self.stdout);
+        finish_write(w.write_all(buf.as_bytes()).and_then(|()| w.flush()))
     }
 
     /// One event of a stream: a JSON line, or a text line.
     pub fn event<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
-        let mut w = lock(&self.stdout);
-        let res = if self.json {
-            let mut buf = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
-            buf.push(b'\n');
-            w.write_all(&buf)
+        let line = if self.json {
+            serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))?
         } else {
-            writeln!(w, "{}", text())
+            text()
         };
-        finish_write(res.and_then(|()| w.flush()))
+        let line = crate::redact::text(&line);
+        let mut w = lock(&self.stdout);
+        finish_write(writeln!(w, "{line}").and_then(|()| w.flush()))
     }
 
     /// A progress or status message for people (stderr); hidden by `--quiet`.
@@ -141,13 +143,15 @@ impl Output {
     /// Raw text for people, e.g. a table (stderr); hidden by `--quiet`.
     pub fn human(&self, text: impl AsRef<str>) {
         if !self.quiet {
+            let text = crate::redact::text(text.as_ref());
             let mut w = lock(&self.stderr);
-            let _ = w.write_all(text.as_ref().as_bytes());
+            let _ = w.write_all(text.as_bytes());
             let _ = w.flush();
         }
     }
 
     fn stderr_line(&self, msg: &str) {
+        let msg = crate::redact::text(msg);
         let mut w = lock(&self.stderr);
         let _ = writeln!(w, "{msg}");
         let _ = w.flush();
