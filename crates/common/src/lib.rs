@@ -9,11 +9,13 @@ pub mod cli;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod gate;
 pub mod guard;
 pub mod journal;
 pub mod output;
 pub mod policy;
 pub mod redact;
+pub mod shift;
 pub mod state;
 pub mod wait;
 
