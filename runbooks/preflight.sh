@@ -2,7 +2,9 @@
 # Strategy step: Deployment Day, T-4h "Pre-deployment Setup": verify AWS credentials
 # and permissions (every service the release touches is read once), the tools, the
 # cloud assembly and checks file, the CDK bootstrap version the assembly needs, the
-# origins' certificates (risk "SSL Certificate Issues"), and the current status of
+# origins' certificates (risk "SSL Certificate Issues"), database and cache
+# connectivity (the tcp gates of runbooks/env/NAME.gates.toml: a connect to each
+# endpoint, found from the RDS and ElastiCache ids), and the current status of
 # production. Write permissions cannot be proven without writing; they show at the
 # first change.
 set -Eeuo pipefail
@@ -11,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 check_tools() {
   local bin missing=0
-  for bin in stack-deploy dns-shift db-snapshot ecs-revert smoke-test site-restore; do
+  for bin in stack-deploy dns-shift db-snapshot ecs-revert smoke-test site-restore health-gate; do
     [[ -x "${LTC_BIN_DIR}/${bin}" ]] || { log::error "missing ${LTC_BIN_DIR}/${bin}"; missing=1; }
   done
   command -v jq >/dev/null || { log::error "jq is not installed"; missing=1; }
@@ -34,6 +36,13 @@ check_certificates() {
   done
 }
 
+# "Verify database and cache connectivity": only the gates file's tcp gates.
+check_connectivity() {
+  rb::gates
+  rb::bin health-gate check --gates "${RB_GATES}" --source tcp
+  rb::jq -r '.gates[] | "reachable: \(.name): \(.detail)"' | while IFS= read -r line; do log::info "${line}"; done
+}
+
 main() {
   rb::step_init preflight "$@"
   check_tools
@@ -50,6 +59,7 @@ main() {
   rb::bin dns-shift show --zone "${ZONE}" --record "${RECORD}"
   rb::bin ecs-revert status --cluster "${ECS_CLUSTER}" "${services[@]}"
   rb::bin db-snapshot list --instance "${DB_INSTANCE}" --all
+  check_connectivity
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${OLD_URL}"
   check_certificates
   log::info "preflight: credentials, tools and current production look ready"

@@ -4,7 +4,9 @@
 # previous set 100 %, new and maintenance sets 0 (dns-shift set). `dns-shift
 # maintenance off` is not used: it would restore the weights from before maintenance,
 # which may still send users to the failed release. "Validate auto-scaling": each ECS
-# service's auto scaling is shown (ecs-revert scaling show, read-only).
+# service's auto scaling is shown (ecs-revert scaling show, read-only). Last, with
+# traffic back on the previous release, the environment's health gates must hold
+# (health-gate check, runbooks/env/NAME.gates.toml).
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -22,12 +24,27 @@ show_scaling() {
   fi
 }
 
+# The environment's health gates (runbooks/env/NAME.gates.toml: the strategy's
+# thresholds, read by health-gate): exit 4 when a critical gate fails or has no data.
+# Warnings are logged. In a dry run nothing was changed, so a failing gate is reported
+# and the step goes on.
+check_health_gates() {
+  rb::gates
+  if ((RB_DRY_RUN)); then
+    rb::bin_allowing 4 health-gate check --gates "${RB_GATES}"
+  else
+    rb::bin health-gate check --gates "${RB_GATES}"
+  fi
+  log::info "health gates: $(rb::jq -r '"\(.pass) pass, \(.fail) fail, \(.inconclusive) inconclusive: \(.reason)"')"
+}
+
 main() {
   rb::step_init validate-rollback "$@"
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${OLD_URL}"
   show_scaling
   rb::bin dns-shift set --zone "${ZONE}" --record "${RECORD}" \
     --weight "${SET_OLD}=100" --weight "${SET_NEW}=0" --weight "${SET_MAINTENANCE}=0"
+  check_health_gates
 }
 
 main "$@"

@@ -3,7 +3,9 @@
 # suite against the new release, a short load check against the strategy's thresholds
 # (smoke-test defaults: error rate 5 %, P95 2000 ms critical), every stack complete
 # (stack-deploy status), no critical alarm in ALARM, and "validate load balancer and
-# auto-scaling": each ECS service's auto scaling shown (ecs-revert scaling show).
+# auto-scaling": each ECS service's auto scaling shown (ecs-revert scaling show), and
+# "confirm error rates within normal ranges": the environment's health gates
+# (health-gate check: error rate, P95, database CPU, ECS and target health ...).
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -29,6 +31,20 @@ show_scaling() {
   fi
 }
 
+# The environment's health gates (runbooks/env/NAME.gates.toml: the strategy's
+# thresholds, read by health-gate): exit 4 when a critical gate fails or has no data.
+# Warnings are logged. In a dry run nothing was changed, so a failing gate is reported
+# and the step goes on.
+check_health_gates() {
+  rb::gates
+  if ((RB_DRY_RUN)); then
+    rb::bin_allowing 4 health-gate check --gates "${RB_GATES}"
+  else
+    rb::bin health-gate check --gates "${RB_GATES}"
+  fi
+  log::info "health gates: $(rb::jq -r '"\(.pass) pass, \(.fail) fail, \(.inconclusive) inconclusive: \(.reason)"')"
+}
+
 main() {
   rb::step_init validate "$@"
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${NEW_URL}"
@@ -41,6 +57,7 @@ main() {
   fi
   show_scaling
   check_alarms
+  check_health_gates
 }
 
 main "$@"
