@@ -211,6 +211,20 @@ impl Store {
         }
     }
 
+    /// Reads many keys at once (S3: up to 16 requests in flight), in the order
+    /// given; a key that vanished in between reads as `None`. The shared
+    /// journal is one object per entry, so reading it must not be N round trips
+    /// one after another.
+    pub fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Object>>> {
+        match &self.inner.backend {
+            Backend::Local(dir) => keys.iter().map(|k| local_get(&dir.join(k))).collect(),
+            Backend::S3(w) => match w.call(Req::GetMany(keys.to_vec()))? {
+                Reply::GetMany(objects) => Ok(objects),
+                other => Err(Error::Internal(format!("state worker answered {other:?}"))),
+            },
+        }
+    }
+
     pub fn put(&self, key: &str, body: &[u8], cond: Cond) -> Result<Write> {
         match &self.inner.backend {
             Backend::Local(dir) => local_put(dir, &dir.join(key), body, &cond),
@@ -479,6 +493,7 @@ fn local_list(env_dir: &Path, prefix: &str) -> Result<Vec<String>> {
 #[derive(Debug)]
 enum Req {
     Get(String),
+    GetMany(Vec<String>),
     Put(String, Vec<u8>, Cond),
     Delete(String, Option<String>),
     List(String),
@@ -487,6 +502,7 @@ enum Req {
 #[derive(Debug)]
 enum Reply {
     Get(Option<Object>),
+    GetMany(Vec<Option<Object>>),
     Write(Write),
     List(Vec<String>),
 }
@@ -567,39 +583,70 @@ fn precondition_failed<E>(
         .is_some_and(|r| matches!(r.status().as_u16(), 412 | 409))
 }
 
+/// One state object, or None when there is none.
+async fn s3_get(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    base: &str,
+    key: String,
+) -> Result<Option<Object>> {
+    let r = client
+        .get_object()
+        .bucket(bucket)
+        .key(format!("{base}{key}"))
+        .send()
+        .await;
+    match r {
+        Ok(out) => {
+            let etag = out.e_tag().unwrap_or_default().to_owned();
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| Error::io("failed to read state object", std::io::Error::other(e)))?
+                .into_bytes()
+                .to_vec();
+            Ok(Some(Object { body, etag }))
+        }
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(crate::error::aws_error("GetObject (state)", e).into()),
+    }
+}
+
+/// How many state reads one `get_many` keeps in flight.
+const READS_IN_FLIGHT: usize = 16;
+
 async fn s3_call(client: &aws_sdk_s3::Client, bucket: &str, base: &str, req: Req) -> Result<Reply> {
     use crate::error::AwsResultExt;
     match req {
-        Req::Get(key) => {
-            let r = client
-                .get_object()
-                .bucket(bucket)
-                .key(format!("{base}{key}"))
-                .send()
-                .await;
-            match r {
-                Ok(out) => {
-                    let etag = out.e_tag().unwrap_or_default().to_owned();
-                    let body = out
-                        .body
-                        .collect()
-                        .await
-                        .map_err(|e| {
-                            Error::io("failed to read state object", std::io::Error::other(e))
-                        })?
-                        .into_bytes()
-                        .to_vec();
-                    Ok(Reply::Get(Some(Object { body, etag })))
+        Req::GetMany(keys) => {
+            let mut out: Vec<Option<Object>> = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(READS_IN_FLIGHT) {
+                let mut set = tokio::task::JoinSet::new();
+                for (i, key) in chunk.iter().enumerate() {
+                    let (client, bucket, base, key) = (
+                        client.clone(),
+                        bucket.to_owned(),
+                        base.to_owned(),
+                        key.clone(),
+                    );
+                    set.spawn(async move { (i, s3_get(&client, &bucket, &base, key).await) });
                 }
-                Err(e)
-                    if e.as_service_error().is_some_and(|s| s.is_no_such_key())
-                        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
-                {
-                    Ok(Reply::Get(None))
+                let mut got: Vec<Option<Object>> = vec![None; chunk.len()];
+                while let Some(joined) = set.join_next().await {
+                    let (i, r) = joined.map_err(|e| Error::Internal(format!("state read: {e}")))?;
+                    got[i] = r?;
                 }
-                Err(e) => Err(crate::error::aws_error("GetObject (state)", e).into()),
+                out.extend(got);
             }
+            Ok(Reply::GetMany(out))
         }
+        Req::Get(key) => Ok(Reply::Get(s3_get(client, bucket, base, key).await?)),
         Req::Put(key, body, cond) => {
             let mut put = client
                 .put_object()
@@ -994,11 +1041,12 @@ pub fn refuse_if_frozen(store: &Store) -> Result<()> {
 /// objects that do not parse are skipped with a warning.
 pub fn read_all<T: serde::de::DeserializeOwned>(store: &Store, prefix: &str) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    for key in store.list(prefix)? {
-        if let Some(obj) = store.get(&key)? {
+    let keys = store.list(prefix)?;
+    for (key, obj) in keys.iter().zip(store.get_many(&keys)?) {
+        if let Some(obj) = obj {
             match serde_json::from_slice(&obj.body) {
                 Ok(v) => out.push(v),
-                Err(e) => tracing::warn!("state {}: skipped: {e}", store.location(&key)),
+                Err(e) => tracing::warn!("state {}: skipped: {e}", store.location(key)),
             }
         }
     }

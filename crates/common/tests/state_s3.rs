@@ -262,3 +262,36 @@ fn drop_kind(a: Acquired) -> &'static str {
         Acquired::WithinRun(_) => "within-run",
     }
 }
+
+/// The shared journal is read with many reads in flight; the answers come back
+/// in the order asked, and a missing key reads as None.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_reads_come_back_in_order() {
+    let emu = testkit::Emulator::shared();
+    let aws = aws(&emu).await;
+    let store = Store::open(root(), "many", Some(&aws)).unwrap();
+    let got = tokio::task::spawn_blocking(move || {
+        let mut keys = Vec::new();
+        for i in 0..40 {
+            let key = format!("journal/{i:03}.json");
+            store.put(&key, format!("{i}").as_bytes(), Cond::Absent)?;
+            keys.push(key);
+        }
+        keys.insert(7, "journal/missing.json".into());
+        let objects = store.get_many(&keys)?;
+        Ok::<_, common::Error>(
+            objects
+                .into_iter()
+                .map(|o| o.map(|o| String::from_utf8_lossy(&o.body).into_owned()))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(got.len(), 41);
+    assert_eq!(got[7], None);
+    let bodies: Vec<String> = got.into_iter().flatten().collect();
+    let want: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    assert_eq!(bodies, want);
+}
