@@ -142,20 +142,8 @@ pub enum TcpTarget {
     ReplicationGroup(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum AlarmSpec {
-    Name(String),
-    Prefix(String),
-}
-
-impl AlarmSpec {
-    pub fn label(&self) -> String {
-        match self {
-            AlarmSpec::Name(n) => n.clone(),
-            AlarmSpec::Prefix(p) => format!("{p}*"),
-        }
-    }
-}
+/// An alarm NAME or PREFIX*: the same spec dns-shift's `--alarm` takes.
+pub use common::gate::AlarmSpec;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
