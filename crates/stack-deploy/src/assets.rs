@@ -1,7 +1,12 @@
-//! Publishing file assets (and directories, zipped: `archive.rs`) to their S3
-//! destinations before any stack is deployed. Objects are content-addressed (the
-//! key is the asset hash), so an object that already exists is left alone, as
+//! Publishing assets before any stack is deployed: file assets (and
+//! directories, zipped: `archive.rs`) to their S3 destinations, docker image
+//! assets to their ECR repositories (built and pushed with the local docker CLI:
+//! `assets/docker.rs`). Destinations are content-addressed (the key or tag is the
+//! asset hash), so an object or image that already exists is left alone, as
 //! cdk-assets does.
+
+pub mod docker;
+mod images;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -9,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use serde::Serialize;
 
-use common::{AwsResultExt, Error, Output, Result};
+use common::{AwsResultExt, Context, Error, Output, Result};
 
 use crate::manifest::{FileAsset, StackArtifact, TEMPLATE_BODY_LIMIT};
 use crate::roles::{Roles, resolve_placeholders};
@@ -18,9 +23,23 @@ use crate::roles::{Roles, resolve_placeholders};
 #[derive(Debug, Clone, Serialize)]
 pub struct AssetResult {
     pub asset: String,
-    pub bucket: String,
-    pub key: String,
-    /// uploaded | present | would-upload
+    /// file | docker-image
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// File assets: where the object goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Docker image assets: the ECR repository and tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The full image name pushed (docker image assets that were pushed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Files: uploaded | present | would-upload. Images: pushed | present | would-push.
     pub action: String,
 }
 
@@ -41,9 +60,12 @@ pub fn needed(stack: &StackArtifact) -> Vec<&FileAsset> {
         .collect()
 }
 
-/// Uploads the assets of `stacks` (deduplicated by destination), a few at a time.
+/// Publishes the assets of `stacks` (deduplicated by destination): first every
+/// docker image is looked up in ECR, and the missing ones are built and pushed
+/// (exit 2 before anything is uploaded when that needs a docker CLI this
+/// machine lacks); then the files are uploaded, a few at a time.
 pub async fn publish(
-    out: &Output,
+    ctx: &Context,
     roles: &Roles,
     stacks: &[&StackArtifact],
     account_for: impl Fn(&StackArtifact) -> String,
@@ -51,6 +73,8 @@ pub async fn publish(
     path_style: bool,
     calls: &AtomicU32,
 ) -> Result<Vec<AssetResult>> {
+    let out = &ctx.out;
+    let mut results = images::publish(ctx, roles, stacks, &account_for, dry_run, calls).await?;
     let mut work: Vec<(FileAsset, String)> = Vec::new();
     for s in stacks {
         let account = account_for(s);
@@ -63,13 +87,16 @@ pub async fn publish(
             }
         }
     }
-    let results = futures::stream::iter(work.into_iter().map(|(a, account)| async move {
+    let files = futures::stream::iter(work.into_iter().map(|(a, account)| async move {
         publish_one(out, roles, &a, &account, dry_run, path_style, calls).await
     }))
     .buffer_unordered(8)
     .collect::<Vec<_>>()
     .await;
-    results.into_iter().collect()
+    for r in files {
+        results.push(r?);
+    }
+    Ok(results)
 }
 
 async fn publish_one(
@@ -93,8 +120,12 @@ async fn publish_one(
     let s3 = aws_sdk_s3::Client::from_conf(conf);
     let result = |action: &str| AssetResult {
         asset: a.display_name.clone(),
-        bucket: a.bucket.clone(),
-        key: a.key.clone(),
+        kind: "file",
+        bucket: Some(a.bucket.clone()),
+        key: Some(a.key.clone()),
+        repository: None,
+        tag: None,
+        image: None,
         action: action.to_owned(),
     };
     calls.fetch_add(1, Ordering::Relaxed);

@@ -68,6 +68,9 @@ pub struct StackArtifact {
     pub depends_on: Vec<String>,
     /// The file assets to publish before the stack is deployed.
     pub file_assets: Vec<FileAsset>,
+    /// The docker image assets to publish (build and push to ECR) before the
+    /// stack is deployed.
+    pub image_assets: Vec<ImageAsset>,
 }
 
 /// A parameter a template declares.
@@ -91,6 +94,51 @@ pub struct FileAsset {
     pub key: String,
     pub region: Option<String>,
     pub assume_role_arn: Option<String>,
+}
+
+/// One docker image asset destination: how to make the image locally and the
+/// ECR repository and tag it goes to (`dockerImages` in `*.assets.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageAsset {
+    pub id: String,
+    pub display_name: String,
+    pub source: ImageSource,
+    /// May hold `${AWS::AccountId}`/`${AWS::Region}` placeholders.
+    pub repository: String,
+    pub tag: String,
+    pub region: Option<String>,
+    pub assume_role_arn: Option<String>,
+}
+
+/// How a docker image asset is made, as cdk-assets makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// `docker build` of a directory of the assembly.
+    Directory(Box<DockerBuild>),
+    /// A command run in the assembly directory that prints the name of a
+    /// local image on stdout.
+    Executable { command: Vec<String>, cwd: PathBuf },
+}
+
+/// The `docker build` options of a directory image asset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerBuild {
+    /// The build context (absolute or relative to the current directory).
+    pub directory: PathBuf,
+    /// `dockerFile`, relative to the directory as in the manifest.
+    pub file: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    /// `dockerBuildSecrets`: id -> `src=...`/`env=...`.
+    pub secrets: BTreeMap<String, String>,
+    pub ssh: Option<String>,
+    pub network: Option<String>,
+    pub platform: Option<String>,
+    pub outputs: Vec<String>,
+    /// `cacheFrom`/`cacheTo`, already in docker's `type=...,k=v` form.
+    pub cache_from: Vec<String>,
+    pub cache_to: Option<String>,
+    pub no_cache: bool,
 }
 
 /// The whole assembly: stacks in manifest order.
@@ -126,7 +174,74 @@ struct RawAssetManifest {
     #[serde(default)]
     files: BTreeMap<String, RawFileAsset>,
     #[serde(default, rename = "dockerImages")]
-    docker_images: BTreeMap<String, Value>,
+    docker_images: BTreeMap<String, RawImageAsset>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawImageAsset {
+    #[serde(default, rename = "displayName")]
+    display_name: Option<String>,
+    #[serde(default)]
+    source: RawImageSource,
+    #[serde(default)]
+    destinations: BTreeMap<String, RawImageDestination>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawImageSource {
+    directory: Option<String>,
+    executable: Option<Vec<String>>,
+    docker_file: Option<String>,
+    docker_build_target: Option<String>,
+    #[serde(default)]
+    docker_build_args: BTreeMap<String, String>,
+    #[serde(default)]
+    docker_build_secrets: BTreeMap<String, String>,
+    docker_build_ssh: Option<String>,
+    network_mode: Option<String>,
+    platform: Option<String>,
+    #[serde(default)]
+    docker_outputs: Vec<String>,
+    #[serde(default)]
+    cache_from: Vec<RawCacheOption>,
+    cache_to: Option<RawCacheOption>,
+    #[serde(default)]
+    cache_disabled: bool,
+    /// Anything newer than this reader knows: refused rather than ignored, so an
+    /// image is never built differently from what `cdk deploy` would build.
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawCacheOption {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+impl RawCacheOption {
+    /// docker's `type=registry,ref=...` form.
+    fn flag(&self) -> String {
+        std::iter::once(format!("type={}", self.kind))
+            .chain(self.params.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawImageDestination {
+    #[serde(rename = "repositoryName")]
+    repository_name: String,
+    #[serde(rename = "imageTag")]
+    image_tag: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default, rename = "assumeRoleArn")]
+    assume_role_arn: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,11 +439,14 @@ fn stack_artifact(
     }
 
     let mut file_assets = Vec::new();
+    let mut image_assets = Vec::new();
     for am in &asset_manifests {
         let art = by_id[am.as_str()];
         let file = prop_str(&art.properties, "file")
             .ok_or_else(|| bad(format!("asset manifest {am} has no file property")))?;
-        file_assets.extend(read_asset_manifest(dir, id, &dir.join(file))?);
+        let (files, images) = read_asset_manifest(dir, id, &dir.join(file))?;
+        file_assets.extend(files);
+        image_assets.extend(images);
     }
 
     let stack_name = prop_str(props, "stackName").unwrap_or_else(|| id.to_owned());
@@ -355,6 +473,7 @@ fn stack_artifact(
             .unwrap_or(false),
         depends_on,
         file_assets,
+        image_assets,
     })
 }
 
@@ -400,7 +519,11 @@ pub fn parse_environment(env: Option<&str>) -> (Option<String>, Option<String>) 
     (known(acct), known(region))
 }
 
-fn read_asset_manifest(dir: &Path, stack: &str, path: &Path) -> Result<Vec<FileAsset>> {
+fn read_asset_manifest(
+    dir: &Path,
+    stack: &str,
+    path: &Path,
+) -> Result<(Vec<FileAsset>, Vec<ImageAsset>)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         bad(format!(
             "stack {stack}: cannot read asset manifest {}: {e}",
@@ -413,14 +536,9 @@ fn read_asset_manifest(dir: &Path, stack: &str, path: &Path) -> Result<Vec<FileA
             path.display()
         ))
     })?;
-    if let Some(name) = raw.docker_images.keys().next() {
-        let display = raw.docker_images[name]
-            .get("displayName")
-            .and_then(Value::as_str)
-            .unwrap_or(name);
-        return Err(bad(format!(
-            "stack {stack}: docker image asset {display:?} ({name}) is not supported by stack-deploy; publish it with `cdk-assets` or `cdk deploy`"
-        )));
+    let mut images = Vec::new();
+    for (id, img) in raw.docker_images {
+        images.extend(image_asset(dir, stack, id, img)?);
     }
     let mut out = Vec::new();
     for (id, f) in raw.files {
@@ -471,6 +589,93 @@ fn read_asset_manifest(dir: &Path, stack: &str, path: &Path) -> Result<Vec<FileA
                 assume_role_arn: d.assume_role_arn,
             });
         }
+    }
+    Ok((out, images))
+}
+
+/// One `dockerImages` entry, checked the way cdk-assets would use it.
+fn image_asset(dir: &Path, stack: &str, id: String, img: RawImageAsset) -> Result<Vec<ImageAsset>> {
+    let display = img.display_name.clone().unwrap_or_else(|| id.clone());
+    let what = format!("stack {stack}: docker image asset {display:?} ({id})");
+    let src = img.source;
+    if let Some(k) = src.other.keys().next() {
+        return Err(bad(format!(
+            "{what} uses source field {k:?}, which stack-deploy does not know; publish it with `cdk deploy`"
+        )));
+    }
+    let source = match (src.directory, src.executable) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(bad(format!(
+                "{what} needs exactly one of source.directory and source.executable"
+            )));
+        }
+        (None, Some(command)) => {
+            if command.is_empty() || command[0].is_empty() {
+                return Err(bad(format!("{what} has an empty source.executable")));
+            }
+            let build_only = src.docker_file.is_some()
+                || src.docker_build_target.is_some()
+                || !src.docker_build_args.is_empty();
+            if build_only {
+                return Err(bad(format!(
+                    "{what}: dockerFile, dockerBuildTarget and dockerBuildArgs are only allowed with source.directory"
+                )));
+            }
+            ImageSource::Executable {
+                command,
+                cwd: dir.to_owned(),
+            }
+        }
+        (Some(rel), None) => {
+            let directory = dir.join(&rel);
+            if !directory.is_dir() {
+                return Err(bad(format!(
+                    "{what} directory {} is missing",
+                    directory.display()
+                )));
+            }
+            let file = src.docker_file.as_deref().unwrap_or("Dockerfile");
+            if !directory.join(file).is_file() {
+                return Err(bad(format!(
+                    "{what}: {} is missing",
+                    directory.join(file).display()
+                )));
+            }
+            ImageSource::Directory(Box::new(DockerBuild {
+                directory,
+                file: src.docker_file,
+                build_args: src.docker_build_args,
+                target: src.docker_build_target,
+                secrets: src.docker_build_secrets,
+                ssh: src.docker_build_ssh,
+                network: src.network_mode,
+                platform: src.platform,
+                outputs: src.docker_outputs,
+                cache_from: src.cache_from.iter().map(RawCacheOption::flag).collect(),
+                cache_to: src.cache_to.as_ref().map(RawCacheOption::flag),
+                no_cache: src.cache_disabled,
+            }))
+        }
+    };
+    if img.destinations.is_empty() {
+        return Err(bad(format!("{what} has no destinations")));
+    }
+    let mut out = Vec::new();
+    for (dest, d) in img.destinations {
+        if d.repository_name.is_empty() || d.image_tag.is_empty() {
+            return Err(bad(format!(
+                "{what}: destination {dest:?} needs a repositoryName and an imageTag"
+            )));
+        }
+        out.push(ImageAsset {
+            id: id.clone(),
+            display_name: display.clone(),
+            source: source.clone(),
+            repository: d.repository_name,
+            tag: d.image_tag,
+            region: d.region,
+            assume_role_arn: d.assume_role_arn,
+        });
     }
     Ok(out)
 }
@@ -548,6 +753,119 @@ mod tests {
         let e = Assembly::parse(dir.path(), m).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("\"ApiImage\""), "{e}");
+    }
+
+    #[test]
+    fn the_docker_fixture_has_one_image_asset_built_from_its_directory() {
+        let dir = fixture_dir().join("../cdk-docker.out");
+        let a = Assembly::load(&dir).unwrap();
+        let s = a.stack("LightningTalk-ApiService-dev").unwrap();
+        assert_eq!(s.image_assets.len(), 1, "{:?}", s.image_assets);
+        let img = &s.image_assets[0];
+        let hash = "e7ddf6d676f7e7c979f371214961a05072f5a5dbf9c84d57dfc225b8f5915f5f";
+        assert_eq!(img.id, hash);
+        assert_eq!(img.tag, hash);
+        assert_eq!(img.display_name, "ApiService/ApiImage");
+        assert_eq!(
+            img.repository,
+            "cdk-hnb659fds-container-assets-123456789012-ap-northeast-1"
+        );
+        assert_eq!(img.region.as_deref(), Some("ap-northeast-1"));
+        assert!(
+            img.assume_role_arn
+                .as_deref()
+                .unwrap()
+                .contains("image-publishing-role")
+        );
+        let ImageSource::Directory(b) = &img.source else {
+            panic!("{:?}", img.source);
+        };
+        assert_eq!(b.directory, dir.join(format!("asset.{hash}")));
+        assert_eq!(b.build_args["APP_VERSION"], "2.1.0");
+        assert_eq!(b.target.as_deref(), Some("runtime"));
+        assert_eq!(b.file, None);
+    }
+
+    /// Writes a one-stack assembly whose asset manifest has `images` as its
+    /// `dockerImages`, with `asset.abc/Dockerfile` present.
+    fn image_assembly(images: &str) -> (tempfile::TempDir, Result<Assembly>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("A.template.json"), "{}").unwrap();
+        std::fs::create_dir(dir.path().join("asset.abc")).unwrap();
+        std::fs::write(dir.path().join("asset.abc/Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(
+            dir.path().join("A.assets.json"),
+            format!(r#"{{"version":"55.0.0","files":{{}},"dockerImages":{images}}}"#),
+        )
+        .unwrap();
+        let m = r#"{"artifacts":{
+            "A.assets":{"type":"cdk:asset-manifest","properties":{"file":"A.assets.json"}},
+            "A":{"type":"aws:cloudformation:stack","properties":{"templateFile":"A.template.json"},"dependencies":["A.assets"]}}}"#;
+        let a = Assembly::parse(dir.path(), m);
+        (dir, a)
+    }
+
+    const DEST: &str =
+        r#""destinations":{"d":{"repositoryName":"repo-${AWS::AccountId}","imageTag":"abc"}}"#;
+
+    #[test]
+    fn image_assets_read_every_build_option_and_refuse_what_they_do_not_know() {
+        let (_d, a) = image_assembly(&format!(
+            r#"{{"abc":{{"source":{{"directory":"asset.abc","dockerFile":"Dockerfile","dockerBuildSecrets":{{"npm":"src=/run/npmrc"}},"networkMode":"host","platform":"linux/amd64","dockerOutputs":["type=docker"],"cacheFrom":[{{"type":"registry","params":{{"ref":"r:cache"}}}}],"cacheTo":{{"type":"inline"}},"cacheDisabled":true}},{DEST}}}}}"#
+        ));
+        let a = a.unwrap();
+        let img = &a.stacks[0].image_assets[0];
+        assert_eq!(img.display_name, "abc");
+        assert_eq!(img.repository, "repo-${AWS::AccountId}");
+        let ImageSource::Directory(b) = &img.source else {
+            panic!("{:?}", img.source);
+        };
+        assert_eq!(b.secrets["npm"], "src=/run/npmrc");
+        assert_eq!(b.network.as_deref(), Some("host"));
+        assert_eq!(b.platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(b.outputs, ["type=docker"]);
+        assert_eq!(b.cache_from, ["type=registry,ref=r:cache"]);
+        assert_eq!(b.cache_to.as_deref(), Some("type=inline"));
+        assert!(b.no_cache);
+
+        let bad = [
+            (
+                r#"{"directory":"asset.abc","futureOption":1}"#,
+                "\"futureOption\"",
+            ),
+            (r#"{}"#, "exactly one of"),
+            (
+                r#"{"directory":"asset.abc","executable":["x"]}"#,
+                "exactly one of",
+            ),
+            (r#"{"directory":"asset.nope"}"#, "asset.nope is missing"),
+            (
+                r#"{"directory":"asset.abc","dockerFile":"Other.Dockerfile"}"#,
+                "Other.Dockerfile is missing",
+            ),
+            (r#"{"executable":[]}"#, "empty source.executable"),
+            (
+                r#"{"executable":["make"],"dockerBuildTarget":"t"}"#,
+                "only allowed with source.directory",
+            ),
+        ];
+        for (source, needle) in bad {
+            let (_d, a) = image_assembly(&format!(
+                r#"{{"abc":{{"displayName":"Api","source":{source},{DEST}}}}}"#
+            ));
+            let e = a.unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{source}: {e}");
+            let msg = e.to_string();
+            assert!(msg.contains(needle), "{source}: {msg}");
+            assert!(msg.contains("docker image asset \"Api\" (abc)"), "{msg}");
+        }
+        let (_d, a) =
+            image_assembly(r#"{"abc":{"source":{"directory":"asset.abc"},"destinations":{}}}"#);
+        assert!(a.unwrap_err().to_string().contains("no destinations"));
+        let (_d, a) = image_assembly(
+            r#"{"abc":{"source":{"directory":"asset.abc"},"destinations":{"d":{"repositoryName":"r","imageTag":""}}}}"#,
+        );
+        assert!(a.unwrap_err().to_string().contains("imageTag"));
     }
 
     #[test]

@@ -273,7 +273,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     };
 
     let asset_results = assets::publish(
-        &ctx.out,
+        ctx,
         &roles,
         &arts,
         account_of,
