@@ -365,7 +365,7 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let e: anyhow::Error = e.into();
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::redact::text(&format!("{e:#}")));
             ExitCode::from(exit_code_of_anyhow(&e))
         }
     }

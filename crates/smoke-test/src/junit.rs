@@ -28,7 +28,9 @@ pub fn escape(s: &str) -> String {
 
 /// Renders the suite; every string is masked before it is escaped.
 pub fn render(suite: &str, results: &[CheckResult], elapsed: Duration, masker: &Masker) -> String {
-    let m = |s: &str| escape(&masker.mask(s));
+    // The check's own secrets, then everything common::redact masks
+    // (credential shapes, secret-looking environment values).
+    let m = |s: &str| escape(&common::redact::text(&masker.mask(s)));
     let failures = results
         .iter()
         .filter(|r| !r.passed && matches!(r.kind, Some(ErrorKind::Status | ErrorKind::Assertion)))
@@ -160,5 +162,33 @@ mod tests {
             "{xml}"
         );
         assert_eq!(escape("a\u{1}b"), "a\u{FFFD}b");
+    }
+
+    // Regression (issue 16): an environment secret was masked raw but not in
+    // its URL-encoded or JSON-escaped forms, which reached the JUnit report.
+    #[test]
+    fn encoded_forms_of_a_secret_are_masked() {
+        let secret = "p@ss \"w/rd\"+1";
+        let masker = Masker::default();
+        masker.add(secret);
+        let mut r = result(
+            "api",
+            false,
+            Some(ErrorKind::Assertion),
+            r#"body {"token_echo":"p@ss \"w/rd\"+1"} did not match"#,
+        );
+        r.url = "http://127.0.0.1/x?t=p%40ss%20%22w%2Frd%22%2B1".into();
+        r.body_excerpt = Some(r#"{"auth":"Basic cEBzcyAidy9yZCIrMQ=="}"#.into());
+        let xml = render("checks.toml", &[r], Duration::from_millis(1), &masker);
+        for form in [
+            secret,
+            "p%40ss%20%22w%2Frd%22%2B1",
+            r#"p@ss \"w/rd\"+1"#,
+            "cEBzcyAidy9yZCIrMQ",
+            // XML-escaped raw form
+            "p@ss &quot;w/rd&quot;+1",
+        ] {
+            assert!(!xml.contains(form), "{form} in {xml}");
+        }
     }
 }

@@ -195,7 +195,9 @@ impl Recorder {
         if let Some(l) = latency {
             self.record_latency(l);
         }
-        self.add_failure(check.to_owned(), kind, reason.to_owned(), 1);
+        // Reasons quote URLs and bodies: masked once here (common::redact),
+        // so every report form (JSON, text, JUnit) gets the masked text.
+        self.add_failure(check.to_owned(), kind, common::redact::text(reason), 1);
     }
 
     fn add_failure(&mut self, check: String, kind: ErrorKind, reason: String, n: u64) {

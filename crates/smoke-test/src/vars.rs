@@ -87,9 +87,16 @@ impl Vars {
 
 /// Replaces secret values with `***`. Shared (cheaply cloned) so every output
 /// path masks the same set.
+/// The values to hide, shared by every clone: a [`common::redact::Redactor`]
+/// (raw, URL-encoded, JSON-escaped and base64 forms). Each value is also
+/// registered with `common::redact`, so the toolkit's own writers (stdout,
+/// stderr, journal) mask it too.
+/// The shortest value also registered with `common::redact`.
+pub const GLOBAL_MIN_LEN: usize = 6;
+
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
-    secrets: Arc<Mutex<Vec<String>>>,
+    secrets: Arc<Mutex<common::redact::Redactor>>,
 }
 
 impl Masker {
@@ -97,11 +104,14 @@ impl Masker {
         if secret.is_empty() {
             return;
         }
-        let mut s = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
-        if !s.iter().any(|x| x == secret) {
-            s.push(secret.to_owned());
-            // Longest first, so a secret that contains another is masked whole.
-            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(secret);
+        // Everything the process writes masks it too; very short values only
+        // here (masking every `1` of a run's output would hide the output).
+        if secret.chars().count() >= GLOBAL_MIN_LEN {
+            common::redact::register(secret);
         }
     }
 
@@ -112,34 +122,22 @@ impl Masker {
             .is_empty()
     }
 
+    /// `text` with every form of every secret as `***`.
     pub fn mask(&self, text: &str) -> String {
-        let secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = text.to_owned();
-        for s in secrets.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
-            }
-        }
-        out
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mask(text)
     }
 
-    /// Masks every string inside a JSON value (keys included).
     pub fn mask_json(&self, v: &mut serde_json::Value) {
         if self.is_empty() {
             return;
         }
-        match v {
-            serde_json::Value::String(s) => *s = self.mask(s),
-            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.mask_json(x)),
-            serde_json::Value::Object(o) => {
-                let old = std::mem::take(o);
-                for (k, mut x) in old {
-                    self.mask_json(&mut x);
-                    o.insert(self.mask(&k), x);
-                }
-            }
-            _ => {}
-        }
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mask_json(v);
     }
 }
 
@@ -200,5 +198,30 @@ mod tests {
             v,
             serde_json::json!({"url": "http://x/?p=***", "list": ["***"], "***": 1})
         );
+    }
+
+    // Regression (issue 16): the URL-encoded and JSON-escaped forms of a
+    // secret from the environment reached stdout.
+    #[test]
+    fn encoded_forms_are_masked_on_stdout_too() {
+        let secret = "Zq9\"sec/ret+val 1";
+        Masker::default().add(secret);
+        let (out, stdout, _) = common::Output::captured(true);
+        out.result(&serde_json::json!({
+            "url": "https://h/x?t=Zq9%22sec%2Fret%2Bval%201",
+            "form": "t=Zq9%22sec%2Fret%2Bval+1",
+            "body": secret,
+        }))
+        .unwrap();
+        let text = stdout.text();
+        for form in [
+            secret,
+            "Zq9%22sec%2Fret%2Bval%201",
+            "Zq9%22sec%2Fret%2Bval+1",
+            "Zq9\\\"sec/ret+val 1",
+        ] {
+            assert!(!text.contains(form), "{form} in {text}");
+        }
+        assert!(text.contains("***"), "{text}");
     }
 }
