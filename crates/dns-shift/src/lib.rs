@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod apply;
 pub mod gates;
 pub mod maintenance;
+pub mod policy;
 pub mod route53;
 pub mod set;
 pub mod shift;
@@ -64,6 +65,9 @@ pub enum Command {
     Undo(undo::UndoArgs),
     /// Read CloudWatch alarms by name or prefix; exit 4 if one is in ALARM or a name matches none.
     Alarms(alarms::AlarmsArgs),
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
+    /// e.g. `dns-shift policy shift --zone Z0123ABC --record www.example.com --to green`.
+    Policy(common::policy::PolicyArgs),
 }
 
 /// Names one record: `--zone`, `--record`, optional `--type`.
@@ -146,5 +150,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Maintenance(a) => maintenance::run(&ctx, &a).await,
         Command::Undo(a) => undo::run(&ctx, &a).await,
         Command::Alarms(a) => alarms::run(&ctx, &a).await,
+        Command::Policy(a) => policy::run(&ctx, &cli.globals, &a),
     }
 }

@@ -14,6 +14,7 @@ pub mod evaluate;
 pub mod gatesfile;
 pub mod guardduty;
 pub mod metrics;
+pub mod policy;
 pub mod scaling;
 pub mod targets;
 pub mod watch;
@@ -61,6 +62,9 @@ pub enum Command {
     /// line per evaluation on stderr. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops at
     /// once with the summary line and exit 130. Read-only: run it again to resume.
     Watch(watch::WatchArgs),
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
+    /// e.g. `health-gate policy check --gates runbooks/env/prod.gates.toml`.
+    Policy(common::policy::PolicyArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -68,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Check(a) => check::run(&ctx, a).await?,
         Command::Watch(a) => watch::run(&ctx, a).await?,
+        Command::Policy(a) => policy::run(&ctx, &cli.globals, a)?,
     }
     Ok(())
 }

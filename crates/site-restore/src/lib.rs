@@ -7,6 +7,7 @@ pub mod diff;
 pub mod invalidate;
 pub mod manifest;
 pub mod plan;
+pub mod policy;
 pub mod record;
 pub mod restore;
 pub mod scope;
@@ -60,6 +61,9 @@ pub enum Command {
     /// was done and left, and the undo command (the manifest before the run
     /// is in the journal intent).
     Restore(restore::RestoreArgs),
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
+    /// e.g. `site-restore policy restore --bucket ltc-site-prod --manifest m.json`.
+    Policy(common::policy::PolicyArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -68,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(args) => record::run(&ctx, &args).await?,
         Command::Diff(args) => diff::run(&ctx, &args).await?,
         Command::Restore(args) => restore::run(&ctx, &args).await?,
+        Command::Policy(args) => policy::run(&ctx, &cli.globals, &args)?,
     }
     Ok(())
 }

@@ -64,6 +64,7 @@ pub mod get;
 pub mod http;
 pub mod junit;
 pub mod load;
+pub mod policy;
 pub mod probe;
 pub mod report;
 pub mod run;
@@ -121,6 +122,9 @@ pub enum Command {
     /// Downtime probe: request each URL every interval while traffic moves, until
     /// a signal or --for; exit 4 when an --expect-serving URL failed a request.
     Probe(probe::ProbeArgs),
+    /// Print the IAM policy (JSON) the command line after `policy` needs: none,
+    /// smoke-test makes no AWS call.
+    Policy(common::policy::PolicyArgs),
 }
 
 /// How requests are made (every command).
@@ -183,5 +187,6 @@ pub async fn run(cli: Cli) -> common::Result<()> {
         Command::Run(args) => run::execute(&ctx, args).await,
         Command::Load(args) => load::execute(&ctx, args).await,
         Command::Probe(args) => probe::execute(&ctx, args).await,
+        Command::Policy(args) => policy::run(&ctx, &cli.globals, &args),
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod graph;
 pub mod manifest;
 pub mod plan;
+pub mod policy;
 pub mod preview;
 pub mod record;
 pub mod recover;
@@ -203,6 +204,9 @@ pub enum Command {
         #[arg(long, default_value = "60m", value_name = "DURATION")]
         timeout: HumanDuration,
     },
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
+    /// e.g. `stack-deploy policy deploy --app cdk.out --all --no-assume-role`.
+    Policy(common::policy::PolicyArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -285,6 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback { stacks, timeout } => {
             recover::cancel_or_rollback(&ctx, &stacks, timeout.0, recover::Kind::Rollback).await?
         }
+        Command::Policy(args) => policy::run(&ctx, &cli.globals, &args)?,
     }
     Ok(())
 }

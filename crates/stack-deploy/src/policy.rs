@@ -1,0 +1,211 @@
+//! `stack-deploy policy <subcommand> [flags]`: the IAM policy that exact
+//! command line needs (plan.rs, preview.rs, run.rs/deploy.rs, assets.rs,
+//! revert.rs, recover.rs, status.rs, events.rs, alarms.rs).
+//!
+//! When the manifest's CDK roles are assumed (no `--no-assume-role`), the
+//! caller needs only `sts:AssumeRole` on them plus the reads it makes itself;
+//! the CloudFormation and asset grants below are then what those roles need
+//! (the CDK bootstrap gives them). They are listed either way so one document
+//! covers both.
+
+use common::policy::{Policy, PolicyArgs, Scope, StateUse, Target};
+use common::{Context, GlobalArgs, Result};
+
+use crate::deploy::Method;
+use crate::{Cli, Command, Selection};
+
+const READ: [&str; 3] = [
+    "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:GetTemplate",
+];
+const CHANGE_SET: [&str; 4] = [
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:ExecuteChangeSet",
+    "cloudformation:DeleteChangeSet",
+];
+
+/// Prints the policy for the command line after `policy`.
+pub fn run(ctx: &Context, outer: &GlobalArgs, args: &PolicyArgs) -> Result<()> {
+    let t: Target<Cli> = common::policy::parse_target("stack-deploy", outer, args)?;
+    common::policy::print(ctx, &statements(&t))
+}
+
+/// Stack ARNs for names or globs (`*` for `--all`).
+fn stack_arns(scope: &Scope, names: &[String], all: bool) -> Vec<String> {
+    if all || names.is_empty() {
+        return vec![scope.arn("cloudformation", "stack/*/*")];
+    }
+    names
+        .iter()
+        .map(|n| {
+            let n = n.replace(['?', '['], "*");
+            scope.arn("cloudformation", &format!("stack/{n}/*"))
+        })
+        .collect()
+}
+
+fn selection_arns(scope: &Scope, sel: &Selection) -> Vec<String> {
+    // --with-deps takes stacks not named: any stack of the assembly.
+    stack_arns(scope, &sel.stacks, sel.all || sel.with_deps)
+}
+
+fn assume(p: &mut Policy, scope: &Scope, no_assume_role: bool) {
+    if !no_assume_role {
+        p.allow(["sts:AssumeRole"], [scope.global_arn("iam", "role/cdk-*")]);
+    }
+}
+
+/// The grants of a parsed command line.
+pub fn statements(t: &Target<Cli>) -> Policy {
+    let dry = t.globals.dry_run;
+    let scope = &t.scope;
+    let mut p = Policy::new();
+    let mut state = StateUse::none();
+    match &t.cli.command {
+        Command::Plan {
+            sel,
+            offline,
+            no_assume_role,
+            changes,
+            ..
+        } => {
+            if !offline {
+                let arns = selection_arns(scope, sel);
+                p.allow(READ, arns.clone());
+                if *changes {
+                    // A change set is created, read and deleted; nothing executes.
+                    p.allow(
+                        [
+                            "cloudformation:CreateChangeSet",
+                            "cloudformation:DescribeChangeSet",
+                            "cloudformation:DeleteChangeSet",
+                        ],
+                        arns,
+                    );
+                }
+                assume(&mut p, scope, *no_assume_role);
+            }
+        }
+        Command::Deploy {
+            sel,
+            method,
+            no_assume_role,
+            rollback_alarms,
+            ..
+        } => {
+            let arns = selection_arns(scope, sel);
+            p.allow(READ, arns.clone());
+            // The bootstrap version the manifest asks for.
+            p.allow(
+                ["ssm:GetParameter"],
+                [scope.arn("ssm", "parameter/cdk-bootstrap/*")],
+            );
+            if !rollback_alarms.is_empty() {
+                p.allow(["cloudwatch:DescribeAlarms"], ["*"]);
+            }
+            assume(&mut p, scope, *no_assume_role);
+            if !dry {
+                match method {
+                    Method::Direct => {
+                        p.allow(
+                            ["cloudformation:CreateStack", "cloudformation:UpdateStack"],
+                            arns.clone(),
+                        );
+                    }
+                    Method::ChangeSet => {
+                        p.allow(CHANGE_SET, arns.clone());
+                    }
+                }
+                // Assets (file and zipped directory) published to the
+                // bootstrap bucket; CloudFormation reads large templates
+                // from there with the caller's rights.
+                p.allow(
+                    ["s3:GetObject", "s3:PutObject"],
+                    [scope.bare_arn("s3", "cdk-*-assets-*/*")],
+                );
+                state = StateUse {
+                    change: true,
+                    freeze_check: true,
+                    read_journal: true,
+                    read_runs: true,
+                    write_runs: true,
+                    ..StateUse::none()
+                };
+            }
+        }
+        Command::Revert {
+            stacks,
+            method,
+            delete_created,
+            no_assume_role,
+            ..
+        } => {
+            let arns = stack_arns(scope, stacks, stacks.is_empty());
+            p.allow(READ, arns.clone());
+            assume(&mut p, scope, *no_assume_role);
+            state = StateUse {
+                read_runs: true,
+                read_journal: true,
+                ..StateUse::none()
+            };
+            if !dry {
+                match method {
+                    Method::Direct => p.allow(["cloudformation:UpdateStack"], arns.clone()),
+                    Method::ChangeSet => p.allow(CHANGE_SET, arns.clone()),
+                };
+                if *delete_created {
+                    p.allow(["cloudformation:DeleteStack"], arns);
+                }
+                // Recorded templates too big to pass inline go through the
+                // assets bucket.
+                p.allow(
+                    ["s3:GetObject", "s3:PutObject"],
+                    [scope.bare_arn("s3", "cdk-*-assets-*/*")],
+                );
+                state.change = true;
+            }
+        }
+        Command::Status { sel } => {
+            p.allow(READ, selection_arns(scope, sel));
+        }
+        Command::Watch { stacks, .. } => {
+            p.allow(READ, stack_arns(scope, stacks, false));
+        }
+        Command::Cancel { stacks, .. } => {
+            let arns = stack_arns(scope, stacks, false);
+            p.allow(READ, arns.clone());
+            p.allow(["cloudformation:ListChangeSets"], arns.clone());
+            if !dry {
+                p.allow(
+                    [
+                        "cloudformation:CancelUpdateStack",
+                        "cloudformation:DeleteChangeSet",
+                    ],
+                    arns,
+                );
+                state.change = true;
+            }
+        }
+        Command::Rollback { stacks, .. } => {
+            let arns = stack_arns(scope, stacks, false);
+            p.allow(READ, arns.clone());
+            if !dry {
+                p.allow(
+                    [
+                        "cloudformation:RollbackStack",
+                        "cloudformation:ContinueUpdateRollback",
+                    ],
+                    arns,
+                );
+                state.change = true;
+            }
+        }
+        Command::Policy(_) => {}
+    }
+    // The environment comes from the stack names when --env is not given.
+    let env = t.globals.env_name.is_none().then_some("*");
+    p.merge(&common::policy::state(&t.globals, env, state));
+    p
+}
