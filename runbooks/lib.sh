@@ -325,3 +325,64 @@ rb::gates() {
     [[ -z "${!name:-}" ]] || export "${name?}"
   done < <(grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*\}' "${RB_GATES}" | tr -d '{}$' | sort -u)
 }
+
+# The downtime probe (smoke-test probe) of a traffic step: requests each URL every
+# PROBE_INTERVAL (default 100ms) until rb::probe_stop. Args: the URLs, then
+# "--expect-serving URL" for the origin that must answer throughout. Sets
+# RB_PROBE_PID, RB_PROBE_OUT (JSON lines) and RB_PROBE_ERR. No-op in a dry run.
+rb::probe_start() {
+  ((RB_DRY_RUN == 0)) || return 0
+  local path="${PROBE_PATH:-/}" args=() i
+  while (($# > 0)); do
+    case "$1" in
+      --expect-serving) args+=(--expect-serving "${2%/}${path}"); shift 2 ;;
+      *) args+=(--url "${1%/}${path}"); shift ;;
+    esac
+  done
+  RB_PROBE_OUT="${RB_RUN_DIR}/${RB_STEP}.probe.jsonl"
+  RB_PROBE_ERR="${RB_RUN_DIR}/${RB_STEP}.probe.stderr"
+  local cmd=("${LTC_BIN_DIR}/smoke-test" probe "${args[@]}" --interval "${PROBE_INTERVAL:-100ms}" "${RB_BIN_FLAGS[@]}")
+  [[ -x "${cmd[0]}" ]] || { log::error "${cmd[0]} is missing: cargo build --workspace --bins, or set LTC_BIN_DIR"; return 2; }
+  log::info "\$ $(rb::shell_quote "${cmd[@]}") &"
+  "${cmd[@]}" >"${RB_PROBE_OUT}" 2>"${RB_PROBE_ERR}" &
+  RB_PROBE_PID=$!
+  # The step must not leave the probe running, whatever way it ends.
+  trap rb::probe_exit EXIT
+  for ((i = 0; i < 100; i++)); do
+    ! grep -q '^probing ' "${RB_PROBE_ERR}" 2>/dev/null || return 0
+    kill -0 "${RB_PROBE_PID}" 2>/dev/null || break
+    sleep 0.05
+  done
+  log::error "the downtime probe did not start: $(tail -n 1 "${RB_PROBE_ERR}")"
+  return 2
+}
+
+rb::probe_kill() {
+  [[ -z "${RB_PROBE_PID:-}" ]] || kill -INT "${RB_PROBE_PID}" 2>/dev/null || true
+}
+
+# The step's EXIT trap while a probe runs: stop the probe, then the usual report.
+rb::probe_exit() {
+  local code=$?
+  rb::probe_kill
+  rb::step_exit "${code}"
+}
+
+# Stops the probe; its summary goes to the run folder and the log. Returns the
+# probe's exit code (4: the origin that must serve failed a request).
+rb::probe_stop() {
+  [[ -n "${RB_PROBE_PID:-}" ]] || return 0
+  local code=0 sum="${RB_RUN_DIR}/${RB_STEP}.probe-summary.json"
+  kill -INT "${RB_PROBE_PID}" 2>/dev/null || true
+  wait "${RB_PROBE_PID}" || code=$?
+  RB_PROBE_PID=""
+  if ! tail -n 1 "${RB_PROBE_OUT}" | jq -e 'select(.event == "summary")' >"${sum}" 2>/dev/null; then
+    log::error "the downtime probe left no summary (exit ${code}): $(tail -n 1 "${RB_PROBE_ERR}")"
+    return $((code == 0 ? 4 : code))
+  fi
+  log::info "$(jq -r '"downtime probe: \(.requests) requests, \(.failures) failed, longest gap \(.longest_gap_ms) ms"' "${sum}")"
+  jq -r '.urls[] | "  \(.url)\(if .expect_serving then " (must serve)" else "" end): \(.requests) requests, \(.failures) failed, longest gap \(.longest_gap_ms) ms\(if .first_failure then ", failures \(.first_failure) .. \(.last_failure)" else "" end)"' \
+    "${sum}" | while IFS= read -r line; do log::info "${line}"; done
+  log::info "probe summary: ${sum}"
+  return "${code}"
+}

@@ -42,8 +42,15 @@ main() {
   rb::step_init validate-rollback "$@"
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${OLD_URL}"
   show_scaling
+  # Traffic back onto the previous release, watched by the downtime probe: the
+  # previous origin must answer every request while the weights move.
+  local code=0 probe_code=0
+  rb::probe_start "${OLD_URL}" "${NEW_URL}" --expect-serving "${OLD_URL}"
   rb::bin dns-shift set --zone "${ZONE}" --record "${RECORD}" \
-    --weight "${SET_OLD}=100" --weight "${SET_NEW}=0" --weight "${SET_MAINTENANCE}=0"
+    --weight "${SET_OLD}=100" --weight "${SET_NEW}=0" --weight "${SET_MAINTENANCE}=0" || code=$?
+  rb::probe_stop || probe_code=$?
+  ((code == 0)) || return "${code}"
+  ((probe_code == 0)) || return "${probe_code}"
   check_health_gates
 }
 

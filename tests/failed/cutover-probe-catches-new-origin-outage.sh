@@ -17,7 +17,7 @@ main() {
   local out code=0 i pid
   export LTC_REHEARSAL_BAKE=3s RB_RUN_DIR="${LTC_RUNS_DIR}/cutover"
   mkdir -p "${RB_RUN_DIR}"
-  out="${RB_RUN_DIR}/dns-cutover.01.dns-shift-shift.json"
+  out="${RB_RUN_DIR}/dns-cutover.02.dns-shift-shift.json"
   "${LTC_ROOT}/runbooks/dns-cutover.sh" --env rehearsal --yes &
   pid=$!
   # After the first step, while it bakes: a short outage of green.

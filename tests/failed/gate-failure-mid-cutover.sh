@@ -16,7 +16,7 @@ main() {
   local out code=0 i pid
   export LTC_REHEARSAL_BAKE=2s RB_RUN_DIR="${LTC_RUNS_DIR}/deploy"
   mkdir -p "${RB_RUN_DIR}"
-  out="${RB_RUN_DIR}/dns-cutover.01.dns-shift-shift.json"
+  out="${RB_RUN_DIR}/dns-cutover.02.dns-shift-shift.json"
   "${LTC_ROOT}/runbooks/deploy.sh" --env rehearsal --yes &
   pid=$!
   for ((i = 0; i < 1200; i++)); do
