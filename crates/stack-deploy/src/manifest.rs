@@ -29,14 +29,9 @@ pub fn check_stack_name(name: &str) -> Result<()> {
     if ok {
         return Ok(());
     }
-    let shown: String = name.chars().take(100).collect();
-    let more = if name.chars().count() > 100 {
-        format!("... ({} characters)", name.chars().count())
-    } else {
-        String::new()
-    };
     Err(Error::usage(format!(
-        "{shown:?}{more} is not a CloudFormation stack name (1-128 letters, digits and hyphens, starting with a letter)"
+        "{} is not a CloudFormation stack name (1-128 letters, digits and hyphens, starting with a letter)",
+        common::quote(name)
     )))
 }
 
@@ -275,8 +270,18 @@ struct RawDestination {
     assume_role_arn: Option<String>,
 }
 
+/// A usage error about the assembly. Messages quote names and parser errors
+/// taken from the files (serde quotes a wrong value whole), so the line is
+/// folded and bounded here, once, rather than at each of the many call sites.
 fn bad(msg: impl Into<String>) -> Error {
-    Error::usage(msg)
+    const MAX: usize = 400;
+    let msg: String = msg.into();
+    let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX {
+        return Error::usage(one_line);
+    }
+    let head: String = one_line.chars().take(MAX).collect();
+    Error::usage(format!("{head}..."))
 }
 
 impl Assembly {
