@@ -206,6 +206,36 @@ pub fn journal_moves(journal: &Journal, target: &str) -> Result<Vec<JournalMove>
     Ok(moves)
 }
 
+/// The task definition the newest revert of `target` asked for, when that
+/// revert never recorded a finished outcome (killed: no outcome; interrupted or
+/// unknown): re-running `revert` finishes that revert rather than choosing a
+/// new "previous", which after the change landed would be the release just
+/// rolled back from.
+pub fn unfinished_revert(journal: &Journal, target: &str) -> Result<Option<TaskDefRef>> {
+    use common::journal::{Outcome, Phase};
+    let entries = journal.entries()?;
+    let Some(intent) = entries.iter().rev().find(|e| {
+        e.phase == Phase::Intent && e.target == target && e.action == crate::revert::ACTION
+    }) else {
+        return Ok(None);
+    };
+    let outcome = entries
+        .iter()
+        .find(|o| o.phase == Phase::Outcome && o.id == intent.id)
+        .and_then(|o| o.outcome);
+    if !matches!(
+        outcome,
+        None | Some(Outcome::Interrupted | Outcome::Unknown)
+    ) {
+        return Ok(None);
+    }
+    Ok(intent
+        .before
+        .get("requested_task_definition")
+        .and_then(|v| v.as_str())
+        .and_then(TaskDefRef::parse_loose))
+}
+
 /// How an UpdateService ended once read back.
 #[derive(Debug)]
 pub enum Update {

@@ -310,29 +310,40 @@ async fn plan_one(
         }
         None => {
             let journal = ctx.journal_reader().await?;
-            let moves = journal_moves(&journal, &journal_target(cluster, &name))?;
-            let deployments = deployments_seen(svc);
-            let mut prev = choose_previous(&current, &moves, &deployments, &[]);
-            if prev
-                .as_ref()
-                .is_some_and(|p| p.source == Source::RevisionMinusOne)
-            {
-                // Only ACTIVE revisions can be the default target.
-                let revs = ecs::list_revisions(client, &current.family, false).await?;
-                prev = choose_previous(&current, &moves, &deployments, &revisions_seen(&revs));
+            if let Some(t) = ecs::unfinished_revert(&journal, &journal_target(cluster, &name))? {
+                ctx.out.info(format!(
+                    "service {name}: the last revert (to {t}) was interrupted before it finished; finishing it"
+                ));
+                (
+                    t,
+                    "resume".to_owned(),
+                    "finishing an interrupted revert".to_owned(),
+                )
+            } else {
+                let moves = journal_moves(&journal, &journal_target(cluster, &name))?;
+                let deployments = deployments_seen(svc);
+                let mut prev = choose_previous(&current, &moves, &deployments, &[]);
+                if prev
+                    .as_ref()
+                    .is_some_and(|p| p.source == Source::RevisionMinusOne)
+                {
+                    // Only ACTIVE revisions can be the default target.
+                    let revs = ecs::list_revisions(client, &current.family, false).await?;
+                    prev = choose_previous(&current, &moves, &deployments, &revisions_seen(&revs));
+                }
+                let Some(p) = prev else {
+                    return Err(Error::usage(format!(
+                        "service {name} is on {current}, the family's first revision: nothing earlier to revert to (nothing was changed)"
+                    )));
+                };
+                if let Some(why) = &p.undoes_rollback {
+                    return Err(Error::usage(format!(
+                        "service {name}: {why}; pass --to {} to roll forward on purpose, or --to REVISION to go further back (nothing was changed)",
+                        p.task_definition
+                    )));
+                }
+                (p.task_definition, p.source.to_string(), p.detail)
             }
-            let Some(p) = prev else {
-                return Err(Error::usage(format!(
-                    "service {name} is on {current}, the family's first revision: nothing earlier to revert to (nothing was changed)"
-                )));
-            };
-            if let Some(why) = &p.undoes_rollback {
-                return Err(Error::usage(format!(
-                    "service {name}: {why}; pass --to {} to roll forward on purpose, or --to REVISION to go further back (nothing was changed)",
-                    p.task_definition
-                )));
-            }
-            (p.task_definition, p.source.to_string(), p.detail)
         }
     };
     let td = ecs::describe_task_definition(client, &target.to_string()).await?;

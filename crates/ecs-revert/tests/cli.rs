@@ -918,10 +918,26 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
     assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
     assert_eq!(v["services"][0]["state"], "unchanged");
     assert_eq!(journal(&emu).len(), 2, "nothing new journaled");
-    // A plain revert would undo the interrupted revert: refused, nothing changed.
-    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "slow"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--to api:4"), "{}", stderr(&o));
+    // A plain revert (no --to) finishes the interrupted revert: same target, no
+    // UpdateService, it waits (never steady here: exit 5), rather than choosing a
+    // new "previous" (api:4, the release rolled back from).
+    let o = run(
+        &emu,
+        &[
+            "revert",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            "slow",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["services"][0]["source"], "resume", "{v}");
+    assert_eq!(v["services"][0]["to"], "api:3", "{v}");
+    assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
     assert_eq!(service_td(&client, "slow"), "api:3");
     // `wait` re-attaches (and times out here: the emulator never runs 3 tasks).
     let o = run(
@@ -937,4 +953,39 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
         ],
     );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+}
+
+/// A revert killed after its UpdateService landed leaves an intent with no
+/// outcome. Re-running it (the documented resume) finishes that revert instead
+/// of picking a new "previous" (the release just rolled back from, refused).
+#[test]
+fn rerun_after_a_revert_killed_before_its_outcome_finishes_it() {
+    let emu = emulator();
+    let client = fixture(&emu, &["api"]);
+    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "api"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(service_td(&client, "api"), "api:3");
+    // What SIGKILL leaves: the shared journal has the intent and no outcome.
+    let tree = emu
+        .journal_path()
+        .parent()
+        .expect("journal folder")
+        .join("state/default/journal");
+    let mut removed = 0;
+    for f in std::fs::read_dir(&tree).expect("state journal") {
+        let p = f.expect("entry").path();
+        if p.to_string_lossy().ends_with("-outcome.json") {
+            std::fs::remove_file(&p).expect("remove outcome");
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 1, "one outcome in {}", tree.display());
+
+    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "api"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["services"][0]["to"], "api:3", "{v}");
+    assert_eq!(v["services"][0]["source"], "resume", "{v}");
+    assert!(stderr(&o).contains("finishing it"), "{}", stderr(&o));
+    assert_eq!(service_td(&client, "api"), "api:3");
 }
