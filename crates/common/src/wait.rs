@@ -67,9 +67,26 @@ pub fn next_interval(prev: Duration, max: Duration) -> Duration {
     (prev + prev / 2).min(max)
 }
 
+/// Failed looks in a row (each after the SDK's own attempts) a wait looks past.
+pub const READ_RETRIES: u32 = 5;
+
+/// A failure that says nothing about the world: a 5xx or no answer at all
+/// (reset, timeout, lost response). Throttling is handled on its own.
+pub fn is_transient(e: &Error) -> bool {
+    match e {
+        Error::Aws(a) if a.is_throttling() => false,
+        Error::Aws(a) => match a.status {
+            Some(s) => s >= 500,
+            None => a.code.is_none(),
+        },
+        _ => false,
+    }
+}
+
 /// Polls `look` until it returns [`Poll::Done`], an error, or time runs out
 /// (exit 5 with the re-attach command). `LTC_DEADLINE` is applied here, so every
 /// caller respects it.
+/// A look that fails transiently is looked past [`READ_RETRIES`] times in a row.
 pub async fn poll_until<T, F, Fut>(out: &Output, opts: &WaitOptions, mut look: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -81,9 +98,14 @@ where
     let mut interval = opts.first_interval;
     let mut status = StatusLine::new(out, &opts.what, opts.heartbeat);
     let mut polls: u64 = 0;
+    let mut failed_reads: u32 = 0;
     loop {
         polls += 1;
-        match look().await {
+        let looked = look().await;
+        if looked.is_ok() {
+            failed_reads = 0;
+        }
+        match looked {
             Ok(Poll::Done(v)) => {
                 status.finish();
                 tracing::debug!(what = %opts.what, polls, elapsed = ?started.elapsed(), "wait finished");
@@ -94,6 +116,13 @@ where
                 // Already retried inside the SDK; back off harder and keep waiting.
                 interval = (interval * 2).min(opts.max_interval);
                 status.update(&format!("throttled ({e}); backing off"), started.elapsed());
+            }
+            // A look that failed after the SDK's own attempts (5xx, reset, lost
+            // answer) says nothing about what is waited for, which was already
+            // asked for: look again, a few times in a row, before giving up.
+            Err(e) if is_transient(&e) && failed_reads < READ_RETRIES => {
+                failed_reads += 1;
+                status.update(&format!("{e}; looking again"), started.elapsed());
             }
             Err(e) => {
                 status.finish();
@@ -211,6 +240,77 @@ mod tests {
             "{waited:?}"
         );
         assert!(err.text().contains("waiting for thing: step 1"));
+    }
+
+    fn reset() -> Error {
+        Error::Aws(crate::error::AwsError {
+            operation: "DescribeServices".into(),
+            code: None,
+            message: "connection reset".into(),
+            status: None,
+        })
+    }
+
+    /// A wait looks past up to READ_RETRIES failed reads in a row (each already
+    /// retried by the SDK): the thing waited for was asked for; a failed look
+    /// says nothing about it. One more in a row ends the wait with the error.
+    #[tokio::test(start_paused = true)]
+    async fn transient_read_failures_are_looked_past_up_to_the_budget() {
+        for (failures, want_ok) in [(READ_RETRIES, true), (READ_RETRIES + 1, false)] {
+            let (out, err) = quiet_output();
+            let calls = Arc::new(AtomicU32::new(0));
+            let c = calls.clone();
+            let got = poll_until(
+                &out,
+                &WaitOptions::new("service api", Duration::from_secs(600)),
+                move || {
+                    let c = c.clone();
+                    async move {
+                        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                        if n <= failures {
+                            Err(reset())
+                        } else {
+                            Ok(Poll::Done(n))
+                        }
+                    }
+                },
+            )
+            .await;
+            assert_eq!(got.is_ok(), want_ok, "{failures} failures: {got:?}");
+            if want_ok {
+                assert!(err.text().contains("looking again"), "{}", err.text());
+            } else {
+                assert_eq!(got.unwrap_err().exit_code(), 3);
+                assert_eq!(calls.load(Ordering::SeqCst), READ_RETRIES + 1);
+            }
+        }
+    }
+
+    /// A definite answer (a 4xx that is not throttling) ends the wait at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_definite_error_is_not_looked_past() {
+        let (out, _) = quiet_output();
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let got = poll_until(
+            &out,
+            &WaitOptions::new("service api", Duration::from_secs(600)),
+            move || {
+                let c = c.clone();
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    Err::<Poll<()>, _>(Error::Aws(crate::error::AwsError {
+                        operation: "DescribeServices".into(),
+                        code: Some("ClusterNotFoundException".into()),
+                        message: "no such cluster".into(),
+                        status: Some(400),
+                    }))
+                }
+            },
+        )
+        .await;
+        assert!(got.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

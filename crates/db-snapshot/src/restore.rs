@@ -549,7 +549,24 @@ async fn restore_instance(
             }
             Err(e) => return Err(e),
         };
-        let done = swap::swap(ctx, rds, plan, &original, &replacement, timeout.0).await?;
+        let done = match swap::swap(ctx, rds, plan, &original, &replacement, timeout.0).await {
+            Ok(d) => d,
+            // Already "human needed" with the inventory, or interrupted, or timed out
+            // with its re-attach command: as they are.
+            Err(e @ (Error::RevertFailed(_) | Error::Interrupted | Error::Timeout { .. })) => {
+                return Err(e);
+            }
+            // The swap failed before renaming anything, but this command did restore:
+            // a partial change (exit 7) with what is where, not a plain failure.
+            Err(e) => {
+                return Err(Error::RevertFailed(swap_inventory(
+                    v,
+                    plan,
+                    source_id,
+                    &format!("the swap failed before renaming anything: {e}"),
+                )));
+            }
+        };
         result.endpoint = done.endpoint.as_ref().map(|e| e.address.clone());
         result.port = done.endpoint.as_ref().and_then(|e| e.port);
         result.swap = Some(done);

@@ -24,21 +24,8 @@ pub const STUCK_STATES: [&str; 7] = [
     "inaccessible-encryption-credentials",
 ];
 
-/// Failed reads in a row a wait looks past.
-pub const READ_RETRIES: u32 = 5;
-
-/// A failure that says nothing about the world (not throttling: poll_until
-/// slows down for that itself): a 5xx, or no answer at all (reset, timeout).
-pub fn is_transient(e: &Error) -> bool {
-    match e {
-        Error::Aws(a) if a.is_throttling() => false,
-        Error::Aws(a) => match a.status {
-            Some(s) => s >= 500,
-            None => a.code.is_none(),
-        },
-        _ => false,
-    }
-}
+/// Failed reads in a row a wait looks past: the one budget of `common::wait`.
+pub use common::wait::{READ_RETRIES, is_transient};
 
 fn stuck(operation: &str, what: &str, status: &str) -> Error {
     Error::Aws(AwsError {
@@ -152,21 +139,10 @@ pub async fn instance_available(
     let mut opts = WaitOptions::new(format!("DB instance {id}"), timeout);
     opts.reattach = reattach;
     // Reads that fail after the SDK's attempts (5xx, reset, lost answer) are
-    // looked at again up to READ_RETRIES times in a row: what is waited for
-    // was already asked for, a failed look says nothing about it.
-    let failures = std::cell::Cell::new(0u32);
+    // looked at again by poll_until (common::wait::READ_RETRIES in a row): what
+    // is waited for was already asked for, a failed look says nothing about it.
     let wait = common::poll_until(&ctx.out, &opts, || async {
-        let found = match rds::find_instance(rds, id).await {
-            Ok(f) => {
-                failures.set(0);
-                f
-            }
-            Err(e) if is_transient(&e) && failures.get() < READ_RETRIES => {
-                failures.set(failures.get() + 1);
-                return Ok(Poll::Pending(format!("{e}; looking again")));
-            }
-            Err(e) => return Err(e),
-        };
+        let found = rds::find_instance(rds, id).await?;
         match found {
             // Just after a restore or rename the new name can take a moment to appear.
             None => Ok(Poll::Pending("not visible yet".to_owned())),

@@ -70,8 +70,8 @@ impl WriteError {
 }
 
 /// How many failed reads in a row (each after the SDK's own attempts) a wait
-/// looks past before giving up.
-pub const READ_RETRIES: u32 = 5;
+/// looks past before giving up: the one budget of `common::wait`.
+pub const READ_RETRIES: u32 = common::wait::READ_RETRIES;
 
 /// A failure that says nothing about the world: throttling, a 5xx, or no
 /// answer at all (reset, timeout, lost response). A read that failed this way
@@ -312,7 +312,7 @@ impl Route53 {
 
     /// Polls GetChange (adaptive intervals from `common::poll_until`) until INSYNC.
     /// Throttling slows the polls down; other transient failures (5xx, reset,
-    /// lost answer) are looked at again up to [`READ_RETRIES`] times in a row.
+    /// lost answer) are looked at again by `poll_until`, a few times in a row.
     pub async fn wait_insync(
         &self,
         out: &Output,
@@ -322,32 +322,16 @@ impl Route53 {
     ) -> Result<()> {
         let opts = WaitOptions::new(format!("change {change_id} to be INSYNC"), timeout)
             .reattach(reattach.to_owned());
-        // Consecutive GetChange calls that failed after the SDK's own attempts
-        // (a 5xx, a reset, a lost answer): looked at again, like throttling, up
-        // to READ_RETRIES times in a row; the change itself was already accepted.
-        let failures = std::cell::Cell::new(0u32);
+        // A GetChange that failed after the SDK's own attempts is looked past by
+        // poll_until (common::wait::READ_RETRIES in a row): the change was accepted.
         poll_until(out, &opts, || async {
-            let o = match self
+            let o = self
                 .client
                 .get_change()
                 .id(change_id)
                 .send()
                 .await
-                .aws("GetChange")
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    let e = Error::Aws(e);
-                    // Throttling is poll_until's own (slow down, no limit).
-                    let throttled = matches!(&e, Error::Aws(a) if a.is_throttling());
-                    if !throttled && is_transient(&e) && failures.get() < READ_RETRIES {
-                        failures.set(failures.get() + 1);
-                        return Ok(Poll::Pending(format!("{e}; looking again")));
-                    }
-                    return Err(e);
-                }
-            };
-            failures.set(0);
+                .aws("GetChange")?;
             let info = o
                 .change_info
                 .ok_or_else(|| Error::Internal("GetChange returned no ChangeInfo".into()))?;
