@@ -248,11 +248,24 @@ impl Journal {
             Phase::Outcome => "outcome",
         };
         let key = format!("journal/{}-{phase}.json", entry.id);
-        match store.put(&key, &body, crate::state::Cond::Absent)? {
-            crate::state::Write::Done(_) => Ok(()),
-            crate::state::Write::Conflict => Err(Error::Internal(format!(
-                "journal entry {key} already exists"
+        // Entry ids are unique (time, pid, counter, random), so an entry already
+        // there with our bytes is our own write whose answer was lost: the SDK's
+        // retry met it (412), or every attempt's answer was lost. Read it back.
+        let ours = || {
+            store
+                .get(&key)
+                .ok()
+                .flatten()
+                .is_some_and(|o| o.body == body)
+        };
+        match store.put(&key, &body, crate::state::Cond::Absent) {
+            Ok(crate::state::Write::Done(_)) => Ok(()),
+            Ok(crate::state::Write::Conflict) if ours() => Ok(()),
+            Ok(crate::state::Write::Conflict) => Err(Error::Internal(format!(
+                "journal entry {key} already exists with other content"
             ))),
+            Err(_) if ours() => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

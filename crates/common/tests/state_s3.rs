@@ -295,3 +295,41 @@ async fn many_reads_come_back_in_order() {
     let want: Vec<String> = (0..40).map(|i| i.to_string()).collect();
     assert_eq!(bodies, want);
 }
+
+/// A shared journal entry whose PutObject answer is lost: the SDK's retry meets
+/// the entry (412) or every answer is lost; either way it is our own write and
+/// the intent stands (found by `scripts/rehearse --faults 0.1`).
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answer_to_a_journal_write_is_our_own_entry() {
+    let emu = testkit::Emulator::shared();
+    let aws = aws(&emu).await;
+    for (env, lost) in [("journal-lost-once", 1), ("journal-lost-all", 3)] {
+        let proxy = lossy_proxy(&emu, Some(lost)).await;
+        let store = Store::open(root(), env, Some(&aws_through(&aws, &proxy.url()))).unwrap();
+        let direct = Store::open(root(), env, Some(&aws)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let j =
+            Journal::new(dir.path().join("j.jsonl"), JournalContext::default()).with_store(store);
+        let written = tokio::task::spawn_blocking(move || {
+            j.intent("x.change", "t", json!({"a": 1}))
+                .and_then(|c| c.ok(json!({"a": 2})))
+        })
+        .await
+        .unwrap();
+        assert!(written.is_ok(), "{env}: {written:?}");
+        assert_eq!(
+            proxy.stats().faults.get("lost_response"),
+            Some(&lost),
+            "{env}"
+        );
+        let keys = tokio::task::spawn_blocking(move || direct.list("journal/"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            keys.len(),
+            2,
+            "{env}: intent and outcome once each: {keys:?}"
+        );
+    }
+}

@@ -537,17 +537,19 @@ async fn restore_instance(
             ));
             return Err(Error::Interrupted);
         }
+        // Whatever stops the swap's preflight (a read failing, throttled, or an
+        // instance in a state the swap refuses), this command has restored: a
+        // partial change, exit 7 with what is where.
         let (original, replacement) = match swap::preflight(rds, plan).await {
             Ok(p) => p,
-            Err(e) if wait::is_transient(&e) => {
+            Err(e) => {
                 return Err(Error::RevertFailed(swap_inventory(
                     v,
                     plan,
                     source_id,
-                    &format!("the swap's preflight read failed: {e}"),
+                    &format!("the swap's preflight failed: {e}"),
                 )));
             }
-            Err(e) => return Err(e),
         };
         let done = match swap::swap(ctx, rds, plan, &original, &replacement, timeout.0).await {
             Ok(d) => d,
