@@ -71,7 +71,7 @@ impl WriteError {
 
 /// How many failed reads in a row (each after the SDK's own attempts) a wait
 /// looks past before giving up: the one budget of `common::wait`.
-pub const READ_RETRIES: u32 = common::wait::READ_RETRIES;
+pub use common::wait::READ_RETRIES;
 
 /// A failure that says nothing about the world: throttling, a 5xx, or no
 /// answer at all (reset, timeout, lost response). A read that failed this way

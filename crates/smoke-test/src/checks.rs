@@ -735,7 +735,7 @@ fn resolve_expect(cx: &Ctx<'_>, e: &RawExpect) -> Result<Expectations, FileError
                 format!(
                     "bad JSON path {} (RFC 9535): {}",
                     common::quote(&path_text),
-                    one_line(&err.to_string())
+                    common::clip(&err.to_string())
                 ),
             )
         })?;
@@ -785,10 +785,6 @@ fn resolve_expect(cx: &Ctx<'_>, e: &RawExpect) -> Result<Expectations, FileError
         headers,
         max_latency,
     })
-}
-
-fn one_line(s: &str) -> String {
-    common::clip(s)
 }
 
 fn subst_json(v: &mut serde_json::Value, vars: &Vars) -> Result<(), (usize, String)> {
