@@ -326,6 +326,20 @@ rb::gates() {
   done < <(grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*\}' "${RB_GATES}" | tr -d '{}$' | sort -u)
 }
 
+# The environment's health gates (rb::gates; the strategy's thresholds, read by
+# health-gate): exit 4 when a critical gate fails or has no data. Warnings are logged.
+# In a dry run nothing was changed, so a failing gate is reported and the step goes on.
+# Used by validate.sh and validate-rollback.sh.
+rb::check_health_gates() {
+  rb::gates
+  if ((RB_DRY_RUN)); then
+    rb::bin_allowing 4 health-gate check --gates "${RB_GATES}" || return
+  else
+    rb::bin health-gate check --gates "${RB_GATES}" || return
+  fi
+  log::info "health gates: $(rb::jq -r '"\(.pass) pass, \(.fail) fail, \(.inconclusive) inconclusive: \(.reason)"')"
+}
+
 # The downtime probe (smoke-test probe) of a traffic step: requests each URL every
 # PROBE_INTERVAL (default 100ms) until rb::probe_stop. Args: the URLs, then
 # "--expect-serving URL" for the origin that must answer throughout. Sets

@@ -31,20 +31,6 @@ show_scaling() {
   fi
 }
 
-# The environment's health gates (runbooks/env/NAME.gates.toml: the strategy's
-# thresholds, read by health-gate): exit 4 when a critical gate fails or has no data.
-# Warnings are logged. In a dry run nothing was changed, so a failing gate is reported
-# and the step goes on.
-check_health_gates() {
-  rb::gates
-  if ((RB_DRY_RUN)); then
-    rb::bin_allowing 4 health-gate check --gates "${RB_GATES}"
-  else
-    rb::bin health-gate check --gates "${RB_GATES}"
-  fi
-  log::info "health gates: $(rb::jq -r '"\(.pass) pass, \(.fail) fail, \(.inconclusive) inconclusive: \(.reason)"')"
-}
-
 main() {
   rb::step_init validate "$@"
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${NEW_URL}"
@@ -57,7 +43,7 @@ main() {
   fi
   show_scaling
   check_alarms
-  check_health_gates
+  rb::check_health_gates
 }
 
 main "$@"
