@@ -46,6 +46,26 @@ rb::env_problem() {
   [[ "${HEALTH_CHECK:-0}" =~ ^[01]$ ]] || { echo "${file}: HEALTH_CHECK must be 0 or 1, not '${HEALTH_CHECK}'"; return; }
   [[ "${CERT_MIN_DAYS:-14}" =~ ^[0-9]+$ ]] || { echo "${file}: CERT_MIN_DAYS must be a number of days, not '${CERT_MIN_DAYS}'"; return; }
   [[ "${PROBE_INTERVAL:-100ms}" =~ ^[0-9]+(ms|s)$ ]] || { echo "${file}: PROBE_INTERVAL must be like 100ms, not '${PROBE_INTERVAL}'"; return; }
+  # The load balancer (lb-switch; all optional): the listener divert-traffic puts into
+  # maintenance, what it answers with, and the target groups whose health is checked.
+  local arn_re='^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:'
+  if [[ -n "${LB_LISTENER_ARN:-}" ]]; then
+    [[ "${LB_LISTENER_ARN}" =~ ${arn_re}listener/(app|net)/[^/]+/[^/]+/[^/]+$ ]] ||
+      { echo "${file}: LB_LISTENER_ARN '${LB_LISTENER_ARN}' is not a listener ARN"; return; }
+    if [[ -z "${LB_MAINTENANCE_TG:-}" ]]; then
+      [[ -n "${MAINTENANCE_BODY_FILE:-}" ]] ||
+        { echo "${file}: LB_LISTENER_ARN is set but neither MAINTENANCE_BODY_FILE (the page) nor LB_MAINTENANCE_TG is"; return; }
+      [[ -f "${MAINTENANCE_BODY_FILE}" ]] || { echo "${file}: MAINTENANCE_BODY_FILE ${MAINTENANCE_BODY_FILE} does not exist"; return; }
+      (($(wc -c <"${MAINTENANCE_BODY_FILE}") <= 1024)) ||
+        { echo "${file}: MAINTENANCE_BODY_FILE ${MAINTENANCE_BODY_FILE} is over 1024 bytes, the load balancer's limit for a fixed response"; return; }
+    fi
+  fi
+  for name in LB_TARGET_GROUP_OLD LB_TARGET_GROUP_NEW; do
+    [[ -z "${!name:-}" || "${!name}" =~ ${arn_re}targetgroup/[^/]+/[^/]+$ ]] ||
+      { echo "${file}: ${name} '${!name}' is not a target group ARN"; return; }
+  done
+  [[ "${LB_MIN_HEALTHY:-100%}" =~ ^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)%$ ]] ||
+    { echo "${file}: LB_MIN_HEALTHY must be a share like 100% or 50%, not '${LB_MIN_HEALTHY}'"; return; }
   if [[ ! -f "${CHECKS_FILE}" ]]; then
     echo "${file}: CHECKS_FILE ${CHECKS_FILE} does not exist$([[ ! -f "${CHECKS_FILE}.example" ]] || echo " (copy ${CHECKS_FILE}.example)")"
     return

@@ -3,9 +3,11 @@
 # suite against the new release, a short load check against the strategy's thresholds
 # (smoke-test defaults: error rate 5 %, P95 2000 ms critical), every stack complete
 # (stack-deploy status), no critical alarm in ALARM, and "validate load balancer and
-# auto-scaling": each ECS service's auto scaling shown (ecs-revert scaling show), and
-# "confirm error rates within normal ranges": the environment's health gates
-# (health-gate check: error rate, P95, database CPU, ECS and target health ...).
+# auto-scaling": each ECS service's auto scaling shown (ecs-revert scaling show) and
+# the target health of both releases' target groups (lb-switch health, at least
+# LB_MIN_HEALTHY of each group's targets healthy, default 100 %; blue stays the
+# rollback's way back), and "confirm error rates within normal ranges": the
+# environment's health gates (health-gate check: error rate, P95, database CPU, ECS ...).
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,6 +33,23 @@ show_scaling() {
   fi
 }
 
+# Target health of the given target groups (lb-switch health, read-only): exit 4 when
+# one has less than LB_MIN_HEALTHY of its registered targets healthy; in a dry run
+# (nothing deployed) that is reported and the step goes on. No groups: nothing to check.
+check_target_health() {
+  local groups=() g code=0
+  for g in "$@"; do [[ -z "${g}" ]] || groups+=(--target-group "${g}"); done
+  if ((${#groups[@]} == 0)); then
+    log::info "no LB_TARGET_GROUP_OLD/NEW in the settings: no target health check"
+    return 0
+  fi
+  rb::bin lb-switch health "${groups[@]}" --min-healthy "${LB_MIN_HEALTHY:-100%}" || code=$?
+  rb::jq -r '.target_groups[]? | "target health \(.name): \(.healthy)/\(.registered) healthy (\(.healthy_percent) %)"' 2>/dev/null |
+    while IFS= read -r line; do log::info "${line}"; done || true
+  ((code != 4 || RB_DRY_RUN == 0)) || { log::info "(dry run: nothing was deployed; read on)"; code=0; }
+  return "${code}"
+}
+
 main() {
   rb::step_init validate "$@"
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${NEW_URL}"
@@ -42,6 +61,7 @@ main() {
     rb::bin stack-deploy status --app "${ASSEMBLY_DIR}" --all
   fi
   show_scaling
+  check_target_health "${LB_TARGET_GROUP_NEW:-}" "${LB_TARGET_GROUP_OLD:-}"
   check_alarms
   rb::check_health_gates
 }

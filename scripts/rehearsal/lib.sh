@@ -14,6 +14,11 @@ readonly RH_SERVICES=(ltc-api ltc-worker)
 readonly RH_DB=ltc-db
 readonly RH_BUCKET=ltc-rehearsal-site
 readonly RH_CDK_BUCKET=cdk-hnb659fds-assets-123456789012-ap-northeast-1
+# The Application Load Balancer in front of the ECS services: blue = current release,
+# green = new release (its targets arrive with the release, scripts/rehearsal/publish-release).
+readonly RH_LB=ltc-rehearsal
+readonly RH_TG_BLUE=ltc-blue
+readonly RH_TG_GREEN=ltc-green
 
 aws_() { "${RH_AWS}" --output json "$@"; }
 
@@ -152,8 +157,12 @@ rh::seed() {
   "${LTC_ROOT}/scripts/rehearsal/put-metrics" --emit healthy >>"${RH_BATCH}" || return 1
   rh::batch_add "${RH_DIR}/zone.json" route53 create-hosted-zone --name "${RH_ZONE_NAME}" \
     --caller-reference "rehearsal-$(date +%s%N)"
+  rh::batch_add "${RH_DIR}/subnets.json" ec2 describe-subnets --filters Name=default-for-az,Values=true
   rh::batch_run || return 1
   rh::seed_records "$(jq -r .HostedZone.Id "${RH_DIR}/zone.json")"
+  rh::seed_load_balancer
+  rh::batch_run || return 1
+  rh::seed_listener
   rh::batch_run || return 1
   LTC_REHEARSAL_DISTRIBUTION_ID="$(jq -r .Distribution.Id "${RH_DIR}/distribution.json")"
   # moto gives every instance the same DbiResourceId; the creation time tells them apart.
@@ -178,6 +187,41 @@ rh::seed_records() {
     batch+="{\"Action\":\"UPSERT\",\"ResourceRecordSet\":{\"Name\":\"${RH_RECORD}.\",\"Type\":\"CNAME\",\"SetIdentifier\":\"${set}\",\"Weight\":${weight},\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"${set}.origin.${RH_ZONE_NAME}\"}]}},"
   done
   rh::batch_add "" route53 change-resource-record-sets --hosted-zone-id "${zone}" --change-batch "${batch%,}]}"
+}
+
+# The load balancer (in the default VPC's subnets) and its two target groups; the ARNs
+# are read back by rh::seed_listener.
+rh::seed_load_balancer() {
+  local vpc subnets=()
+  vpc="$(jq -r '.Subnets[0].VpcId' "${RH_DIR}/subnets.json")"
+  mapfile -t subnets < <(jq -r '.Subnets[:2][].SubnetId' "${RH_DIR}/subnets.json")
+  rh::batch_add "${RH_DIR}/lb.json" elbv2 create-load-balancer --name "${RH_LB}" --type application \
+    --subnets "${subnets[@]}"
+  local tg
+  for tg in "${RH_TG_BLUE}" "${RH_TG_GREEN}"; do
+    rh::batch_add "${RH_DIR}/tg-${tg}.json" elbv2 create-target-group --name "${tg}" --protocol HTTP \
+      --port 8080 --vpc-id "${vpc}" --target-type ip --health-check-path /health
+  done
+}
+
+# The listener: by default blue 100 / green 0 (weighted forward), and one path rule
+# (/api/* to blue) so that "the rules as before" means more than the default action.
+# Blue's two tasks are registered; the ARNs go to the runbooks' settings.
+rh::seed_listener() {
+  local lb blue green
+  lb="$(jq -r '.LoadBalancers[0].LoadBalancerArn' "${RH_DIR}/lb.json")"
+  blue="$(jq -r '.TargetGroups[0].TargetGroupArn' "${RH_DIR}/tg-${RH_TG_BLUE}.json")"
+  green="$(jq -r '.TargetGroups[0].TargetGroupArn' "${RH_DIR}/tg-${RH_TG_GREEN}.json")"
+  rh::batch_add "${RH_DIR}/listener.json" elbv2 create-listener --load-balancer-arn "${lb}" \
+    --protocol HTTP --port 80 --default-actions \
+    "[{\"Type\":\"forward\",\"ForwardConfig\":{\"TargetGroups\":[{\"TargetGroupArn\":\"${blue}\",\"Weight\":100},{\"TargetGroupArn\":\"${green}\",\"Weight\":0}]}}]"
+  rh::batch_run || return 1
+  export LTC_REHEARSAL_LB_LISTENER_ARN LTC_REHEARSAL_LB_TG_BLUE="${blue}" LTC_REHEARSAL_LB_TG_GREEN="${green}"
+  LTC_REHEARSAL_LB_LISTENER_ARN="$(jq -r '.Listeners[0].ListenerArn' "${RH_DIR}/listener.json")"
+  rh::batch_add "" elbv2 create-rule --listener-arn "${LTC_REHEARSAL_LB_LISTENER_ARN}" --priority 10 \
+    --conditions "Field=path-pattern,Values=/api/*" --actions "Type=forward,TargetGroupArn=${blue}"
+  rh::batch_add "" elbv2 register-targets --target-group-arn "${blue}" \
+    --targets Id=172.31.0.11,Port=8080 Id=172.31.0.12,Port=8080
 }
 
 rh::container() {
@@ -262,6 +306,19 @@ rh::task_definitions() {
   for s in "${RH_SERVICES[@]}"; do args+=("${s}"); done
   aws_ ecs describe-services --cluster "${RH_CLUSTER}" --services "${args[@]}" |
     jq -r '[.services[] | "\(.serviceName)=\(.taskDefinition | split("/") | last)x\(.desiredCount)"] | sort | join(" ")'
+}
+
+# The listener's rules, independent of lb-switch: one sorted JSON document per rule,
+# ordered by priority (default last), ARNs and the IsDefault flag included.
+rh::lb_rules() {
+  aws_ elbv2 describe-rules --listener-arn "${LTC_REHEARSAL_LB_LISTENER_ARN}" |
+    jq -cS '.Rules | sort_by(if .Priority == "default" then 99999 else (.Priority | tonumber) end)[]'
+}
+
+# "STATE STATE ..." of a target group's targets, sorted ("" when it has none).
+rh::target_health() {
+  aws_ elbv2 describe-target-health --target-group-arn "$1" |
+    jq -r '[.TargetHealthDescriptions[] | "\(.Target.Id)=\(.TargetHealth.State)"] | sort | join(" ")'
 }
 
 rh::snapshots() {
