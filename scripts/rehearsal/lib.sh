@@ -157,13 +157,15 @@ rh::seed() {
   "${LTC_ROOT}/scripts/rehearsal/put-metrics" --emit healthy >>"${RH_BATCH}" || return 1
   rh::batch_add "${RH_DIR}/zone.json" route53 create-hosted-zone --name "${RH_ZONE_NAME}" \
     --caller-reference "rehearsal-$(date +%s%N)"
-  rh::batch_add "${RH_DIR}/subnets.json" ec2 describe-subnets --filters Name=default-for-az,Values=true
-  rh::batch_run || return 1
-  rh::seed_records "$(jq -r .HostedZone.Id "${RH_DIR}/zone.json")"
+  # Later commands name ids created earlier in the batch as @{FILE#path} (aws-batch).
+  rh::seed_records "@{${RH_DIR}/zone.json#HostedZone.Id}"
   rh::seed_load_balancer
-  rh::batch_run || return 1
   rh::seed_listener
   rh::batch_run || return 1
+  export LTC_REHEARSAL_LB_LISTENER_ARN LTC_REHEARSAL_LB_TG_BLUE LTC_REHEARSAL_LB_TG_GREEN
+  LTC_REHEARSAL_LB_LISTENER_ARN="$(jq -r '.Listeners[0].ListenerArn' "${RH_DIR}/listener.json")"
+  LTC_REHEARSAL_LB_TG_BLUE="$(jq -r '.TargetGroups[0].TargetGroupArn' "${RH_DIR}/tg-${RH_TG_BLUE}.json")"
+  LTC_REHEARSAL_LB_TG_GREEN="$(jq -r '.TargetGroups[0].TargetGroupArn' "${RH_DIR}/tg-${RH_TG_GREEN}.json")"
   LTC_REHEARSAL_DISTRIBUTION_ID="$(jq -r .Distribution.Id "${RH_DIR}/distribution.json")"
   # moto gives every instance the same DbiResourceId; the creation time tells them apart.
   RH_DB_CREATED="$(jq -r .DBInstance.InstanceCreateTime "${RH_DIR}/db.json")"
@@ -189,36 +191,29 @@ rh::seed_records() {
   rh::batch_add "" route53 change-resource-record-sets --hosted-zone-id "${zone}" --change-batch "${batch%,}]}"
 }
 
-# The load balancer (in the default VPC's subnets) and its two target groups; the ARNs
-# are read back by rh::seed_listener.
+# The load balancer in the default VPC's first two subnets, its two target groups, and
+# its listener: by default blue 100 / green 0 (weighted forward), and one path rule
+# (/api/* to blue) so that "the rules as before" means more than the default action.
+# Blue's two tasks are registered. Queued in the seeding batch: ids created earlier in
+# it are named as @{FILE#path}; rh::seed reads the ARNs back for the settings.
 rh::seed_load_balancer() {
-  local vpc subnets=()
-  vpc="$(jq -r '.Subnets[0].VpcId' "${RH_DIR}/subnets.json")"
-  mapfile -t subnets < <(jq -r '.Subnets[:2][].SubnetId' "${RH_DIR}/subnets.json")
+  local subnets="${RH_DIR}/subnets.json" tg
+  rh::batch_add "${subnets}" ec2 describe-subnets --filters Name=default-for-az,Values=true
   rh::batch_add "${RH_DIR}/lb.json" elbv2 create-load-balancer --name "${RH_LB}" --type application \
-    --subnets "${subnets[@]}"
-  local tg
+    --subnets "@{${subnets}#Subnets.0.SubnetId}" "@{${subnets}#Subnets.1.SubnetId}"
   for tg in "${RH_TG_BLUE}" "${RH_TG_GREEN}"; do
     rh::batch_add "${RH_DIR}/tg-${tg}.json" elbv2 create-target-group --name "${tg}" --protocol HTTP \
-      --port 8080 --vpc-id "${vpc}" --target-type ip --health-check-path /health
+      --port 8080 --vpc-id "@{${subnets}#Subnets.0.VpcId}" --target-type ip --health-check-path /health
   done
 }
 
-# The listener: by default blue 100 / green 0 (weighted forward), and one path rule
-# (/api/* to blue) so that "the rules as before" means more than the default action.
-# Blue's two tasks are registered; the ARNs go to the runbooks' settings.
 rh::seed_listener() {
-  local lb blue green
-  lb="$(jq -r '.LoadBalancers[0].LoadBalancerArn' "${RH_DIR}/lb.json")"
-  blue="$(jq -r '.TargetGroups[0].TargetGroupArn' "${RH_DIR}/tg-${RH_TG_BLUE}.json")"
-  green="$(jq -r '.TargetGroups[0].TargetGroupArn' "${RH_DIR}/tg-${RH_TG_GREEN}.json")"
-  rh::batch_add "${RH_DIR}/listener.json" elbv2 create-listener --load-balancer-arn "${lb}" \
-    --protocol HTTP --port 80 --default-actions \
-    "[{\"Type\":\"forward\",\"ForwardConfig\":{\"TargetGroups\":[{\"TargetGroupArn\":\"${blue}\",\"Weight\":100},{\"TargetGroupArn\":\"${green}\",\"Weight\":0}]}}]"
-  rh::batch_run || return 1
-  export LTC_REHEARSAL_LB_LISTENER_ARN LTC_REHEARSAL_LB_TG_BLUE="${blue}" LTC_REHEARSAL_LB_TG_GREEN="${green}"
-  LTC_REHEARSAL_LB_LISTENER_ARN="$(jq -r '.Listeners[0].ListenerArn' "${RH_DIR}/listener.json")"
-  rh::batch_add "" elbv2 create-rule --listener-arn "${LTC_REHEARSAL_LB_LISTENER_ARN}" --priority 10 \
+  local blue="@{${RH_DIR}/tg-${RH_TG_BLUE}.json#TargetGroups.0.TargetGroupArn}"
+  local green="@{${RH_DIR}/tg-${RH_TG_GREEN}.json#TargetGroups.0.TargetGroupArn}"
+  rh::batch_add "${RH_DIR}/listener.json" elbv2 create-listener \
+    --load-balancer-arn "@{${RH_DIR}/lb.json#LoadBalancers.0.LoadBalancerArn}" --protocol HTTP --port 80 \
+    --default-actions "[{\"Type\":\"forward\",\"ForwardConfig\":{\"TargetGroups\":[{\"TargetGroupArn\":\"${blue}\",\"Weight\":100},{\"TargetGroupArn\":\"${green}\",\"Weight\":0}]}}]"
+  rh::batch_add "" elbv2 create-rule --listener-arn "@{${RH_DIR}/listener.json#Listeners.0.ListenerArn}" --priority 10 \
     --conditions "Field=path-pattern,Values=/api/*" --actions "Type=forward,TargetGroupArn=${blue}"
   rh::batch_add "" elbv2 register-targets --target-group-arn "${blue}" \
     --targets Id=172.31.0.11,Port=8080 Id=172.31.0.12,Port=8080
