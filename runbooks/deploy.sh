@@ -11,6 +11,8 @@
 #   go to .ltc/runs/<time>-deploy/. A failing step stops the run and prints the
 #   command to resume. Run the T-4h steps early with --to record-site, the rest
 #   later with --from deploy-foundation.
+#   Start, a failed step and the end are notified when NOTIFY_* is set (rb::notify);
+#   a notification that cannot be sent is a warning, never a stop.
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,7 +21,14 @@ main() {
   rb::parse_flags "$@"
   rb::load_env
   rb::confirm_production "deploy"
-  rb::run_steps deploy "${RB_DEPLOY_STEPS[@]}"
+  rb::notify deploy-start
+  local code=0
+  rb::run_steps deploy "${RB_DEPLOY_STEPS[@]}" || code=$?
+  if ((code != 0)); then
+    rb::notify deploy-step-failed
+    exit "${code}"
+  fi
+  rb::notify deploy-complete
 }
 
 main "$@"

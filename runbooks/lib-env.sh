@@ -70,9 +70,37 @@ rb::env_problem() {
     echo "${file}: CHECKS_FILE ${CHECKS_FILE} does not exist$([[ ! -f "${CHECKS_FILE}.example" ]] || echo " (copy ${CHECKS_FILE}.example)")"
     return
   fi
+  rb::notify_env_problem "${file}" || return 0
   # A rollback must not be blocked by a missing release assembly (RB_ROLLBACK=1).
   [[ "${RB_ROLLBACK:-0}" == 1 || -f "${ASSEMBLY_DIR}/manifest.json" ]] ||
     echo "${file}: ASSEMBLY_DIR ${ASSEMBLY_DIR} holds no cloud assembly (manifest.json): the release's \`cdk synth\` output"
+}
+
+# rb::notify_env_problem FILE: the optional NOTIFY_* settings (rb::notify), checked
+# when set; prints the problem and returns 1. A rollback is never blocked by them:
+# there the problem is a warning and the rollback goes on without notifications.
+# The webhook URL itself is never printed (it is a secret).
+rb::notify_env_problem() {
+  local file="$1" problem="" var="${NOTIFY_WEBHOOK_URL_ENV:-}"
+  if [[ -n "${NOTIFY_SNS_TOPIC_ARN:-}" &&
+    ! "${NOTIFY_SNS_TOPIC_ARN}" =~ ^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$ ]]; then
+    problem="NOTIFY_SNS_TOPIC_ARN '${NOTIFY_SNS_TOPIC_ARN}' is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+  elif [[ -n "${var}" && ! "${var}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+    problem="NOTIFY_WEBHOOK_URL_ENV '${var}' is not a variable name (it names the variable that holds the URL)"
+  elif [[ -n "${var}" && -z "${!var:-}" ]]; then
+    problem="NOTIFY_WEBHOOK_URL_ENV names ${var}, which is not set: export ${var}=https://... (the webhook URL)"
+  elif [[ -n "${var}" && ! "${!var}" =~ ^https?://[^/[:space:]]+ ]]; then
+    problem="${var} (NOTIFY_WEBHOOK_URL_ENV) does not hold an http(s) URL (value not shown)"
+  elif [[ -n "${NOTIFY_TIMEOUT:-}" && ! "${NOTIFY_TIMEOUT}" =~ ^[0-9]+(ms|s)$ ]]; then
+    problem="NOTIFY_TIMEOUT must be like 5s or 500ms, not '${NOTIFY_TIMEOUT}'"
+  fi
+  [[ -n "${problem}" ]] || return 0
+  if [[ "${RB_ROLLBACK:-0}" == 1 ]]; then
+    log::warn "${file}: ${problem}; the rollback goes on without notifications"
+    return 0
+  fi
+  echo "${file}: ${problem}"
+  return 1
 }
 
 # rb::check_env FILE: after `source FILE`, validates the settings; on a problem prints

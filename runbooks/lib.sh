@@ -400,3 +400,42 @@ rb::probe_stop() {
   log::info "probe summary: ${sum}"
   return "${code}"
 }
+
+# Notifications (notify send) at the start, on a failed step and at the end of
+# deploy.sh and rollback.sh, when the settings name a destination:
+# NOTIFY_SNS_TOPIC_ARN (an SNS topic) and/or NOTIFY_WEBHOOK_URL_ENV (the name of
+# the variable holding a Slack-compatible webhook URL; the URL is never printed).
+# The summary (steps, durations, smoke-test and health-gate figures, the run's
+# journal, the resume command) is read from the run folder. A failed notification
+# is logged as a warning and never fails or holds up the run: always returns 0,
+# and the binary gets NOTIFY_TIMEOUT (default 5s) per destination, at most 30 s.
+# Usage: rb::notify EVENT [STEP]   (EVENT: deploy-start, rollback-step-failed ...)
+rb::notify() {
+  local event="$1" step="${2:-}" kind="${1%%-*}" args=() code=0 out err reasons
+  [[ -n "${NOTIFY_SNS_TOPIC_ARN:-}" || -n "${NOTIFY_WEBHOOK_URL_ENV:-}" ]] || return 0
+  local bin="${LTC_BIN_DIR:-${LTC_ROOT}/target/debug}/notify"
+  if [[ ! -x "${bin}" ]]; then
+    log::warn "notification ${event} NOT sent: ${bin} is missing (cargo build --workspace --bins); the ${kind} goes on"
+    return 0
+  fi
+  # The run id and folder the steps will use (rb::run_steps reuses them).
+  rb::open_run "${kind}" || { log::warn "notification ${event} NOT sent: no run folder"; return 0; }
+  [[ -z "${step}" ]] || args+=(--step "${step}")
+  [[ -z "${NOTIFY_SNS_TOPIC_ARN:-}" ]] || args+=(--sns-topic "${NOTIFY_SNS_TOPIC_ARN}")
+  [[ -z "${NOTIFY_WEBHOOK_URL_ENV:-}" ]] || args+=(--webhook-url-env "${NOTIFY_WEBHOOK_URL_ENV}")
+  out="${RB_RUN_DIR}/notify.${event}.json"
+  err="${RB_RUN_DIR}/notify.${event}.stderr"
+  log::info "notify: ${event} (run ${LTC_RUN_ID})"
+  timeout -k 2 30 "${bin}" send --event "${event}" --run "${LTC_RUN_ID}" --run-dir "${RB_RUN_DIR}" \
+    --timeout "${NOTIFY_TIMEOUT:-5s}" "${args[@]}" "${RB_BIN_FLAGS[@]}" \
+    </dev/null >"${out}" 2>"${err}" || code=$?
+  if ((code == 0)); then
+    log::info "notify: ${event} delivered ($(jq -r '[.destinations[] | .kind] | join(", ")' "${out}" 2>/dev/null || true))"
+    return 0
+  fi
+  reasons="$(jq -r '[.destinations[] | select(.ok | not) | "\(.kind): \(.reason)"] | join("; ")' "${out}" 2>/dev/null || true)"
+  [[ -n "${reasons}" ]] || reasons="$(tail -n 1 "${err}" 2>/dev/null || true)"
+  ((code != 124 && code != 137)) || reasons="no answer within 30 s; stopped"
+  log::warn "NOTIFICATION ${event} NOT DELIVERED (exit ${code}): ${reasons:-see ${err}}; the ${kind} goes on without it"
+  return 0
+}

@@ -11,6 +11,8 @@
 #   first (`run-state runs list --env NAME` lists them).
 #   The database is restored only when asked for ("if required"): it loses every
 #   write since the pre-deploy snapshot. Outputs go to .ltc/runs/<time>-rollback/.
+#   Start, a failed step and the end are notified when NOTIFY_* is set (rb::notify);
+#   a notification that cannot be sent is a warning, never a stop.
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,7 +40,14 @@ main() {
   if ((restore_db == 0)); then
     RB_SKIP_STEPS="rollback-database" RB_SKIP_REASON="the database is restored only with --restore-database"
   fi
-  rb::run_steps rollback "${RB_ROLLBACK_STEPS[@]}"
+  rb::notify rollback-start
+  local code=0
+  rb::run_steps rollback "${RB_ROLLBACK_STEPS[@]}" || code=$?
+  if ((code != 0)); then
+    rb::notify rollback-step-failed
+    exit "${code}"
+  fi
+  rb::notify rollback-complete
 }
 
 main "$@"
