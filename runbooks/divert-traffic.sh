@@ -16,20 +16,26 @@ set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The listener's rules before the change, as this run's record lb-rules.json (a resumed
-# step keeps the first record: it holds the rules from before any maintenance rule).
+# The last output (lb-switch show: the listener's rules before the change) as this
+# run's record lb-rules.json (a resumed step keeps the first record: it holds the rules
+# from before any maintenance rule). Read back after writing: the step calls this in a
+# condition, where a failed write inside rb::put_record would not stop it.
 record_lb_rules() {
-  rb::bin lb-switch show --listener "${LB_LISTENER_ARN}" || return
   ((RB_DRY_RUN == 0)) || return 0
-  if "${LTC_BIN_DIR}/run-state" runs get "${LTC_RUN_ID}" lb-rules.json --env "${LTC_ENV_NAME}" >/dev/null 2>&1; then
+  if has_lb_record; then
     log::info "run ${LTC_RUN_ID} already has lb-rules.json (a resumed step): kept"
     return 0
   fi
   rb::put_record lb-rules.json "${RB_LAST_OUT}"
+  has_lb_record
 }
 
-# Returns lb-switch's exit code; called in an `||` list, so every failure is returned
-# explicitly (errexit does not apply there).
+has_lb_record() {
+  "${LTC_BIN_DIR}/run-state" runs get "${LTC_RUN_ID}" lb-rules.json --env "${LTC_ENV_NAME}" >/dev/null 2>&1
+}
+
+# Returns the first failure's code; called in an `||` list, so every failure is
+# returned explicitly (errexit does not apply there).
 divert_at_load_balancer() {
   if [[ -z "${LB_LISTENER_ARN:-}" ]]; then
     log::info "no LB_LISTENER_ARN in the settings: no load balancer step, traffic is diverted in DNS only"
@@ -41,9 +47,16 @@ divert_at_load_balancer() {
   else
     page=(--body "${MAINTENANCE_BODY_FILE}" --content-type text/html)
   fi
-  record_lb_rules || return
+  local code=0
+  # A listener that cannot be read cannot be changed either: stop here (DNS still runs).
+  rb::bin lb-switch show --listener "${LB_LISTENER_ARN}" || return
+  if ! record_lb_rules; then
+    code=1
+    log::error "the listener's rules were not kept as lb-rules.json (lb-switch's journal still holds them); putting the maintenance rule on anyway"
+  fi
   rb::bin lb-switch maintenance on --listener "${LB_LISTENER_ARN}" "${page[@]}" || return
   log::info "load balancer: $(rb::jq -r 'if .changed then "maintenance rule at priority \(.priority) (\(.elbv2_calls) ELBv2 calls)" else (.note // "no change") end')"
+  return "${code}"
 }
 
 main() {
@@ -51,7 +64,7 @@ main() {
   local lb_code=0 code=0 probe_code=0
   divert_at_load_balancer || lb_code=$?
   if ((lb_code != 0)); then
-    log::error "the load balancer was not put into maintenance (exit ${lb_code}); diverting in DNS anyway"
+    log::error "the load balancer step failed (exit ${lb_code}); diverting in DNS anyway"
   fi
   if [[ -n "${MAINTENANCE_URL:-}" ]]; then
     rb::probe_start "${MAINTENANCE_URL}" "${OLD_URL}" --expect-serving "${MAINTENANCE_URL}"

@@ -55,12 +55,24 @@ restore_load_balancer() {
     return 0
   fi
   # Nothing to take off when no maintenance rule was ever put on (divert-traffic skipped).
-  if ! "${LTC_BIN_DIR}/run-state" journal --env "${LTC_ENV_NAME}" --output json |
-    jq -n -e --arg l "${LB_LISTENER_ARN}" '[inputs | select(.action == "lb.maintenance-on" and .target == $l)] | length > 0' >/dev/null; then
+  # A journal that cannot be read stops the step: traffic must not return to DNS while
+  # the load balancer may still answer with the maintenance page.
+  local journal code=0 on=0
+  journal="$(mktemp "${RB_RUN_DIR}/.journal.XXXXXX")"
+  "${LTC_BIN_DIR}/run-state" journal --env "${LTC_ENV_NAME}" --output json >"${journal}" || code=$?
+  if ((code == 0)); then
+    jq -n -e --arg l "${LB_LISTENER_ARN}" '[inputs | select(.action == "lb.maintenance-on" and .target == $l)] | length > 0' \
+      "${journal}" >/dev/null || on=$?
+  fi
+  rm -f "${journal}"
+  if ((code != 0)); then
+    log::error "the shared journal could not be read (run-state journal exit ${code}): not knowing whether ${LB_LISTENER_ARN} is in maintenance, traffic stays where it is"
+    return "${code}"
+  fi
+  if ((on != 0)); then
     log::info "the journal holds no maintenance rule put on ${LB_LISTENER_ARN}: nothing to take off the load balancer"
     return 0
   fi
-  local code=0
   rb::bin lb-switch maintenance off --listener "${LB_LISTENER_ARN}" || code=$?
   if ((code == 4)); then
     rb::jq -r '.conflict[]?' 2>/dev/null | while IFS= read -r line; do log::error "changed since the diversion: ${line}"; done || true

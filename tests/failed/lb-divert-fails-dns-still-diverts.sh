@@ -4,7 +4,7 @@
 # runs, because traffic must come off the release either way, and the step exits with
 # the first failure's code. The real listener is untouched (AWS CLI).
 # expect-exit: 2
-# expect-output: the load balancer was not put into maintenance (exit 2); diverting in DNS anyway
+# expect-output: the load balancer step failed (exit 2); diverting in DNS anyway
 # expect-output: step divert-traffic failed: exit 2
 # expect-output: weights: blue=0 green=0 maintenance=100
 # expect-output: real listener unchanged: yes

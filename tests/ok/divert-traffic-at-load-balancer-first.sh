@@ -5,8 +5,11 @@
 # change are the run's record lb-rules.json, the listener's first rule (read with the
 # AWS CLI) answers every path with a fixed 503 and the maintenance page, every other
 # rule is as before, the DNS weights are 100 % maintenance, and the journal shows the
-# load balancer change before the DNS one.
+# load balancer change before the DNS one. (First, validate-rollback with no diversion
+# ever made finds nothing to take off the load balancer and leaves the listener alone.)
 # expect-exit: 0
+# expect-output: the journal holds no maintenance rule put on
+# expect-output: validate-rollback before any diversion: listener unchanged: yes
 # expect-output: no LB_LISTENER_ARN in the settings: no load balancer step
 # expect-output: without a listener: weights blue=0 green=0 maintenance=100, listener unchanged: yes
 # expect-output: first rule: path /* -> fixed-response 503 text/html, body = the maintenance page: yes
@@ -25,6 +28,8 @@ readonly PAGE="${LTC_ROOT}/runbooks/env/rehearsal.maintenance.html"
 main() {
   local before="${RH_DIR}/case-rules-before.jsonl" after="${RH_DIR}/case-rules-after.jsonl"
   rh::lb_rules >"${before}"
+  "${LTC_ROOT}/runbooks/validate-rollback.sh" --env rehearsal --yes
+  echo "validate-rollback before any diversion: listener unchanged: $(cmp -s "${before}" <(rh::lb_rules) && echo yes || echo no)"
 
   # No load balancer in the settings: DNS only, as before issue 19.
   LTC_REHEARSAL_LB_LISTENER_ARN="" "${LTC_ROOT}/runbooks/divert-traffic.sh" --env rehearsal --yes
