@@ -31,12 +31,17 @@ pub use wait::{Poll, WaitOptions, poll_until};
 /// line: newlines folded, cut to about 200 characters, because such messages
 /// quote the offending input whole.
 pub fn clip(msg: &str) -> String {
-    const MAX: usize = 200;
+    clip_to(msg, 200)
+}
+
+/// [`clip`] with another bound: newlines folded, cut to `max` characters
+/// (then `...`), for lines that may carry more context than a parser error.
+pub fn clip_to(msg: &str, max: usize) -> String {
     let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= MAX {
+    if one_line.chars().count() <= max {
         return one_line;
     }
-    let head: String = one_line.chars().take(MAX).collect();
+    let head: String = one_line.chars().take(max).collect();
     format!("{head}...")
 }
 

@@ -3,12 +3,30 @@
 //! (topological levels). Pure; every problem is a usage error (exit 2).
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 
 use globset::{Glob, GlobMatcher};
 
 use common::{Error, Result};
 
 use crate::manifest::Assembly;
+
+/// Which stacks of which assembly (the flags `plan`, `deploy` and `status` share).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// The cloud assembly directory (holds manifest.json).
+    #[arg(long, value_name = "DIR", default_value = "cdk.out")]
+    pub app: PathBuf,
+    /// Stack names or globs ('LightningTalk-*-prod'); artifact ids or stack names.
+    #[arg(value_name = "STACK")]
+    pub stacks: Vec<String>,
+    /// Every stack in the assembly.
+    #[arg(long)]
+    pub all: bool,
+    /// Also take every stack the named ones depend on.
+    #[arg(long)]
+    pub with_deps: bool,
+}
 
 /// The selected stacks and the edges between them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,10 @@
 pub mod alarms;
 pub mod archive;
 pub mod assets;
+pub mod cancel;
 pub mod deploy;
 pub mod events;
+mod examples;
 pub mod graph;
 pub mod manifest;
 pub mod plan;
@@ -16,17 +18,17 @@ pub mod record;
 pub mod recover;
 pub mod revert;
 pub mod roles;
-pub mod run;
+pub mod rollback;
 pub mod scheduler;
+pub mod stack;
 pub mod status;
-
-use std::path::PathBuf;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 
-use common::{Context, GlobalArgs, HasGlobals, HumanDuration};
+use common::{Context, GlobalArgs, HasGlobals};
 
-use crate::deploy::Method;
+pub use crate::graph::Selection;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,46 +60,10 @@ impl HasGlobals for Cli {
     }
 }
 
-/// Which stacks of which assembly.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Selection {
-    /// The cloud assembly directory (holds manifest.json).
-    #[arg(long, value_name = "DIR", default_value = "cdk.out")]
-    pub app: PathBuf,
-    /// Stack names or globs ('LightningTalk-*-prod'); artifact ids or stack names.
-    #[arg(value_name = "STACK")]
-    pub stacks: Vec<String>,
-    /// Every stack in the assembly.
-    #[arg(long)]
-    pub all: bool,
-    /// Also take every stack the named ones depend on.
-    #[arg(long)]
-    pub with_deps: bool,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the phases (dependency levels) and, for stacks that exist, what would change.
-    Plan {
-        #[command(flatten)]
-        sel: Selection,
-        /// Phases only: no AWS call, no change preview.
-        #[arg(long)]
-        offline: bool,
-        /// Use the caller's credentials instead of the manifest's deploy role.
-        #[arg(long)]
-        no_assume_role: bool,
-        /// Ask CloudFormation what each update would do, resource by resource, and
-        /// which resources it would replace (creates and deletes a change set).
-        #[arg(long, conflicts_with = "offline")]
-        changes: bool,
-        /// Parameter for one stack, STACK:KEY=VALUE, as `deploy` would get it.
-        #[arg(long = "parameters", value_name = "STACK:KEY=VALUE")]
-        parameters: Vec<String>,
-        /// Exit 4 when the preview replaces or removes a resource.
-        #[arg(long, requires = "changes")]
-        fail_on_replace: bool,
-    },
+    Plan(plan::PlanArgs),
     /// Deploy stacks, each as soon as its dependencies are done.
     ///
     /// Interrupted (Ctrl-C, SIGTERM, SIGHUP; exit 130): nothing new starts and
@@ -105,37 +71,7 @@ pub enum Command {
     /// `stack-deploy watch <stacks>` (printed), or run the same deploy again: it
     /// waits for a stack still in progress and carries on. The same holds after
     /// the process was killed.
-    Deploy {
-        #[command(flatten)]
-        sel: Selection,
-        /// Stacks deployed at the same time.
-        #[arg(long, default_value_t = 4, value_name = "N",
-              value_parser = clap::value_parser!(u16).range(1..=64))]
-        concurrency: u16,
-        /// direct = CreateStack/UpdateStack; change-set = CreateChangeSet + ExecuteChangeSet.
-        #[arg(long, value_enum, default_value_t)]
-        method: Method,
-        /// Parameter for one stack, STACK:KEY=VALUE (repeat for more).
-        #[arg(long = "parameters", value_name = "STACK:KEY=VALUE")]
-        parameters: Vec<String>,
-        /// Leave a failed stack as it is (CREATE_FAILED/UPDATE_FAILED) for inspection.
-        #[arg(long)]
-        no_rollback: bool,
-        /// Use the caller's credentials instead of the manifest's deploy and publishing roles.
-        #[arg(long)]
-        no_assume_role: bool,
-        /// Give up waiting after this long (exit 5; the deploy goes on in AWS).
-        #[arg(long, default_value = "60m", value_name = "DURATION")]
-        timeout: HumanDuration,
-        /// CloudWatch alarm (name or ARN, up to 5) that makes CloudFormation roll
-        /// an update back by itself when it fires (RollbackConfiguration).
-        #[arg(long = "rollback-alarm", value_name = "NAME|ARN", num_args = 1..)]
-        rollback_alarms: Vec<String>,
-        /// How long CloudFormation keeps watching the alarms after the stack
-        /// operation completed (whole minutes, at most 180m).
-        #[arg(long, value_name = "DURATION", requires = "rollback_alarms")]
-        monitoring_time: Option<HumanDuration>,
-    },
+    Deploy(deploy::DeployArgs),
     /// Put back what a deploy run changed: each stack's template, parameters
     /// and tags as recorded before that run, in reverse dependency order.
     ///
@@ -144,66 +80,19 @@ pub enum Command {
     /// data goes with them). A stack already equal to its record is skipped.
     /// `--dry-run` lists what would change. Interrupted (exit 130): run the
     /// same revert again.
-    Revert {
-        /// The deploy run (`run_id` in the deploy's JSON result; `run-state runs list`).
-        #[arg(long, value_name = "RUN_ID")]
-        run: String,
-        /// Only these stacks (default: every stack the run recorded).
-        #[arg(value_name = "STACK")]
-        stacks: Vec<String>,
-        /// The cloud assembly: its dependency graph orders the revert (else the
-        /// reverse of the order the run recorded the stacks).
-        #[arg(long, value_name = "DIR")]
-        app: Option<PathBuf>,
-        /// Also delete the stacks the run created (and everything in them).
-        #[arg(long)]
-        delete_created: bool,
-        /// direct = UpdateStack; change-set = CreateChangeSet + ExecuteChangeSet.
-        #[arg(long, value_enum, default_value_t)]
-        method: Method,
-        /// Stacks of one dependency level reverted at the same time.
-        #[arg(long, default_value_t = 4, value_name = "N",
-              value_parser = clap::value_parser!(u16).range(1..=64))]
-        concurrency: u16,
-        /// Use the caller's credentials instead of the deploy role the run used.
-        #[arg(long)]
-        no_assume_role: bool,
-        /// Give up waiting after this long (exit 5; CloudFormation goes on).
-        #[arg(long, default_value = "60m", value_name = "DURATION")]
-        timeout: HumanDuration,
-    },
+    Revert(revert::RevertArgs),
     /// Live status, last update and outputs of stacks (exit 4 unless all are healthy).
-    Status {
-        #[command(flatten)]
-        sel: Selection,
-    },
+    Status(status::StatusArgs),
     /// Re-attach to stacks in progress (after a timeout, an interrupted or a
     /// killed deploy) and wait for them; exit 0 when each ends healthy.
-    Watch {
-        /// CloudFormation stack names.
-        #[arg(required = true, value_name = "STACK")]
-        stacks: Vec<String>,
-        #[arg(long, default_value = "60m", value_name = "DURATION")]
-        timeout: HumanDuration,
-    },
+    Watch(watch::WatchArgs),
     /// Leave stacks still: cancel an update (CancelUpdateStack, then wait for
     /// UPDATE_ROLLBACK_COMPLETE), wait for what cannot be cancelled (create,
     /// rollback, cleanup), delete the pending change set of a REVIEW_IN_PROGRESS
     /// stack. Exit 0 once every stack is at rest, in whatever state.
-    Cancel {
-        #[arg(required = true, value_name = "STACK")]
-        stacks: Vec<String>,
-        /// Give up waiting after this long (exit 5; CloudFormation goes on).
-        #[arg(long, default_value = "60m", value_name = "DURATION")]
-        timeout: HumanDuration,
-    },
+    Cancel(cancel::CancelArgs),
     /// Roll back a failed stack (RollbackStack, or ContinueUpdateRollback from UPDATE_ROLLBACK_FAILED).
-    Rollback {
-        #[arg(required = true, value_name = "STACK")]
-        stacks: Vec<String>,
-        #[arg(long, default_value = "60m", value_name = "DURATION")]
-        timeout: HumanDuration,
-    },
+    Rollback(rollback::RollbackArgs),
     /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
     /// e.g. `stack-deploy policy deploy --app cdk.out --all --no-assume-role`.
     Policy(common::policy::PolicyArgs),
@@ -212,83 +101,13 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::new("stack-deploy", &cli.globals);
     match cli.command {
-        Command::Plan {
-            sel,
-            offline,
-            no_assume_role,
-            changes,
-            parameters,
-            fail_on_replace,
-        } => {
-            let opts = plan::PlanOptions {
-                offline,
-                no_assume_role,
-                changes,
-                parameters,
-                fail_on_replace,
-            };
-            plan::run(&ctx, &sel, &opts).await?
-        }
-        Command::Deploy {
-            sel,
-            concurrency,
-            method,
-            parameters,
-            no_rollback,
-            no_assume_role,
-            timeout,
-            rollback_alarms,
-            monitoring_time,
-        } => {
-            run::deploy(
-                &ctx,
-                run::DeployArgs {
-                    sel,
-                    concurrency: concurrency as usize,
-                    method,
-                    parameters,
-                    no_rollback,
-                    no_assume_role,
-                    timeout: timeout.0,
-                    rollback_alarms,
-                    monitoring_time: monitoring_time.map(|m| m.0),
-                },
-            )
-            .await?
-        }
-        Command::Revert {
-            run,
-            stacks,
-            app,
-            delete_created,
-            method,
-            concurrency,
-            no_assume_role,
-            timeout,
-        } => {
-            revert::revert(
-                &ctx,
-                revert::RevertArgs {
-                    run,
-                    stacks,
-                    app,
-                    delete_created,
-                    method,
-                    concurrency: concurrency as usize,
-                    no_assume_role,
-                    timeout: timeout.0,
-                },
-            )
-            .await?
-        }
-        Command::Status { sel } => recover::status(&ctx, &sel).await?,
-        Command::Watch { stacks, timeout } => recover::watch(&ctx, &stacks, timeout.0).await?,
-        Command::Cancel { stacks, timeout } => {
-            recover::cancel_or_rollback(&ctx, &stacks, timeout.0, recover::Kind::Cancel).await?
-        }
-        Command::Rollback { stacks, timeout } => {
-            recover::cancel_or_rollback(&ctx, &stacks, timeout.0, recover::Kind::Rollback).await?
-        }
+        Command::Plan(args) => plan::run(&ctx, &args).await?,
+        Command::Deploy(args) => deploy::deploy(&ctx, args).await?,
+        Command::Revert(args) => revert::revert(&ctx, args).await?,
+        Command::Status(args) => status::run(&ctx, &args).await?,
+        Command::Watch(args) => watch::run(&ctx, &args).await?,
+        Command::Cancel(args) => cancel::run(&ctx, &args).await?,
+        Command::Rollback(args) => rollback::run(&ctx, &args).await?,
         Command::Policy(args) => policy::run(&ctx, &cli.globals, &args)?,
     }
     Ok(())

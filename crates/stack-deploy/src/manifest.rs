@@ -274,14 +274,7 @@ struct RawDestination {
 /// taken from the files (serde quotes a wrong value whole), so the line is
 /// folded and bounded here, once, rather than at each of the many call sites.
 fn bad(msg: impl Into<String>) -> Error {
-    const MAX: usize = 400;
-    let msg: String = msg.into();
-    let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= MAX {
-        return Error::usage(one_line);
-    }
-    let head: String = one_line.chars().take(MAX).collect();
-    Error::usage(format!("{head}..."))
+    Error::usage(common::clip_to(&msg.into(), 400))
 }
 
 impl Assembly {

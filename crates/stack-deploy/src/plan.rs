@@ -13,12 +13,12 @@ use serde_json::Value;
 use common::{AwsResultExt, Context, Render, Result};
 
 use crate::Selection;
-use crate::deploy::{StackJob, describe, differences, parameters_of, sha256, status_of, tags_of};
 use crate::graph::{Graph, select};
 use crate::manifest::Assembly;
 use crate::manifest::TEMPLATE_BODY_LIMIT;
 use crate::preview::{self, ResourceChange};
 use crate::roles::{Roles, resolve_placeholders};
+use crate::stack::{StackJob, describe, differences, parameters_of, sha256, status_of, tags_of};
 use crate::status::{Health, classify};
 
 /// Resource-level differences between two templates.
@@ -179,16 +179,26 @@ impl Render for PlanReport {
     }
 }
 
-/// `plan` flags beyond the selection.
-#[derive(Debug, Clone, Default)]
-pub struct PlanOptions {
+/// `plan`: the phases and, for stacks that exist, what would change.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub sel: Selection,
+    /// Phases only: no AWS call, no change preview.
+    #[arg(long)]
     pub offline: bool,
+    /// Use the caller's credentials instead of the manifest's deploy role.
+    #[arg(long)]
     pub no_assume_role: bool,
-    /// Preview every update with a change set (`--changes`).
+    /// Ask CloudFormation what each update would do, resource by resource, and
+    /// which resources it would replace (creates and deletes a change set).
+    #[arg(long, conflicts_with = "offline")]
     pub changes: bool,
-    /// `--parameters STACK:KEY=VALUE`, as the deploy would get them.
+    /// Parameter for one stack, STACK:KEY=VALUE, as `deploy` would get it.
+    #[arg(long = "parameters", value_name = "STACK:KEY=VALUE")]
     pub parameters: Vec<String>,
-    /// Exit 4 when a preview replaces or removes a resource.
+    /// Exit 4 when the preview replaces or removes a resource.
+    #[arg(long, requires = "changes")]
     pub fail_on_replace: bool,
 }
 
@@ -203,7 +213,8 @@ struct Look {
     note: Option<String>,
 }
 
-pub async fn run(ctx: &Context, sel: &Selection, opts: &PlanOptions) -> Result<()> {
+pub async fn run(ctx: &Context, opts: &PlanArgs) -> Result<()> {
+    let sel = &opts.sel;
     if opts.offline && opts.changes {
         return Err(common::Error::usage(
             "--changes needs AWS (it creates a preview change set); drop --offline",
@@ -213,7 +224,7 @@ pub async fn run(ctx: &Context, sel: &Selection, opts: &PlanOptions) -> Result<(
     let selected = select(&assembly, &sel.stacks, sel.all, sel.with_deps)?;
     let graph = Graph::build(&assembly, &selected)?;
     let levels = graph.levels()?;
-    let params = crate::run::parse_parameters(&assembly, &selected, &opts.parameters)?;
+    let params = crate::deploy::parse_parameters(&assembly, &selected, &opts.parameters)?;
     let name = |id: &str| {
         assembly
             .stack(id)
@@ -468,7 +479,7 @@ mod tests {
             ),
         ] {
             let describe = mock!(Client::describe_stacks)
-                .then_output(move || crate::deploy::tests::described(status));
+                .then_output(move || crate::stack::tests::described(status));
             let body = job.template.clone();
             let template = mock!(Client::get_template)
                 .then_output(move || GetTemplateOutput::builder().template_body(&body).build());

@@ -1,6 +1,7 @@
 //! `stack-deploy policy <subcommand> [flags]`: the IAM policy that exact
-//! command line needs (plan.rs, preview.rs, run.rs/deploy.rs, assets.rs,
-//! revert.rs, recover.rs, status.rs, events.rs, alarms.rs).
+//! command line needs (plan.rs, preview.rs, deploy.rs/stack.rs, assets.rs,
+//! revert.rs, recover.rs, status.rs, watch.rs, cancel.rs, rollback.rs,
+//! events.rs, alarms.rs).
 //!
 //! When the manifest's CDK roles are assumed (no `--no-assume-role`), the
 //! caller needs only `sts:AssumeRole` on them plus the reads it makes itself;
@@ -11,7 +12,14 @@
 use common::policy::{Policy, PolicyArgs, Scope, StateUse, Target};
 use common::{Context, GlobalArgs, Result};
 
-use crate::deploy::Method;
+use crate::cancel::CancelArgs;
+use crate::deploy::DeployArgs;
+use crate::plan::PlanArgs;
+use crate::revert::RevertArgs;
+use crate::rollback::RollbackArgs;
+use crate::stack::Method;
+use crate::status::StatusArgs;
+use crate::watch::WatchArgs;
 use crate::{Cli, Command, Selection};
 
 const READ: [&str; 3] = [
@@ -64,13 +72,13 @@ pub fn statements(t: &Target<Cli>) -> Policy {
     let mut p = Policy::new();
     let mut state = StateUse::none();
     match &t.cli.command {
-        Command::Plan {
+        Command::Plan(PlanArgs {
             sel,
             offline,
             no_assume_role,
             changes,
             ..
-        } => {
+        }) => {
             if !offline {
                 let arns = selection_arns(scope, sel);
                 p.allow(READ, arns.clone());
@@ -88,13 +96,13 @@ pub fn statements(t: &Target<Cli>) -> Policy {
                 assume(&mut p, scope, *no_assume_role);
             }
         }
-        Command::Deploy {
+        Command::Deploy(DeployArgs {
             sel,
             method,
             no_assume_role,
             rollback_alarms,
             ..
-        } => {
+        }) => {
             let arns = selection_arns(scope, sel);
             p.allow(READ, arns.clone());
             // The bootstrap version the manifest asks for.
@@ -135,13 +143,13 @@ pub fn statements(t: &Target<Cli>) -> Policy {
                 };
             }
         }
-        Command::Revert {
+        Command::Revert(RevertArgs {
             stacks,
             method,
             delete_created,
             no_assume_role,
             ..
-        } => {
+        }) => {
             let arns = stack_arns(scope, stacks, stacks.is_empty());
             p.allow(READ, arns.clone());
             assume(&mut p, scope, *no_assume_role);
@@ -167,13 +175,13 @@ pub fn statements(t: &Target<Cli>) -> Policy {
                 state.change = true;
             }
         }
-        Command::Status { sel } => {
+        Command::Status(StatusArgs { sel }) => {
             p.allow(READ, selection_arns(scope, sel));
         }
-        Command::Watch { stacks, .. } => {
+        Command::Watch(WatchArgs { stacks, .. }) => {
             p.allow(READ, stack_arns(scope, stacks, false));
         }
-        Command::Cancel { stacks, .. } => {
+        Command::Cancel(CancelArgs { stacks, .. }) => {
             let arns = stack_arns(scope, stacks, false);
             p.allow(READ, arns.clone());
             p.allow(["cloudformation:ListChangeSets"], arns.clone());
@@ -188,7 +196,7 @@ pub fn statements(t: &Target<Cli>) -> Policy {
                 state.change = true;
             }
         }
-        Command::Rollback { stacks, .. } => {
+        Command::Rollback(RollbackArgs { stacks, .. }) => {
             let arns = stack_arns(scope, stacks, false);
             p.allow(READ, arns.clone());
             if !dry {

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
 
-use crate::deploy::{StackJob, change_set_request, empty_change_set};
+use crate::stack::{StackJob, change_set_request, empty_change_set};
 
 /// How long a preview change set may take to be computed.
 pub const PREVIEW_TIMEOUT: Duration = Duration::from_secs(10 * 60);

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use common::state::Store;
 use common::{Error, Result};
 
-use crate::deploy::{outputs_of, parameters_of, sha256, status_of, tags_of};
+use crate::stack::{outputs_of, parameters_of, sha256, status_of, tags_of};
 
 /// One stack as it was before the run changed it, or `created: true` when the
 /// run created it (a revert then knows it did not exist).

@@ -1,6 +1,7 @@
-//! The commands for after (or during) a deploy: `status`, `watch` (re-attach),
-//! `cancel` (CancelUpdateStack) and `rollback` (RollbackStack or
-//! ContinueUpdateRollback, as the stack's state requires).
+//! What the commands for after (or during) a deploy share: waiting for a
+//! stack to settle (`watch.rs`), and stopping (`cancel.rs`: CancelUpdateStack)
+//! or rolling back (`rollback.rs`: RollbackStack or ContinueUpdateRollback, as
+//! the stack's state requires) one stack, journaled.
 
 use std::io::Write;
 use std::time::Duration;
@@ -13,98 +14,9 @@ use serde_json::json;
 use common::journal::Journal;
 use common::{AwsResultExt, Cancel, Context, Error, Output, Render, Result};
 
-use crate::Selection;
-use crate::deploy::{describe, outputs_of, status_of, wait_stack};
 use crate::events::describe_failure;
-use crate::graph::select;
-use crate::manifest::Assembly;
-use crate::status::{
-    Health, Op, StackStatus, StatusReport, classify, is_terminal, judge, next_step,
-};
-
-/// Stack names for `status`: through the manifest when it exists; plain
-/// names are taken as they are when there is no assembly at hand.
-fn status_names(sel: &Selection) -> Result<Vec<String>> {
-    let manifest = sel.app.join("manifest.json");
-    let plain = !sel.all
-        && !sel.stacks.is_empty()
-        && sel.stacks.iter().all(|s| !s.contains(['*', '?', '[']));
-    if plain && !manifest.exists() {
-        return Ok(sel.stacks.clone());
-    }
-    let assembly = Assembly::load(&sel.app)?;
-    let ids = select(&assembly, &sel.stacks, sel.all, sel.with_deps)?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| assembly.stack(id))
-        .map(|s| s.stack_name.clone())
-        .collect())
-}
-
-pub async fn status(ctx: &Context, sel: &Selection) -> Result<()> {
-    let names = status_names(sel)?;
-    let aws = ctx.aws().await?;
-    let cfn = Client::new(&aws.config);
-    let looks = futures::stream::iter(names.iter().map(|n| {
-        let cfn = cfn.clone();
-        async move { describe(&cfn, n).await }
-    }))
-    .buffered(8)
-    .collect::<Vec<_>>()
-    .await;
-    let mut stacks = Vec::new();
-    for (name, look) in names.iter().zip(looks) {
-        stacks.push(match look? {
-            None => StackStatus {
-                stack: name.clone(),
-                exists: false,
-                status: None,
-                health: Health::Missing,
-                reason: None,
-                last_updated: None,
-                outputs: Default::default(),
-            },
-            Some(s) => {
-                let status = status_of(&s);
-                let when = s
-                    .last_updated_time()
-                    .or(s.creation_time())
-                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0))
-                    .map(|t| t.to_rfc3339());
-                StackStatus {
-                    stack: name.clone(),
-                    exists: true,
-                    health: classify(&status),
-                    status: Some(status),
-                    reason: s.stack_status_reason().map(str::to_owned),
-                    last_updated: when,
-                    outputs: outputs_of(&s),
-                }
-            }
-        });
-    }
-    let all_ok = stacks.iter().all(|s| s.health == Health::Ok);
-    let bad: Vec<String> = stacks
-        .iter()
-        .filter(|s| s.health != Health::Ok)
-        .map(|s| {
-            format!(
-                "{} {}",
-                s.stack,
-                s.status.as_deref().unwrap_or("not deployed")
-            )
-        })
-        .collect();
-    ctx.out.result(&StatusReport { stacks, all_ok })?;
-    if all_ok {
-        Ok(())
-    } else {
-        Err(Error::CheckFailed(format!(
-            "not every stack is healthy: {}",
-            bad.join(", ")
-        )))
-    }
-}
+use crate::stack::{describe, outputs_of, status_of, wait_stack};
+use crate::status::{Health, Op, classify, is_terminal, judge, next_step};
 
 /// One stack after watch/cancel/rollback.
 #[derive(Debug, Serialize)]
@@ -150,7 +62,7 @@ impl Render for OpReport {
     }
 }
 
-fn finish(ctx: &Context, mut stacks: Vec<OpResult>) -> Result<()> {
+pub(crate) fn finish(ctx: &Context, mut stacks: Vec<OpResult>) -> Result<()> {
     let first = stacks.iter_mut().find_map(|s| s.error.take());
     ctx.out.result(&OpReport {
         ok: first.is_none(),
@@ -175,7 +87,7 @@ fn op_result(stack: &str, action: &str) -> OpResult {
     }
 }
 
-fn check_names(stacks: &[String]) -> Result<()> {
+pub(crate) fn check_names(stacks: &[String]) -> Result<()> {
     for s in stacks {
         if !(s.starts_with("arn:") && s.len() <= 2048) {
             crate::manifest::check_stack_name(s)?;
@@ -217,21 +129,6 @@ pub async fn watch_one(
         }
     }
     r
-}
-
-pub async fn watch(ctx: &Context, stacks: &[String], timeout: Duration) -> Result<()> {
-    check_names(stacks)?;
-    common::duration::effective_timeout(timeout)?;
-    let aws = ctx.aws().await?;
-    let cfn = Client::new(&aws.config);
-    let results = futures::stream::iter(stacks.iter().map(|n| {
-        let cfn = cfn.clone();
-        async move { watch_one(&cfn, &ctx.out, n, Op::Watch, timeout, ctx.cancel()).await }
-    }))
-    .buffered(16)
-    .collect::<Vec<_>>()
-    .await;
-    finish(ctx, results)
 }
 
 /// `cancel` or `rollback`.
@@ -571,7 +468,7 @@ async fn cancel_update(
         }
         None => None,
     };
-    let token = crate::deploy::client_token(change.as_ref().map(|c| c.id()));
+    let token = crate::stack::client_token(change.as_ref().map(|c| c.id()));
     let called = cfn
         .cancel_update_stack()
         .stack_name(name)
@@ -756,7 +653,7 @@ mod tests {
     use common::journal::{JournalContext, Outcome};
 
     use super::*;
-    use crate::deploy::tests::{described, output};
+    use crate::stack::tests::{described, output};
 
     #[tokio::test(start_paused = true)]
     async fn emulator_style_500_on_rollback_is_reported_with_its_http_status() {

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
@@ -17,27 +16,48 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use common::{AwsResultExt, Context, Error, Poll, Render, Result, WaitOptions, poll_until};
-
-use crate::deploy::{
-    Action, DeployOptions, Method, StackEnv, StackJob, StackResult, client_token, deploy_stack,
-    describe, sha256, status_of,
+use common::{
+    AwsResultExt, Context, Error, HumanDuration, Poll, Render, Result, WaitOptions, poll_until,
 };
+
 use crate::graph::Graph;
 use crate::manifest::{Assembly, TEMPLATE_BODY_LIMIT, TemplateParam, check_stack_name};
 use crate::record::StackRecord;
 use crate::roles::Roles;
+use crate::stack::{
+    Action, DeployOptions, Method, StackEnv, StackJob, StackResult, client_token, deploy_stack,
+    describe, sha256, status_of,
+};
 
-#[derive(Debug, Clone)]
+/// `revert`: put back what a deploy run changed.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RevertArgs {
+    /// The deploy run (`run_id` in the deploy's JSON result; `run-state runs list`).
+    #[arg(long, value_name = "RUN_ID")]
     pub run: String,
+    /// Only these stacks (default: every stack the run recorded).
+    #[arg(value_name = "STACK")]
     pub stacks: Vec<String>,
+    /// The cloud assembly: its dependency graph orders the revert (else the
+    /// reverse of the order the run recorded the stacks).
+    #[arg(long, value_name = "DIR")]
     pub app: Option<PathBuf>,
+    /// Also delete the stacks the run created (and everything in them).
+    #[arg(long)]
     pub delete_created: bool,
+    /// direct = UpdateStack; change-set = CreateChangeSet + ExecuteChangeSet.
+    #[arg(long, value_enum, default_value_t)]
     pub method: Method,
-    pub concurrency: usize,
+    /// Stacks of one dependency level reverted at the same time.
+    #[arg(long, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Use the caller's credentials instead of the deploy role the run used.
+    #[arg(long)]
     pub no_assume_role: bool,
-    pub timeout: Duration,
+    /// Give up waiting after this long (exit 5; CloudFormation goes on).
+    #[arg(long, default_value = "60m", value_name = "DURATION")]
+    pub timeout: HumanDuration,
 }
 
 /// The revert's result document.
@@ -454,7 +474,7 @@ async fn upload_template(
             .await
             .aws("PutObject")?;
     }
-    crate::run::https_url(Some(&format!("s3://{bucket}/{key}")), endpoint, region)
+    crate::deploy::https_url(Some(&format!("s3://{bucket}/{key}")), endpoint, region)
         .ok_or_else(|| Error::Internal(format!("no URL for s3://{bucket}/{key}")))
 }
 
@@ -466,7 +486,7 @@ pub async fn revert(ctx: &Context, args: RevertArgs) -> Result<()> {
         check_stack_name(s)?;
     }
     let assembly = args.app.as_deref().map(Assembly::load).transpose()?;
-    common::duration::effective_timeout(args.timeout)?;
+    common::duration::effective_timeout(args.timeout.0)?;
 
     let store = ctx
         .state()
@@ -556,7 +576,7 @@ pub async fn revert(ctx: &Context, args: RevertArgs) -> Result<()> {
             method: args.method,
             no_rollback: false,
             dry_run: ctx.dry_run(),
-            deadline: t0 + args.timeout,
+            deadline: t0 + args.timeout.0,
             cancel: cancel.clone(),
             rollback: None,
             reverts: Some(args.run.clone()),
@@ -635,7 +655,13 @@ pub async fn revert(ctx: &Context, args: RevertArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(" -> ")
         ));
-        results = revert_levels(&order, &items, args.delete_created, args.concurrency).await;
+        results = revert_levels(
+            &order,
+            &items,
+            args.delete_created,
+            usize::from(args.concurrency),
+        )
+        .await;
         api_calls = results.iter().map(|r| r.api_calls).sum::<u32>()
             + calls.load(Ordering::Relaxed)
             + roles.calls.load(Ordering::Relaxed);
@@ -695,6 +721,7 @@ pub async fn revert(ctx: &Context, args: RevertArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use aws_sdk_cloudformation::Client;
     use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
@@ -710,7 +737,7 @@ mod tests {
     use common::journal::{Journal, JournalContext, Outcome};
 
     use super::*;
-    use crate::deploy::tests::output;
+    use crate::stack::tests::output;
 
     const GOOD: &str = r#"{"Parameters":{"Tag":{"Type":"String","Default":"v1"},"BootstrapVersion":{"Type":"AWS::SSM::Parameter::Value<String>","Default":"/cdk-bootstrap/hnb659fds/version"}},"Resources":{"A":{"Type":"AWS::SNS::Topic"}}}"#;
     const BAD: &str = r#"{"Parameters":{"Tag":{"Type":"String","Default":"v1"},"BootstrapVersion":{"Type":"AWS::SSM::Parameter::Value<String>","Default":"/cdk-bootstrap/hnb659fds/version"}},"Resources":{"A":{"Type":"AWS::SNS::Topic"},"Bad":{"Type":"AWS::SQS::Queue"}}}"#;

@@ -3,9 +3,23 @@
 
 use std::io::Write;
 
+use aws_sdk_cloudformation::Client;
+use futures::StreamExt;
 use serde::Serialize;
 
-use common::{Error, Render};
+use common::{Context, Error, Render, Result};
+
+use crate::Selection;
+use crate::graph::select;
+use crate::manifest::Assembly;
+use crate::stack::{describe, outputs_of, status_of};
+
+/// `status`: live status, last update and outputs of stacks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub sel: Selection,
+}
 
 /// The health behind a stack status string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,6 +169,91 @@ impl Render for StatusReport {
             }
         }
         Ok(())
+    }
+}
+
+/// Stack names for `status`: through the manifest when it exists; plain
+/// names are taken as they are when there is no assembly at hand.
+fn status_names(sel: &Selection) -> Result<Vec<String>> {
+    let manifest = sel.app.join("manifest.json");
+    let plain = !sel.all
+        && !sel.stacks.is_empty()
+        && sel.stacks.iter().all(|s| !s.contains(['*', '?', '[']));
+    if plain && !manifest.exists() {
+        return Ok(sel.stacks.clone());
+    }
+    let assembly = Assembly::load(&sel.app)?;
+    let ids = select(&assembly, &sel.stacks, sel.all, sel.with_deps)?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| assembly.stack(id))
+        .map(|s| s.stack_name.clone())
+        .collect())
+}
+
+pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
+    let sel = &args.sel;
+    let names = status_names(sel)?;
+    let aws = ctx.aws().await?;
+    let cfn = Client::new(&aws.config);
+    let looks = futures::stream::iter(names.iter().map(|n| {
+        let cfn = cfn.clone();
+        async move { describe(&cfn, n).await }
+    }))
+    .buffered(8)
+    .collect::<Vec<_>>()
+    .await;
+    let mut stacks = Vec::new();
+    for (name, look) in names.iter().zip(looks) {
+        stacks.push(match look? {
+            None => StackStatus {
+                stack: name.clone(),
+                exists: false,
+                status: None,
+                health: Health::Missing,
+                reason: None,
+                last_updated: None,
+                outputs: Default::default(),
+            },
+            Some(s) => {
+                let status = status_of(&s);
+                let when = s
+                    .last_updated_time()
+                    .or(s.creation_time())
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0))
+                    .map(|t| t.to_rfc3339());
+                StackStatus {
+                    stack: name.clone(),
+                    exists: true,
+                    health: classify(&status),
+                    status: Some(status),
+                    reason: s.stack_status_reason().map(str::to_owned),
+                    last_updated: when,
+                    outputs: outputs_of(&s),
+                }
+            }
+        });
+    }
+    let all_ok = stacks.iter().all(|s| s.health == Health::Ok);
+    let bad: Vec<String> = stacks
+        .iter()
+        .filter(|s| s.health != Health::Ok)
+        .map(|s| {
+            format!(
+                "{} {}",
+                s.stack,
+                s.status.as_deref().unwrap_or("not deployed")
+            )
+        })
+        .collect();
+    ctx.out.result(&StatusReport { stacks, all_ok })?;
+    if all_ok {
+        Ok(())
+    } else {
+        Err(Error::CheckFailed(format!(
+            "not every stack is healthy: {}",
+            bad.join(", ")
+        )))
     }
 }
 

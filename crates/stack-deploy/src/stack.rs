@@ -1,0 +1,2041 @@
+//! Deploying one stack (create, update or nothing when unchanged) and waiting
+//! for it with live events; the per-stack result. The whole-assembly flow
+//! (validation, bootstrap check, assets, the ready pool) is in `deploy.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, Tag};
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use common::journal::Journal;
+use common::{AwsResultExt, Error, Output, Poll, Result, WaitOptions, poll_until};
+
+use crate::events::{Tracker, describe_failure, fetch_new};
+use crate::status::{Health, Op, classify, is_terminal, judge, next_step};
+
+/// `--method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// CreateStack/UpdateStack (works with the emulator; fewest calls).
+    #[default]
+    Direct,
+    /// CreateChangeSet, then ExecuteChangeSet.
+    ChangeSet,
+}
+
+/// What was done to a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Created,
+    Updated,
+    Unchanged,
+    Failed,
+    Skipped,
+    /// A signal stopped the wait; CloudFormation goes on (`stack-deploy watch`).
+    Interrupted,
+    WouldCreate,
+    WouldUpdate,
+    /// `revert --delete-created`: a stack the reverted run created, deleted.
+    Deleted,
+    WouldDelete,
+    /// `revert` without `--delete-created`: a stack the run created, kept.
+    LeftInPlace,
+}
+
+/// Options shared by every stack of one deploy.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub method: Method,
+    pub no_rollback: bool,
+    pub dry_run: bool,
+    /// When the whole command must be done by (`--timeout`; `LTC_DEADLINE`
+    /// is applied again inside each wait).
+    pub deadline: Instant,
+    /// The process's one shutdown path: waits stop on the first signal (the
+    /// outcome is journaled `interrupted`), mutating calls are let finish.
+    pub cancel: common::Cancel,
+    /// `--rollback-alarm`/`--monitoring-time`: CloudFormation rolls the
+    /// operation back by itself when one of the alarms fires.
+    pub rollback: Option<aws_sdk_cloudformation::types::RollbackConfiguration>,
+    /// Set by `revert --run RUN`: the journal's intents name the run reverted.
+    pub reverts: Option<String>,
+}
+
+/// One stack to deploy, everything resolved.
+#[derive(Debug, Clone)]
+pub struct StackJob {
+    pub stack_name: String,
+    pub template: String,
+    /// Parameters the template declares.
+    pub template_parameters: BTreeMap<String, crate::manifest::TemplateParam>,
+    /// `--parameters` for this stack.
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// CloudFormation service role (resolved `cloudFormationExecutionRoleArn`).
+    pub exec_role: Option<String>,
+    /// Set when the template is over the inline limit.
+    pub template_url: Option<String>,
+    pub termination_protection: bool,
+    /// The bucket of the template's asset (`s3://bucket/...`), kept in the
+    /// run record so a revert can upload a big template there.
+    pub template_bucket: Option<String>,
+}
+
+impl StackJob {
+    /// The job for one artifact: its template, tags and service role (placeholders
+    /// resolved for `account` and `region`), with the given `--parameters`. The
+    /// template goes inline; the deploy sets `template_url` when it is too big.
+    pub fn for_artifact(
+        art: &crate::manifest::StackArtifact,
+        parameters: BTreeMap<String, String>,
+        account: &str,
+        region: &str,
+    ) -> StackJob {
+        StackJob {
+            stack_name: art.stack_name.clone(),
+            template: art.template.clone(),
+            template_parameters: art.template_parameters.clone(),
+            parameters,
+            tags: art.tags.clone(),
+            exec_role: art
+                .cfn_exec_role_arn
+                .as_deref()
+                .map(|r| crate::roles::resolve_placeholders(r, account, region)),
+            template_url: None,
+            termination_protection: art.termination_protection,
+            template_bucket: art
+                .template_asset_url
+                .as_deref()
+                .and_then(|u| u.strip_prefix("s3://"))
+                .and_then(|r| r.split('/').next())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// Where and how to deploy one stack.
+#[derive(Debug, Clone)]
+pub struct StackEnv<'a> {
+    pub cfn: Client,
+    pub out: &'a Output,
+    pub journal: Option<&'a Journal>,
+    pub opts: &'a DeployOptions,
+    pub identity: String,
+    pub region: String,
+    /// Where the state before the first change is recorded (`None`: not recorded).
+    pub recorder: Option<&'a crate::record::Recorder>,
+    /// The role assumed for this stack (kept in the record).
+    pub deploy_role: Option<String>,
+}
+
+/// The result line of one stack.
+#[derive(Debug, Serialize)]
+pub struct StackResult {
+    pub stack: String,
+    pub action: Action,
+    pub status: Option<String>,
+    pub duration: String,
+    pub duration_ms: u64,
+    pub outputs: BTreeMap<String, String>,
+    pub template_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_as: Option<String>,
+    /// CloudFormation calls made for this stack.
+    pub api_calls: u32,
+    /// The run record of the stack's state before this deploy changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    #[serde(skip)]
+    pub error: Option<Error>,
+}
+
+impl StackResult {
+    pub fn skipped(stack: &str, template: &str, why: &str) -> StackResult {
+        StackResult {
+            stack: stack.to_owned(),
+            action: Action::Skipped,
+            status: None,
+            duration: "0ms".into(),
+            duration_ms: 0,
+            outputs: BTreeMap::new(),
+            template_sha256: sha256(template),
+            reason: Some(why.to_owned()),
+            deployed_as: None,
+            api_calls: 0,
+            record: None,
+            error: None,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.action != Action::Failed && self.action != Action::Skipped
+    }
+}
+
+pub fn sha256(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The stack, or `None` when CloudFormation says it does not exist.
+pub async fn describe(cfn: &Client, name: &str) -> Result<Option<Stack>> {
+    match cfn
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .aws("DescribeStacks")
+    {
+        Ok(out) => Ok(out.stacks().first().cloned()),
+        Err(e) if e.has_code("ValidationError") && e.message.contains("does not exist") => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn status_of(s: &Stack) -> String {
+    s.stack_status()
+        .map(|x| x.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+pub fn outputs_of(s: &Stack) -> BTreeMap<String, String> {
+    s.outputs()
+        .iter()
+        .filter_map(|o| {
+            Some((
+                o.output_key()?.to_owned(),
+                o.output_value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn parameters_of(s: &Stack) -> BTreeMap<String, String> {
+    s.parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_owned(),
+                p.parameter_value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn tags_of(s: &Stack) -> BTreeMap<String, String> {
+    s.tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect()
+}
+
+/// Same template? Compared as JSON so formatting differences do not count.
+pub fn same_template(deployed: &str, local: &str) -> bool {
+    if deployed == local {
+        return true;
+    }
+    match (
+        serde_json::from_str::<Value>(deployed),
+        serde_json::from_str::<Value>(local),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Why a deployed stack differs from the job, empty when it does not.
+pub fn differences(
+    job: &StackJob,
+    deployed_template: &str,
+    current_params: &BTreeMap<String, String>,
+    current_tags: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut why = Vec::new();
+    if !same_template(deployed_template, &job.template) {
+        why.push("template".to_owned());
+    }
+    for (k, v) in &job.parameters {
+        if current_params.get(k) != Some(v) {
+            why.push(format!("parameter {k}"));
+        }
+    }
+    if current_tags != &job.tags {
+        why.push("tags".to_owned());
+    }
+    why
+}
+
+fn capabilities() -> Vec<Capability> {
+    vec![
+        Capability::CapabilityIam,
+        Capability::CapabilityNamedIam,
+        Capability::CapabilityAutoExpand,
+    ]
+}
+
+fn cfn_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Parameters for CreateStack (explicit only) or UpdateStack: explicit
+/// values; the others keep their previous values, as the CDK CLI does. The
+/// previous value is sent as a value (the emulator cannot `UsePreviousValue` a
+/// parameter that was defaulted at create); NoEcho ones (shown masked) use
+/// `UsePreviousValue`; SSM-typed ones with a default (CDK's BootstrapVersion)
+/// are left to their default so CloudFormation resolves them again.
+fn cfn_parameters(job: &StackJob, existing: Option<&BTreeMap<String, String>>) -> Vec<Parameter> {
+    let mut out = Vec::new();
+    for (name, formal) in &job.template_parameters {
+        let b = Parameter::builder().parameter_key(name);
+        if let Some(v) = job.parameters.get(name) {
+            out.push(b.parameter_value(v).build());
+            continue;
+        }
+        let Some(prev) = existing.and_then(|e| e.get(name)) else {
+            continue;
+        };
+        if formal.ssm && formal.default.is_some() {
+            continue;
+        }
+        if formal.no_echo {
+            out.push(b.use_previous_value(true).build());
+        } else {
+            out.push(b.parameter_value(prev).build());
+        }
+    }
+    out
+}
+
+/// Deploys one stack and waits for it. Never panics; failures are in the result.
+pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
+    let t0 = Instant::now();
+    let mut calls = 0u32;
+    let mut status = None;
+    let mut record = None;
+    let res = deploy_inner(env, job, &mut calls, &mut status, &mut record).await;
+    let elapsed = t0.elapsed();
+    let mut r = StackResult {
+        stack: job.stack_name.clone(),
+        action: Action::Failed,
+        status,
+        duration: common::duration::format_duration(elapsed),
+        duration_ms: elapsed.as_millis() as u64,
+        outputs: BTreeMap::new(),
+        template_sha256: sha256(&job.template),
+        reason: None,
+        deployed_as: Some(env.identity.clone()),
+        api_calls: calls,
+        record,
+        error: None,
+    };
+    match res {
+        Ok((action, stack)) => {
+            r.action = action;
+            if let Some(s) = stack {
+                r.status = Some(status_of(&s));
+                r.outputs = outputs_of(&s);
+            }
+        }
+        Err(Error::Interrupted) => {
+            r.action = Action::Interrupted;
+            r.reason = Some(format!(
+                "interrupted; CloudFormation goes on with anything it started: follow it with `stack-deploy watch {}`",
+                job.stack_name
+            ));
+            r.error = Some(Error::Interrupted);
+        }
+        Err(e) => {
+            r.reason = Some(e.to_string());
+            r.error = Some(e);
+        }
+    }
+    r
+}
+
+async fn deploy_inner(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    calls: &mut u32,
+    last_status: &mut Option<String>,
+    record: &mut Option<String>,
+) -> Result<(Action, Option<Stack>)> {
+    let name = &job.stack_name;
+    let out = env.out;
+    let cancel = &env.opts.cancel;
+    cancel.check()?;
+    *calls += 1;
+    let mut existing = cancel.run(describe(&env.cfn, name)).await?;
+    // An operation already running (an earlier deploy that was interrupted or
+    // killed, or CloudFormation still cleaning up): wait for it, then carry on.
+    if let Some(st) = &existing
+        && classify(&status_of(st)) == Health::InProgress
+    {
+        existing = Some(settle_first(env, name, &status_of(st), calls).await?);
+    }
+    let target = format!("cloudformation:{}/{name}", env.region);
+    let mut op = Op::Create;
+    let mut before = json!({ "status": null });
+    let mut current_params = None;
+    let mut prior = None;
+    if let Some(st) = &existing {
+        let status = status_of(st);
+        *last_status = Some(status.clone());
+        match classify(&status) {
+            Health::Ok | Health::UpdateRolledBack => {
+                *calls += 1;
+                let deployed = cancel.run(deployed_template(&env.cfn, name)).await?;
+                let params = parameters_of(st);
+                let why = differences(job, &deployed, &params, &tags_of(st));
+                before = json!({
+                    "status": status,
+                    "template_sha256": sha256(&deployed),
+                    "parameters": params,
+                });
+                if why.is_empty() && classify(&status) == Health::Ok {
+                    out.info(format!("{name}: unchanged ({status})"));
+                    return Ok((Action::Unchanged, existing));
+                }
+                out.info(format!("{name}: {} changed", why.join(", ")));
+                prior = Some(crate::record::StackRecord::existing(
+                    st,
+                    &deployed,
+                    &env.region,
+                ));
+                current_params = Some(params);
+                op = Op::Update;
+            }
+            Health::InProgress => {
+                return Err(Error::Internal(format!(
+                    "stack {name} still {status} after waiting for it"
+                )));
+            }
+            Health::CreateRolledBack => {
+                return Err(judge(Op::Create, name, &status, None)
+                    .err()
+                    .map(|e| Error::CheckFailed(format!("cannot deploy: {e}")))
+                    .unwrap_or_else(|| Error::Internal("unreachable".into())));
+            }
+            Health::Review if env.opts.method == Method::ChangeSet => {}
+            Health::Review => {
+                return Err(Error::CheckFailed(format!(
+                    "stack {name} is REVIEW_IN_PROGRESS (an unexecuted change set): deploy with --method change-set, or delete it"
+                )));
+            }
+            Health::Failed => {
+                return Err(Error::CheckFailed(format!(
+                    "cannot deploy stack {name}: it is {status}; {}",
+                    next_step(name, &status)
+                )));
+            }
+            Health::Missing => {}
+        }
+    }
+
+    if env.opts.dry_run {
+        let action = if op == Op::Create {
+            Action::WouldCreate
+        } else {
+            Action::WouldUpdate
+        };
+        out.info(format!(
+            "dry run: would {} stack {name}",
+            if op == Op::Create { "create" } else { "update" }
+        ));
+        return Ok((action, existing));
+    }
+
+    // Last point where a signal stops the stack with nothing sent.
+    cancel.check()?;
+    // What the stack is before the first change, for `revert --run`.
+    if let Some(rec) = env.recorder {
+        let mut r = prior.unwrap_or_else(|| crate::record::StackRecord::created(name, &env.region));
+        r.deploy_role = env.deploy_role.clone();
+        r.template_bucket = job.template_bucket.clone();
+        r.new_template_sha256 = Some(sha256(&job.template));
+        *record = Some(rec.record(&r)?);
+    }
+    let action_name = if op == Op::Create {
+        "stack.create"
+    } else {
+        "stack.update"
+    };
+    if let Value::Object(m) = &mut before {
+        m.insert("deployed_as".into(), json!(env.identity));
+        m.insert("new_template_sha256".into(), json!(sha256(&job.template)));
+        if let Some(run) = &env.opts.reverts {
+            m.insert("reverts_run".into(), json!(run));
+        }
+        if let Some(rec) = record.as_ref() {
+            m.insert("record".into(), json!(rec));
+        }
+    }
+    let change = match env.journal {
+        Some(j) => Some(j.intent(action_name, &target, before)?),
+        None => None,
+    };
+    // The idempotency key: the SDK's retries and CloudFormation see the same
+    // token for this one intent, and the read-back recognises the stack by it.
+    let token = client_token(change.as_ref().map(|c| c.id()));
+    let watch = format!("stack-deploy watch {name}");
+
+    let started = Utc::now();
+    let kick = async {
+        match env.opts.method {
+            Method::Direct => {
+                start_direct(
+                    env,
+                    job,
+                    op,
+                    current_params.as_ref(),
+                    &token,
+                    started,
+                    calls,
+                )
+                .await
+            }
+            Method::ChangeSet => {
+                start_change_set(env, job, op, current_params.as_ref(), &token, calls).await
+            }
+        }
+    };
+    // A mutating call is let finish; only a second signal stops waiting for it.
+    let kicked = tokio::select! {
+        biased;
+        r = kick => r,
+        () = cancel.hard_cancelled() => Err(Error::Interrupted),
+    };
+    match kicked {
+        Ok(Kicked::Started) => {}
+        Ok(Kicked::NoChanges) => {
+            // CloudFormation found nothing to change.
+            if let Some(c) = change {
+                c.ok(json!({ "status": last_status, "note": "no changes to perform" }))?;
+            }
+            out.info(format!(
+                "{name}: unchanged (CloudFormation found no changes)"
+            ));
+            return Ok((Action::Unchanged, existing));
+        }
+        Ok(Kicked::Unknown(why)) => {
+            let msg = format!(
+                "{why}; whether the {} of {name} started is unknown: look with `{watch}` or `aws cloudformation describe-stack-events --stack-name {name}` (client request token {token})",
+                op_word(op)
+            );
+            if let Some(c) = change {
+                c.unknown(
+                    json!({ "status": "unknown", "client_request_token": token }),
+                    msg.clone(),
+                )?;
+            }
+            return Err(Error::RevertFailed(msg));
+        }
+        Err(Error::Interrupted) => {
+            if let Some(c) = change {
+                c.interrupted(
+                    json!({ "status": last_status, "client_request_token": token }),
+                    format!("stopped by a signal while the {} request was in flight or being prepared; CloudFormation goes on with anything it started: follow it with `{watch}`, or re-run the same deploy, which carries on", op_word(op)),
+                )?;
+            }
+            return Err(Error::Interrupted);
+        }
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(json!({ "status": last_status }), e.to_string())?;
+            }
+            return Err(e);
+        }
+    }
+    out.info(format!("{name}: {} started", op_word(op)));
+
+    let since = (op == Op::Update).then(|| started - chrono::Duration::seconds(60));
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let waited = cancel
+        .run(wait_stack(&env.cfn, out, name, since, left, calls, true))
+        .await;
+    let (stack, tracker) = match waited {
+        Ok(v) => v,
+        Err(Error::Interrupted) => {
+            if let Some(c) = change {
+                c.interrupted(
+                    json!({ "status": last_status, "client_request_token": token, "note": "CloudFormation goes on" }),
+                    format!("stopped by a signal while waiting; CloudFormation goes on with the {} of {name}: follow it with `{watch}`", op_word(op)),
+                )?;
+            }
+            return Err(Error::Interrupted);
+        }
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(json!({ "status": "unknown" }), e.to_string())?;
+            }
+            return Err(e);
+        }
+    };
+    let status = status_of(&stack);
+    *last_status = Some(status.clone());
+    let reason = tracker
+        .first_failure()
+        .map(describe_failure)
+        .or_else(|| stack.stack_status_reason().map(str::to_owned));
+    let after = json!({
+        "status": status,
+        "template_sha256": sha256(&job.template),
+        "outputs": outputs_of(&stack),
+    });
+    match judge(op, name, &status, reason.as_deref()) {
+        Ok(()) => {
+            if let Some(c) = change {
+                c.ok(after)?;
+            }
+            let action = if op == Op::Create {
+                Action::Created
+            } else {
+                Action::Updated
+            };
+            out.info(format!("{name}: {status}"));
+            Ok((action, Some(stack)))
+        }
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(after, e.to_string())?;
+            }
+            Err(e)
+        }
+    }
+}
+
+fn op_word(op: Op) -> &'static str {
+    if op == Op::Create { "create" } else { "update" }
+}
+
+/// The original template of a deployed stack.
+async fn deployed_template(cfn: &Client, name: &str) -> Result<String> {
+    Ok(cfn
+        .get_template()
+        .stack_name(name)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .send()
+        .await
+        .aws("GetTemplate")?
+        .template_body()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// A ClientRequestToken (`[a-zA-Z0-9][-a-zA-Z0-9]*`, at most 128) for one
+/// intent: derived from its journal id, or from the time without a journal.
+pub(crate) fn client_token(change_id: Option<&str>) -> String {
+    let raw = change_id
+        .map(str::to_owned)
+        .unwrap_or_else(|| Utc::now().format("%Y%m%dT%H%M%S%9f").to_string());
+    let clean: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("stack-deploy-{clean}").chars().take(128).collect()
+}
+
+/// A stack found `*_IN_PROGRESS` before a deploy: wait until it settles (with
+/// its events), bounded by the deploy's deadline and stopped by a signal. When
+/// the journal holds an intent for this stack without an outcome (a killed
+/// deploy), the wait is journaled as `stack.resume` naming it.
+async fn settle_first(
+    env: &StackEnv<'_>,
+    name: &str,
+    status: &str,
+    calls: &mut u32,
+) -> Result<Stack> {
+    let target = format!("cloudformation:{}/{name}", env.region);
+    let orphan = match env.journal {
+        Some(j) => j
+            .last_change("stack.", &target)?
+            .filter(|r| r.outcome.is_none())
+            .map(|r| r.intent.id),
+        None => None,
+    };
+    env.out.info(format!(
+        "{name} is {status}: an operation is already running{}; waiting for it to settle before deploying",
+        if orphan.is_some() {
+            " (an earlier deploy ended without recording its outcome)"
+        } else {
+            ""
+        }
+    ));
+    let change = match (env.journal, &orphan) {
+        (Some(j), Some(id)) => Some(j.intent(
+            "stack.resume",
+            &target,
+            json!({ "status": status, "resumes": id }),
+        )?),
+        _ => None,
+    };
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let waited = env
+        .opts
+        .cancel
+        .run(wait_stack(&env.cfn, env.out, name, None, left, calls, true))
+        .await;
+    match waited {
+        Ok((stack, _)) => {
+            let now = status_of(&stack);
+            env.out
+                .info(format!("{name}: the running operation ended {now}"));
+            if let Some(c) = change {
+                c.ok(json!({ "status": now, "outputs": outputs_of(&stack) }))?;
+            }
+            Ok(stack)
+        }
+        Err(Error::Interrupted) => {
+            if let Some(c) = change {
+                c.interrupted(
+                    json!({ "status": status }),
+                    format!("stopped by a signal while waiting; follow it with `stack-deploy watch {name}`"),
+                )?;
+            }
+            Err(Error::Interrupted)
+        }
+        Err(e) => {
+            if let Some(c) = change {
+                c.failed(json!({ "status": status }), e.to_string())?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What starting a stack operation came to.
+#[derive(Debug)]
+enum Kicked {
+    /// CloudFormation accepted it (answered, or found by the read-back).
+    Started,
+    /// CloudFormation found nothing to change.
+    NoChanges,
+    /// The answer was lost and the read-back could not decide.
+    Unknown(String),
+}
+
+/// Whether an error on a mutating call may hide a request that reached
+/// CloudFormation: 5xx, no response, or the retry's "already exists"/"in
+/// progress" answer to our own first attempt.
+fn ambiguous(e: &common::AwsError) -> bool {
+    e.status.is_none_or(|s| s >= 500)
+        || e.has_code("AlreadyExistsException")
+        || e.has_code("InvalidChangeSetStatus")
+        || e.message.contains("_IN_PROGRESS state")
+}
+
+/// After an ambiguous answer to CreateStack/UpdateStack: is the operation
+/// running on the stack the one this intent asked for? By the client request
+/// token on the stack's events; where events carry no token, by the same
+/// template and tags on a stack changed since `started`.
+async fn read_back(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    op: Op,
+    token: &str,
+    started: chrono::DateTime<Utc>,
+    calls: &mut u32,
+) -> std::result::Result<bool, String> {
+    let name = &job.stack_name;
+    *calls += 1;
+    let stack = match describe(&env.cfn, name).await {
+        Ok(Some(s)) => s,
+        // No stack: a create did not happen (an update cannot make one vanish).
+        Ok(None) if op == Op::Create => return Ok(false),
+        Ok(None) => return Err(format!("stack {name} is gone")),
+        Err(e) => return Err(format!("the read-back failed ({e})")),
+    };
+    *calls += 1;
+    let mut tokens_seen = false;
+    match env
+        .cfn
+        .describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .aws("DescribeStackEvents")
+    {
+        Ok(page) => {
+            for e in page.stack_events() {
+                if let Some(t) = e.client_request_token() {
+                    tokens_seen = true;
+                    if t == token {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Err(e) => env.out.warn(format!(
+            "{name}: events unreadable for the read-back ({e}); comparing template and tags instead"
+        )),
+    }
+    if tokens_seen {
+        // Events name the tokens of their operations and none is ours.
+        return Ok(false);
+    }
+    let status = status_of(&stack);
+    let changed_at = stack
+        .last_updated_time()
+        .or(stack.creation_time())
+        .and_then(|t| chrono::DateTime::<Utc>::from_timestamp(t.secs(), 0));
+    let recent = changed_at.is_some_and(|t| t >= started - chrono::Duration::seconds(60));
+    let right_kind = match op {
+        Op::Create => status.starts_with("CREATE_") || status.starts_with("ROLLBACK_"),
+        _ => status.starts_with("UPDATE_"),
+    };
+    if !recent || !right_kind {
+        return Ok(false);
+    }
+    *calls += 1;
+    match deployed_template(&env.cfn, name).await {
+        Ok(t) => Ok(same_template(&t, &job.template) && tags_of(&stack) == job.tags),
+        Err(e) => Err(format!("the read-back could not read the template ({e})")),
+    }
+}
+
+fn no_changes(e: &common::AwsError) -> bool {
+    e.message.contains("No updates are to be performed")
+}
+
+/// CreateStack/UpdateStack with this intent's ClientRequestToken. An
+/// ambiguous error (the answer lost, the SDK's retry meeting our own first
+/// attempt) is decided by reading the stack back.
+async fn start_direct(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    op: Op,
+    current_params: Option<&BTreeMap<String, String>>,
+    token: &str,
+    started: chrono::DateTime<Utc>,
+    calls: &mut u32,
+) -> Result<Kicked> {
+    *calls += 1;
+    let sent = if op == Op::Create {
+        env.cfn
+            .create_stack()
+            .stack_name(&job.stack_name)
+            .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
+            .set_template_url(job.template_url.clone())
+            .set_parameters(Some(cfn_parameters(job, None)))
+            .set_capabilities(Some(capabilities()))
+            .set_tags(Some(cfn_tags(&job.tags)))
+            .set_role_arn(job.exec_role.clone())
+            .disable_rollback(env.opts.no_rollback)
+            .enable_termination_protection(job.termination_protection)
+            .set_rollback_configuration(env.opts.rollback.clone())
+            .client_request_token(token)
+            .send()
+            .await
+            .aws("CreateStack")
+            .map(drop)
+    } else {
+        env.cfn
+            .update_stack()
+            .stack_name(&job.stack_name)
+            .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
+            .set_template_url(job.template_url.clone())
+            .set_parameters(Some(cfn_parameters(job, current_params)))
+            .set_capabilities(Some(capabilities()))
+            .set_tags(Some(cfn_tags(&job.tags)))
+            .set_role_arn(job.exec_role.clone())
+            .disable_rollback(env.opts.no_rollback)
+            .set_rollback_configuration(env.opts.rollback.clone())
+            .client_request_token(token)
+            .send()
+            .await
+            .aws("UpdateStack")
+            .map(drop)
+    };
+    match sent {
+        Ok(()) => Ok(Kicked::Started),
+        Err(e) if op == Op::Update && no_changes(&e) => Ok(Kicked::NoChanges),
+        Err(e) if ambiguous(&e) => {
+            env.out.warn(format!(
+                "{}: {e}; reading the stack back to see whether this request started it",
+                job.stack_name
+            ));
+            match read_back(env, job, op, token, started, calls).await {
+                Ok(true) => {
+                    env.out.info(format!(
+                        "{}: the {} was started by this deploy (its answer was lost)",
+                        job.stack_name,
+                        op_word(op)
+                    ));
+                    Ok(Kicked::Started)
+                }
+                Ok(false) => Err(e.into()),
+                Err(why) => Ok(Kicked::Unknown(format!("{e}; {why}"))),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// CreateChangeSet for `job`, exactly as a deploy sends it; `plan --changes`
+/// previews with the same request, so the preview shows what the deploy would do.
+pub(crate) fn change_set_request(
+    cfn: &Client,
+    job: &StackJob,
+    current_params: Option<&BTreeMap<String, String>>,
+    name: &str,
+    kind: aws_sdk_cloudformation::types::ChangeSetType,
+) -> aws_sdk_cloudformation::operation::create_change_set::builders::CreateChangeSetFluentBuilder {
+    cfn.create_change_set()
+        .stack_name(&job.stack_name)
+        .change_set_name(name)
+        .change_set_type(kind)
+        .set_template_body(job.template_url.is_none().then(|| job.template.clone()))
+        .set_template_url(job.template_url.clone())
+        .set_parameters(Some(cfn_parameters(job, current_params)))
+        .set_capabilities(Some(capabilities()))
+        .set_tags(Some(cfn_tags(&job.tags)))
+        .set_role_arn(job.exec_role.clone())
+}
+
+/// Whether a FAILED change set's status reason says it was empty.
+pub(crate) fn empty_change_set(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// CreateChangeSet, wait for it, ExecuteChangeSet, then wait until the
+/// execution has started; `Ok(false)` when the change set was empty.
+async fn start_change_set(
+    env: &StackEnv<'_>,
+    job: &StackJob,
+    op: Op,
+    current_params: Option<&BTreeMap<String, String>>,
+    token: &str,
+    calls: &mut u32,
+) -> Result<Kicked> {
+    use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, ExecutionStatus};
+    let cs_name = format!("stack-deploy-{}", Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let stack = job.stack_name.as_str();
+    let kind = if op == Op::Create {
+        ChangeSetType::Create
+    } else {
+        ChangeSetType::Update
+    };
+    *calls += 1;
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let look = || async {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        env.cfn
+            .describe_change_set()
+            .stack_name(stack)
+            .change_set_name(&cs_name)
+            .send()
+            .await
+            .aws("DescribeChangeSet")
+    };
+    if let Err(e) = change_set_request(&env.cfn, job, current_params, &cs_name, kind)
+        .set_rollback_configuration(env.opts.rollback.clone())
+        .client_token(token)
+        .send()
+        .await
+        .aws("CreateChangeSet")
+    {
+        if !ambiguous(&e) {
+            return Err(e.into());
+        }
+        // The name is this call's own (down to the millisecond): if a change
+        // set by that name exists, this request made it.
+        match look().await {
+            Ok(_) => env.out.info(format!(
+                "{stack}: change set {cs_name} was created by this deploy (its answer was lost)"
+            )),
+            Err(r) if r.has_code("ChangeSetNotFound") => return Err(e.into()),
+            Err(r) => {
+                *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Kicked::Unknown(format!(
+                    "{e}; the read-back failed ({r}): look with `aws cloudformation describe-change-set --stack-name {stack} --change-set-name {cs_name}`"
+                )));
+            }
+        }
+    }
+    // The change set is not executed until it is CREATE_COMPLETE; a timeout
+    // leaves it for a human to look at (watching the stack would show nothing).
+    let inspect = format!(
+        "aws cloudformation describe-change-set --stack-name {stack} --change-set-name {cs_name}"
+    );
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let opts = WaitOptions::new(format!("change set {cs_name} of {stack}"), left)
+        .reattach(inspect.clone());
+    let delete = || async {
+        env.cfn
+            .delete_change_set()
+            .stack_name(stack)
+            .change_set_name(&cs_name)
+            .send()
+            .await
+            .aws("DeleteChangeSet")
+    };
+    let created = env
+        .opts
+        .cancel
+        .run(poll_until(env.out, &opts, || async {
+            let d = look().await?;
+            let reason = d.status_reason().unwrap_or_default().to_owned();
+            Ok(match d.status() {
+                Some(ChangeSetStatus::CreateComplete) => Poll::Done((true, reason)),
+                Some(ChangeSetStatus::Failed) => Poll::Done((false, reason)),
+                other => Poll::Pending(
+                    other
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "unknown".into()),
+                ),
+            })
+        }))
+        .await;
+    *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
+    if matches!(created, Err(Error::Interrupted)) {
+        // Nothing was executed: take the unexecuted change set away so the
+        // stack is left as it was (a CREATE one leaves it REVIEW_IN_PROGRESS).
+        *calls += 1;
+        if let Err(e) = delete().await {
+            env.out.warn(format!(
+                "{stack}: could not delete change set {cs_name}: {e}; `aws cloudformation delete-change-set --stack-name {stack} --change-set-name {cs_name}`"
+            ));
+        }
+        return Err(Error::Interrupted);
+    }
+    let (complete, reason) = created?;
+    if !complete {
+        *calls += 1;
+        if let Err(e) = delete().await {
+            env.out.warn(format!(
+                "{stack}: could not delete change set {cs_name}: {e}"
+            ));
+        }
+        if empty_change_set(&reason) {
+            return Ok(Kicked::NoChanges);
+        }
+        let left_behind = if op == Op::Create {
+            format!(
+                "; the stack is left empty in REVIEW_IN_PROGRESS (deploy again with --method change-set, or `aws cloudformation delete-stack --stack-name {stack}`)"
+            )
+        } else {
+            String::new()
+        };
+        return Err(Error::CheckFailed(format!(
+            "change set {cs_name} for {stack} failed: {reason}{left_behind}"
+        )));
+    }
+    *calls += 1;
+    if let Err(e) = env
+        .cfn
+        .execute_change_set()
+        .stack_name(stack)
+        .change_set_name(&cs_name)
+        .disable_rollback(env.opts.no_rollback)
+        .client_request_token(token)
+        .send()
+        .await
+        .aws("ExecuteChangeSet")
+    {
+        if !ambiguous(&e) {
+            return Err(e.into());
+        }
+        // Executed when the change set has left AVAILABLE.
+        let read = look().await;
+        *calls += n.swap(0, std::sync::atomic::Ordering::Relaxed);
+        match read {
+            Ok(d) if d.execution_status() == Some(&ExecutionStatus::Available) => {
+                return Err(e.into());
+            }
+            Ok(_) => env.out.info(format!(
+                "{stack}: change set {cs_name} was executed by this deploy (its answer was lost)"
+            )),
+            Err(r) => {
+                return Ok(Kicked::Unknown(format!(
+                    "{e}; the read-back failed ({r}): look with `{inspect}`"
+                )));
+            }
+        }
+    }
+    // ExecuteChangeSet only starts the operation. Until the change set leaves
+    // AVAILABLE the stack may still show its previous settled status
+    // (REVIEW_IN_PROGRESS, *_COMPLETE), which the stack wait would take as
+    // the end of the deploy.
+    let left = env.opts.deadline.saturating_duration_since(Instant::now());
+    let opts = WaitOptions::new(
+        format!("execution of change set {cs_name} of {stack}"),
+        left,
+    )
+    .reattach(format!("stack-deploy watch {stack}"));
+    let started = env
+        .opts
+        .cancel
+        .run(poll_until(env.out, &opts, || async {
+            match look().await {
+                Ok(d) => Ok(match d.execution_status() {
+                    Some(ExecutionStatus::Available) => Poll::Pending("AVAILABLE".to_owned()),
+                    _ => Poll::Done(()),
+                }),
+                // Gone (executed and cleaned up): the operation has started.
+                Err(e) if e.has_code("ChangeSetNotFound") => Ok(Poll::Done(())),
+                Err(e) => Err(e.into()),
+            }
+        }))
+        .await;
+    *calls += n.load(std::sync::atomic::Ordering::Relaxed);
+    started?;
+    Ok(Kicked::Started)
+}
+
+/// Waits until the stack leaves every *_IN_PROGRESS state, printing its new
+/// events on stderr. Returns the final description and the events seen. The
+/// verdict comes from the stack's status alone: events are for display and
+/// the failure reason, and a failed events read is a warning, never an end.
+pub async fn wait_stack(
+    cfn: &Client,
+    out: &Output,
+    name: &str,
+    since: Option<chrono::DateTime<Utc>>,
+    timeout: Duration,
+    calls: &mut u32,
+    show_events: bool,
+) -> Result<(Stack, Tracker)> {
+    let state = Arc::new(tokio::sync::Mutex::new((Tracker::new(since), 0u32)));
+    // Events reads that failed in a row (warned about once per streak).
+    let events_failing = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let opts = WaitOptions::new(format!("stack {name}"), timeout)
+        .reattach(format!("stack-deploy watch {name}"));
+    let st = state.clone();
+    let res = poll_until(out, &opts, || {
+        let state = st.clone();
+        let cfn = cfn.clone();
+        let name = name.to_owned();
+        let events_failing = events_failing.clone();
+        async move {
+            let mut g = state.lock().await;
+            let (tracker, n) = &mut *g;
+            *n += 1;
+            let stack = describe(&cfn, &name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("stack {name} does not exist")))?;
+            if show_events {
+                match fetch_new(&cfn, &name, tracker, n).await {
+                    Ok(events) => {
+                        events_failing.store(0, std::sync::atomic::Ordering::Relaxed);
+                        for e in events {
+                            out.info(e.line(&name));
+                        }
+                    }
+                    Err(e) => {
+                        if events_failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                            out.warn(format!(
+                                "{name}: stack events unavailable ({e}); still following the stack's status"
+                            ));
+                        }
+                    }
+                }
+            }
+            let status = status_of(&stack);
+            Ok(if is_terminal(&status) {
+                Poll::Done(stack)
+            } else {
+                Poll::Pending(status)
+            })
+        }
+    })
+    .await;
+    let (tracker, n) = {
+        let mut g = state.lock().await;
+        (std::mem::take(&mut g.0), g.1)
+    };
+    *calls += n;
+    Ok((res?, tracker))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    mod change_set;
+    mod record;
+
+    fn job() -> StackJob {
+        StackJob {
+            stack_name: "S".into(),
+            template: r#"{"Resources":{"A":{"Type":"AWS::SNS::Topic"}}}"#.into(),
+            template_parameters: [
+                (
+                    "Tag".to_string(),
+                    crate::manifest::TemplateParam {
+                        default: Some("v1".into()),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "BootstrapVersion".to_string(),
+                    crate::manifest::TemplateParam {
+                        default: Some("/cdk-bootstrap/hnb659fds/version".into()),
+                        ssm: true,
+                        no_echo: false,
+                    },
+                ),
+            ]
+            .into(),
+            parameters: BTreeMap::new(),
+            tags: [("Project".to_string(), "LTC".to_string())].into(),
+            exec_role: None,
+            template_url: None,
+            termination_protection: false,
+            template_bucket: None,
+        }
+    }
+
+    // ---- SDK-level mocks for what the emulator cannot do ----
+
+    use std::sync::Mutex;
+
+    use aws_sdk_cloudformation::config::retry::RetryConfig;
+    use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
+    use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+    use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+    use aws_sdk_cloudformation::operation::update_stack::UpdateStackOutput;
+    use aws_sdk_cloudformation::types::{ResourceStatus, StackEvent, StackStatus};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::DateTime as SmithyTime;
+    use aws_smithy_types::body::SdkBody;
+    use common::journal::{Journal, JournalContext};
+    use common::output::Captured;
+
+    pub(crate) fn output() -> (Output, Captured) {
+        let (out, _stdout, err) = Output::captured(true);
+        (out, err)
+    }
+
+    pub(crate) fn stack(status: &str) -> Stack {
+        Stack::builder()
+            .stack_name("S")
+            .stack_id("arn:aws:cloudformation:ap-northeast-1:123456789012:stack/S/1")
+            .creation_time(SmithyTime::from_secs(1_800_000_000))
+            .stack_status(StackStatus::from(status))
+            .parameters(
+                Parameter::builder()
+                    .parameter_key("Tag")
+                    .parameter_value("v1")
+                    .build(),
+            )
+            .tags(Tag::builder().key("Project").value("LTC").build())
+            .build()
+    }
+
+    pub(crate) fn described(status: &str) -> DescribeStacksOutput {
+        DescribeStacksOutput::builder()
+            .stacks(stack(status))
+            .build()
+    }
+
+    fn aws_error(status: u16, code: &str, message: &str) -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::from(format!(
+                "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+            )),
+        )
+    }
+
+    fn does_not_exist() -> HttpResponse {
+        aws_error(400, "ValidationError", "Stack with id S does not exist")
+    }
+
+    fn throttled() -> HttpResponse {
+        aws_error(400, "Throttling", "Rate exceeded")
+    }
+
+    pub(crate) fn event(
+        id: &str,
+        secs: i64,
+        logical: &str,
+        ty: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> StackEvent {
+        StackEvent::builder()
+            .stack_id("arn:aws:cloudformation:ap-northeast-1:123456789012:stack/S/1")
+            .stack_name("S")
+            .event_id(id)
+            .timestamp(SmithyTime::from_secs(1_800_000_000 + secs))
+            .logical_resource_id(logical)
+            .resource_type(ty)
+            .resource_status(ResourceStatus::from(status))
+            .set_resource_status_reason(reason.map(str::to_owned))
+            .build()
+    }
+
+    fn env_for<'a>(
+        cfn: Client,
+        out: &'a Output,
+        journal: Option<&'a Journal>,
+        opts: &'a DeployOptions,
+    ) -> StackEnv<'a> {
+        StackEnv {
+            cfn,
+            out,
+            journal,
+            opts,
+            identity: "arn:aws:sts::123456789012:assumed-role/deploy/x".into(),
+            region: "ap-northeast-1".into(),
+            recorder: None,
+            deploy_role: None,
+        }
+    }
+
+    fn opts(timeout: Duration) -> DeployOptions {
+        DeployOptions {
+            method: Method::Direct,
+            no_rollback: false,
+            dry_run: false,
+            deadline: Instant::now() + timeout,
+            cancel: common::Cancel::new(),
+            rollback: None,
+            reverts: None,
+        }
+    }
+
+    const STACK: &str = "AWS::CloudFormation::Stack";
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_create_ends_rolled_back_with_the_failing_resource_and_the_clearing_command() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(2)
+            .output(|| described("ROLLBACK_IN_PROGRESS"))
+            .output(|| described("ROLLBACK_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events).then_output(|| {
+            DescribeStackEventsOutput::builder()
+                .set_stack_events(Some(vec![
+                    event("6", 6, "S", STACK, "ROLLBACK_COMPLETE", None),
+                    event(
+                        "5",
+                        5,
+                        "S",
+                        STACK,
+                        "ROLLBACK_IN_PROGRESS",
+                        Some("The following resource(s) failed to create: [SiteBucket]"),
+                    ),
+                    event(
+                        "4",
+                        4,
+                        "Queue",
+                        "AWS::SQS::Queue",
+                        "CREATE_FAILED",
+                        Some("Resource creation cancelled"),
+                    ),
+                    event(
+                        "3",
+                        3,
+                        "SiteBucket",
+                        "AWS::S3::Bucket",
+                        "CREATE_FAILED",
+                        Some("ltc-site already exists"),
+                    ),
+                    event(
+                        "2",
+                        2,
+                        "SiteBucket",
+                        "AWS::S3::Bucket",
+                        "CREATE_IN_PROGRESS",
+                        None,
+                    ),
+                    event(
+                        "1",
+                        1,
+                        "S",
+                        STACK,
+                        "CREATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ),
+                ]))
+                .build()
+        });
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+
+        assert_eq!(r.action, Action::Failed);
+        assert_eq!(r.status.as_deref(), Some("ROLLBACK_COMPLETE"));
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 6);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("SiteBucket (AWS::S3::Bucket) CREATE_FAILED: ltc-site already exists"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("aws cloudformation delete-stack --stack-name S"),
+            "{msg}"
+        );
+        assert!(
+            err.text().contains("CREATE_FAILED"),
+            "events on stderr: {}",
+            err.text()
+        );
+        // Each event shown once although every look returned all of them.
+        assert_eq!(
+            err.text().matches("ltc-site already exists").count(),
+            1,
+            "{}",
+            err.text()
+        );
+        assert_eq!(create.num_calls(), 1);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].action, "stack.create");
+        assert_eq!(entries[1].after["status"], "ROLLBACK_COMPLETE");
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn update_rolled_back_is_a_failure_with_this_operations_reason() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| described("UPDATE_COMPLETE"))
+            .output(|| described("UPDATE_IN_PROGRESS"))
+            .output(|| described("UPDATE_ROLLBACK_IN_PROGRESS"))
+            .output(|| described("UPDATE_ROLLBACK_COMPLETE"))
+            .repeatedly()
+            .build();
+        let template = mock!(Client::get_template)
+            .then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+        let update = mock!(Client::update_stack)
+            .then_output(|| UpdateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events).then_output(|| {
+            DescribeStackEventsOutput::builder()
+                .set_stack_events(Some(vec![
+                    event("13", 13, "S", STACK, "UPDATE_ROLLBACK_COMPLETE", None),
+                    event(
+                        "12",
+                        12,
+                        "S",
+                        STACK,
+                        "UPDATE_ROLLBACK_IN_PROGRESS",
+                        Some("The following resource(s) failed to update: [A]"),
+                    ),
+                    event(
+                        "11",
+                        11,
+                        "A",
+                        "AWS::SNS::Topic",
+                        "UPDATE_FAILED",
+                        Some("Invalid parameter: DisplayName"),
+                    ),
+                    event(
+                        "10",
+                        10,
+                        "S",
+                        STACK,
+                        "UPDATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ),
+                    // An earlier operation's failure must not be blamed.
+                    event(
+                        "2",
+                        2,
+                        "A",
+                        "AWS::SNS::Topic",
+                        "UPDATE_FAILED",
+                        Some("old failure"),
+                    ),
+                    event(
+                        "1",
+                        1,
+                        "S",
+                        STACK,
+                        "UPDATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ),
+                ]))
+                .build()
+        });
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &template, &update, &events]
+        );
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert_eq!(r.action, Action::Failed);
+        assert_eq!(r.status.as_deref(), Some("UPDATE_ROLLBACK_COMPLETE"));
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 6);
+        assert!(
+            e.to_string().contains("Invalid parameter: DisplayName"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("old failure"), "{e}");
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_while_polling_is_retried_not_surfaced() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .http_response(throttled)
+            .times(3)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .http_response(throttled)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .sequence()
+            .http_response(throttled)
+            .output(|| DescribeStackEventsOutput::builder().build())
+            .repeatedly()
+            .build();
+        // No SDK retries: the poll loop itself must absorb the throttling.
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events],
+            |c| c.retry_config(RetryConfig::disabled())
+        );
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.action, Action::Created);
+        assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
+        assert!(err.text().contains("throttled"), "{}", err.text());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_progress_is_polled_with_backoff_until_done() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(40)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let (out, _) = output();
+        let o = opts(Duration::from_secs(3600));
+        let t0 = Instant::now();
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert_eq!(r.action, Action::Created);
+        assert_eq!(describe.num_calls(), 42);
+        // 41 looks: quick at first, then every 10 s: about 5-6 minutes, not 41 x 250 ms.
+        let waited = t0.elapsed();
+        assert!(
+            waited > Duration::from_secs(300) && waited < Duration::from_secs(420),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stack_that_never_settles_times_out_with_the_watch_command() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _) = output();
+        let o = opts(Duration::from_secs(120));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 5);
+        assert!(e.to_string().contains("stack-deploy watch S"), "{e}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
+    }
+
+    #[test]
+    fn unchanged_needs_same_template_parameters_and_tags() {
+        let j = job();
+        let params: BTreeMap<String, String> = [("Tag".to_string(), "v1".to_string())].into();
+        let tags = j.tags.clone();
+        let pretty = "{\n  \"Resources\": {\"A\": {\"Type\": \"AWS::SNS::Topic\"}}\n}";
+        assert!(differences(&j, pretty, &params, &tags).is_empty());
+        let mut j2 = j.clone();
+        j2.parameters.insert("Tag".into(), "v2".into());
+        assert_eq!(
+            differences(&j2, pretty, &params, &tags),
+            vec!["parameter Tag"]
+        );
+        assert_eq!(
+            differences(&j, "{}", &params, &BTreeMap::new()),
+            vec!["template", "tags"]
+        );
+    }
+
+    #[test]
+    fn update_keeps_previous_values_of_parameters_not_given() {
+        let mut j = job();
+        let existing: BTreeMap<String, String> = [
+            ("Tag".to_string(), "v1".to_string()),
+            ("BootstrapVersion".to_string(), "21".to_string()),
+        ]
+        .into();
+        let p = cfn_parameters(&j, Some(&existing));
+        assert_eq!(
+            p.len(),
+            1,
+            "the SSM-typed default is left to CloudFormation: {p:?}"
+        );
+        assert_eq!(p[0].parameter_key(), Some("Tag"));
+        assert_eq!(p[0].parameter_value(), Some("v1"));
+        assert_eq!(cfn_parameters(&j, None).len(), 0);
+        j.template_parameters.get_mut("Tag").unwrap().no_echo = true;
+        assert_eq!(
+            cfn_parameters(&j, Some(&existing))[0].use_previous_value(),
+            Some(true)
+        );
+        j.template_parameters.get_mut("Tag").unwrap().no_echo = false;
+        j.parameters.insert("Tag".into(), "v3".into());
+        let p = cfn_parameters(&j, Some(&existing));
+        assert_eq!(p[0].parameter_value(), Some("v3"));
+    }
+
+    // ---- issue 14: lost answers, events failing, signals, killed deploys ----
+
+    fn retrying(
+        c: aws_sdk_cloudformation::config::Builder,
+    ) -> aws_sdk_cloudformation::config::Builder {
+        c.retry_config(RetryConfig::standard().with_max_attempts(3))
+    }
+
+    fn already_exists() -> HttpResponse {
+        aws_error(400, "AlreadyExistsException", "Stack [S] already exists")
+    }
+
+    fn server_error() -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(500).unwrap(),
+            SdkBody::from("<html><body>Internal Server Error</body></html>"),
+        )
+    }
+
+    /// A CreateStack rule that answers 500 (the request "reached AWS"), then
+    /// AlreadyExists to the SDK's retry, recording the token of every attempt.
+    fn lost_create(tokens: Arc<Mutex<Vec<String>>>) -> aws_smithy_mocks::Rule {
+        mock!(Client::create_stack)
+            .match_requests(move |req| {
+                tokens
+                    .lock()
+                    .unwrap()
+                    .push(req.client_request_token().unwrap_or_default().to_owned());
+                true
+            })
+            .sequence()
+            .http_response(server_error)
+            .http_response(already_exists)
+            .build()
+    }
+
+    fn start_event(token: Option<String>) -> DescribeStackEventsOutput {
+        let mut e = event(
+            "1",
+            1,
+            "S",
+            STACK,
+            "CREATE_IN_PROGRESS",
+            Some("User Initiated"),
+        );
+        e.client_request_token = token;
+        DescribeStackEventsOutput::builder().stack_events(e).build()
+    }
+
+    // Regression (issue 14): the SDK's retry met AlreadyExists for the stack its
+    // own first attempt created; the deploy journaled `failed` and exited 3.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_create_answer_then_already_exists_is_our_create_and_journaled_ok() {
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let create = lost_create(tokens.clone());
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(2)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let t = tokens.clone();
+        let events = mock!(Client::describe_stack_events)
+            .then_output(move || start_event(t.lock().unwrap().first().cloned()));
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&create, &describe, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+
+        assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
+        assert_eq!(r.action, Action::Created);
+        assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
+        // The SDK retried (two attempts) one operation whose input carries this
+        // intent's token (the mock matches rules once per operation, so one input
+        // is seen; both attempts serialize it).
+        assert_eq!(create.num_calls(), 2);
+        let sent = tokens.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].starts_with("stack-deploy-"), "{sent:?}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].action, "stack.create");
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
+        assert_eq!(entries[1].after["status"], "CREATE_COMPLETE");
+        assert!(
+            err.text().contains("started by this deploy"),
+            "{}",
+            err.text()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn already_exists_for_someone_elses_create_is_still_a_failure() {
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let create = lost_create(tokens);
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .repeatedly()
+            .build();
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| start_event(Some("someone-else-1".into())));
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&create, &describe, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("AlreadyExistsException"), "{e}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_that_cannot_be_read_back_is_unknown_exit_7_with_the_read_command() {
+        let tokens = Arc::new(Mutex::new(Vec::new()));
+        let create = lost_create(tokens);
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .http_response(server_error)
+            .repeatedly()
+            .build();
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&create, &describe],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.exit_code(), 7, "{e}");
+        assert!(e.to_string().contains("stack-deploy watch S"), "{e}");
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Unknown));
+    }
+
+    // Regression (issue 14): three failed DescribeStackEvents calls journaled
+    // a stack as failed although it reached CREATE_COMPLETE.
+    #[tokio::test(start_paused = true)]
+    async fn events_failing_while_the_stack_completes_do_not_decide_the_outcome() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(3)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events).then_http_response(server_error);
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.action, Action::Created);
+        // Every look's events read failed, each after the SDK's retries.
+        assert!(events.num_calls() >= 12, "{}", events.num_calls());
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
+        assert_eq!(
+            err.text().matches("stack events unavailable").count(),
+            1,
+            "{}",
+            err.text()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_signal_while_waiting_journals_interrupted_and_names_watch() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(does_not_exist)
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .repeatedly()
+            .build();
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let signal = o.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            signal.trigger(common::cancel::SignalKind::Interrupt);
+        });
+        let t0 = Instant::now();
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(t0.elapsed() < Duration::from_secs(40), "{:?}", t0.elapsed());
+        assert_eq!(r.action, Action::Interrupted);
+        assert_eq!(r.error.as_ref().unwrap().exit_code(), 130);
+        assert!(
+            r.reason
+                .as_deref()
+                .unwrap()
+                .contains("stack-deploy watch S"),
+            "{:?}",
+            r.reason
+        );
+        // CloudFormation was asked once and left running: no second call.
+        assert_eq!(create.num_calls(), 1);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[1].outcome,
+            Some(common::journal::Outcome::Interrupted)
+        );
+        assert!(
+            entries[1]
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("stack-deploy watch S"),
+            "{:?}",
+            entries[1].message
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_signal_before_the_stack_starts_sends_nothing() {
+        let describe = mock!(Client::describe_stacks).then_http_response(does_not_exist);
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create]
+        );
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(3600));
+        o.cancel.trigger(common::cancel::SignalKind::Terminate);
+        let r = deploy_stack(&env_for(cfn, &out, None, &o), &job()).await;
+        assert_eq!(r.error.as_ref().unwrap().exit_code(), 130);
+        assert_eq!(create.num_calls(), 0);
+        assert_eq!(describe.num_calls(), 0);
+    }
+
+    // Issue 14: a SIGKILLed deploy leaves an intent without outcome and the
+    // stack CREATE_IN_PROGRESS; the same deploy run again waits for it, records
+    // what became of it, and carries on (here: nothing left to do).
+    #[tokio::test(start_paused = true)]
+    async fn re_running_a_killed_deploy_waits_for_the_stack_and_carries_on() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| described("CREATE_IN_PROGRESS"))
+            .times(3)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let template = mock!(Client::get_template).then_output(|| {
+            GetTemplateOutput::builder()
+                .template_body(job().template)
+                .build()
+        });
+        let create = mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &template, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let killed = journal
+            .intent(
+                "stack.create",
+                "cloudformation:ap-northeast-1/S",
+                json!({ "status": null }),
+            )
+            .unwrap();
+        let killed_id = killed.id().to_owned();
+        // SIGKILL: no outcome line, not even the drop guard's.
+        std::mem::forget(killed);
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
+        assert_eq!(r.action, Action::Unchanged);
+        assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
+        assert_eq!(create.num_calls(), 0);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        let resume: Vec<_> = entries
+            .iter()
+            .filter(|e| e.action == "stack.resume")
+            .collect();
+        assert_eq!(resume.len(), 2, "{entries:?}");
+        assert_eq!(resume[0].before["resumes"], killed_id);
+        assert_eq!(resume[1].outcome, Some(common::journal::Outcome::Ok));
+        assert_eq!(resume[1].after["status"], "CREATE_COMPLETE");
+        assert!(
+            err.text().contains("waiting for it to settle"),
+            "{}",
+            err.text()
+        );
+    }
+
+    fn updated_now(status: &str) -> DescribeStacksOutput {
+        let mut s = stack(status);
+        s.last_updated_time = Some(SmithyTime::from_secs(Utc::now().timestamp()));
+        DescribeStacksOutput::builder().stacks(s).build()
+    }
+
+    // Where events carry no tokens (the emulator records none), a lost
+    // UpdateStack answer is recognised by the stack having just started an
+    // update to exactly this template with these tags.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_update_answer_is_recognised_by_template_and_tags_when_events_name_no_token() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| described("UPDATE_COMPLETE"))
+            .output(|| updated_now("UPDATE_IN_PROGRESS"))
+            .times(2)
+            .output(|| updated_now("UPDATE_COMPLETE"))
+            .repeatedly()
+            .build();
+        let template = mock!(Client::get_template)
+            .sequence()
+            .output(|| GetTemplateOutput::builder().template_body("{}").build())
+            .output(|| {
+                GetTemplateOutput::builder()
+                    .template_body(job().template)
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let update = mock!(Client::update_stack)
+            .sequence()
+            .http_response(server_error)
+            .http_response(|| {
+                aws_error(
+                    400,
+                    "ValidationError",
+                    "Stack:arn:aws:cloudformation:ap-northeast-1:123456789012:stack/S/1 is in UPDATE_IN_PROGRESS state and can not be updated.",
+                )
+            })
+            .build();
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &template, &update, &events],
+            retrying
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(3600));
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
+        assert_eq!(r.action, Action::Updated);
+        assert_eq!(update.num_calls(), 2);
+        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        assert_eq!(entries[0].action, "stack.update");
+        assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
+    }
+}
