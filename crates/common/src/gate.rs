@@ -124,8 +124,10 @@ pub fn validate_commands(cmds: &[String]) -> Result<()> {
 pub fn parse_alarms(raw: &[String]) -> Result<Vec<AlarmSpec>> {
     raw.iter().map(|a| AlarmSpec::parse(a)).collect()
 }
-/// Runs `cmd` through `sh -c`, its stdout and stderr passed through to ours
-/// (stderr: our stdout carries only JSON), stdin closed.
+/// Runs `cmd` through `sh -c`, stdin closed; what it prints on stdout and
+/// stderr is forwarded line by line to our stderr (our stdout carries only
+/// JSON) through [`crate::redact::text`], so a token the command echoes
+/// (`curl -v` prints its `Authorization:` header) is masked.
 pub async fn run_command(cmd: &str, env: &[(String, String)], timeout: Duration) -> GateResult {
     let verdict = |passed: bool, detail: String| GateResult {
         kind: "command",
@@ -139,14 +141,32 @@ pub async fn run_command(cmd: &str, env: &[(String, String)], timeout: Duration)
         .arg(cmd)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::from(std::io::stderr()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => return verdict(false, format!("could not start sh: {e}")),
     };
-    match tokio::time::timeout(timeout, child.wait()).await {
+    let forwarders = [
+        child.stdout.take().map(|o| tokio::spawn(forward_masked(o))),
+        child.stderr.take().map(|e| tokio::spawn(forward_masked(e))),
+    ];
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    if waited.is_err() {
+        let _ = child.kill().await;
+    }
+    // What is left in the pipes; a background process the command started may
+    // keep them open, so this is bounded.
+    for f in forwarders.into_iter().flatten() {
+        if tokio::time::timeout(Duration::from_secs(2), f)
+            .await
+            .is_err()
+        {
+            tracing::debug!("the gate command's output was still open after it ended");
+        }
+    }
+    match waited {
         Ok(Ok(status)) if status.success() => verdict(true, "exit 0".into()),
         Ok(Ok(status)) => verdict(
             false,
@@ -156,15 +176,29 @@ pub async fn run_command(cmd: &str, env: &[(String, String)], timeout: Duration)
             },
         ),
         Ok(Err(e)) => verdict(false, format!("could not wait for the command: {e}")),
-        Err(_) => {
-            let _ = child.kill().await;
-            verdict(
-                false,
-                format!(
-                    "still running after {}; killed",
-                    crate::duration::format_duration(timeout)
-                ),
-            )
+        Err(_) => verdict(
+            false,
+            format!(
+                "still running after {}; killed",
+                crate::duration::format_duration(timeout)
+            ),
+        ),
+    }
+}
+
+/// Copies `from` to our stderr line by line, each line masked.
+async fn forward_masked<R: tokio::io::AsyncRead + Unpin>(from: R) {
+    use tokio::io::AsyncBufReadExt;
+    let mut r = tokio::io::BufReader::new(from);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match r.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let masked = crate::redact::text(&String::from_utf8_lossy(&line));
+                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), masked.as_bytes());
+            }
         }
     }
 }
@@ -369,5 +403,45 @@ mod tests {
         let slow = run_command("sleep 5", &env, Duration::from_millis(100)).await;
         assert!(!slow.passed);
         assert!(slow.detail.contains("killed"), "{}", slow.detail);
+    }
+
+    /// The child half of [`what_a_gate_command_prints_is_masked`].
+    #[tokio::test]
+    async fn gate_child_prints_secrets() {
+        if std::env::var_os("LTC_GATE_TEST_CHILD").is_none() {
+            return;
+        }
+        let cmd = "echo 'out: Authorization: Bearer gate-tok-12345'; \
+                   echo 'err: https://ops:pa55word@hooks.example.com/x?token=abcdef123456' >&2; \
+                   echo 'key AKIAIOSFODNN7EXAMPLE' >&2";
+        let r = run_command(cmd, &[], Duration::from_secs(10)).await;
+        assert!(r.passed, "{r:?}");
+    }
+
+    #[test]
+    fn what_a_gate_command_prints_is_masked() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "gate::tests::gate_child_prints_secrets",
+                "--nocapture",
+            ])
+            .env("LTC_GATE_TEST_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for secret in [
+            "gate-tok-12345",
+            "pa55word",
+            "abcdef123456",
+            "AKIAIOSFODNN7EXAMPLE",
+        ] {
+            assert!(!err.contains(secret), "{secret} leaked:\n{err}");
+        }
+        // Forwarded, masked, nothing on our stdout but the test harness's.
+        assert!(err.contains("out: Authorization: Bearer ***"), "{err}");
+        assert!(err.contains("hooks.example.com"), "{err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("Authorization"));
     }
 }

@@ -280,6 +280,48 @@ const PARAMS: [&str; 13] = [
     "x-amz-security-token",
 ];
 
+/// The `tracing` writer of every binary (`-v`, `-vv`, `RUST_LOG`): each
+/// event is formatted into a buffer and written to stderr through [`text`]
+/// when the subscriber drops the writer (once per event), so the SDK's debug
+/// lines (request headers, credential ids) are masked like everything else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+/// One event's bytes, written masked on drop.
+#[derive(Debug, Default)]
+pub struct LogLine {
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let masked = text(&String::from_utf8_lossy(&self.buf));
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), masked.as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LogLine::default()
+    }
+}
+
 /// Masks credential shapes: header values, bearer/basic tokens, secret
 /// parameters, URL user info and AWS access key ids.
 pub fn shapes(text: &str) -> String {
@@ -513,6 +555,45 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(shapes(input), want, "{input}");
         }
+    }
+
+    /// The child half of [`log_lines_are_masked`]: logs as a binary does at `-v`.
+    #[test]
+    fn log_child_writes_secrets() {
+        if std::env::var_os("LTC_LOG_TEST_CHILD").is_none() {
+            return;
+        }
+        crate::cli::init_tracing(1);
+        tracing::info!("signing with AKIAIOSFODNN7EXAMPLE");
+        tracing::info!("header authorization: Bearer log-tok-98765");
+        tracing::info!(
+            "env value {}",
+            std::env::var("LTC_TEST_API_TOKEN").unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn log_lines_are_masked() {
+        let secret = "log-secret-value-4242";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "redact::tests::log_child_writes_secrets",
+                "--nocapture",
+            ])
+            .env("LTC_LOG_TEST_CHILD", "1")
+            .env("LTC_TEST_API_TOKEN", secret)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for s in ["AKIAIOSFODNN7EXAMPLE", "log-tok-98765", secret] {
+            assert!(!err.contains(s), "{s} leaked:\n{err}");
+        }
+        assert!(err.contains("signing with ***"), "{err}");
+        assert!(err.contains("env value ***"), "{err}");
     }
 
     #[test]

@@ -973,14 +973,34 @@ impl Drop for LockGuard {
                 "warning: the run lock of environment {} changed hands; left it as it is",
                 self.info.env
             ),
+            // The exit code stays that of the command (a completed change is
+            // not reported as failed); this one line says what is left behind.
             Err(e) => eprintln!(
-                "warning: could not release the run lock ({e}); it expires at {}",
-                self.info
-                    .lease_until
-                    .to_rfc3339_opts(SecondsFormat::Secs, true)
+                "{}",
+                crate::redact::text(&release_failed_warning(
+                    &self.store,
+                    &self.info,
+                    &e.to_string()
+                ))
             ),
         }
     }
+}
+
+/// The one line printed when a held lock cannot be removed (no
+/// `s3:DeleteObject`, the state bucket unreachable): the lock, until when it
+/// blocks this environment, and the command that frees it now.
+pub fn release_failed_warning(store: &Store, info: &LockInfo, error: &str) -> String {
+    let error = error.lines().next().unwrap_or_default();
+    format!(
+        "warning: the run lock {} was not released ({error}); \
+         other commands in environment {} are refused until it expires at {}, or free it now: \
+         run-state lock break --env {} --reason TEXT",
+        store.location(LOCK_KEY),
+        store.env(),
+        info.lease_until.to_rfc3339_opts(SecondsFormat::Secs, true),
+        store.env()
+    )
 }
 
 /// Removes the lock whoever holds it; returns what it held.
