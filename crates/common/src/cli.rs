@@ -310,7 +310,7 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::redact::LogWriter)
+        .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
 }
@@ -319,7 +319,7 @@ pub fn init_tracing(verbose: u8) {
 /// exit code and print it with its causes on one line.
 pub fn main<C, F, Fut, E>(run: F) -> ExitCode
 where
-    C: clap::Parser + HasGlobals,
+    C: clap::Parser + HasGlobals + Examples,
     F: FnOnce(C) -> Fut,
     Fut: Future<Output = std::result::Result<(), E>>,
     E: Into<anyhow::Error>,
@@ -327,6 +327,12 @@ where
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "exit-codes") {
         return print_exit_codes(&args[2..]);
+    }
+    if args.get(1).is_some_and(|a| a == "completions") {
+        return print_completions(command::<C>(), &args[2..]);
+    }
+    if args.get(1).is_some_and(|a| a == "man") {
+        return print_man(command::<C>(), &args[2..]);
     }
     let cli = match parse_args::<C>(args) {
         Ok(c) => c,
@@ -375,7 +381,9 @@ where
 /// command's own range check and its plain message instead of being taken for
 /// a flag); a usage error is one line (clap's first, cut to about 200
 /// characters) and exit 2; `--help` and `--version` print as usual.
-fn parse_args<C: clap::Parser>(args: Vec<std::ffi::OsString>) -> std::result::Result<C, ExitCode> {
+fn parse_args<C: clap::Parser + Examples>(
+    args: Vec<std::ffi::OsString>,
+) -> std::result::Result<C, ExitCode> {
     use clap::error::ErrorKind;
     fn negative_numbers(cmd: clap::Command) -> clap::Command {
         let cmd = cmd.allow_negative_numbers(true);
@@ -387,7 +395,7 @@ fn parse_args<C: clap::Parser>(args: Vec<std::ffi::OsString>) -> std::result::Re
             .into_iter()
             .fold(cmd, |cmd, n| cmd.mut_subcommand(n, negative_numbers))
     }
-    let cmd = negative_numbers(C::command());
+    let cmd = negative_numbers(command::<C>());
     let parsed = cmd
         .try_get_matches_from(args)
         .and_then(|m| C::from_arg_matches(&m));
@@ -508,6 +516,270 @@ pub fn after_help(examples: &str) -> String {
     format!("Examples:\n{examples}\n\n{}", crate::exit::HELP_TABLE)
 }
 
+/// The examples of each subcommand of a binary, kept in its `src/examples.rs`
+/// (`impl common::cli::Examples for crate::Cli`): the subcommand's path
+/// (`"show"`, `"lock status"`) and two or three whole command lines. `main`
+/// puts them, and the exit codes, under every subcommand's `--help` and man page.
+pub trait Examples {
+    const EXAMPLES: &'static [(&'static str, &'static [&'static str])];
+}
+
+/// The commit the binaries were built from: `scripts/install` and
+/// `scripts/package` pass it in `LTC_BUILD_COMMIT`. Read at compile time, not by
+/// a build script running git, so that ordinary builds are not redone per commit.
+pub const BUILD_COMMIT: Option<&str> = option_env!("LTC_BUILD_COMMIT");
+
+/// `--version`: the package version and the commit (or that it is unknown).
+pub fn version_line(version: &str) -> String {
+    match BUILD_COMMIT.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(commit) => format!("{version} (commit {commit})"),
+        None => {
+            format!("{version} (commit unknown: not built by scripts/install or scripts/package)")
+        }
+    }
+}
+
+/// The binary's whole clap command as `main` parses it: the version with its
+/// commit, and under every subcommand's help its examples and the exit codes.
+/// Completions and man pages are generated from this same command.
+pub fn command<C: clap::CommandFactory + Examples>() -> clap::Command {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let cmd = C::command();
+    let version = VERSION
+        .get_or_init(|| version_line(cmd.get_version().unwrap_or(env!("CARGO_PKG_VERSION"))));
+    with_help_footers(cmd.version(version.as_str()), C::EXAMPLES)
+}
+
+/// Adds to every subcommand (at any depth) its examples from `examples` and the
+/// exit-code table, after whatever help text it already has.
+pub fn with_help_footers(
+    cmd: clap::Command,
+    examples: &'static [(&'static str, &'static [&'static str])],
+) -> clap::Command {
+    fn walk(
+        cmd: clap::Command,
+        path: &str,
+        parent: &[&'static str],
+        examples: &'static [(&'static str, &'static [&'static str])],
+    ) -> clap::Command {
+        cmd.mut_subcommands(|sub| {
+            let path = format!("{path} {}", sub.get_name()).trim().to_owned();
+            let own = examples
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, e)| e.to_vec());
+            // A nested subcommand without its own entry shows its parent's
+            // examples that call it.
+            let lines: Vec<&'static str> = own.unwrap_or_else(|| {
+                parent
+                    .iter()
+                    .copied()
+                    .filter(|e| {
+                        e.split_whitespace()
+                            .skip(1)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .starts_with(&path)
+                    })
+                    .collect()
+            });
+            let mut footer = String::new();
+            if let Some(existing) = sub.get_after_help() {
+                footer.push_str(existing.to_string().trim_end());
+                footer.push_str("\n\n");
+            }
+            if !lines.is_empty() {
+                footer.push_str("Examples:\n");
+                for line in &lines {
+                    footer.push_str("  ");
+                    footer.push_str(line);
+                    footer.push('\n');
+                }
+                footer.push('\n');
+            }
+            footer.push_str(crate::exit::HELP_TABLE);
+            let sub = walk(sub, &path, &lines, examples);
+            sub.after_help(footer)
+        })
+    }
+    walk(cmd, "", &[], examples)
+}
+
+/// The paths of every visible subcommand (`"show"`, `"lock status"`), parents first.
+pub fn subcommand_paths(cmd: &clap::Command) -> Vec<String> {
+    fn walk(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            let path = format!("{prefix} {}", sub.get_name()).trim().to_owned();
+            out.push(path.clone());
+            walk(sub, &path, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(cmd, "", &mut out);
+    out
+}
+
+/// Splits an example command line into words the way a shell would for the
+/// simple quoting the examples use ('single', "double", backslash).
+fn shell_words(line: &str) -> std::result::Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err(format!("unclosed ' in {line:?}")),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => w.extend(chars.next()),
+                        Some(c) => w.push(c),
+                        None => return Err(format!("unclosed \" in {line:?}")),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+/// Checks a binary's examples table (each crate's `examples.rs` test calls it):
+/// every entry names a real subcommand and has one to three examples, every
+/// top-level subcommand has two or three, and every example parses with the
+/// binary's own clap definitions and calls the subcommand it is listed under.
+pub fn check_examples<C: clap::CommandFactory + Examples>() -> std::result::Result<(), Vec<String>>
+{
+    let cmd = C::command();
+    let bin = cmd.get_name().to_owned();
+    let paths = subcommand_paths(&cmd);
+    let mut problems = Vec::new();
+    for (path, lines) in C::EXAMPLES {
+        if !paths.iter().any(|p| p == path) {
+            problems.push(format!("{path:?}: no such subcommand of {bin}"));
+        }
+        if lines.is_empty() || lines.len() > 3 {
+            problems.push(format!("{path:?}: {} examples, want 1 to 3", lines.len()));
+        }
+        for line in lines.iter() {
+            // The command ends where a shell operator starts (`> file`, `| jq`).
+            let words = match shell_words(line) {
+                Ok(w) => w
+                    .into_iter()
+                    .take_while(|w| {
+                        !matches!(w.as_str(), "|" | ">" | ">>" | "<" | "&&" | ";" | "#")
+                    })
+                    .collect::<Vec<_>>(),
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+            };
+            if words.first() != Some(&bin) {
+                problems.push(format!("{line:?} does not start with {bin}"));
+                continue;
+            }
+            match cmd.clone().try_get_matches_from(&words) {
+                Ok(m) => {
+                    let mut called = Vec::new();
+                    let mut m = &m;
+                    while let Some((name, sub)) = m.subcommand() {
+                        called.push(name.to_owned());
+                        m = sub;
+                    }
+                    let called = called.join(" ");
+                    if !(called == *path || called.starts_with(&format!("{path} "))) {
+                        problems.push(format!("{line:?} calls {called:?}, listed under {path:?}"));
+                    }
+                }
+                Err(e) => problems.push(format!(
+                    "{line:?} does not parse: {}",
+                    one_line_usage_error(&e.to_string())
+                )),
+            }
+        }
+    }
+    for path in paths.iter().filter(|p| !p.contains(' ')) {
+        let n = C::EXAMPLES
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or(0, |(_, e)| e.len());
+        if !(2..=3).contains(&n) {
+            problems.push(format!("{path:?}: {n} examples, want 2 or 3"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// `<binary> completions bash|zsh|fish`: the completion script on stdout.
+fn print_completions(mut cmd: clap::Command, rest: &[std::ffi::OsString]) -> ExitCode {
+    use clap_complete::Shell;
+    let shell = match rest {
+        [s] => match s.to_str() {
+            Some("bash") => Shell::Bash,
+            Some("zsh") => Shell::Zsh,
+            Some("fish") => Shell::Fish,
+            _ => return completions_usage(),
+        },
+        _ => return completions_usage(),
+    };
+    let name = cmd.get_name().to_owned();
+    clap_complete::generate(shell, &mut cmd, name, &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+fn completions_usage() -> ExitCode {
+    eprintln!("error: usage: completions bash|zsh|fish (writes the completion script to stdout)");
+    ExitCode::from(crate::exit::USAGE)
+}
+
+/// `<binary> man`: the man page on stdout; `<binary> man --dir DIR`: that page
+/// and one per subcommand (`dns-shift-show.1` ...) written into DIR.
+fn print_man(cmd: clap::Command, rest: &[std::ffi::OsString]) -> ExitCode {
+    let rest: Vec<&str> = rest.iter().filter_map(|a| a.to_str()).collect();
+    let result = match rest.as_slice() {
+        [] => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+        ["--dir", dir] => {
+            std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir))
+        }
+        _ => {
+            eprintln!("error: usage: man [--dir DIR] (the page on stdout, or every page into DIR)");
+            return ExitCode::from(crate::exit::USAGE);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: failed to write the man pages: {e}");
+            ExitCode::from(crate::exit::INTERNAL)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,6 +812,129 @@ mod tests {
             one_line_usage_error(missing),
             "the following required arguments were not provided: --duration <DURATION> (see --help)"
         );
+    }
+
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "demo", version)]
+    struct Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum DemoCommand {
+        /// Show a zone.
+        #[command(after_help = "Already here.")]
+        Show {
+            #[arg(long)]
+            zone: String,
+        },
+        /// The lock.
+        #[command(subcommand)]
+        Lock(DemoLock),
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum DemoLock {
+        Status,
+        Break,
+    }
+
+    impl Examples for Demo {
+        const EXAMPLES: &'static [(&'static str, &'static [&'static str])] = &[
+            (
+                "show",
+                &["demo show --zone a", "demo show --zone=\"b 'c'\" > out.txt"],
+            ),
+            ("lock", &["demo lock status", "demo lock break"]),
+        ];
+    }
+
+    /// Like `Demo`, with a table that is wrong in every way the check knows.
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "demo")]
+    struct BadDemo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    }
+
+    impl Examples for BadDemo {
+        const EXAMPLES: &'static [(&'static str, &'static [&'static str])] = &[
+            ("show", &["demo show --zone a", "demo show --nope"]),
+            ("lock", &["demo lock status", "other lock break"]),
+            ("lock status", &["demo lock break"]),
+            ("gone", &["demo gone"]),
+        ];
+    }
+
+    fn help_of(path: &[&str]) -> String {
+        let mut cmd = command::<Demo>();
+        cmd.build();
+        let mut sub = &mut cmd;
+        for name in path {
+            sub = sub.find_subcommand_mut(name).expect("subcommand exists");
+        }
+        sub.render_long_help().to_string()
+    }
+
+    #[test]
+    fn every_subcommand_help_ends_with_its_examples_and_the_exit_codes() {
+        let show = help_of(&["show"]);
+        assert!(
+            show.contains("Already here.\n\nExamples:\n  demo show --zone a\n"),
+            "{show}"
+        );
+        // clap wraps long lines; compare the words.
+        let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words(&show).ends_with(&words(crate::exit::HELP_TABLE)),
+            "{show}"
+        );
+        let status = help_of(&["lock", "status"]);
+        assert!(status.contains("  demo lock status\n"), "{status}");
+        assert!(!status.contains("demo lock break"), "{status}");
+        assert!(status.contains("Exit codes: 0 success"), "{status}");
+        let version = command::<Demo>().render_version();
+        assert!(version.contains("(commit "), "{version}");
+    }
+
+    #[test]
+    fn examples_check_accepts_a_good_table_and_names_each_fault() {
+        assert_eq!(check_examples::<Demo>(), Ok(()));
+        let problems = check_examples::<BadDemo>().unwrap_err();
+        let all = problems.join("\n");
+        assert!(all.contains("\"demo show --nope\" does not parse"), "{all}");
+        assert!(all.contains("does not start with demo"), "{all}");
+        assert!(
+            all.contains("calls \"lock break\", listed under \"lock status\""),
+            "{all}"
+        );
+        assert!(all.contains("\"gone\": no such subcommand"), "{all}");
+        assert_eq!(problems.len(), 5, "{all}");
+    }
+
+    #[test]
+    fn shell_words_follow_the_quoting_examples_use() {
+        assert_eq!(
+            shell_words(r#"a 'b c' "d \"e\"" f\ g"#).unwrap(),
+            ["a", "b c", "d \"e\"", "f g"]
+        );
+        assert!(shell_words("a 'b").is_err());
+    }
+
+    #[test]
+    fn completions_and_man_pages_come_from_the_same_command() {
+        let mut cmd = command::<Demo>();
+        let mut bash = Vec::new();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "demo", &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        assert!(bash.contains("complete -F _demo"), "{bash}");
+        assert!(bash.contains("show"), "{bash}");
+        let dir = tempfile::tempdir().unwrap();
+        clap_mangen::generate_to(command::<Demo>(), dir.path()).unwrap();
+        let page = std::fs::read_to_string(dir.path().join("demo-show.1")).unwrap();
+        assert!(page.contains("demo show \\-\\-zone a"), "{page}");
+        assert!(dir.path().join("demo-lock-status.1").exists());
     }
 
     #[test]

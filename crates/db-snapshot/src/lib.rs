@@ -4,6 +4,7 @@
 
 pub mod create;
 #[cfg(test)]
+mod examples;
 mod fault_tests;
 pub mod list;
 #[cfg(test)]

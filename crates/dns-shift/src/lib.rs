@@ -6,6 +6,7 @@
 
 pub mod alarms;
 pub mod apply;
+mod examples;
 pub mod gates;
 pub mod maintenance;
 pub mod policy;

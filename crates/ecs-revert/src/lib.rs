@@ -2,6 +2,7 @@
 //! steady state, scale by hand. Nothing is ever deregistered.
 
 pub mod ecs;
+mod examples;
 pub mod history;
 pub mod policy;
 pub mod previous;

@@ -11,6 +11,7 @@ pub mod command;
 pub mod connect;
 pub mod ecs;
 pub mod evaluate;
+mod examples;
 pub mod gatesfile;
 pub mod guardduty;
 pub mod metrics;

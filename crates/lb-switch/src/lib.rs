@@ -9,6 +9,7 @@
 //! one module per subcommand.
 
 pub mod elb;
+mod examples;
 pub mod health;
 pub mod maintenance;
 pub mod shift;

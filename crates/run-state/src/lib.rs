@@ -4,6 +4,7 @@
 //!
 //! One module per subcommand: `lock`, `freeze`, `runs`, `journal`.
 
+mod examples;
 pub mod freeze;
 pub mod journal;
 pub mod lock;

@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod diff;
+mod examples;
 pub mod invalidate;
 pub mod manifest;
 pub mod plan;

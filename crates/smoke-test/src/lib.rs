@@ -59,6 +59,7 @@
 //! retries) and failures count towards the error rate; the thresholds decide.
 
 pub mod checks;
+mod examples;
 pub mod fast;
 pub mod get;
 pub mod http;
