@@ -15,6 +15,31 @@ readonly RB_DEPLOY_STEPS=(preflight backup-database record-site deploy-foundatio
 readonly RB_ROLLBACK_STEPS=(stop-deployments divert-traffic assess rollback-database
   rollback-application restore-site rollback-infrastructure validate-rollback)
 
+# Where the binaries are, said once on stderr unless the caller chose them: LTC_BIN_DIR
+# when set; in a checkout its debug build (cargo build --workspace --bins), or the
+# binaries on PATH when it has none; outside a checkout (scripts/install, a release
+# archive) the binaries beside the runbooks or else on PATH. Exported for the steps.
+rb::find_bin_dir() {
+  [[ -z "${LTC_BIN_DIR:-}" ]] || return 0
+  local dir="" from="" on_path=""
+  on_path="$(command -v run-state 2>/dev/null)" || on_path=""
+  if [[ -f "${LTC_ROOT}/Cargo.toml" ]]; then
+    dir="${CARGO_TARGET_DIR:-${LTC_ROOT}/target}/debug" from="this checkout's debug build"
+    if [[ ! -x "${dir}/run-state" && -n "${on_path}" ]]; then
+      dir="$(dirname "${on_path}")" from="PATH; the checkout has no debug build"
+    fi
+  elif [[ -x "${LTC_ROOT}/run-state" ]]; then
+    dir="${LTC_ROOT}" from="the release archive"
+  elif [[ -n "${on_path}" ]]; then
+    dir="$(dirname "${on_path}")" from="PATH"
+  else
+    return 0 # rb::bin names what is missing
+  fi
+  export LTC_BIN_DIR="${dir}"
+  log::info "binaries: ${LTC_BIN_DIR} (${from}; LTC_BIN_DIR chooses others)"
+}
+rb::find_bin_dir
+
 # The meaning of an exit code, from the binaries' own table (`run-state exit-codes`),
 # so the runbooks keep no copy of it.
 rb::meaning() {
