@@ -8,6 +8,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/log.sh"
 # shellcheck source=runbooks/lib-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-env.sh"
+# Everything the runbooks write (run folders, binaries' JSON, transcripts, records)
+# is private to the operator, with no window where it is not (issue 16).
+umask 077
 
 readonly RB_DIR="${LTC_ROOT}/runbooks"
 readonly RB_DEPLOY_STEPS=(preflight backup-database record-site deploy-foundation
