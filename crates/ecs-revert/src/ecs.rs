@@ -13,6 +13,9 @@ use common::{AwsError, AwsResultExt, Error, Result};
 use crate::previous::JournalMove;
 use crate::taskdef::{TaskDefRef, short_name};
 
+/// Journal action of a task definition change.
+pub const ACTION: &str = "ecs.revert";
+
 // Counts HTTP requests (retries included) made by a client (`total`).
 pub use common::calls::CallCounter;
 
@@ -177,10 +180,7 @@ pub fn journal_moves(journal: &Journal, target: &str) -> Result<Vec<JournalMove>
     let entries = journal.entries()?;
     let mut moves = Vec::new();
     for e in entries.iter().rev() {
-        if e.phase != common::journal::Phase::Intent
-            || e.target != target
-            || e.action != crate::revert::ACTION
-        {
+        if e.phase != common::journal::Phase::Intent || e.target != target || e.action != ACTION {
             continue;
         }
         let outcome = entries
@@ -214,9 +214,11 @@ pub fn journal_moves(journal: &Journal, target: &str) -> Result<Vec<JournalMove>
 pub fn unfinished_revert(journal: &Journal, target: &str) -> Result<Option<TaskDefRef>> {
     use common::journal::{Outcome, Phase};
     let entries = journal.entries()?;
-    let Some(intent) = entries.iter().rev().find(|e| {
-        e.phase == Phase::Intent && e.target == target && e.action == crate::revert::ACTION
-    }) else {
+    let Some(intent) = entries
+        .iter()
+        .rev()
+        .find(|e| e.phase == Phase::Intent && e.target == target && e.action == ACTION)
+    else {
         return Ok(None);
     };
     let outcome = entries

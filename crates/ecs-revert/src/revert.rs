@@ -23,11 +23,12 @@ use crate::previous::{Source, choose_previous};
 use crate::scaling;
 use crate::steady::Expect;
 use crate::taskdef::{TargetSpec, TaskDefRef, short_name};
-use crate::watch::{self, Settled, Watched, event_ids};
+use crate::watch::{self, Settled, Watched, event_ids, failure_error};
 use crate::{Services, WaitArgs};
 
-/// Journal action of a task definition change.
-pub const ACTION: &str = "ecs.revert";
+/// Journal action of a task definition change (defined next to the journal
+/// reads in `ecs`, so the AWS layer does not import this command).
+pub use crate::ecs::ACTION;
 
 #[derive(Debug, clap::Args)]
 pub struct RevertArgs {
@@ -391,32 +392,6 @@ fn update_call(cluster: &str, p: &ServiceRevert) -> Call {
         }),
         desired_count: None,
     }
-}
-
-/// The exit for services that ended failed: exit 4 with the reason and events.
-pub fn failure_error(failed: &[&Settled]) -> Error {
-    let parts: Vec<String> = failed
-        .iter()
-        .map(|s| {
-            let events: Vec<&str> = s
-                .events
-                .iter()
-                .take(3)
-                .map(|e| e.message.as_str())
-                .collect();
-            format!(
-                "{}: {}{}",
-                s.service,
-                s.reason.as_deref().unwrap_or("failed"),
-                if events.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (latest events: {})", events.join(" | "))
-                }
-            )
-        })
-        .collect();
-    Error::CheckFailed(format!("rollout failed for {}", parts.join("; ")))
 }
 
 pub async fn run(ctx: &Context, cmd: &RevertCmd) -> Result<()> {

@@ -13,10 +13,11 @@ use aws_sdk_ecs::Client;
 use crate::ecs::{
     self, CallCounter, Update, client, describe_services, journal_target, verified_update,
 };
-use crate::revert::{Call, failure_error};
+use crate::revert::Call;
 use crate::scaling;
 use crate::steady::Expect;
 use crate::taskdef::{parse_count, short_name};
+use crate::watch::failure_error;
 use crate::watch::{self, Settled, Watched, event_ids};
 
 /// Journal action of a desired-count change.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::Service;
-use common::{Output, Poll, Result, WaitOptions, poll_until};
+use common::{Error, Output, Poll, Result, WaitOptions, poll_until};
 use serde::Serialize;
 
 use crate::ecs::describe_services;
@@ -201,6 +201,32 @@ fn show_new_events(out: &Output, name: &str, svc: &Service, st: &mut State) {
     }
     let seen = entry.get_or_insert_with(HashSet::new);
     seen.extend(event_ids(svc));
+}
+
+/// The exit for services that ended failed: exit 4 with the reason and events.
+pub fn failure_error(failed: &[&Settled]) -> Error {
+    let parts: Vec<String> = failed
+        .iter()
+        .map(|s| {
+            let events: Vec<&str> = s
+                .events
+                .iter()
+                .take(3)
+                .map(|e| e.message.as_str())
+                .collect();
+            format!(
+                "{}: {}{}",
+                s.service,
+                s.reason.as_deref().unwrap_or("failed"),
+                if events.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (latest events: {})", events.join(" | "))
+                }
+            )
+        })
+        .collect();
+    Error::CheckFailed(format!("rollout failed for {}", parts.join("; ")))
 }
 
 /// Edge cases the emulator cannot produce, against the real SDK client with
@@ -493,7 +519,7 @@ mod tests {
             reason.contains("api:3 FAILED: ECS deployment circuit breaker"),
             "{reason}"
         );
-        let e = crate::revert::failure_error(&[&settled[0]]);
+        let e = failure_error(&[&settled[0]]);
         assert_eq!(e.exit_code(), 4);
         let msg = e.to_string();
         assert!(msg.contains("tasks failed to start"), "{msg}");
