@@ -10,10 +10,10 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
+use crate::check_run::{self, Plan};
 use crate::checks::{Check, Expectations, StatusSpec};
 use crate::http;
 use crate::report::Recorder;
-use crate::run::{self, Plan};
 use crate::tls::CertTracker;
 use crate::vars::Masker;
 use crate::verdict::{self, Finished};
@@ -120,19 +120,19 @@ pub async fn execute(ctx: &common::Context, args: GetArgs) -> common::Result<()>
     check.retries = args.retries;
     check.interval = args.interval.0;
     let checks = vec![check];
-    let opts = run::client_options(&args.http, &checks, 1)?;
+    let opts = check_run::client_options(&args.http, &checks, 1)?;
     let thresholds = args.thresholds.effective();
     let masker = Masker::default();
     let target = args.url.to_string();
 
     if ctx.dry_run() {
-        return run::print_plan(
+        return check_run::print_plan(
             ctx,
             &Plan {
                 command: "get",
                 dry_run: true,
                 target,
-                checks: run::planned(&checks),
+                checks: check_run::planned(&checks),
                 extra: serde_json::Map::new(),
             },
             &masker,
@@ -146,7 +146,7 @@ pub async fn execute(ctx: &common::Context, args: GetArgs) -> common::Result<()>
         .and_then(|_| CertTracker::for_urls([&args.url]));
     let started = Instant::now();
     let result = tokio::select! {
-        r = run::run_check(&client, &checks[0], 1, certs.as_ref(), &ctx.out, &masker) => r,
+        r = check_run::run_check(&client, &checks[0], 1, certs.as_ref(), &ctx.out, &masker) => r,
         () = ctx.cancel().cancelled() => return Err(common::Error::Interrupted),
     };
     let elapsed = started.elapsed();

@@ -58,6 +58,7 @@
 //! must hold. In `load` the checks' expectations are evaluated per request (no
 //! retries) and failures count towards the error rate; the thresholds decide.
 
+pub mod check_run;
 pub mod checks;
 mod examples;
 pub mod fast;

@@ -21,10 +21,10 @@ use reqwest::header::{HeaderName, HeaderValue};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::check_run::{self, Plan};
 use crate::checks::{self, Check, Expectations, StatusSpec};
 use crate::get::{check_from_flags, parse_header, parse_method};
 use crate::report::Recorder;
-use crate::run::{self, Plan};
 use crate::tls::CertTracker;
 use crate::vars::Masker;
 use crate::verdict::{self, Finished, LoadInfo};
@@ -303,7 +303,7 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
         }
     }
     let (checks, masker) = if is_checks_file(&args.target) {
-        run::load_checks(
+        check_run::load_checks(
             &PathBuf::from(&args.target),
             args.base_url.as_deref(),
             &args.vars,
@@ -336,7 +336,7 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
         Some(n) => (args.concurrency as u64).min(n) as usize,
         None => args.concurrency as usize,
     };
-    let opts = run::client_options(&args.http, &checks, workers)?;
+    let opts = check_run::client_options(&args.http, &checks, workers)?;
     let thresholds = args.thresholds.effective();
     let target = args.target.clone();
 
@@ -350,13 +350,13 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
         );
         extra.insert("requests_limit".into(), schedule.requests.into());
         extra.insert("max_requests".into(), schedule.max_requests().into());
-        return run::print_plan(
+        return check_run::print_plan(
             ctx,
             &Plan {
                 command: "load",
                 dry_run: true,
                 target,
-                checks: run::planned(&checks),
+                checks: check_run::planned(&checks),
                 extra,
             },
             &masker,

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::check_run::CheckResult;
 use crate::report::{Summary, render_summary};
-use crate::run::CheckResult;
 use crate::threshold::{self, Outcome, Severity, Threshold};
 use crate::tls::CertStatus;
 use crate::vars::Masker;
