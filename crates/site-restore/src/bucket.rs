@@ -58,6 +58,20 @@ pub fn backoff(n: u32) -> Duration {
 /// has been throttled [`THROTTLE_ATTEMPTS`] times. The SDK already retried each
 /// attempt (standard mode); this outer loop waits longer, which is what S3's
 /// SlowDown asks for.
+///
+/// Why this stays on top of the SDK's retry policy (issue 17 asked to remove
+/// it unless the SDK cannot do its job): the SDK policy is set once for every
+/// call of a run from `--max-attempts`/`AWS_MAX_ATTEMPTS` (3 by default) with
+/// a 20 s backoff cap, and its retry quota is shared by the whole client. A
+/// restore copies thousands of keys at `--concurrency` workers; S3 answers a
+/// hot prefix with bursts of SlowDown that outlast 3 attempts. Raising the
+/// attempts for the S3 client alone would silently override the operator's
+/// `AWS_MAX_ATTEMPTS` for every S3 call (listing and reads too), and the SDK
+/// has no per-operation attempt budget. This loop keeps the operator's policy
+/// for each attempt and adds a per-key budget for throttling only, so one key
+/// that stays throttled is reported on its own (`failed`) while the others are
+/// applied. `restore::tests::slow_down_on_copy_is_retried_with_backoff_until_it_succeeds`
+/// pins that behaviour (7 SlowDowns, then success).
 pub async fn with_backoff<T, F, Fut>(mut op: F) -> std::result::Result<T, AwsError>
 where
     F: FnMut() -> Fut,
