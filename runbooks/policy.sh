@@ -23,6 +23,15 @@ policy::of() {
   POLICY_DOCS+=("${doc}")
 }
 
+# notify send (rb::notify) when the settings name a destination: sns:Publish on
+# the topic, and the state tree's journal (the run's changes, each delivery).
+policy::notify() {
+  [[ -n "${NOTIFY_SNS_TOPIC_ARN:-}" || -n "${NOTIFY_WEBHOOK_URL_ENV:-}" ]] || return 0
+  local sns=()
+  [[ -z "${NOTIFY_SNS_TOPIC_ARN:-}" ]] || sns=(--sns-topic "${NOTIFY_SNS_TOPIC_ARN}")
+  policy::of notify send --event "$1-start" --run "${RUN_ID}" "${sns[@]}"
+}
+
 policy::deploy() {
   local services=() s
   for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
@@ -42,6 +51,7 @@ policy::deploy() {
     --steps "${CUTOVER_STEPS}" "${ALARM_FLAGS[@]}"
   policy::of dns-shift alarms "${ALARM_FLAGS[@]}"
   policy::of health-gate watch --gates "${RB_GATES}" --for 1m
+  policy::notify deploy
 }
 
 policy::rollback() {
@@ -70,6 +80,7 @@ policy::rollback() {
   policy::of db-snapshot verify --instance "${DB_INSTANCE}"
   policy::of site-restore restore --bucket "${SITE_BUCKET}" --manifest /dev/null "${dist[@]}"
   policy::of health-gate check --gates "${RB_GATES}"
+  policy::notify rollback
 }
 
 # Merges documents: per (condition, resources) the union of actions, then per
