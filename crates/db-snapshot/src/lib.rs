@@ -3,8 +3,8 @@
 //! over the old one's name), verify it, and prune old manual snapshots.
 
 pub mod create;
-#[cfg(test)]
 mod examples;
+#[cfg(test)]
 mod fault_tests;
 pub mod list;
 #[cfg(test)]
