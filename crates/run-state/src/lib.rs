@@ -2,13 +2,14 @@
 //! described in `common::state`): who holds the run lock and breaking it, the
 //! deploy freeze, per-run records and the shared journal.
 //!
-//! One module per subcommand: `lock`, `freeze`, `runs`, `journal`.
+//! One module per subcommand: `lock`, `freeze`, `runs`, `journal`, `report`.
 
 mod examples;
 pub mod freeze;
 pub mod journal;
 pub mod lock;
 pub mod policy;
+pub mod report;
 pub mod runs;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,7 @@ const EXAMPLES: &str = "  run-state lock status --env prod
   run-state runs list --env prod
   run-state runs show --env prod 20261202T031000.123Z-deploy-1a2b3c
   run-state journal --env prod --run 20261202T031000.123Z-deploy-1a2b3c --follow
+  run-state report --env prod --run 20261202T031000.123Z-deploy-1a2b3c --run-dir .ltc/runs/20261202T031000.123Z-deploy-1a2b3c
 
 Shared state lives at LTC_STATE (s3://BUCKET/PREFIX, or a folder; default: a
 `state` folder beside the journal). Every binary takes the environment's lock
@@ -62,6 +64,9 @@ pub enum Command {
     Runs(runs::RunsCommand),
     /// The shared journal: every intent and outcome, oldest first, as JSON lines.
     Journal(journal::JournalArgs),
+    /// Write a run's report.html (timeline, changes, weights, latency, gates,
+    /// where it failed and how to resume) from its run folder and the journal.
+    Report(report::ReportArgs),
     /// Print the minimal IAM policy (JSON) the command line after `policy` needs
     /// on the S3 state tree, e.g. `run-state policy lock status --env prod`.
     Policy(common::policy::PolicyArgs),
@@ -75,6 +80,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Unfreeze(a) => freeze::unfreeze(&ctx, a).await?,
         Command::Runs(c) => runs::run(&ctx, c).await?,
         Command::Journal(a) => journal::run(&ctx, a).await?,
+        Command::Report(a) => report::run(&ctx, a).await?,
         Command::Policy(a) => policy::run(&ctx, &cli.globals, a)?,
     }
     Ok(())

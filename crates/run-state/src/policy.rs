@@ -59,7 +59,7 @@ pub fn statements(t: &Target<Cli>) -> Policy {
             read_runs: true,
             ..none
         },
-        Command::Journal(_) => StateUse::read_journal(),
+        Command::Journal(_) | Command::Report(_) => StateUse::read_journal(),
     };
     common::policy::state(&t.globals, None, u)
 }
