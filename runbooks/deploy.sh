@@ -24,6 +24,7 @@ main() {
   rb::notify deploy-start
   local code=0
   rb::run_steps deploy "${RB_DEPLOY_STEPS[@]}" || code=$?
+  rb::report "${code}"
   if ((code != 0)); then
     rb::notify deploy-step-failed
     exit "${code}"

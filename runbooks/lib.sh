@@ -8,6 +8,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/log.sh"
 # shellcheck source=runbooks/lib-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-env.sh"
+# shellcheck source=runbooks/lib-report.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-report.sh"
 # Everything the runbooks write (run folders, binaries' JSON, transcripts, records)
 # is private to the operator, with no window where it is not (issue 16).
 umask 077

@@ -43,6 +43,7 @@ main() {
   rb::notify rollback-start
   local code=0
   rb::run_steps rollback "${RB_ROLLBACK_STEPS[@]}" || code=$?
+  rb::report "${code}"
   if ((code != 0)); then
     rb::notify rollback-step-failed
     exit "${code}"

@@ -15,3 +15,10 @@ deps::debian() {
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# deps::chromium: Debian's chromium (headless; the run report's browser test),
+# installed when missing. Prints the path of the binary.
+deps::chromium() {
+  command -v chromium >/dev/null 2>&1 || deps::debian chromium >&2
+  command -v chromium
+}
