@@ -9,14 +9,7 @@ use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
-use testkit::{Emulator, EmulatorGuard, json_stdout, offline_env};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use testkit::{Emulator, EmulatorGuard, code, json_stdout, offline_env, runtime as rt, stderr};
 
 fn client(emu: &EmulatorGuard) -> Client {
     let conf = aws_sdk_rds::Config::builder()
@@ -33,14 +26,6 @@ fn bin(emu: &EmulatorGuard, args: &[&str]) -> Output {
     emu.configure(&mut cmd);
     cmd.args(args).arg("--output").arg("json");
     cmd.output().expect("run db-snapshot")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn journal(emu: &EmulatorGuard) -> Vec<Value> {

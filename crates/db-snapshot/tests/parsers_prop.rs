@@ -5,12 +5,7 @@ use db_snapshot::naming::{Kind, parse_snapshot_input, validate, validate_snapsho
 use proptest::prelude::*;
 
 fn assert_one_short_line(msg: &str) {
-    assert!(!msg.contains('\n'), "more than one line: {msg:?}");
-    assert!(
-        msg.chars().count() <= 400,
-        "too long ({} chars)",
-        msg.chars().count()
-    );
+    testkit::assert_one_short_line(msg, 400);
 }
 
 fn any_text() -> impl Strategy<Value = String> {

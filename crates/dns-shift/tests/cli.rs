@@ -15,7 +15,7 @@ use aws_sdk_route53::types::{
     ResourceRecord, ResourceRecordSet, RrType,
 };
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, json_lines, json_stdout, offline_env};
+use testkit::{Emulator, EmulatorGuard, code, json_lines, json_stdout, offline_env, stderr};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dns-shift"))
@@ -30,14 +30,6 @@ fn on_emulator(emu: &EmulatorGuard, args: &[&str]) -> Command {
 
 fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
     on_emulator(emu, args).output().expect("run dns-shift")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 /// The zones the tests work on, made with the SDK itself.
@@ -859,11 +851,11 @@ fn production_without_yes_exits_2_and_changes_nothing() {
     ] {
         let mut cmd = on_emulator(&emu, &args(&rec(&f, WWW), &argv));
         cmd.env("LTC_ENV", "prod");
-        let started = Instant::now();
+        // stdin is not a terminal: the refusal is the exit 2 itself with no
+        // prompt, and no record changed (checked below); not a measured time.
         let o = cmd.output().unwrap();
         assert_eq!(code(&o), 2, "{argv:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
-        assert!(started.elapsed() < Duration::from_secs(20));
     }
     assert_eq!(f.all(), before);
     // With --yes it goes ahead.

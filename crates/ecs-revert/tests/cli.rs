@@ -6,7 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, json_stdout, offline_env};
+use testkit::{
+    Emulator, EmulatorGuard, json_stdout, offline_env, runtime as rt, sdk_config, stderr,
+};
 
 const CLUSTER: &str = "ltc";
 
@@ -15,24 +17,8 @@ fn emulator() -> EmulatorGuard {
     Emulator::shared_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")])
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 fn ecs(emu: &EmulatorGuard) -> aws_sdk_ecs::Client {
-    let conf = rt().block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(emu.endpoint())
-            .region(aws_config::Region::new("ap-northeast-1"))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load(),
-    );
-    aws_sdk_ecs::Client::new(&conf)
+    aws_sdk_ecs::Client::new(&sdk_config(emu))
 }
 
 /// A cluster and, per family, revisions 1..=4 and a service (desired 2) on 4.
@@ -128,10 +114,6 @@ fn bin() -> Command {
 
 fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
     cmd(emu).args(args).output().expect("run ecs-revert")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn error_lines(o: &Output) -> Vec<String> {

@@ -11,32 +11,15 @@ use aws_sdk_applicationautoscaling::types::{
 };
 use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, json_stdout, offline_env};
+use testkit::{
+    Emulator, EmulatorGuard, json_stdout, offline_env, runtime as rt, sdk_config as config, stderr,
+};
 
 const CLUSTER: &str = "ltc";
 const ROLE: &str = "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService";
 
 fn emulator() -> EmulatorGuard {
     Emulator::shared_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")])
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn config(emu: &EmulatorGuard) -> aws_config::SdkConfig {
-    rt().block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(emu.endpoint())
-            .region(aws_config::Region::new("ap-northeast-1"))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load(),
-    )
 }
 
 struct World {
@@ -203,10 +186,6 @@ fn cmd(emu: &EmulatorGuard) -> Command {
 
 fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
     cmd(emu).args(args).output().expect("run ecs-revert")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn journal_at(path: &Path) -> Vec<Value> {

@@ -7,37 +7,21 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, json_lines, json_stdout, offline_env};
+use testkit::{
+    Emulator, EmulatorGuard, json_lines, json_stdout, offline_env, runtime as rt, sdk_config,
+    stderr,
+};
 
 const ALB: &str = "app/ltc-rehearsal/0123456789abcdef";
 
 fn emulator() -> EmulatorGuard {
     // The first call in this test binary decides the server's environment.
     Emulator::shared_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")])
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn sdk_config(emu: &EmulatorGuard) -> aws_config::SdkConfig {
-    rt().block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(emu.endpoint())
-            .region(aws_config::Region::new("ap-northeast-1"))
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load(),
-    )
 }
 
 fn rehearsal_gates() -> PathBuf {
@@ -173,10 +157,6 @@ fn offline() -> Command {
         .envs(offline_env())
         .args(["--output", "json"]);
     c
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn gate<'a>(v: &'a Value, name: &str) -> &'a Value {

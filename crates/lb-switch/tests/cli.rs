@@ -12,7 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RuleCondition, TargetDescription, TargetGroupTuple,
 };
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, json_lines, json_stdout, offline_env};
+use testkit::{Emulator, EmulatorGuard, code, json_lines, json_stdout, offline_env, stderr};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lb-switch"))
@@ -23,14 +23,6 @@ fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
     emu.configure(&mut cmd);
     cmd.args(args).stdin(Stdio::null());
     cmd.output().expect("run lb-switch")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 const REGION: &str = "ap-northeast-1";

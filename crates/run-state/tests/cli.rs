@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, json_stdout};
+use testkit::{Emulator, EmulatorGuard, code, json_stdout, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_run-state");
 
@@ -76,14 +76,6 @@ fn two_operators(state: &str) -> (tempfile::TempDir, Operator, Operator) {
         user: "bob",
     };
     (dir, a, b)
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn signal(child: &Child, sig: &str) {

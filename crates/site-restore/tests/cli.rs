@@ -8,20 +8,12 @@ use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use serde_json::Value;
-use testkit::{EmulatorGuard, json_stdout};
+use testkit::{EmulatorGuard, json_stdout, runtime as rt, sdk_config};
 
 const BUCKET: &str = "ltc-site-test";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 struct Fixture {
     emu: EmulatorGuard,
@@ -34,13 +26,7 @@ impl Fixture {
     fn new() -> Self {
         let emu = testkit::Emulator::shared();
         let rt = rt();
-        let conf = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(emu.endpoint())
-                .region(Region::new("ap-northeast-1"))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-                .load(),
-        );
+        let conf = sdk_config(&emu);
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&conf)
                 .force_path_style(true)

@@ -7,12 +7,7 @@ use site_restore::manifest::Manifest;
 use site_restore::scope::{parse_at, validate_bucket, validate_prefix};
 
 fn assert_one_short_line(msg: &str) {
-    assert!(!msg.contains('\n'), "more than one line: {msg:?}");
-    assert!(
-        msg.chars().count() <= 500,
-        "too long ({} chars)",
-        msg.chars().count()
-    );
+    testkit::assert_one_short_line(msg, 500);
 }
 
 fn any_text() -> impl Strategy<Value = String> {

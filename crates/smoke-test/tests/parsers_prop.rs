@@ -9,12 +9,7 @@ use smoke_test::threshold::{Severity, parse};
 use smoke_test::vars::Vars;
 
 fn assert_one_short_line(msg: &str) {
-    assert!(!msg.contains('\n'), "more than one line: {msg:?}");
-    assert!(
-        msg.chars().count() <= 500,
-        "too long ({} chars)",
-        msg.chars().count()
-    );
+    testkit::assert_one_short_line(msg, 500);
 }
 
 fn any_text() -> impl Strategy<Value = String> {

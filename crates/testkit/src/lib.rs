@@ -6,6 +6,9 @@
 
 pub mod fault_proxy;
 pub mod iam;
+pub mod sdk;
+
+pub use sdk::{runtime, sdk_config};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -226,4 +229,30 @@ pub fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect()
+}
+
+/// A command's exit code (-1 when a signal ended it).
+pub fn code(output: &std::process::Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+/// A command's stderr as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A command's stdout as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts that an error message is one line of at most `max_chars`
+/// characters (what the parsers' property tests require of any input).
+pub fn assert_one_short_line(msg: &str, max_chars: usize) {
+    assert!(!msg.contains('\n'), "more than one line: {msg:?}");
+    assert!(
+        msg.chars().count() <= max_chars,
+        "too long ({} chars)",
+        msg.chars().count()
+    );
 }
