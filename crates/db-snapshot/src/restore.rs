@@ -277,6 +277,44 @@ pub struct RestoreResult {
     pub api_calls: u64,
 }
 
+impl RestoreResult {
+    /// What the instance and the cluster paths report before anything is
+    /// restored (all a dry run reports, with its planned calls).
+    fn before_restore(
+        ctx: &Context,
+        snap: &Snap,
+        age: Option<String>,
+        v: &Validated,
+        settings: &impl Serialize,
+    ) -> Self {
+        RestoreResult {
+            snapshot_id: snap.snapshot_id.clone(),
+            snapshot_created: snap.created,
+            snapshot_age: age,
+            source: v.source.clone(),
+            target: v.target.clone(),
+            settings: serde_json::to_value(settings).unwrap_or_default(),
+            status: "not restored (dry run)".into(),
+            endpoint: None,
+            port: None,
+            swap: None,
+            writer_instance: None,
+            inventory: None,
+            dry_run: ctx.dry_run(),
+            planned: Vec::new(),
+            api_calls: 0,
+        }
+    }
+
+    /// A dry run's result: the calls it would make, announced and listed.
+    fn into_dry_run(mut self, ctx: &Context, rds: &Rds, planned: Vec<PlannedCall>) -> Self {
+        rds::announce(&ctx.out, &planned);
+        self.planned = planned;
+        self.api_calls = rds.calls();
+        self
+    }
+}
+
 impl Render for RestoreResult {
     fn render_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         if self.dry_run {
@@ -427,28 +465,9 @@ async fn restore_instance(
     if let Some(plan) = &v.swap {
         planned.extend(plan.planned_calls());
     }
-    let mut result = RestoreResult {
-        snapshot_id: snap.snapshot_id.clone(),
-        snapshot_created: snap.created,
-        snapshot_age: age,
-        source: v.source.clone(),
-        target: v.target.clone(),
-        settings: serde_json::to_value(&settings).unwrap_or_default(),
-        status: "not restored (dry run)".into(),
-        endpoint: None,
-        port: None,
-        swap: None,
-        writer_instance: None,
-        inventory: None,
-        dry_run: ctx.dry_run(),
-        planned: Vec::new(),
-        api_calls: 0,
-    };
+    let mut result = RestoreResult::before_restore(ctx, &snap, age, v, &settings);
     if ctx.dry_run() {
-        rds::announce(&ctx.out, &planned);
-        result.planned = planned;
-        result.api_calls = rds.calls();
-        return Ok(result);
+        return Ok(result.into_dry_run(ctx, rds, planned));
     }
 
     ctx.begin_change(&match &v.swap {
@@ -662,28 +681,9 @@ async fn restore_cluster(
                    "DBInstanceClass": like.instance_class, "Engine": settings.engine}),
         ));
     }
-    let mut result = RestoreResult {
-        snapshot_id: snap.snapshot_id.clone(),
-        snapshot_created: snap.created,
-        snapshot_age: age,
-        source: v.source.clone(),
-        target: v.target.clone(),
-        settings: serde_json::to_value(&settings).unwrap_or_default(),
-        status: "not restored (dry run)".into(),
-        endpoint: None,
-        port: None,
-        swap: None,
-        writer_instance: None,
-        inventory: None,
-        dry_run: ctx.dry_run(),
-        planned: Vec::new(),
-        api_calls: 0,
-    };
+    let mut result = RestoreResult::before_restore(ctx, &snap, age, v, &settings);
     if ctx.dry_run() {
-        rds::announce(&ctx.out, &planned);
-        result.planned = planned;
-        result.api_calls = rds.calls();
-        return Ok(result);
+        return Ok(result.into_dry_run(ctx, rds, planned));
     }
     ctx.begin_change(&format!(
         "restore {} into new cluster {}",
