@@ -12,6 +12,7 @@ pub mod elb;
 mod examples;
 pub mod health;
 pub mod maintenance;
+pub mod policy;
 pub mod shift;
 pub mod show;
 pub mod undo;
@@ -64,6 +65,9 @@ pub enum Command {
     Undo(undo::UndoArgs),
     /// Healthy share of each target group; exit 4 when one is below --min-healthy.
     Health(health::HealthArgs),
+    /// Print the minimal IAM policy (JSON) the command line after `policy` needs, e.g.
+    /// `lb-switch policy shift --listener ARN --to ltc-green`
+    Policy(common::policy::PolicyArgs),
 }
 
 /// Names one listener: `--listener ARN`, or `--load-balancer NAME --port N`.
@@ -197,6 +201,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Shift(a) => shift::run(&ctx, &a).await,
         Command::Undo(a) => undo::run(&ctx, &a).await,
         Command::Health(a) => health::run(&ctx, &a).await,
+        Command::Policy(a) => policy::run(&ctx, &cli.globals, &a),
     }
 }
 
