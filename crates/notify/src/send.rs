@@ -473,14 +473,16 @@ pub async fn run(ctx: &Context, a: &SendArgs) -> Result<()> {
                 )
             })
             .collect();
-        return Err(Error::io(
-            format!(
-                "failed to deliver {} to {failed} of {} destination(s)",
+        return Err(Error::Aws(common::AwsError {
+            operation: format!(
+                "delivering {} to {failed} of {} destination(s)",
                 a.event.name(),
                 result.destinations.len()
             ),
-            std::io::Error::other(reasons.join("; ")),
-        ));
+            code: None,
+            message: reasons.join("; "),
+            status: None,
+        }));
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ fn hook(mode: Mode) -> Hook {
 
 fn aws(emu: &EmulatorGuard, args: &[&str]) -> Value {
     let out = Command::new(testkit::workspace_root().join(".venv/bin/aws"))
-        .args(["--output", "json"])
+        .args(["--output", "json", "--endpoint-url", &emu.endpoint()])
         .args(args)
         .envs(emu.env())
         .env("AWS_DEFAULT_REGION", "ap-northeast-1")
@@ -332,7 +332,7 @@ fn dead_webhooks_fail_fast_and_sns_still_delivers() {
     let (topic, queue) = topic_with_queue(&emu);
     for (mode, want) in [
         (Mode::Fail500, "HTTP 500: service broken"),
-        (Mode::Never, "no answer within 1s"),
+        (Mode::Never, "no answer within 1.0s"),
     ] {
         let h = hook(mode);
         let (out, took) = notify(
