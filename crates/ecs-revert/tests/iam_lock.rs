@@ -1,0 +1,150 @@
+//! A run lock that cannot be released (the printed policy of `ecs-revert
+//! scale` minus `s3:DeleteObject`, on an emulator that enforces IAM): the
+//! change is made, exit 0, and one warning line names the lock, its expiry and
+//! `run-state lock break`.
+
+use std::process::Command;
+
+use assert_cmd::cargo::cargo_bin;
+use testkit::iam::EnforcingGuard;
+
+const STATE: &str = "s3://ltc-state/team";
+
+fn seed(emu: &EnforcingGuard) {
+    emu.aws(&[
+        "s3api",
+        "create-bucket",
+        "--bucket",
+        "ltc-state",
+        "--create-bucket-configuration",
+        "LocationConstraint=ap-northeast-1",
+    ]);
+    emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
+    emu.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "api",
+        "--container-definitions",
+        r#"[{"name":"app","image":"app:1","memory":128}]"#,
+    ]);
+    emu.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        "ltc-prod",
+        "--service-name",
+        "api",
+        "--task-definition",
+        "api:1",
+        "--desired-count",
+        "2",
+    ]);
+    set_min(emu, "1");
+}
+
+fn set_min(emu: &EnforcingGuard, min: &str) {
+    emu.aws(&[
+        "application-autoscaling",
+        "register-scalable-target",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        "service/ltc-prod/api",
+        "--scalable-dimension",
+        "ecs:service:DesiredCount",
+        "--min-capacity",
+        min,
+        "--max-capacity",
+        "4",
+    ]);
+}
+
+fn desired(emu: &EnforcingGuard) -> i64 {
+    let v = emu.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "ltc-prod",
+        "--services",
+        "api",
+    ]);
+    v["services"][0]["desiredCount"].as_i64().unwrap_or(-1)
+}
+
+fn keys(emu: &EnforcingGuard) -> Vec<String> {
+    let v = emu.aws(&["s3api", "list-objects-v2", "--bucket", "ltc-state"]);
+    v["Contents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o["Key"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn lock_left(emu: &EnforcingGuard) -> bool {
+    keys(emu).iter().any(|k| k == "team/staging/lock.json")
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// Without `s3:DeleteObject` the change is made and the lock stays: exit 0 (a
+/// completed change is not reported as failed) and one warning line naming
+/// the lock and the command that frees it.
+#[test]
+fn a_lock_that_cannot_be_released_is_one_warning_naming_lock_break() {
+    let scale = args(&[
+        "scale",
+        "--cluster",
+        "ltc-prod",
+        "--service",
+        "api",
+        "--desired",
+        "1",
+        "--env",
+        "staging",
+        "--timeout",
+        "1m",
+    ]);
+    let emu = testkit::Emulator::enforcing();
+    let mut cmd = Command::new(cargo_bin("ecs-revert"));
+    emu.configure(&mut cmd);
+    let printed = cmd
+        .env("LTC_STATE", STATE)
+        .arg("policy")
+        .args(&scale)
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let policy = testkit::iam::emulator_view(&testkit::json_stdout(&printed));
+    seed(&emu);
+    let keys = emu.create_user(
+        "no-delete",
+        &testkit::iam::without_action(&policy, "s3:DeleteObject"),
+    );
+    emu.enforce();
+    let mut cmd = Command::new(cargo_bin("ecs-revert"));
+    emu.configure_as(&mut cmd, &keys);
+    let out = cmd.env("LTC_STATE", STATE).args(&scale).output().unwrap();
+    emu.open();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(desired(&emu), 1, "the change is made");
+    assert!(lock_left(&emu), "the lock stays until it expires");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("run lock")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let w = warnings[0];
+    for part in [
+        "warning: the run lock s3://ltc-state/team/staging/lock.json was not released",
+        "s3:DeleteObject",
+        "expires at",
+        "run-state lock break --env staging --reason TEXT",
+    ] {
+        assert!(w.contains(part), "{part:?} not in: {w}");
+    }
+}
