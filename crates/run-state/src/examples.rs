@@ -62,6 +62,13 @@ impl common::cli::Examples for crate::Cli {
             ],
         ),
         (
+            "report",
+            &[
+                "run-state report --env prod --run 20261202T031000.123Z-deploy-1a2b3c --run-dir .ltc/runs/20261202T031000.123Z-deploy-1a2b3c",
+                "run-state report --env prod --run \"$LTC_RUN_ID\" --run-dir \"$RB_RUN_DIR\" --out /tmp/report.html",
+            ],
+        ),
+        (
             "policy",
             &[
                 "run-state policy lock status --env prod",
