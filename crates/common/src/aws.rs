@@ -43,6 +43,31 @@ pub struct AwsContext {
     pub endpoint_overridden: bool,
 }
 
+/// The region and endpoint override of the last configuration loaded in
+/// this process, for error messages about calls that got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredTarget {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+}
+
+static CONFIGURED: std::sync::Mutex<Option<ConfiguredTarget>> = std::sync::Mutex::new(None);
+
+/// What [`AwsArgs::load`] (or [`note_config`]) configured last, if anything.
+pub fn configured_target() -> Option<ConfiguredTarget> {
+    CONFIGURED.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Records `config`'s region and endpoint override for error messages
+/// ([`AwsArgs::load`] does it; call it for a config built another way).
+pub fn note_config(config: &SdkConfig) {
+    let target = ConfiguredTarget {
+        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        endpoint_url: config.endpoint_url().map(str::to_owned),
+    };
+    *CONFIGURED.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
+}
+
 const HOW_TO_PROVIDE_CREDENTIALS: &str =
     "set AWS_PROFILE (see `aws configure`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
 
@@ -124,6 +149,7 @@ impl AwsArgs {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(n));
         }
         let config = loader.load().await;
+        note_config(&config);
 
         let provider = config
             .credentials_provider()

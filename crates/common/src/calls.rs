@@ -17,14 +17,44 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 /// Requests sent, per (service, operation). Clones share the same counts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CallCounter(Arc<Mutex<BTreeMap<(String, String), u64>>>);
+
+/// Every request any counter of this process recorded: the result envelope's
+/// `calls` (`None` while no counter was created, so a command that counts
+/// nothing does not claim zero calls).
+static PROCESS: Mutex<Option<BTreeMap<String, u64>>> = Mutex::new(None);
+
+impl Default for CallCounter {
+    fn default() -> Self {
+        PROCESS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(BTreeMap::new);
+        CallCounter(Arc::default())
+    }
+}
+
+/// The requests every [`CallCounter`] of this process recorded, for the
+/// result envelope; `None` when the command created no counter.
+pub fn process_calls() -> Option<crate::envelope::Calls> {
+    let map = PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+    map.as_ref().map(|by_operation| crate::envelope::Calls {
+        total: by_operation.values().sum(),
+        by_operation: by_operation.clone(),
+    })
+}
 
 impl CallCounter {
     /// Adds one request of `service` (as the SDK names it, e.g. `Route 53`) and `operation`.
     pub fn record(&self, service: &str, operation: &str) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry((service.to_owned(), operation.to_owned()))
+            .or_default() += 1;
+        drop(map);
+        let mut all = PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+        *all.get_or_insert_with(BTreeMap::new)
+            .entry(operation.to_owned())
             .or_default() += 1;
     }
 
@@ -85,16 +115,57 @@ impl Intercept for CallCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         match cfg.load::<Metadata>() {
-            Some(m) => self.record(m.service(), m.name()),
+            Some(m) => {
+                self.record(m.service(), m.name());
+                note_target(m.name(), m.service(), context.request().uri());
+            }
             None => self.record("unknown", "unknown"),
         }
         Ok(())
     }
+}
+
+/// Where an operation's last request went: its service (as the SDK names it)
+/// and the endpoint (scheme, host and port of the URI it was sent to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub service: String,
+    pub endpoint: String,
+}
+
+static TARGETS: Mutex<BTreeMap<String, Target>> = Mutex::new(BTreeMap::new());
+
+fn note_target(operation: &str, service: &str, uri: &str) {
+    // Scheme and authority only: the path and query may carry names.
+    let endpoint = match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?']).next().unwrap_or(rest);
+            format!("{scheme}://{host}")
+        }
+        None => uri.to_owned(),
+    };
+    TARGETS.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        operation.to_owned(),
+        Target {
+            service: service.to_owned(),
+            endpoint,
+        },
+    );
+}
+
+/// The service and endpoint `operation`'s last request in this process went
+/// to, when a [`CallCounter`] saw it (error messages name them).
+pub fn last_target(operation: &str) -> Option<Target> {
+    TARGETS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(operation)
+        .cloned()
 }
 
 #[cfg(test)]

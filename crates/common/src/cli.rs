@@ -12,7 +12,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result, exit_code_of};
 use crate::guard::Safety;
 use crate::journal::{Journal, JournalContext, local_user, redact_args};
-use crate::output::{Output, OutputFormat};
+use crate::output::{ColorChoice, Output, OutputFormat};
 
 /// Flags accepted by every binary and subcommand.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -28,6 +28,23 @@ pub struct GlobalArgs {
     /// More detail on stderr (-v, -vv); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Colour on stderr: auto (only on a terminal, and not when NO_COLOR is
+    /// set), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "LTC_COLOR",
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
+
+    /// Also append every progress line, warning, event and the final error as
+    /// a JSON line {ts, level, message} to FILE (created 0600), e.g. for CI logs.
+    #[arg(long, global = true, env = "LTC_EVENTS", value_name = "FILE")]
+    pub events: Option<PathBuf>,
 
     /// Environment name; `prod` makes every change ask for confirmation.
     #[arg(long = "env", global = true, env = "LTC_ENV", value_name = "NAME")]
@@ -334,13 +351,26 @@ where
     if args.get(1).is_some_and(|a| a == "man") {
         return print_man(command::<C>(), &args[2..]);
     }
-    let cli = match parse_args::<C>(args) {
+    let (cli, subcommand) = match parse_args::<C>(args) {
         Ok(c) => c,
         Err(code) => return code,
     };
     init_tracing(cli.globals().verbose);
+    crate::output::set_color(cli.globals().color);
+    let error_label = crate::output::paint("error:", "31", crate::output::stderr_color());
+    let binary = command::<C>().get_name().to_owned();
+    let this_run =
+        match crate::envelope::Run::new(&binary, &subcommand, cli.globals().events.as_deref()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{error_label} {e}");
+                return ExitCode::from(e.exit_code());
+            }
+        };
+    crate::envelope::Run::install(this_run.clone());
     if let Err(e) = check_before_any_call(cli.globals()) {
-        eprintln!("error: {e}");
+        this_run.log("error", &e.to_string(), None);
+        eprintln!("{error_label} {e}");
         return ExitCode::from(e.exit_code());
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -367,14 +397,26 @@ where
     // Do not wait for lingering background tasks (e.g. a spinner or a pending
     // connection): the result is already decided.
     runtime.shutdown_background();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let (code, error) = match result {
+        Ok(()) => (crate::exit::SUCCESS, None),
         Err(e) => {
             let e: anyhow::Error = e.into();
-            eprintln!("error: {}", crate::redact::text(&format!("{e:#}")));
-            ExitCode::from(exit_code_of_anyhow(&e))
+            (exit_code_of_anyhow(&e), Some(format!("{e:#}")))
         }
+    };
+    // The result the command printed, now that `ok` is known (crate::envelope).
+    let code = match this_run.finish(code) {
+        Err(e) if code == crate::exit::SUCCESS => {
+            eprintln!("{error_label} {e}");
+            e.exit_code()
+        }
+        _ => code,
+    };
+    if let Some(msg) = error {
+        this_run.log("error", &msg, None);
+        eprintln!("{error_label} {}", crate::redact::text(&msg));
     }
+    ExitCode::from(code)
 }
 
 /// Parses the command line. Numbers may be negative (`--desired -1` reaches the
@@ -383,7 +425,7 @@ where
 /// characters) and exit 2; `--help` and `--version` print as usual.
 fn parse_args<C: clap::Parser + Examples>(
     args: Vec<std::ffi::OsString>,
-) -> std::result::Result<C, ExitCode> {
+) -> std::result::Result<(C, String), ExitCode> {
     use clap::error::ErrorKind;
     fn negative_numbers(cmd: clap::Command) -> clap::Command {
         let cmd = cmd.allow_negative_numbers(true);
@@ -396,9 +438,16 @@ fn parse_args<C: clap::Parser + Examples>(
             .fold(cmd, |cmd, n| cmd.mut_subcommand(n, negative_numbers))
     }
     let cmd = negative_numbers(command::<C>());
-    let parsed = cmd
-        .try_get_matches_from(args)
-        .and_then(|m| C::from_arg_matches(&m));
+    let parsed = cmd.try_get_matches_from(args).and_then(|m| {
+        // The subcommand path (`lock status`) for the result envelope.
+        let mut path = Vec::new();
+        let mut cur = &m;
+        while let Some((name, sub)) = cur.subcommand() {
+            path.push(name.to_owned());
+            cur = sub;
+        }
+        C::from_arg_matches(&m).map(|c| (c, path.join(" ")))
+    });
     match parsed {
         Ok(c) => Ok(c),
         Err(e)

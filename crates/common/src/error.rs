@@ -180,6 +180,10 @@ where
         })
         .unwrap_or_default();
     let code = err.code().map(str::to_owned);
+    let no_response = matches!(
+        err,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+    );
     let message = match (&err, err.message()) {
         (_, Some(m)) if !m.is_empty() => m.to_owned(),
         (SdkError::TimeoutError(_), _) => "request timed out".to_owned(),
@@ -207,12 +211,47 @@ where
         .and_then(|r| r.body().bytes())
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
-    let (code, message) = crate::policy::explain_denial(operation, code, message, &body);
+    let (code, mut message) = crate::policy::explain_denial(operation, code, message, &body);
+    if no_response {
+        message.push_str(&where_it_went(operation));
+    }
     AwsError {
         operation: operation.to_owned(),
         code,
         message,
         status,
+    }
+}
+
+/// ` (service S, region R, endpoint E)` for a call that got no answer: the
+/// endpoint the request was sent to when a [`crate::calls::CallCounter`] saw it,
+/// else the configured endpoint override, else AWS's default form for the
+/// service. Nothing is resolved over the network.
+fn where_it_went(operation: &str) -> String {
+    let configured = crate::aws::configured_target();
+    let region = configured
+        .as_ref()
+        .map(|c| c.region.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "not set".to_owned());
+    let sent = crate::calls::last_target(operation);
+    let service = sent.as_ref().map(|t| t.service.clone());
+    let endpoint = sent
+        .map(|t| t.endpoint)
+        .or_else(|| configured.as_ref().and_then(|c| c.endpoint_url.clone()));
+    let endpoint = match (endpoint, &service) {
+        (Some(e), _) => e,
+        (None, Some(s)) => format!(
+            "https://{}.{region}.amazonaws.com (the default)",
+            s.split_whitespace()
+                .collect::<String>()
+                .to_ascii_lowercase()
+        ),
+        (None, None) => "the AWS default for the service".to_owned(),
+    };
+    match service {
+        Some(s) => format!(" (service {s}, region {region}, endpoint {endpoint})"),
+        None => format!(" (region {region}, endpoint {endpoint})"),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod calls;
 pub mod cancel;
 pub mod cli;
 pub mod duration;
+pub mod envelope;
 pub mod error;
 pub mod exit;
 pub mod gate;
@@ -24,7 +25,7 @@ pub use cancel::Cancel;
 pub use cli::{Context, GlobalArgs, HasGlobals};
 pub use duration::HumanDuration;
 pub use error::{AwsError, AwsResultExt, Error, Result};
-pub use output::{Output, OutputFormat, Render};
+pub use output::{ColorChoice, Output, OutputFormat, Render};
 pub use wait::{Poll, WaitOptions, poll_until};
 
 /// A message from a parser (serde, toml, chrono ...) made fit for one error

@@ -42,6 +42,59 @@ pub struct Output {
     stdout: Sink,
     stderr: Sink,
     stderr_is_terminal: bool,
+    /// Whether stderr may carry ANSI colour (`--color`, `NO_COLOR`).
+    color: bool,
+    /// This process's run (installed by `cli::main`): results wait for the
+    /// exit code to get their envelope, and every line also goes to `--events`.
+    run: Option<Arc<crate::envelope::Run>>,
+}
+
+/// `--color`: auto is colour when stderr is a terminal and `NO_COLOR` is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream: `always` wins over `NO_COLOR` (an explicit
+    /// flag beats the environment), `auto` needs a terminal and no `NO_COLOR`
+    /// (any non-empty value, as no-color.org says).
+    pub fn enabled(self, is_terminal: bool, no_color: Option<&str>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && no_color.is_none_or(str::is_empty),
+        }
+    }
+}
+
+/// The `--color` choice `cli::main` made for this process.
+static PROCESS_COLOR: std::sync::OnceLock<ColorChoice> = std::sync::OnceLock::new();
+
+/// Records the process's `--color` (`cli::main`).
+pub fn set_color(choice: ColorChoice) {
+    let _ = PROCESS_COLOR.set(choice);
+}
+
+/// Whether the process's stderr gets colour.
+pub fn stderr_color() -> bool {
+    PROCESS_COLOR.get().copied().unwrap_or_default().enabled(
+        std::io::stderr().is_terminal(),
+        std::env::var("NO_COLOR").ok().as_deref(),
+    )
+}
+
+/// `label` in bold `sgr` colour when `on` (`31` red, `33` yellow).
+pub fn paint(label: &str, sgr: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[1;{sgr}m{label}\x1b[0m")
+    } else {
+        label.to_owned()
+    }
 }
 
 impl std::fmt::Debug for Output {
@@ -67,7 +120,22 @@ impl Output {
             stdout: Arc::new(Mutex::new(Box::new(std::io::stdout()))),
             stderr: Arc::new(Mutex::new(Box::new(std::io::stderr()))),
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            color: stderr_color(),
+            run: crate::envelope::Run::current(),
         }
+    }
+
+    /// Attaches a run (tests of the envelope and the events file; `main`
+    /// installs the process's run for [`Output::stdio`]).
+    pub fn with_run(mut self, run: Arc<crate::envelope::Run>) -> Self {
+        self.run = Some(run);
+        self
+    }
+
+    /// Colours warnings (tests).
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
+        self
     }
 
     /// Custom writers (tests).
@@ -82,6 +150,8 @@ impl Output {
             stdout: Arc::new(Mutex::new(stdout)),
             stderr: Arc::new(Mutex::new(stderr)),
             stderr_is_terminal: false,
+            color: false,
+            run: None,
         }
     }
 
@@ -99,7 +169,17 @@ impl Output {
     }
 
     /// Prints the command's result: one JSON document, or its text form.
+    ///
+    /// With a run attached (every binary's `main` attaches one), a JSON result
+    /// is held and printed when the command returns, inside the envelope
+    /// (`crate::envelope`), so that its `ok` is the exit code's.
     pub fn result<T: Render>(&self, value: &T) -> Result<()> {
+        if self.json
+            && let Some(run) = &self.run
+        {
+            let doc = serde_json::to_value(value).map_err(|e| Error::Internal(e.to_string()))?;
+            return run.hold(doc, self.stdout.clone());
+        }
         // Serialize (or render) first so a write error keeps its kind (broken
         // pipe), and so the whole text goes through common::redact.
         let mut buf = Vec::new();
@@ -117,11 +197,24 @@ impl Output {
     }
 
     /// One event of a stream: a JSON line, or a text line.
+    /// A JSON object gets `ts` (now, RFC 3339 UTC with milliseconds) as its
+    /// first field unless it has one; with `--events` the line is also
+    /// appended there (level `event`, the text form as `message`).
     pub fn event<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
-        let line = if self.json {
-            serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))?
+        let doc = serde_json::to_value(value).map_err(|e| Error::Internal(e.to_string()))?;
+        let doc = crate::envelope::stamp_event(doc);
+        let logged = self.run.as_ref().filter(|r| r.has_events_file());
+        let text = if !self.json || logged.is_some() {
+            Some(text())
         } else {
-            text()
+            None
+        };
+        if let Some(run) = logged {
+            run.log("event", text.as_deref().unwrap_or_default(), Some(&doc));
+        }
+        let line = match (self.json, text) {
+            (false, Some(t)) => t,
+            _ => serde_json::to_string(&doc).map_err(|e| Error::Internal(e.to_string()))?,
         };
         let line = crate::redact::text(&line);
         let mut w = lock(&self.stdout);
@@ -129,15 +222,24 @@ impl Output {
     }
 
     /// A progress or status message for people (stderr); hidden by `--quiet`.
+    /// With `--events` it is also appended there (level `info`), quiet or not.
     pub fn info(&self, msg: impl AsRef<str>) {
+        if let Some(run) = &self.run {
+            run.log("info", msg.as_ref(), None);
+        }
         if !self.quiet {
             self.stderr_line(msg.as_ref());
         }
     }
 
-    /// A warning (stderr); shown even with `--quiet`.
+    /// A warning (stderr); shown even with `--quiet`. With `--events` it is
+    /// also appended there (level `warn`).
     pub fn warn(&self, msg: impl AsRef<str>) {
-        self.stderr_line(&format!("warning: {}", msg.as_ref()));
+        if let Some(run) = &self.run {
+            run.log("warn", msg.as_ref(), None);
+        }
+        let label = paint("warning:", "33", self.color);
+        self.stderr_line(&format!("{label} {}", msg.as_ref()));
     }
 
     /// Raw text for people, e.g. a table (stderr); hidden by `--quiet`.
@@ -281,8 +383,93 @@ mod tests {
             .unwrap();
         o.event(&serde_json::json!({"n": 2}), || "two".into())
             .unwrap();
-        let lines: Vec<_> = out.text().lines().map(str::to_owned).collect();
-        assert_eq!(lines, vec![r#"{"n":1}"#, r#"{"n":2}"#]);
+        let lines: Vec<serde_json::Value> = out
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        for (i, line) in lines.iter().enumerate() {
+            let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["ts", "n"]);
+            assert_eq!(line["n"], i + 1);
+            assert!(line["ts"].as_str().unwrap().ends_with('Z'));
+        }
+    }
+
+    #[test]
+    fn a_held_result_gets_the_envelope_with_ok_from_the_exit_code() {
+        for (code, ok) in [(0u8, true), (4, false)] {
+            let (o, out, _) = Output::captured(true);
+            let run = crate::envelope::Run::new("health-gate", "check", None).unwrap();
+            let o = o.with_run(run.clone());
+            o.result(&serde_json::json!({"passed": ok})).unwrap();
+            assert_eq!(out.text(), "", "held until the exit code is known");
+            run.finish(code).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&out.text()).unwrap();
+            assert_eq!(v["ok"], ok);
+            assert_eq!(v["passed"], ok);
+            assert_eq!(v["binary"], "health-gate");
+            assert_eq!(v["command"], "check");
+            assert_eq!(v["schema_version"], 1);
+        }
+    }
+
+    #[test]
+    fn text_results_are_printed_at_once_without_envelope() {
+        let (o, out, _) = Output::captured(false);
+        let run = crate::envelope::Run::new("dns-shift", "show", None).unwrap();
+        let o = o.with_run(run.clone());
+        o.result(&serde_json::json!({"a": 1})).unwrap();
+        assert!(out.text().contains("\"a\": 1"), "{}", out.text());
+        run.finish(0).unwrap();
+        assert!(!out.text().contains("schema_version"), "{}", out.text());
+    }
+
+    #[test]
+    fn every_line_goes_to_the_events_file_even_when_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let run = crate::envelope::Run::new("dns-shift", "shift", Some(&path)).unwrap();
+        let (o, _, err) = Output::captured(true);
+        let mut o = o.with_run(run);
+        o.quiet = true;
+        o.info("step 1 of 3: 25 %");
+        o.warn("alarm ltc-5xx is in INSUFFICIENT_DATA");
+        o.event(&serde_json::json!({"step": 1}), || "step 1 done".into())
+            .unwrap();
+        assert_eq!(
+            err.text(),
+            "warning: alarm ltc-5xx is in INSUFFICIENT_DATA\n"
+        );
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let levels: Vec<&str> = lines.iter().map(|l| l["level"].as_str().unwrap()).collect();
+        assert_eq!(levels, ["info", "warn", "event"]);
+        assert_eq!(lines[0]["message"], "step 1 of 3: 25 %");
+        assert_eq!(lines[2]["message"], "step 1 done");
+        assert_eq!(lines[2]["event"]["step"], 1);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["ts"].as_str().unwrap().ends_with('Z'))
+        );
+    }
+
+    #[test]
+    fn color_choice_honours_no_color_unless_always() {
+        assert!(ColorChoice::Auto.enabled(true, None));
+        assert!(ColorChoice::Auto.enabled(true, Some("")));
+        assert!(!ColorChoice::Auto.enabled(true, Some("1")));
+        assert!(!ColorChoice::Auto.enabled(false, None));
+        assert!(ColorChoice::Always.enabled(false, Some("1")));
+        assert!(!ColorChoice::Never.enabled(true, None));
+        let (o, _, err) = Output::captured(true);
+        o.with_color(true).warn("x");
+        assert_eq!(err.text(), "\u{1b}[1;33mwarning:\u{1b}[0m x\n");
     }
 
     #[test]
