@@ -18,15 +18,15 @@ const XSS: &str = "<script>console.error('xss ran')</script><img src=x onerror=a
 
 fn write(dir: &Path, name: &str, text: &str, at_secs: u64) {
     let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, text).expect("report test fixture");
     // Output files end when their binary ends: the mtime is the call's end.
     let t = SystemTime::UNIX_EPOCH + Duration::from_secs(at_secs);
     std::fs::File::options()
         .write(true)
         .open(&path)
-        .unwrap()
+        .expect("report test fixture")
         .set_modified(t)
-        .unwrap();
+        .expect("report test fixture");
 }
 
 /// 2026-12-02T03:10:00Z + s seconds, as seconds since the epoch.
@@ -53,7 +53,7 @@ fn entry(id: &str, phase: &str, time: &str, action: &str, before: Value, after: 
 /// and never ran validate.
 fn failed_run(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = root.join("runs").join(RUN);
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("report test fixture");
     let transcript = format!(
         "03:10:00 holding the run lock of staging for run {RUN}
 03:10:00 deploy: env staging, run {RUN}, steps preflight dns-cutover validate; run folder {dir}
@@ -146,7 +146,7 @@ error: gate failed: before step 2: command \"smoke {XSS}\" exit 4; reverted
     .map(Value::to_string)
     .collect::<Vec<_>>()
     .join("\n");
-    std::fs::write(&journal, lines + "\n").unwrap();
+    std::fs::write(&journal, lines + "\n").expect("report test fixture");
     (dir, journal)
 }
 
@@ -169,12 +169,17 @@ fn report(root: &Path, journal: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_command() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("report test fixture");
     let (dir, journal) = failed_run(tmp.path());
     let out = report(
         tmp.path(),
         &journal,
-        &["--run-dir", dir.to_str().unwrap(), "--exit-code", "6"],
+        &[
+            "--run-dir",
+            dir.to_str().expect("report test fixture"),
+            "--exit-code",
+            "6",
+        ],
     );
     assert_eq!(
         out.status.code(),
@@ -200,7 +205,7 @@ fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_com
     assert_eq!(v["failed_step"], json!("dns-cutover"));
     assert_eq!(v["resume"], json!(RESUME));
 
-    let html = std::fs::read_to_string(&path).unwrap();
+    let html = std::fs::read_to_string(&path).expect("report test fixture");
     for id in [
         "summary", "failure", "timeline", "changes", "dns", "latency", "gates", "files",
     ] {
@@ -215,8 +220,8 @@ fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_com
     assert!(html.contains("not run"));
     assert_eq!(html.matches("<tr class=\"call").count(), 4);
     // The failure box: the step, the exit code's meaning, the resume command.
-    let failure =
-        &html[html.find("id=\"failure\"").unwrap()..html.find("id=\"timeline\"").unwrap()];
+    let failure = &html[html.find("id=\"failure\"").expect("report test fixture")
+        ..html.find("id=\"timeline\"").expect("report test fixture")];
     assert!(failure.contains(
         "at step <code>dns-cutover</code>: exit 6 (the change failed and was reverted cleanly)"
     ));
@@ -228,7 +233,8 @@ fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_com
     );
     assert!(html.contains("exit 6, reverted"));
     // Weights over time: the read, the step to 90/10, the revert to 100/0.
-    let dns = &html[html.find("id=\"dns\"").unwrap()..html.find("id=\"latency\"").unwrap()];
+    let dns = &html[html.find("id=\"dns\"").expect("report test fixture")
+        ..html.find("id=\"latency\"").expect("report test fixture")];
     assert!(dns.contains("route53:Z1/www.example.test./CNAME"));
     assert_eq!(dns.matches("<tr class=\"weights\">").count(), 3, "{dns}");
     assert!(dns.contains("<td class=\"num\">90</td><td class=\"num\">10</td>"));
@@ -242,15 +248,20 @@ fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_com
 /// Operator input (a `--reason`, a gate command's output) is shown, never run.
 #[test]
 fn journal_and_transcript_values_are_escaped() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("report test fixture");
     let (dir, journal) = failed_run(tmp.path());
     let out = report(
         tmp.path(),
         &journal,
-        &["--run-dir", dir.to_str().unwrap(), "--exit-code", "6"],
+        &[
+            "--run-dir",
+            dir.to_str().expect("report test fixture"),
+            "--exit-code",
+            "6",
+        ],
     );
     assert_eq!(out.status.code(), Some(0));
-    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report test fixture");
     let shown = "&lt;script&gt;console.error(&#39;xss ran&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;";
     assert!(
         html.contains(&format!("reason: {shown}")),
@@ -279,29 +290,29 @@ fn journal_and_transcript_values_are_escaped() {
 
 #[test]
 fn succeeded_run_has_no_failure_section() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("report test fixture");
     let (dir, journal) = failed_run(tmp.path());
     // The resumed run: dns-cutover and validate passed.
-    let mut t = std::fs::read_to_string(dir.join("transcript.log")).unwrap();
+    let mut t = std::fs::read_to_string(dir.join("transcript.log")).expect("report test fixture");
     t.push_str(&format!(
         "03:20:00 deploy: env staging, run {RUN}, steps dns-cutover validate; run folder x\n\
          03:20:00 == dns-cutover (env staging)\n03:20:05 == validate (env staging)\n03:20:07 deploy finished: 2 step(s); run folder x\n"
     ));
-    std::fs::write(dir.join("transcript.log"), t).unwrap();
+    std::fs::write(dir.join("transcript.log"), t).expect("report test fixture");
     std::fs::write(
         dir.join("timeline.tsv"),
         "preflight\t2500\t0\ndns-cutover\t3200\t6\ndns-cutover\t5000\t0\nvalidate\t2000\t0\n",
     )
-    .unwrap();
+    .expect("report test fixture");
     let out_file = tmp.path().join("elsewhere.html");
     let out = report(
         tmp.path(),
         &journal,
         &[
             "--run-dir",
-            dir.to_str().unwrap(),
+            dir.to_str().expect("report test fixture"),
             "--out",
-            out_file.to_str().unwrap(),
+            out_file.to_str().expect("report test fixture"),
         ],
     );
     assert_eq!(
@@ -314,7 +325,7 @@ fn succeeded_run_has_no_failure_section() {
     assert_eq!(v["status"], json!("succeeded"), "{v}");
     assert_eq!(v["failed_step"], Value::Null);
     assert_eq!(v["steps"], json!(4), "each attempt of a step is a row");
-    let html = std::fs::read_to_string(&out_file).unwrap();
+    let html = std::fs::read_to_string(&out_file).expect("report test fixture");
     assert!(!html.contains("id=\"failure\""));
     assert!(html.contains("data-status=\"succeeded\""));
     // The resumed dns-cutover started at its own stamp, not after the first attempt.
@@ -323,13 +334,13 @@ fn succeeded_run_has_no_failure_section() {
 
 #[test]
 fn bad_input_exits_2() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("report test fixture");
     let journal = tmp.path().join("j.jsonl");
     let missing = tmp.path().join("nope");
     let out = report(
         tmp.path(),
         &journal,
-        &["--run-dir", missing.to_str().unwrap()],
+        &["--run-dir", missing.to_str().expect("report test fixture")],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run folder"));
@@ -344,9 +355,9 @@ fn bad_input_exits_2() {
             "--run",
             "../etc",
             "--run-dir",
-            tmp.path().to_str().unwrap(),
+            tmp.path().to_str().expect("report test fixture"),
         ])
         .output()
-        .unwrap();
+        .expect("report test fixture");
     assert_eq!(out.status.code(), Some(2));
 }
