@@ -87,7 +87,7 @@ fn run(bin: &str, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Run {
 }
 
 fn validator() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(&generated_schema()).unwrap();
+    let schema: Value = serde_json::from_str(&generated_schema()).expect("the schema is JSON");
     jsonschema::validator_for(&schema).expect("the envelope schema compiles")
 }
 
