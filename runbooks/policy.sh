@@ -32,6 +32,23 @@ policy::notify() {
   policy::of notify send --event "$1-start" --run "${RUN_ID}" "${sns[@]}"
 }
 
+# lb-switch, when the settings name a load balancer: the target health checks of
+# deploy-application/validate and (rollback) the maintenance rule on and off.
+policy::lb() {
+  [[ -n "${LB_LISTENER_ARN:-}" ]] || return 0
+  local groups=() g
+  for g in "${LB_TARGET_GROUP_OLD:-}" "${LB_TARGET_GROUP_NEW:-}"; do
+    [[ -z "${g}" ]] || groups+=(--target-group "${g}")
+  done
+  ((${#groups[@]} == 0)) || policy::of lb-switch health "${groups[@]}"
+  [[ "$1" == rollback ]] || return 0
+  local page=(--body "${MAINTENANCE_BODY_FILE:-/dev/null}")
+  [[ -z "${LB_MAINTENANCE_TG:-}" ]] || page=(--target-group "${LB_MAINTENANCE_TG}")
+  policy::of lb-switch show --listener "${LB_LISTENER_ARN}"
+  policy::of lb-switch maintenance on --listener "${LB_LISTENER_ARN}" "${page[@]}"
+  policy::of lb-switch maintenance off --listener "${LB_LISTENER_ARN}"
+}
+
 policy::deploy() {
   local services=() s
   for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
@@ -51,6 +68,7 @@ policy::deploy() {
     --steps "${CUTOVER_STEPS}" "${ALARM_FLAGS[@]}"
   policy::of dns-shift alarms "${ALARM_FLAGS[@]}"
   policy::of health-gate watch --gates "${RB_GATES}" --for 1m
+  policy::lb deploy
   policy::notify deploy
 }
 
@@ -80,6 +98,7 @@ policy::rollback() {
   policy::of db-snapshot verify --instance "${DB_INSTANCE}"
   policy::of site-restore restore --bucket "${SITE_BUCKET}" --manifest /dev/null "${dist[@]}"
   policy::of health-gate check --gates "${RB_GATES}"
+  policy::lb rollback
   policy::notify rollback
 }
 
