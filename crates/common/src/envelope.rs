@@ -89,6 +89,34 @@ pub fn wrap(doc: Value, envelope: &Envelope) -> Value {
     Value::Object(map)
 }
 
+/// The envelope's own fields ([`Envelope`] plus `envelope`), as [`wrap`] adds them.
+pub const FIELDS: [&str; 9] = [
+    "schema_version",
+    "ok",
+    "binary",
+    "command",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "calls",
+    "envelope",
+];
+
+/// A command's saved result read back as input (a site manifest, a run record):
+/// the envelope's fields taken off, so the document is again what the command
+/// itself wrote. Only for documents whose own fields never use these names.
+pub fn strip(doc: Value) -> Value {
+    match doc {
+        Value::Object(mut map) => {
+            for k in FIELDS {
+                map.remove(k);
+            }
+            Value::Object(map)
+        }
+        other => other,
+    }
+}
+
 /// Adds `ts` (now) as the first field of an event object that has none.
 pub fn stamp_event(doc: Value) -> Value {
     match doc {
@@ -328,5 +356,30 @@ mod tests {
         assert!(v["ts"].as_str().unwrap().ends_with('Z'));
         let own = stamp_event(json!({"ts": "x", "n": 1}));
         assert_eq!(own, json!({"ts": "x", "n": 1}));
+    }
+}
+
+#[cfg(test)]
+mod strip_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strip_takes_off_exactly_what_wrap_added() {
+        let own = json!({"bucket": "b", "objects": [1, 2]});
+        let env = Envelope {
+            schema_version: SCHEMA_VERSION,
+            ok: true,
+            binary: "site-restore".into(),
+            command: "record".into(),
+            started_at: "2026-12-02T00:00:00.000Z".into(),
+            finished_at: "2026-12-02T00:00:00.001Z".into(),
+            duration_ms: 1,
+            calls: None,
+        };
+        let wrapped = wrap(own.clone(), &env);
+        assert_ne!(wrapped, own);
+        assert_eq!(strip(wrapped), own);
+        assert_eq!(strip(json!([1])), json!([1]));
     }
 }

@@ -425,12 +425,12 @@ pub async fn run(ctx: &Context, a: &SendArgs) -> Result<()> {
     let destinations = if ctx.dry_run() {
         let mut d = Vec::new();
         if let Some(t) = &plan.topic {
-            ctx.out.info(&format!("dry run: would publish to {t}"));
+            ctx.out.info(format!("dry run: would publish to {t}"));
             d.push(Delivery::skipped("sns", t));
         }
         if let Some((label, _)) = &plan.webhook {
             ctx.out
-                .info(&format!("dry run: would POST to the webhook in {label}"));
+                .info(format!("dry run: would POST to the webhook in {label}"));
             d.push(Delivery::skipped("webhook", label));
         }
         d
@@ -450,7 +450,7 @@ pub async fn run(ctx: &Context, a: &SendArgs) -> Result<()> {
         summary: sum,
     };
     for d in result.destinations.iter().filter(|d| !d.ok) {
-        ctx.out.warn(&format!(
+        ctx.out.warn(format!(
             "notification {} not delivered to {} {}: {}",
             a.event.name(),
             d.kind,
@@ -501,7 +501,7 @@ async fn deliver_all(
         Ok(Ok(j)) => Some(j),
         Ok(Err(e)) => {
             ctx.out
-                .warn(&format!("notifications are not journaled: {e}"));
+                .warn(format!("notifications are not journaled: {e}"));
             None
         }
         Err(_) => {
@@ -515,13 +515,13 @@ async fn deliver_all(
         journal.and_then(|j| match j.intent("notify.send", target, before.clone()) {
             Ok(c) => Some(c),
             Err(e) => {
-                ctx.out.warn(&format!("notification not journaled: {e}"));
+                ctx.out.warn(format!("notification not journaled: {e}"));
                 None
             }
         })
     };
-    let sns_change = plan.topic.as_deref().map(intent).flatten();
-    let hook_change = plan.webhook.as_ref().map(|(l, _)| intent(l)).flatten();
+    let sns_change = plan.topic.as_deref().and_then(intent);
+    let hook_change = plan.webhook.as_ref().and_then(|(l, _)| intent(l));
 
     let sns_fut = async {
         match &plan.topic {
@@ -548,7 +548,7 @@ async fn deliver_all(
             };
             if let Err(e) = r {
                 ctx.out
-                    .warn(&format!("notification outcome not journaled: {e}"));
+                    .warn(format!("notification outcome not journaled: {e}"));
             }
         }
         out.push(d);

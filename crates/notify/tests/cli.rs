@@ -30,8 +30,8 @@ struct Hook {
 }
 
 fn hook(mode: Mode) -> Hook {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("test setup");
+    let port = listener.local_addr().expect("test setup").port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
     std::thread::spawn(move || {
@@ -39,28 +39,28 @@ fn hook(mode: Mode) -> Hook {
             let Ok(mut stream) = stream else { continue };
             let seen = seen2.clone();
             std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut reader = BufReader::new(stream.try_clone().expect("test setup"));
                 let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
+                reader.read_line(&mut line).expect("test setup");
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
                 let mut len = 0usize;
                 loop {
                     let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
+                    reader.read_line(&mut h).expect("test setup");
                     if h.trim().is_empty() {
                         break;
                     }
                     if let Some((k, v)) = h.split_once(':')
                         && k.eq_ignore_ascii_case("content-length")
                     {
-                        len = v.trim().parse().unwrap();
+                        len = v.trim().parse().expect("test setup");
                     }
                 }
                 let mut body = vec![0u8; len];
-                reader.read_exact(&mut body).unwrap();
+                reader.read_exact(&mut body).expect("test setup");
                 seen.lock()
-                    .unwrap()
-                    .push((path, String::from_utf8(body).unwrap()));
+                    .expect("test setup")
+                    .push((path, String::from_utf8(body).expect("test setup")));
                 let reply = match mode {
                     Mode::Ok => {
                         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
@@ -99,7 +99,7 @@ fn aws(emu: &EmulatorGuard, args: &[&str]) -> Value {
     if out.stdout.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_slice(&out.stdout).expect("test setup")
     }
 }
 
@@ -107,11 +107,11 @@ fn aws(emu: &EmulatorGuard, args: &[&str]) -> Value {
 fn topic_with_queue(emu: &EmulatorGuard) -> (String, String) {
     let topic = aws(emu, &["sns", "create-topic", "--name", "ltc-releases"])["TopicArn"]
         .as_str()
-        .unwrap()
+        .expect("test setup")
         .to_owned();
     let queue = aws(emu, &["sqs", "create-queue", "--queue-name", "ltc-notes"])["QueueUrl"]
         .as_str()
-        .unwrap()
+        .expect("test setup")
         .to_owned();
     let qarn = aws(
         emu,
@@ -125,7 +125,7 @@ fn topic_with_queue(emu: &EmulatorGuard) -> (String, String) {
         ],
     )["Attributes"]["QueueArn"]
         .as_str()
-        .unwrap()
+        .expect("test setup")
         .to_owned();
     aws(
         emu,
@@ -163,13 +163,13 @@ fn received(emu: &EmulatorGuard, queue: &str) -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|m| serde_json::from_str(m["Body"].as_str().unwrap()).unwrap())
+        .map(|m| serde_json::from_str(m["Body"].as_str().expect("test setup")).expect("test setup"))
         .collect()
 }
 
 /// A run folder as the runbooks leave it after a failed validate step.
 fn run_dir(dir: &Path) {
-    let w = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    let w = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("test setup");
     w(
         "timeline.tsv",
         "preflight\t3872\t0\nbackup-database\t652\t0\ndns-cutover\t2749\t0\nvalidate\t4707\t4\n",
@@ -197,7 +197,7 @@ fn notify(
     args: &[&str],
     hook_url: Option<&str>,
 ) -> (std::process::Output, Duration) {
-    let mut cmd = Command::cargo_bin("notify").unwrap();
+    let mut cmd = Command::cargo_bin("notify").expect("test setup");
     emu.configure(&mut cmd);
     cmd.env_remove("NOTIFY_HOOK");
     if let Some(u) = hook_url {
@@ -206,7 +206,7 @@ fn notify(
     cmd.env("LTC_OPERATOR", "alice");
     cmd.args(args);
     let started = Instant::now();
-    let out = cmd.output().unwrap();
+    let out = cmd.output().expect("test setup");
     (out, started.elapsed())
 }
 
@@ -234,7 +234,7 @@ fn both_destinations_get_the_summary() {
     let emu = Emulator::shared();
     let (topic, queue) = topic_with_queue(&emu);
     let h = hook(Mode::Ok);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test setup");
     run_dir(dir.path());
     let (out, _) = notify(
         &emu,
@@ -247,7 +247,7 @@ fn both_destinations_get_the_summary() {
             "--run",
             RUN,
             "--run-dir",
-            dir.path().to_str().unwrap(),
+            dir.path().to_str().expect("test setup"),
             "--sns-topic",
             &topic,
             "--webhook-url-env",
@@ -277,13 +277,14 @@ fn both_destinations_get_the_summary() {
     assert_eq!(env["Type"], "Notification");
     assert_eq!(env["TopicArn"], topic);
     assert_eq!(env["Subject"], "[rehearsal] deploy step-failed at validate");
-    let msg: Value = serde_json::from_str(env["Message"].as_str().unwrap()).unwrap();
+    let msg: Value =
+        serde_json::from_str(env["Message"].as_str().expect("test setup")).expect("test setup");
     assert_eq!(msg["event"], "deploy-step-failed");
     assert_eq!(msg["run_id"], RUN);
     assert_eq!(msg["env"], "rehearsal");
     assert_eq!(msg["operator"], "alice");
     assert_eq!(msg["message"], "p95 over budget");
-    assert_eq!(msg["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(msg["steps"].as_array().expect("test setup").len(), 4);
     assert_eq!(msg["steps"][3]["outcome"], "failed");
     assert_eq!(msg["total_ms"], 3872 + 652 + 2749 + 4707);
     assert_eq!(msg["failed_step"]["name"], "validate");
@@ -299,16 +300,16 @@ fn both_destinations_get_the_summary() {
     assert_eq!(msg["figures"]["health_gates"][0]["pass"], 9);
 
     // Webhook: Slack-compatible JSON at the URL's path.
-    let seen = h.seen.lock().unwrap().clone();
+    let seen = h.seen.lock().expect("test setup").clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0, format!("/services/T1/B2/{TOKEN}"));
-    let body: Value = serde_json::from_str(&seen[0].1).unwrap();
-    let text = body["text"].as_str().unwrap();
+    let body: Value = serde_json::from_str(&seen[0].1).expect("test setup");
+    let text = body["text"].as_str().expect("test setup");
     assert!(
         text.contains("deploy STOPPED") && text.contains("validate") && text.contains(RUN),
         "{text}"
     );
-    let blocks = body["blocks"].as_array().unwrap();
+    let blocks = body["blocks"].as_array().expect("test setup");
     assert_eq!(blocks[0]["type"], "header");
     let all = body.to_string();
     assert!(
@@ -318,7 +319,7 @@ fn both_destinations_get_the_summary() {
     assert!(all.contains("--from validate"), "{all}");
 
     // Journaled, under the variable's name only.
-    let journal = std::fs::read_to_string(emu.journal_path()).unwrap();
+    let journal = std::fs::read_to_string(emu.journal_path()).expect("test setup");
     assert_eq!(journal.matches("\"notify.send\"").count(), 4, "{journal}");
     assert!(journal.contains("$NOTIFY_HOOK"));
     no_token_anywhere(&out, &emu.journal_path());
@@ -372,10 +373,12 @@ fn dead_webhooks_fail_fast_and_sns_still_delivers() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(want), "{stderr}");
         // Both servers read the whole request; one answers 500, the other never.
-        assert_eq!(h.seen.lock().unwrap().len(), 1);
+        assert_eq!(h.seen.lock().expect("test setup").len(), 1);
         let envelopes = received(&emu, &queue);
         assert_eq!(envelopes.len(), 1);
-        let msg: Value = serde_json::from_str(envelopes[0]["Message"].as_str().unwrap()).unwrap();
+        let msg: Value =
+            serde_json::from_str(envelopes[0]["Message"].as_str().expect("test setup"))
+                .expect("test setup");
         assert_eq!(msg["event"], "rollback-start");
         no_token_anywhere(&out, &emu.journal_path());
     }
@@ -410,11 +413,11 @@ fn a_missing_topic_is_a_failed_destination_not_a_crash() {
     assert!(
         result["destinations"][0]["reason"]
             .as_str()
-            .unwrap()
+            .expect("test setup")
             .contains("Publish failed")
     );
     assert_eq!(result["destinations"][1]["ok"], true);
-    assert_eq!(h.seen.lock().unwrap().len(), 1);
+    assert_eq!(h.seen.lock().expect("test setup").len(), 1);
 }
 
 #[test]
@@ -448,13 +451,13 @@ fn dry_run_sends_nothing() {
     let result = testkit::json_stdout(&out);
     assert_eq!(result["dry_run"], true);
     assert_eq!(result["destinations"][0]["dry_run"], true);
-    assert!(h.seen.lock().unwrap().is_empty());
+    assert!(h.seen.lock().expect("test setup").is_empty());
     assert!(!emu.journal_path().exists());
 }
 
 #[test]
 fn bad_input_exits_2_with_no_call() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test setup");
     let topic = "arn:aws:sns:ap-northeast-1:123456789012:ltc-releases";
     let base = ["send", "--event", "deploy-start", "--run", RUN];
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
@@ -531,7 +534,7 @@ fn bad_input_exits_2_with_no_call() {
         ),
     ];
     for (extra, url, want) in cases {
-        let mut cmd = Command::cargo_bin("notify").unwrap();
+        let mut cmd = Command::cargo_bin("notify").expect("test setup");
         cmd.envs(testkit::offline_env())
             .env("LTC_JOURNAL", dir.path().join("journal.jsonl"))
             .env_remove("LTC_ENV")
@@ -551,7 +554,7 @@ fn bad_input_exits_2_with_no_call() {
         if let Some(u) = url {
             cmd.env("NOTIFY_HOOK", u);
         }
-        let out = cmd.output().unwrap();
+        let out = cmd.output().expect("test setup");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
         assert!(

@@ -60,12 +60,16 @@ impl Manifest {
     /// naming `source` (the file name or "stdin").
     pub fn parse(text: &str, source: &str) -> Result<Self> {
         let bad = |why: String| Error::usage(format!("manifest {source} is not usable: {why}"));
-        let m: Manifest = serde_json::from_str(text).map_err(|e| {
+        let expected = |e: serde_json::Error| {
             bad(format!(
                 "{} (expected the JSON that `site-restore record` prints)",
                 common::clip(&e.to_string())
             ))
-        })?;
+        };
+        // `record`'s saved stdout carries the result envelope (common::envelope);
+        // the manifest itself is what is left without it.
+        let doc: serde_json::Value = serde_json::from_str(text).map_err(expected)?;
+        let m: Manifest = serde_json::from_value(common::envelope::strip(doc)).map_err(expected)?;
         crate::scope::validate_bucket(&m.bucket).map_err(|e| bad(e.to_string()))?;
         crate::scope::validate_prefix(&m.prefix).map_err(|e| bad(e.to_string()))?;
         if m.format != FORMAT {
