@@ -16,9 +16,49 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
+/// The oldest age an age flag accepts (ten years).
+pub const MAX_AGE: Duration = Duration::from_secs(3650 * 24 * 3600);
+
+/// An age flag value (how old something is, e.g. a snapshot for `prune --older-than 30d`):
+/// parsed like [`HumanDuration`] but up to [`MAX_AGE`], since it is never waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanAge(pub Duration);
+
+impl FromStr for HumanAge {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let d = parse_human(s)?;
+        if d > MAX_AGE {
+            let q = crate::quote(s.trim());
+            return Err(format!("age {q} is longer than the 10 years allowed"));
+        }
+        Ok(HumanAge(d))
+    }
+}
+
+impl fmt::Display for HumanAge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", format_duration(self.0))
+    }
+}
+
 impl FromStr for HumanDuration {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let d = parse_human(s)?;
+        // No wait, bake or watch of this toolkit is meant to outlast a week; a
+        // typo such as `9999999999w` must not bake with traffic half moved.
+        if d > MAX_DURATION {
+            let q = crate::quote(s.trim());
+            return Err(format!("duration {q} is longer than the 7 days allowed"));
+        }
+        Ok(HumanDuration(d))
+    }
+}
+
+/// `500ms`, `30s`, `5m`, `1h30m`, `30d` -> a duration; a number needs a unit.
+fn parse_human(s: &str) -> std::result::Result<Duration, String> {
+    {
         let t = s.trim();
         if t.is_empty() {
             return Err("empty duration (use e.g. 500ms, 30s, 5m)".into());
@@ -38,12 +78,7 @@ impl FromStr for HumanDuration {
             };
             format!("bad duration {q}: {why} (use e.g. 500ms, 30s, 5m)")
         })?;
-        // No wait, bake or watch of this toolkit is meant to outlast a week; a
-        // typo such as `9999999999w` must not bake with traffic half moved.
-        if d > MAX_DURATION {
-            return Err(format!("duration {q} is longer than the 7 days allowed"));
-        }
-        Ok(HumanDuration(d))
+        Ok(d)
     }
 }
 
@@ -137,6 +172,10 @@ mod tests {
     fn durations_over_a_week_and_past_deadlines_are_refused() {
         let e = "9999999999w".parse::<HumanDuration>().unwrap_err();
         assert!(e.contains("longer than the 7 days"), "{e}");
+        let age: HumanAge = "30d".parse().expect("30 days is an age");
+        assert_eq!(age.0, Duration::from_secs(30 * 24 * 3600));
+        let e = "20000d".parse::<HumanAge>().expect_err("over ten years");
+        assert!(e.contains("longer than the 10 years"), "{e}");
         assert!("7d".parse::<HumanDuration>().is_ok());
         let long = format!("{}s", "9".repeat(10_000));
         let e = long.parse::<HumanDuration>().unwrap_err();

@@ -23,7 +23,7 @@ pub mod wait;
 pub use aws::{AwsArgs, AwsContext};
 pub use cancel::Cancel;
 pub use cli::{Context, GlobalArgs, HasGlobals};
-pub use duration::HumanDuration;
+pub use duration::{HumanAge, HumanDuration};
 pub use error::{AwsError, AwsResultExt, Error, Result};
 pub use output::{ColorChoice, Output, OutputFormat, Render};
 pub use wait::{Poll, WaitOptions, poll_until};

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
 
-use common::{AwsResultExt, Context, Error, HumanDuration, Render, Result};
+use common::{AwsResultExt, Context, Error, HumanAge, Render, Result};
 
 use crate::list::Aged;
 use crate::naming::{self, Kind};
@@ -25,7 +25,7 @@ pub struct PruneArgs {
 
     /// Beyond the N kept, only delete snapshots older than this (e.g. 30d).
     #[arg(long, value_name = "DURATION")]
-    pub older_than: Option<HumanDuration>,
+    pub older_than: Option<HumanAge>,
 
     /// Only consider snapshots whose id starts with this.
     #[arg(long, value_name = "PREFIX")]
