@@ -79,9 +79,12 @@ main() {
   ((pages >= 40)) || log::die "only ${pages} man pages"
   echo "man pages rendered without warnings: ${pages}"
 
-  outside "${WORK}/p/share/ltc/runbooks/policy.sh" --env rehearsal >"${WORK}/policy.json" 2>"${WORK}/policy.err" ||
+  # The rehearsal settings name the checkout's fixture assembly; an installed set
+  # has runbooks but no fixtures, so the assembly is named as an operator would.
+  LTC_REHEARSAL_ASSEMBLY="${LTC_ROOT}/fixtures/cdk.out" \
+    outside "${WORK}/p/share/ltc/runbooks/policy.sh" --env rehearsal >"${WORK}/policy.json" 2>"${WORK}/policy.err" ||
     log::die "installed policy.sh failed: $(tail -n 3 "${WORK}/policy.err")"
-  grep -qF "binaries: ${WORK}/p/bin (PATH)" "${WORK}/policy.err" ||
+  grep -qF "binaries: ${WORK}/p/bin (PATH" "${WORK}/policy.err" ||
     log::die "installed policy.sh did not say it used PATH: $(head -n 3 "${WORK}/policy.err")"
   jq -e '.Statement | length > 0' "${WORK}/policy.json" >/dev/null
   echo "installed runbook used the binaries on PATH"
