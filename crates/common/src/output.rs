@@ -180,6 +180,13 @@ impl Output {
             let doc = serde_json::to_value(value).map_err(|e| Error::Internal(e.to_string()))?;
             return run.hold(doc, self.stdout.clone());
         }
+        self.document(value)
+    }
+
+    /// Prints a document that is itself the product, exactly as it is: no
+    /// envelope (an IAM policy printed by `policy` must stay a valid policy
+    /// document that `aws iam put-role-policy` accepts).
+    pub fn document<T: Render>(&self, value: &T) -> Result<()> {
         // Serialize (or render) first so a write error keeps its kind (broken
         // pipe), and so the whole text goes through common::redact.
         let mut buf = Vec::new();

@@ -362,7 +362,8 @@ pub fn parse_target<C: clap::Parser + HasGlobals>(
 
 /// Prints the document as the command's result.
 pub fn print(ctx: &Context, policy: &Policy) -> Result<()> {
-    ctx.out.result(&policy.document())
+    // The policy document is the product: printed without the result envelope.
+    ctx.out.document(&policy.document())
 }
 
 /// How a command uses the environment's state tree (`LTC_STATE`).

@@ -110,20 +110,11 @@ fn real_binaries_output_validates_against_the_schema() {
     let offline = testkit::offline_env();
     let cases: [(&str, &[&str], &str); 3] = [
         // (`run-state lock new-run-id` prints an event line, not a result;
-        // `policy` takes the command it explains as arguments, not a subcommand.)
+        // `policy` prints an IAM policy document, which stays unwrapped: see below.)
         (
-            "dns-shift",
-            &[
-                "policy",
-                "undo",
-                "--zone",
-                "Z0123ABC",
-                "--record",
-                "www.example.com",
-                "--output",
-                "json",
-            ],
-            "policy",
+            "run-state",
+            &["runs", "list", "--env", "staging", "--output", "json"],
+            "runs list",
         ),
         (
             "run-state",
@@ -131,20 +122,9 @@ fn real_binaries_output_validates_against_the_schema() {
             "lock status",
         ),
         (
-            "dns-shift",
-            &[
-                "policy",
-                "shift",
-                "--zone",
-                "Z0123ABC",
-                "--record",
-                "www.example.com",
-                "--to",
-                "green",
-                "--output",
-                "json",
-            ],
-            "policy",
+            "run-state",
+            &["lock", "status", "--env", "prod", "--output", "json"],
+            "lock status",
         ),
     ];
     for (bin, args, command) in cases {
@@ -166,6 +146,37 @@ fn real_binaries_output_validates_against_the_schema() {
         assert!(start <= end, "{what}: {start} > {end}");
         assert!(doc["duration_ms"].as_u64().is_some(), "{what}");
     }
+}
+
+/// `policy` prints an IAM policy document that IAM must accept as it is: no
+/// envelope field may be added to it.
+#[test]
+fn a_printed_policy_is_a_bare_iam_document() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let offline = testkit::offline_env();
+    let args = [
+        "policy",
+        "shift",
+        "--zone",
+        "Z0123ABC",
+        "--record",
+        "www.example.com",
+        "--to",
+        "green",
+        "--output",
+        "json",
+    ];
+    let r = run("dns-shift", &args, &offline, dir.path());
+    assert_eq!(r.code, 0, "stderr {}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("stdout is JSON");
+    let mut keys: Vec<&str> = doc
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["Statement", "Version"], "{doc:#}");
 }
 
 /// A call to a closed port fails with exit 3; the error names the service,
