@@ -39,6 +39,13 @@ impl common::cli::Examples for crate::Cli {
                 "lb-switch health --target-group ARN --target-group ARN2 --output json",
             ],
         ),
+        (
+            "policy",
+            &[
+                "lb-switch policy maintenance on --listener ARN --target-group ltc-maintenance",
+                "lb-switch policy shift --listener ARN --to ltc-green --steps 10,50,100",
+            ],
+        ),
     ];
 }
 
