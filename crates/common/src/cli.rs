@@ -419,6 +419,54 @@ where
     ExitCode::from(code)
 }
 
+/// [`main`] for a binary whose `run` takes the [`Context`] ready made (built
+/// from the global flags and the binary's name, as every binary did by hand):
+/// `common::cli::start(my_binary::run)` with `async fn run(ctx: Context, cli: Cli)`.
+pub fn start<C, F, Fut, E>(run: F) -> ExitCode
+where
+    C: clap::Parser + HasGlobals + Examples,
+    F: FnOnce(Context, C) -> Fut,
+    Fut: Future<Output = std::result::Result<(), E>>,
+    E: Into<anyhow::Error>,
+{
+    main(|cli: C| {
+        let ctx = Context::new(command::<C>().get_name(), cli.globals());
+        run(ctx, cli)
+    })
+}
+
+/// Declares a binary's top-level clap struct `Cli`: the shared [`GlobalArgs`]
+/// flattened, the binary's own subcommand enum, and [`HasGlobals`]. The
+/// attributes given (doc comment, `#[command(name, version, about,
+/// after_help)]`) go on the struct unchanged, so `--help` reads as before.
+///
+/// ```ignore
+/// common::declare_cli! {
+///     #[command(name = "dns-shift", version, after_help = common::cli::after_help(EXAMPLES))]
+///     Command
+/// }
+/// ```
+#[macro_export]
+macro_rules! declare_cli {
+    ($(#[$meta:meta])* $command:ty) => {
+        #[derive(Debug, clap::Parser)]
+        $(#[$meta])*
+        pub struct Cli {
+            #[command(flatten)]
+            pub globals: $crate::GlobalArgs,
+
+            #[command(subcommand)]
+            pub command: $command,
+        }
+
+        impl $crate::HasGlobals for Cli {
+            fn globals(&self) -> &$crate::GlobalArgs {
+                &self.globals
+            }
+        }
+    };
+}
+
 /// Parses the command line. Numbers may be negative (`--desired -1` reaches the
 /// command's own range check and its plain message instead of being taken for
 /// a flag); a usage error is one line (clap's first, cut to about 200
@@ -984,6 +1032,47 @@ mod tests {
         let page = std::fs::read_to_string(dir.path().join("demo-show.1")).unwrap();
         assert!(page.contains("demo show \\-\\-zone a"), "{page}");
         assert!(dir.path().join("demo-lock-status.1").exists());
+    }
+
+    /// The struct every binary wrote by hand before `declare_cli!`.
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "demo", version, about = "Demo.", after_help = after_help("  demo show"))]
+    struct HandCli {
+        #[command(flatten)]
+        globals: GlobalArgs,
+        #[command(subcommand)]
+        command: DemoCommand,
+    }
+
+    mod declared {
+        use super::{DemoCommand, after_help};
+        crate::declare_cli! {
+            #[command(name = "demo", version, about = "Demo.", after_help = after_help("  demo show"))]
+            DemoCommand
+        }
+    }
+
+    // The declared struct parses and helps exactly as the hand-written one.
+    #[test]
+    fn declared_cli_is_the_hand_written_struct() {
+        use clap::{CommandFactory, Parser};
+        let mut hand = HandCli::command();
+        let mut declared = declared::Cli::command();
+        assert_eq!(
+            hand.render_long_help().to_string(),
+            declared.render_long_help().to_string()
+        );
+        for sub in ["show", "lock"] {
+            let h = hand.find_subcommand_mut(sub).unwrap().render_long_help();
+            let d = declared
+                .find_subcommand_mut(sub)
+                .unwrap()
+                .render_long_help();
+            assert_eq!(h.to_string(), d.to_string());
+        }
+        let cli = declared::Cli::parse_from(["demo", "--env", "prod", "show", "--zone", "z"]);
+        assert_eq!(cli.globals().env_name.as_deref(), Some("prod"));
+        assert!(matches!(cli.command, DemoCommand::Show { ref zone } if zone == "z"));
     }
 
     #[test]

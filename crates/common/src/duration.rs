@@ -94,6 +94,35 @@ impl serde::Serialize for HumanDuration {
     }
 }
 
+/// Parses a duration flag taken as text (so a bad value is one usage line,
+/// exit 2, with the flag named) and at most `max`, written `max_text` in the
+/// message. dns-shift and lb-switch read `--bake`, `--timeout` and
+/// `--gate-timeout` with it, capped at 24h.
+pub fn parse_flag_at_most(
+    flag: &str,
+    raw: &str,
+    max: Duration,
+    max_text: &str,
+) -> Result<Duration> {
+    if raw.chars().count() > 32 {
+        return Err(Error::usage(format!(
+            "{flag} must be a duration such as 30s, 5m or 1h, got {}",
+            crate::quote(raw)
+        )));
+    }
+    let d = raw
+        .parse::<HumanDuration>()
+        .map(|d| d.0)
+        .map_err(|e| Error::usage(format!("{flag}: {e}")))?;
+    if d > max {
+        return Err(Error::usage(format!(
+            "{flag} must be at most {max_text}, got {}",
+            raw.trim()
+        )));
+    }
+    Ok(d)
+}
+
 /// Short human form: `850ms`, `12.3s`, `4m05s`, `1h02m`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -168,6 +197,26 @@ pub fn bounded_by(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_capped_flag_names_itself_and_its_cap() {
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(
+            parse_flag_at_most("--bake", "2m", day, "24h").unwrap(),
+            Duration::from_secs(120)
+        );
+        let over = parse_flag_at_most("--bake", "48h", day, "24h").unwrap_err();
+        assert_eq!(over.to_string(), "--bake must be at most 24h, got 48h");
+        let long = parse_flag_at_most("--timeout", &"9".repeat(40), day, "24h").unwrap_err();
+        assert!(
+            long.to_string()
+                .starts_with("--timeout must be a duration such as"),
+            "{long}"
+        );
+        let bad = parse_flag_at_most("--timeout", "soon", day, "24h").unwrap_err();
+        assert!(bad.to_string().starts_with("--timeout: "), "{bad}");
+        assert_eq!(bad.exit_code(), crate::exit::USAGE);
+    }
+
     #[test]
     fn durations_over_a_week_and_past_deadlines_are_refused() {
         let e = "9999999999w".parse::<HumanDuration>().unwrap_err();

@@ -135,16 +135,7 @@ pub async fn run_command(cmd: &str, env: &[(String, String)], timeout: Duration)
         passed,
         detail,
     };
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(cmd)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = match command.spawn() {
+    let mut child = match shell_command(cmd, env).spawn() {
         Ok(c) => c,
         Err(e) => return verdict(false, format!("could not start sh: {e}")),
     };
@@ -184,6 +175,22 @@ pub async fn run_command(cmd: &str, env: &[(String, String)], timeout: Duration)
             ),
         ),
     }
+}
+
+/// `sh -c CMD` with `env` added, stdin closed, stdout and stderr piped and the
+/// child killed when dropped: how an operator's command is run (gate commands
+/// here, db-snapshot's `verify --check-cmd`).
+pub fn shell_command(cmd: &str, env: &[(String, String)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
 }
 
 /// Copies `from` to our stderr line by line, each line masked.
