@@ -554,6 +554,20 @@ fn action_of(operation: &str) -> Option<String> {
     }
 }
 
+/// Whether an AWS error is a refusal for want of rights (as
+/// [`explain_denial`] leaves it): such a request was not applied.
+pub fn is_denied(e: &crate::error::AwsError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some(
+            "AccessDenied"
+                | "AccessDeniedException"
+                | "UnauthorizedOperation"
+                | "AuthorizationError"
+        )
+    ) || e.message.starts_with("access denied: ")
+}
+
 /// Turns an access-denied answer into one line naming the IAM action that was
 /// missing, whatever shape it came in (a modelled `AccessDenied*` code, or, from
 /// the emulator, an XML error inside a JSON protocol's 403). Other errors pass
@@ -598,6 +612,23 @@ pub fn explain_denial(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_denial_is_known_by_its_code_or_by_the_explained_message() {
+        let e = |code: Option<&str>, message: &str| crate::error::AwsError {
+            operation: "ModifyListener".into(),
+            code: code.map(str::to_owned),
+            message: message.into(),
+            status: Some(403),
+        };
+        assert!(is_denied(&e(Some("AccessDenied"), "")));
+        assert!(is_denied(&e(
+            None,
+            "access denied: this caller may not perform x:Y; ..."
+        )));
+        assert!(!is_denied(&e(Some("ValidationError"), "bad weight")));
+        assert!(!is_denied(&e(Some("Throttling"), "slow down")));
+    }
 
     #[test]
     fn grants_merge_into_few_sorted_statements() {

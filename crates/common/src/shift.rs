@@ -807,6 +807,12 @@ impl<T: ShiftTarget> Shift<'_, T> {
         // between steps and while it waits, and lets a change in flight finish.
         let outcome = self.forward(&mut progress).await;
         let Progress { sent, applied } = progress;
+        // A first change the service refused for want of rights was never
+        // applied: nothing to revert, and the exit code is the AWS error's (3),
+        // not "reverted" (6).
+        let sent = sent
+            && !(applied == 0
+                && matches!(&outcome, Err(Failure::Error(Error::Aws(e))) if crate::policy::is_denied(e)));
         let failure = match outcome {
             Ok(()) => {
                 let last = self

@@ -164,36 +164,218 @@ impl EnforcingGuard {
     /// Creates IAM user `name` whose only (inline) policy is `policy`, and an
     /// access key for it. Call while open.
     pub fn create_user(&self, name: &str, policy: &serde_json::Value) -> Keys {
-        self.aws(&["iam", "create-user", "--user-name", name]);
-        let doc = policy.to_string();
-        // A policy with no statement is refused: such a user simply has none.
-        let empty = policy["Statement"].as_array().is_some_and(Vec::is_empty);
-        if !empty {
-            self.aws(&[
-                "iam",
-                "put-user-policy",
-                "--user-name",
-                name,
-                "--policy-name",
-                "printed",
-                "--policy-document",
-                &doc,
-            ]);
+        self.create_users(&[(name.to_owned(), policy.clone())])
+            .pop()
+            .expect("one user created")
+    }
+
+    /// [`EnforcingGuard::create_user`] for many users in one process (the
+    /// AWS CLI costs a second or more per call; a matrix makes dozens).
+    pub fn create_users(&self, users: &[(String, serde_json::Value)]) -> Vec<Keys> {
+        let mut calls = Vec::new();
+        for (name, policy) in users {
+            calls.push(serde_json::json!(["iam", "create_user", {"UserName": name}]));
+            // A policy with no statement is refused: such a user simply has none.
+            if !policy["Statement"].as_array().is_some_and(Vec::is_empty) {
+                calls.push(serde_json::json!(["iam", "put_user_policy", {
+                    "UserName": name,
+                    "PolicyName": "printed",
+                    "PolicyDocument": policy.to_string(),
+                }]));
+            }
+            calls.push(serde_json::json!(["iam", "create_access_key", {"UserName": name}]));
         }
-        let key = self.aws(&["iam", "create-access-key", "--user-name", name]);
-        Keys {
-            user: name.to_owned(),
-            access_key_id: key["AccessKey"]["AccessKeyId"]
-                .as_str()
-                .expect("AccessKeyId")
-                .to_owned(),
-            secret_access_key: key["AccessKey"]["SecretAccessKey"]
-                .as_str()
-                .expect("SecretAccessKey")
-                .to_owned(),
-        }
+        self.boto(&calls)
+            .into_iter()
+            .filter(|r| r.get("AccessKey").is_some())
+            .map(|r| Keys {
+                user: r["AccessKey"]["UserName"]
+                    .as_str()
+                    .expect("UserName")
+                    .to_owned(),
+                access_key_id: r["AccessKey"]["AccessKeyId"]
+                    .as_str()
+                    .expect("AccessKeyId")
+                    .to_owned(),
+                secret_access_key: r["AccessKey"]["SecretAccessKey"]
+                    .as_str()
+                    .expect("SecretAccessKey")
+                    .to_owned(),
+            })
+            .collect()
+    }
+
+    /// Makes the calls `[service, boto3 method, {params}]` in order in one
+    /// Python process (boto3 from `.venv`, the dummy keys: call while open)
+    /// and returns each answer as JSON (without its ResponseMetadata).
+    ///
+    /// # Panics
+    /// When a call fails.
+    pub fn boto(&self, calls: &[serde_json::Value]) -> Vec<serde_json::Value> {
+        let mut cmd = Command::new(workspace_root().join(".venv/bin/python"));
+        self.configure(&mut cmd);
+        cmd.arg("-c")
+            .arg(BOTO)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("run .venv/bin/python");
+        let input = serde_json::json!({"endpoint": self.endpoint(), "calls": calls}).to_string();
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write the calls");
+        let out = child.wait_with_output().expect("wait for python");
+        assert!(
+            out.status.success(),
+            "boto calls failed: {}\ncalls: {calls:?}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("boto answers are JSON")
+    }
+
+    /// Creates the state bucket `ltc-state` (of [`STATE`]).
+    pub fn state_bucket(&self) {
+        self.bucket("ltc-state");
+    }
+
+    /// Creates bucket `name` in the test region.
+    pub fn bucket(&self, name: &str) {
+        self.boto(&[serde_json::json!(["s3", "create_bucket", {
+            "Bucket": name,
+            "CreateBucketConfiguration": {"LocationConstraint": "ap-northeast-1"},
+        }])]);
+    }
+
+    /// The keys in bucket `ltc-state`, sorted.
+    pub fn state_keys(&self) -> Vec<String> {
+        let v = self.aws(&["s3api", "list-objects-v2", "--bucket", "ltc-state"]);
+        let mut out: Vec<String> = v["Contents"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o["Key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// Whether environment `env`'s run lock (under [`STATE`]) is held.
+    pub fn lock_left(&self, env: &str) -> bool {
+        let lock = format!("team/{env}/lock.json");
+        self.state_keys().contains(&lock)
+    }
+
+    /// Whether any environment's run lock (under [`STATE`]) is held.
+    pub fn any_lock_left(&self) -> bool {
+        self.state_keys().iter().any(|k| k.ends_with("/lock.json"))
+    }
+
+    /// Runs `binary args` as the user with `keys`, enforcement on for the run
+    /// only (open again when it returns), with `env` added.
+    pub fn run_as(
+        &self,
+        keys: &Keys,
+        binary: &std::path::Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> std::process::Output {
+        let mut cmd = Command::new(binary);
+        self.configure(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key);
+        self.enforce();
+        let out = cmd.args(args).output();
+        self.open();
+        out.expect("run the command")
+    }
+
+    /// Runs `binary args` with the dummy keys while open (seeding a world
+    /// with the toolkit itself); panics unless it succeeds.
+    pub fn run_open(
+        &self,
+        binary: &std::path::Path,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> std::process::Output {
+        let mut cmd = Command::new(binary);
+        self.configure(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let out = cmd.args(args).output().expect("run the command");
+        assert!(
+            out.status.success(),
+            "seed: {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The printed policy of `binary policy args --output json`.
+    pub fn printed(
+        &self,
+        binary: &std::path::Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> serde_json::Value {
+        let mut cmd = Command::new(binary);
+        self.configure(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let out = cmd
+            .arg("policy")
+            .args(args)
+            .arg("--output=json")
+            .output()
+            .expect("run policy");
+        assert!(
+            out.status.success(),
+            "policy {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("policy is JSON")
     }
 }
+
+/// The state tree the enforcing tests use (`LTC_STATE`).
+pub const STATE: &str = "s3://ltc-state/team";
+
+/// `LTC_STATE` = [`STATE`], as a case's environment.
+pub fn state_env() -> Vec<(String, String)> {
+    vec![("LTC_STATE".into(), STATE.into())]
+}
+
+/// Owned arguments.
+pub fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// boto3 calls read as JSON from stdin, answers written as JSON to stdout.
+const BOTO: &str = r#"
+import json, sys
+import boto3
+from botocore.config import Config
+req = json.load(sys.stdin)
+clients = {}
+out = []
+for svc, op, kw in req["calls"]:
+    c = clients.get(svc)
+    if c is None:
+        c = clients[svc] = boto3.client(
+            svc, endpoint_url=req["endpoint"], region_name="ap-northeast-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=Config(s3={"addressing_style": "path"}))
+    r = getattr(c, op)(**kw)
+    r.pop("ResponseMetadata", None)
+    for k, v in list(r.items()):
+        if hasattr(v, "read"):
+            r[k] = v.read().decode("utf-8", "replace")
+    out.append(r)
+json.dump(out, sys.stdout, default=str)
+"#;
 
 /// POSTs `body` as text/plain to the emulator's control API; returns the status.
 fn post(port: u16, path: &str, body: &str) -> std::io::Result<u16> {
@@ -361,67 +543,71 @@ impl Outcome {
     }
 }
 
-fn command(case: &Case<'_>, emu: &EnforcingGuard) -> Command {
-    let mut cmd = Command::new(&case.binary);
-    emu.configure(&mut cmd);
-    cmd.envs(case.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    cmd
-}
-
 /// Prints the command's policy, runs the command as a user holding only that
 /// policy (must succeed), then once per action with that action removed.
+///
+/// One world serves every denied run that leaves it as seeded: all users are
+/// created at once, and the world is seeded again only after a run that
+/// changed it (the full run, an action not needed, a half-done change). The
+/// local journal is put back as seeded before each run.
 ///
 /// # Panics
 /// When the policy cannot be printed or the run with the whole policy fails.
 pub fn run_case(case: &Case<'_>) -> Outcome {
-    let emu = Emulator::enforcing();
-    let out = command(case, &emu)
-        .arg("policy")
-        .args(&case.args)
-        .arg("--output=json")
-        .output()
-        .expect("run policy");
-    assert!(
-        out.status.success(),
-        "policy {:?} failed: {}",
-        case.args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("policy is JSON");
+    let mut emu = Some(Emulator::enforcing());
+    let printed = emu
+        .as_ref()
+        .map(|e| e.printed(&case.binary, &case.args, &case.env))
+        .expect("emulator");
     let policy = emulator_view(&printed);
-    (case.seed)(&emu);
-    let keys = emu.create_user("full", &policy);
-    emu.enforce();
-    let mut cmd = command(case, &emu);
-    emu.configure_as(&mut cmd, &keys);
-    for (k, v) in &case.env {
-        cmd.env(k, v);
+    let mut variants = vec![(String::new(), policy.clone())];
+    for a in actions(&policy) {
+        let doc = without_action(&policy, &a);
+        variants.push((a, doc));
     }
-    let run = cmd.args(&case.args).output().expect("run the command");
-    emu.open();
-    assert!(
-        run.status.success(),
-        "{:?} with its printed policy failed (exit {:?}):\n{}\npolicy: {policy:#}",
-        case.args,
-        run.status.code(),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    (case.done)(&emu);
-    drop(emu);
-
+    let mut keys: Vec<Option<Keys>> = vec![None; variants.len()];
+    let mut dirty = true;
+    let mut journal: Option<Vec<u8>> = None;
     let mut denials = Vec::new();
-    for action in actions(&policy) {
-        let emu = Emulator::enforcing();
-        (case.seed)(&emu);
-        let keys = emu.create_user("less", &without_action(&policy, &action));
-        emu.enforce();
-        let mut cmd = command(case, &emu);
-        emu.configure_as(&mut cmd, &keys);
-        for (k, v) in &case.env {
-            cmd.env(k, v);
+    for (i, (action, _)) in variants.iter().enumerate() {
+        if dirty {
+            // Drop the guard first: handing out a new one takes its lock.
+            drop(emu.take());
+            let e = Emulator::enforcing();
+            (case.seed)(&e);
+            let users: Vec<(String, serde_json::Value)> = variants[i..]
+                .iter()
+                .enumerate()
+                .map(|(k, (_, doc))| (format!("u{}", i + k), doc.clone()))
+                .collect();
+            for (k, key) in e.create_users(&users).into_iter().enumerate() {
+                keys[i + k] = Some(key);
+            }
+            journal = std::fs::read(e.journal_path()).ok();
+            emu = Some(e);
         }
-        let run = cmd.args(&case.args).output().expect("run the command");
-        emu.open();
+        let e = emu.as_ref().expect("emulator");
+        match &journal {
+            Some(bytes) => std::fs::write(e.journal_path(), bytes).expect("restore the journal"),
+            None => {
+                let _ = std::fs::remove_file(e.journal_path());
+            }
+        }
+        let key = keys[i].as_ref().expect("user created");
+        let run = e.run_as(key, &case.binary, &case.args, &case.env);
+        if i == 0 {
+            assert!(
+                run.status.success(),
+                "{:?} with its printed policy failed (exit {:?}):\n{}\npolicy: {policy:#}",
+                case.args,
+                run.status.code(),
+                String::from_utf8_lossy(&run.stderr)
+            );
+            (case.done)(e);
+            // A read leaves the world as seeded: no need to seed it again.
+            dirty = (case.untouched)(e).is_err();
+            continue;
+        }
         let stderr = String::from_utf8_lossy(&run.stderr);
         let line = stderr
             .lines()
@@ -429,17 +615,43 @@ pub fn run_case(case: &Case<'_>) -> Outcome {
             .find(|l| !l.trim().is_empty())
             .unwrap_or_default()
             .to_owned();
+        let untouched = (case.untouched)(e);
+        dirty = run.status.code() == Some(0) || untouched.is_err();
         denials.push(Denial {
-            names_action: line.contains(&action),
+            names_action: line.contains(action.as_str()),
             code: run.status.code(),
             line,
-            untouched: (case.untouched)(&emu),
-            action,
+            untouched,
+            action: action.clone(),
         });
     }
     Outcome {
         printed,
         policy,
         denials,
+    }
+}
+
+/// The matrix's rule: exactly `not_needed` (each with its reason where the
+/// test names it) may be removed without failing; removing any other action
+/// fails with exit 3 (an AWS error), one last line naming the action, and
+/// the world as seeded.
+///
+/// # Panics
+/// When the outcome breaks the rule (the table of every run in the message).
+pub fn check_denials(outcome: &Outcome, not_needed: &[&str]) {
+    check_denials_with(outcome, not_needed, |_| 3);
+}
+
+/// [`check_denials`] with the exit code each action's removal must give.
+///
+/// # Panics
+/// When the outcome breaks the rule.
+pub fn check_denials_with(outcome: &Outcome, not_needed: &[&str], code: impl Fn(&str) -> i32) {
+    assert_eq!(outcome.not_needed(), not_needed, "{}", outcome.table());
+    for d in outcome.denials.iter().filter(|d| d.code != Some(0)) {
+        assert_eq!(d.code, Some(code(&d.action)), "{}", outcome.table());
+        assert!(d.names_action, "{}", outcome.table());
+        assert!(d.untouched.is_ok(), "{}", outcome.table());
     }
 }
