@@ -20,31 +20,21 @@ pub mod scaling;
 pub mod targets;
 pub mod watch;
 
-use clap::{Parser, Subcommand};
-use common::{Context, GlobalArgs, HasGlobals};
+use clap::Subcommand;
+use common::Context;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "health-gate",
-    version,
-    about = "Evaluate the strategy's health thresholds (CloudWatch, alarms, ECS, ELBv2 targets, auto scaling, GuardDuty, TCP, commands) as gates",
-    after_help = common::cli::after_help(
-        "  health-gate check --gates runbooks/env/prod.gates.toml --env prod\n  \
-         health-gate check --gates runbooks/env/prod.gates.toml --strict\n  \
-         health-gate watch --gates runbooks/env/prod.gates.toml --for 24h --interval 1m --failure-limit 3"
-    )
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl HasGlobals for Cli {
-    fn globals(&self) -> &GlobalArgs {
-        &self.globals
-    }
+common::declare_cli! {
+    #[command(
+        name = "health-gate",
+        version,
+        about = "Evaluate the strategy's health thresholds (CloudWatch, alarms, ECS, ELBv2 targets, auto scaling, GuardDuty, TCP, commands) as gates",
+        after_help = common::cli::after_help(
+            "  health-gate check --gates runbooks/env/prod.gates.toml --env prod\n  \
+             health-gate check --gates runbooks/env/prod.gates.toml --strict\n  \
+             health-gate watch --gates runbooks/env/prod.gates.toml --for 24h --interval 1m --failure-limit 3"
+        )
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,8 +58,7 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context::new("health-gate", &cli.globals);
+pub async fn run(ctx: Context, cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Check(a) => check::run(&ctx, a).await?,
         Command::Watch(a) => watch::run(&ctx, a).await?,

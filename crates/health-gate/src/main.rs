@@ -1,4 +1,4 @@
 //! health-gate: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(health_gate::run)
+    common::cli::start(health_gate::run)
 }
