@@ -16,6 +16,7 @@ pub mod journal;
 pub mod output;
 pub mod policy;
 pub mod redact;
+pub mod schema;
 pub mod shift;
 pub mod state;
 pub mod wait;
@@ -26,6 +27,9 @@ pub use cli::{Context, GlobalArgs, HasGlobals};
 pub use duration::{HumanAge, HumanDuration};
 pub use error::{AwsError, AwsResultExt, Error, Result};
 pub use output::{ColorChoice, Output, OutputFormat, Render};
+/// Re-exported so that the binaries derive `JsonSchema` on their output types
+/// (`#[schemars(crate = "common::schemars")]`) without a dependency of their own.
+pub use schemars;
 pub use wait::{Poll, WaitOptions, poll_until};
 
 /// A message from a parser (serde, toml, chrono ...) made fit for one error

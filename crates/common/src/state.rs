@@ -707,7 +707,7 @@ async fn s3_call(client: &aws_sdk_s3::Client, bucket: &str, base: &str, req: Req
 // ---- the run lock ----------------------------------------------------------------
 
 /// What `lock.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LockInfo {
     /// Unique per acquisition; `lock break` names it.
     pub lock_id: String,
@@ -723,7 +723,9 @@ pub struct LockInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     pub env: String,
+    #[schemars(with = "String")]
     pub started: DateTime<Utc>,
+    #[schemars(with = "String")]
     pub lease_until: DateTime<Utc>,
     pub lease_seconds: u64,
 }
@@ -1020,10 +1022,11 @@ pub fn break_lock(store: &Store) -> Result<Option<LockInfo>> {
 // ---- freeze ---------------------------------------------------------------------
 
 /// What `freeze.json` holds: deploys of new code are refused while it exists.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FreezeInfo {
     pub by: String,
     pub reason: String,
+    #[schemars(with = "String")]
     pub since: DateTime<Utc>,
 }
 

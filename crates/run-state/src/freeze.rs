@@ -19,7 +19,8 @@ pub struct FreezeArgs {
 #[derive(Debug, clap::Args)]
 pub struct UnfreezeArgs {}
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct FreezeResult {
     pub env: String,
     pub frozen: bool,

@@ -56,7 +56,8 @@ pub struct HoldArgs {
     pub deploy: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct LockStatus {
     pub env: String,
     pub location: String,
@@ -95,7 +96,23 @@ impl Render for LockStatus {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// What `lock new-run-id` prints: a result document like every command's
+/// (it was a bare event line before issue 20), the id alone as text.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct NewRunId {
+    pub run_id: String,
+    pub kind: String,
+}
+
+impl Render for NewRunId {
+    fn render_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(w, "{}", self.run_id)
+    }
+}
+
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct BreakResult {
     pub env: String,
     pub broke: bool,
@@ -129,8 +146,10 @@ pub async fn run(ctx: &Context, cmd: &LockCommand) -> Result<()> {
                     common::quote(kind)
                 )));
             }
-            let id = state::new_run_id(kind);
-            ctx.out.event(&json!({ "run_id": id }), || id.clone())
+            ctx.out.result(&NewRunId {
+                run_id: state::new_run_id(kind),
+                kind: kind.clone(),
+            })
         }
     }
 }

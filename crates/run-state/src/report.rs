@@ -38,12 +38,15 @@ pub struct ReportArgs {
 }
 
 /// What `run-state report` prints (stdout, one JSON document).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ReportResult {
     pub run_id: String,
     pub path: String,
     pub status: model::Status,
     pub steps: usize,
+    /// The binary calls inside the steps (not `calls`: that is the envelope's).
+    #[serde(rename = "binary_calls")]
     pub calls: usize,
     pub changes: usize,
     pub failed_step: Option<String>,

@@ -44,13 +44,15 @@ pub enum RunsCommand {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RunList {
     pub env: String,
     pub runs: Vec<RunSummary>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RunSummary {
     pub run_id: String,
     pub records: Vec<String>,
@@ -68,7 +70,8 @@ impl Render for RunList {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RunShow {
     pub env: String,
     pub run_id: String,
@@ -89,7 +92,8 @@ impl Render for RunShow {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct PutResult {
     pub env: String,
     pub run_id: String,

@@ -196,7 +196,7 @@ fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_com
         json!(3),
         "preflight, dns-cutover, validate (not run)"
     );
-    assert_eq!(v["calls"], json!(4));
+    assert_eq!(v["binary_calls"], json!(4));
     assert_eq!(
         v["changes"],
         json!(2),

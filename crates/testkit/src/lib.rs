@@ -6,6 +6,7 @@
 
 pub mod fault_proxy;
 pub mod iam;
+pub mod schema;
 pub mod sdk;
 
 pub use sdk::{runtime, sdk_config};
