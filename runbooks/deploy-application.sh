@@ -13,23 +13,6 @@ set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Target health of the given target groups (lb-switch health, read-only): exit 4 when
-# one has less than LB_MIN_HEALTHY of its registered targets healthy; in a dry run
-# (nothing deployed) that is reported and the step goes on. No groups: nothing to check.
-check_target_health() {
-  local groups=() g code=0
-  for g in "$@"; do [[ -z "${g}" ]] || groups+=(--target-group "${g}"); done
-  if ((${#groups[@]} == 0)); then
-    log::info "no LB_TARGET_GROUP_OLD/NEW in the settings: no target health check"
-    return 0
-  fi
-  rb::bin lb-switch health "${groups[@]}" --min-healthy "${LB_MIN_HEALTHY:-100%}" || code=$?
-  rb::jq -r '.target_groups[]? | "target health \(.name): \(.healthy)/\(.registered) healthy (\(.healthy_percent) %)"' 2>/dev/null |
-    while IFS= read -r line; do log::info "${line}"; done || true
-  ((code != 4 || RB_DRY_RUN == 0)) || { log::info "(dry run: nothing was deployed; read on)"; code=0; }
-  return "${code}"
-}
-
 main() {
   rb::step_init deploy-application "$@"
   local services=() s
@@ -49,7 +32,7 @@ main() {
       "${RELEASE_HOOK[@]}"
     fi
   fi
-  check_target_health "${LB_TARGET_GROUP_NEW:-}" "${LB_TARGET_GROUP_OLD:-}"
+  rb::check_target_health "${LB_TARGET_GROUP_NEW:-}" "${LB_TARGET_GROUP_OLD:-}"
   rb::bin ecs-revert scaling show --cluster "${ECS_CLUSTER}" "${services[@]}"
   rb::jq -r '.targets[] | "auto scaling \(.service): " + (if .registered then "min \(.min) max \(.max)" else "no scalable target" end)' |
     while IFS= read -r line; do log::info "${line}"; done

@@ -20,36 +20,6 @@ check_alarms() {
   rb::bin dns-shift alarms "${args[@]}"
 }
 
-# Auto scaling of the ECS services (read-only): min, max and suspended state per
-# service in the log, the full answer in the run folder.
-show_scaling() {
-  local services=() s
-  for s in "${ECS_SERVICES[@]}"; do services+=(--service "${s}"); done
-  rb::bin ecs-revert scaling show --cluster "${ECS_CLUSTER}" "${services[@]}"
-  rb::jq -r '.targets[] | "auto scaling \(.service): " + (if .registered then "min \(.min) max \(.max), suspended \(.suspended | [to_entries[] | select(.value) | .key] | if length == 0 then "none" else join("+") end)" else "no scalable target" end)' |
-    while IFS= read -r line; do log::info "${line}"; done
-  if rb::jq -e '[.targets[] | select(.registered and (.suspended | to_entries | any(.value)))] | length > 0' >/dev/null; then
-    log::warn "auto scaling is suspended for some services (above); resume with: ecs-revert scaling resume --cluster ${ECS_CLUSTER} --service ..."
-  fi
-}
-
-# Target health of the given target groups (lb-switch health, read-only): exit 4 when
-# one has less than LB_MIN_HEALTHY of its registered targets healthy; in a dry run
-# (nothing deployed) that is reported and the step goes on. No groups: nothing to check.
-check_target_health() {
-  local groups=() g code=0
-  for g in "$@"; do [[ -z "${g}" ]] || groups+=(--target-group "${g}"); done
-  if ((${#groups[@]} == 0)); then
-    log::info "no LB_TARGET_GROUP_OLD/NEW in the settings: no target health check"
-    return 0
-  fi
-  rb::bin lb-switch health "${groups[@]}" --min-healthy "${LB_MIN_HEALTHY:-100%}" || code=$?
-  rb::jq -r '.target_groups[]? | "target health \(.name): \(.healthy)/\(.registered) healthy (\(.healthy_percent) %)"' 2>/dev/null |
-    while IFS= read -r line; do log::info "${line}"; done || true
-  ((code != 4 || RB_DRY_RUN == 0)) || { log::info "(dry run: nothing was deployed; read on)"; code=0; }
-  return "${code}"
-}
-
 main() {
   rb::step_init validate "$@"
   rb::bin smoke-test run "${CHECKS_FILE}" --base-url "${NEW_URL}"
@@ -60,8 +30,8 @@ main() {
   else
     rb::bin stack-deploy status --app "${ASSEMBLY_DIR}" --all
   fi
-  show_scaling
-  check_target_health "${LB_TARGET_GROUP_NEW:-}" "${LB_TARGET_GROUP_OLD:-}"
+  rb::show_scaling
+  rb::check_target_health "${LB_TARGET_GROUP_NEW:-}" "${LB_TARGET_GROUP_OLD:-}"
   check_alarms
   rb::check_health_gates
 }
