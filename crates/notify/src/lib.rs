@@ -15,8 +15,8 @@ pub mod send;
 pub mod slack;
 pub mod summary;
 
-use clap::{Parser, Subcommand};
-use common::{Context, GlobalArgs, HasGlobals, Result};
+use clap::Subcommand;
+use common::{Context, Result};
 
 const EXAMPLES: &str = "  notify send --event deploy-start --env prod --run \"$LTC_RUN_ID\" --run-dir \"$RB_RUN_DIR\" \\
       --sns-topic arn:aws:sns:ap-northeast-1:123456789012:ltc-releases
@@ -31,25 +31,14 @@ never a stop. The webhook URL is read from the named variable and never printed.
 Exit 0: every destination got the message; 3: at least one did not (the result
 says which and why); 2: bad input, nothing was sent.";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "notify",
-    version,
-    about = "Deploy and rollback notifications to an SNS topic and/or a Slack-compatible webhook",
-    after_help = common::cli::after_help(EXAMPLES)
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: GlobalArgs,
-
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl HasGlobals for Cli {
-    fn globals(&self) -> &GlobalArgs {
-        &self.globals
-    }
+common::declare_cli! {
+    #[command(
+        name = "notify",
+        version,
+        about = "Deploy and rollback notifications to an SNS topic and/or a Slack-compatible webhook",
+        after_help = common::cli::after_help(EXAMPLES)
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,8 +50,7 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-pub async fn run(cli: Cli) -> Result<()> {
-    let ctx = Context::new("notify", &cli.globals);
+pub async fn run(ctx: Context, cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Send(a) => send::run(&ctx, a).await?,
         Command::Policy(a) => policy::run(&ctx, &cli.globals, a)?,

@@ -1,4 +1,4 @@
 //! notify: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(notify::run)
+    common::cli::start(notify::run)
 }
