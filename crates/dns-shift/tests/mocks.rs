@@ -81,7 +81,7 @@ fn delete_does_not_match() -> HttpResponse {
 }
 
 fn batch() -> aws_sdk_route53::types::ChangeBatch {
-    let g = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let g = group(START);
     let mut w = g.weights();
     w.insert("blue".into(), 90);
     w.insert("green".into(), 10);
@@ -114,6 +114,9 @@ fn rrset(id: &str, weight: i64) -> ResourceRecordSet {
         .build()
         .unwrap()
 }
+
+/// The weights every shift here starts from.
+const START: &[(&str, i64)] = &[("blue", 100), ("green", 0), ("maintenance", 0)];
 
 fn group(weights: &[(&str, i64)]) -> RecordGroup {
     RecordGroup {
@@ -278,6 +281,13 @@ fn context(journal: &std::path::Path, out: Output) -> Context {
     Context::with_output("dns-shift", &globals, out)
 }
 
+/// A context journaling to `j.jsonl` in `dir`, and that journal's path.
+fn context_in(dir: &tempfile::TempDir, out: Output) -> (std::path::PathBuf, Context) {
+    let journal = dir.path().join("j.jsonl");
+    let ctx = context(&journal, out);
+    (journal, ctx)
+}
+
 #[tokio::test]
 async fn a_revert_that_fails_exits_7_and_prints_the_live_weights() {
     let dir = tempfile::tempdir().unwrap();
@@ -291,15 +301,14 @@ async fn a_revert_that_fails_exits_7_and_prints_the_live_weights() {
     // Right before step 1: the start; after the failed revert: step 1's weights.
     let list = mock!(Client::list_resource_record_sets)
         .sequence()
-        .output(|| listed(&[("blue", 100), ("green", 0), ("maintenance", 0)]))
+        .output(|| listed(START))
         .output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]))
         .repeatedly()
         .build();
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
     let (out, stdout, _) = quiet();
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &options(second_time_fails(&dir)))
         .await
         .unwrap_err();
@@ -311,11 +320,7 @@ async fn a_revert_that_fails_exits_7_and_prints_the_live_weights() {
         msg.contains("live weights of www.example.com. now: blue=90 green=10 maintenance=0"),
         "{msg}"
     );
-    let lines: Vec<Value> = stdout
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = events(&stdout);
     let summary = lines.last().unwrap();
     assert_eq!(summary["result"], "revert-failed");
     assert_eq!(summary["final_weights"]["blue"], 90);
@@ -344,12 +349,11 @@ async fn a_revert_after_a_pending_step_restores_the_start_and_exits_6() {
         .output(|| get_change(ChangeStatus::Insync))
         .repeatedly()
         .build();
-    let list = mock!(Client::list_resource_record_sets)
-        .then_output(|| listed(&[("blue", 100), ("green", 0), ("maintenance", 0)]));
+    let list = mock!(Client::list_resource_record_sets).then_output(|| listed(START));
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
     let (out, stdout, _) = quiet();
     let ctx = context(&dir.path().join("j.jsonl"), out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &options(second_time_fails(&dir)))
         .await
         .unwrap_err();
@@ -408,9 +412,8 @@ async fn a_shift_that_loses_the_race_before_the_first_step_stops_with_the_other_
         .then_output(|| listed(&[("blue", 0), ("green", 0), ("maintenance", 100)]));
     let r53 = r53(RuleMode::MatchAny, &[&change, &list]);
     let (out, stdout, _) = quiet();
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &no_gates())
         .await
         .unwrap_err();
@@ -462,9 +465,8 @@ async fn a_shift_that_loses_the_race_after_step_2_does_not_revert_over_the_other
         .build();
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
     let (out, stdout, _) = quiet();
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &no_gates())
         .await
         .unwrap_err();
@@ -527,12 +529,12 @@ async fn a_rejected_step_over_a_record_still_showing_our_weights_reverts_only_ou
         .sequence()
         .output(move || with_ttl(&[("blue", 90), ("green", 10), ("maintenance", 0)], 60))
         .output(move || with_ttl(&[("blue", 90), ("green", 10), ("maintenance", 0)], 300))
-        .output(move || with_ttl(&[("blue", 100), ("green", 0), ("maintenance", 0)], 300))
+        .output(move || with_ttl(START, 300))
         .build();
     let r53 = r53(RuleMode::MatchAny, &[&revert, &change, &poll, &list]);
     let (out, stdout, _) = quiet();
     let ctx = context(&dir.path().join("j.jsonl"), out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &no_gates())
         .await
         .unwrap_err();
@@ -568,9 +570,8 @@ async fn a_lost_answer_whose_retry_is_rejected_is_recorded_as_done() {
         .then_output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]));
     let r53 = r53(RuleMode::MatchAny, &[&change, &list]);
     let (out, _, _) = quiet();
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
     let mut new = start.weights();
     new.insert("blue".into(), 90);
     new.insert("green".into(), 10);
@@ -604,7 +605,7 @@ async fn a_signal_before_the_first_step_changes_nothing_and_is_journaled_interru
     let cancel = common::Cancel::new();
     let ctx = context(&journal, out).with_cancel(cancel.clone());
     cancel.trigger(common::cancel::SignalKind::Hangup);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &options("true".into()))
         .await
         .unwrap_err();
@@ -650,7 +651,7 @@ async fn a_second_signal_stops_the_revert_at_once_and_journals_it_interrupted() 
         cancel.trigger(common::cancel::SignalKind::Interrupt);
         cancel.trigger(common::cancel::SignalKind::Interrupt);
     });
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &no_gates())
         .await
         .unwrap_err();
@@ -703,7 +704,7 @@ fn outcome_of(journal: &std::path::Path, action: &str) -> Value {
 }
 
 fn set_step_1() -> dns_shift::weights::Weights {
-    let mut w = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]).weights();
+    let mut w = group(START).weights();
     w.insert("blue".into(), 90);
     w.insert("green".into(), 10);
     w
@@ -723,9 +724,8 @@ async fn a_set_whose_insync_read_fails_three_times_looks_again_and_succeeds() {
         .build();
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll]);
     let (out, stdout, _) = quiet();
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
     dns_shift::apply::change_and_report(
         &ctx,
         &r53,
@@ -762,9 +762,8 @@ async fn a_set_whose_insync_reads_keep_failing_is_journaled_ok_and_exits_5_with_
         .build();
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll]);
     let (out, stdout, _) = quiet();
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
     let err = dns_shift::apply::change_and_report(
         &ctx,
         &r53,
@@ -831,14 +830,13 @@ async fn a_shift_step_accepted_but_not_confirmed_insync_counts_as_applied_and_is
     let list = mock!(Client::list_resource_record_sets)
         .sequence()
         .output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]))
-        .output(|| listed(&[("blue", 100), ("green", 0), ("maintenance", 0)]))
+        .output(|| listed(START))
         .repeatedly()
         .build();
     let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
     let (out, stdout, _) = quiet();
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let start = group(&[("blue", 100), ("green", 0), ("maintenance", 0)]);
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
     let err = shift(&ctx, &r53, None, start, &no_gates())
         .await
         .unwrap_err();

@@ -20,16 +20,7 @@ const URL_PASS: &str = "pw4Url-secret";
 const ENV_SECRET: &str = "Zq9\"sec/ret+val 1";
 
 fn aws(emu: &EmulatorGuard, args: &[&str]) -> serde_json::Value {
-    let mut cmd = Command::new(testkit::workspace_root().join(".venv/bin/aws"));
-    emu.configure(&mut cmd);
-    cmd.env("AWS_DEFAULT_REGION", "ap-northeast-1");
-    let out = cmd.args(args).args(["--output", "json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    testkit::aws_cli(emu, args)
 }
 
 fn seed(emu: &EmulatorGuard) {

@@ -4,11 +4,17 @@
 //! If moto is not installed the tests fail with a message saying how to install
 //! it; they never skip silently.
 
+pub mod cmd;
 pub mod fault_proxy;
 pub mod iam;
+pub mod prop;
 pub mod schema;
 pub mod sdk;
 
+pub use cmd::{
+    aws_cli, aws_cli_raw, closed_port, interrupt, interrupted_at, journal_entries, on_emulator,
+    run_on_emulator, signal, words,
+};
 pub use sdk::{runtime, sdk_config};
 
 use std::io::{Read, Write};
@@ -221,6 +227,18 @@ pub fn json_stdout(output: &std::process::Output) -> serde_json::Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// Asserts a command's exit code (its stderr in the message when it differs)
+/// and returns its stdout parsed as one JSON document ([`json_stdout`]).
+pub fn exit_json(output: &std::process::Output, want: i32) -> serde_json::Value {
+    assert_eq!(
+        output.status.code(),
+        Some(want),
+        "exit code; stderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_stdout(output)
 }
 
 /// Parses JSON lines from a command's stdout.
