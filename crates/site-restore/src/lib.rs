@@ -13,32 +13,22 @@ pub mod record;
 pub mod restore;
 pub mod scope;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
+use common::Context;
 
-/// Record and restore the static site's S3 content by object version.
-#[derive(Debug, Parser)]
-#[command(
-    name = "site-restore",
-    version,
-    after_help = common::cli::after_help(
-        "  site-restore record --bucket ltc-site-prod > before-deploy.json\n  \
-         site-restore diff --bucket ltc-site-prod --manifest before-deploy.json\n  \
-         site-restore restore --bucket ltc-site-prod --manifest before-deploy.json --distribution E2ABC123 --env prod --yes\n  \
-         site-restore restore --bucket ltc-site-prod --at 2026-05-01T09:00:00Z --dry-run"
-    )
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: common::GlobalArgs,
-
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl common::HasGlobals for Cli {
-    fn globals(&self) -> &common::GlobalArgs {
-        &self.globals
-    }
+common::declare_cli! {
+    /// Record and restore the static site's S3 content by object version.
+    #[command(
+        name = "site-restore",
+        version,
+        after_help = common::cli::after_help(
+            "  site-restore record --bucket ltc-site-prod > before-deploy.json\n  \
+             site-restore diff --bucket ltc-site-prod --manifest before-deploy.json\n  \
+             site-restore restore --bucket ltc-site-prod --manifest before-deploy.json --distribution E2ABC123 --env prod --yes\n  \
+             site-restore restore --bucket ltc-site-prod --at 2026-05-01T09:00:00Z --dry-run"
+        )
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,8 +57,7 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = common::Context::new("site-restore", &cli.globals);
+pub async fn run(ctx: Context, cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Record(args) => record::run(&ctx, &args).await?,
         Command::Diff(args) => diff::run(&ctx, &args).await?,

@@ -1,4 +1,4 @@
 //! site-restore: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(site_restore::run)
+    common::cli::start(site_restore::run)
 }
