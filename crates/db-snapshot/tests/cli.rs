@@ -5,35 +5,52 @@
 use std::process::Output;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use testkit::{Emulator, EmulatorGuard, code, json_stdout, offline_env, runtime as rt, stderr};
 
+const BIN: &str = env!("CARGO_BIN_EXE_db-snapshot");
+
 fn client(emu: &EmulatorGuard) -> Client {
-    let conf = aws_sdk_rds::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("ap-northeast-1"))
-        .endpoint_url(emu.endpoint())
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .build();
-    Client::from_conf(conf)
+    Client::new(&testkit::sdk_config(emu))
 }
 
 fn bin(emu: &EmulatorGuard, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+    let mut cmd = Command::new(BIN);
     emu.configure(&mut cmd);
     cmd.args(args).arg("--output").arg("json");
     cmd.output().expect("run db-snapshot")
 }
 
+/// db-snapshot with dummy keys and a closed port for an endpoint: any AWS
+/// call would fail with exit 3.
+fn offline(args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("LTC_ENV").env_remove("AWS_PROFILE");
+    cmd.envs(offline_env()).args(args);
+    cmd.output().expect("run")
+}
+
+/// [`bin`] with the words of `line` (split at white space) as arguments.
+fn cli(emu: &EmulatorGuard, line: &str) -> Output {
+    bin(emu, &testkit::words(line))
+}
+
 fn journal(emu: &EmulatorGuard) -> Vec<Value> {
-    std::fs::read_to_string(emu.journal_path())
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
-        .collect()
+    testkit::journal_entries(emu)
+}
+
+/// The shared emulator with the instance ltc-db (see [`postgres`]) and, when
+/// `snapshot` is given, a manual snapshot of it by that name.
+fn ltc_db(snapshot: Option<&str>) -> (EmulatorGuard, Client) {
+    let emu = Emulator::shared();
+    let c = client(&emu);
+    postgres(&c, "ltc-db");
+    if let Some(id) = snapshot {
+        manual_snapshot(&c, "ltc-db", id);
+    }
+    (emu, c)
 }
 
 fn actions(emu: &EmulatorGuard, phase: &str) -> Vec<String> {
@@ -116,9 +133,7 @@ fn snapshot_ids(c: &Client, instance: &str) -> Vec<String> {
 
 #[test]
 fn create_waits_tags_journals_and_a_rerun_with_the_same_id_is_idempotent() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
+    let (emu, c) = ltc_db(None);
     let o = bin(
         &emu,
         &[
@@ -145,16 +160,7 @@ fn create_waits_tags_journals_and_a_rerun_with_the_same_id_is_idempotent() {
     assert_eq!(actions(&emu, "intent"), ["db.snapshot.create"]);
     assert_eq!(actions(&emu, "outcome"), ["db.snapshot.create"]);
 
-    let again = bin(
-        &emu,
-        &[
-            "create",
-            "--instance",
-            "ltc-db",
-            "--snapshot-id",
-            "pre-deploy-1",
-        ],
-    );
+    let again = cli(&emu, "create --instance ltc-db --snapshot-id pre-deploy-1");
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert_eq!(json_stdout(&again)["created"], false);
     assert!(stderr(&again).contains("already exists"));
@@ -169,12 +175,8 @@ fn create_waits_tags_journals_and_a_rerun_with_the_same_id_is_idempotent() {
 
 #[test]
 fn generated_name_is_prefix_instance_and_utc_timestamp() {
-    let emu = Emulator::shared();
-    postgres(&client(&emu), "ltc-db");
-    let o = bin(
-        &emu,
-        &["create", "--instance", "ltc-db", "--prefix", "hotfix"],
-    );
+    let (emu, _) = ltc_db(None);
+    let o = cli(&emu, "create --instance ltc-db --prefix hotfix");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let id = json_stdout(&o)["snapshot_id"]
         .as_str()
@@ -192,13 +194,10 @@ fn generated_name_is_prefix_instance_and_utc_timestamp() {
 
 #[test]
 fn list_is_newest_first_and_filters_by_type_and_prefix() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let (emu, c) = ltc_db(Some("pre-deploy-a"));
     std::thread::sleep(std::time::Duration::from_millis(20));
     manual_snapshot(&c, "ltc-db", "other-b");
-    let o = bin(&emu, &["list", "--instance", "ltc-db"]);
+    let o = cli(&emu, "list --instance ltc-db");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json_stdout(&o);
     let ids: Vec<&str> = v["snapshots"]
@@ -211,32 +210,23 @@ fn list_is_newest_first_and_filters_by_type_and_prefix() {
     assert!(ids[2].starts_with("rds:ltc-db-"), "{ids:?}");
     assert!(v["snapshots"][0]["age_seconds"].is_u64());
 
-    let manual = json_stdout(&bin(&emu, &["list", "--instance", "ltc-db", "--manual"]));
+    let manual = json_stdout(&cli(&emu, "list --instance ltc-db --manual"));
     assert_eq!(manual["snapshots"].as_array().map(Vec::len), Some(2));
-    let auto = json_stdout(&bin(&emu, &["list", "--instance", "ltc-db", "--automated"]));
+    let auto = json_stdout(&cli(&emu, "list --instance ltc-db --automated"));
     assert_eq!(auto["snapshots"].as_array().map(Vec::len), Some(1));
-    let pre = json_stdout(&bin(
-        &emu,
-        &["list", "--instance", "ltc-db", "--prefix", "pre-deploy"],
-    ));
+    let pre = json_stdout(&cli(&emu, "list --instance ltc-db --prefix pre-deploy"));
     assert_eq!(pre["snapshots"][0]["snapshot_id"], "pre-deploy-a");
     assert_eq!(pre["snapshots"].as_array().map(Vec::len), Some(1));
 }
 
 #[test]
 fn latest_picks_newest_available_and_none_exits_3() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
-    let o = bin(&emu, &["latest", "--instance", "ltc-db"]);
+    let (emu, _) = ltc_db(Some("pre-deploy-a"));
+    let o = cli(&emu, "latest --instance ltc-db");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json_stdout(&o)["snapshot_id"], "pre-deploy-a");
 
-    let none = bin(
-        &emu,
-        &["latest", "--instance", "ltc-db", "--prefix", "nothing"],
-    );
+    let none = cli(&emu, "latest --instance ltc-db --prefix nothing");
     assert_eq!(code(&none), 3, "{}", stderr(&none));
     assert!(
         stderr(&none).contains("no available snapshot"),
@@ -245,7 +235,7 @@ fn latest_picks_newest_available_and_none_exits_3() {
     );
     assert_eq!(stderr(&none).lines().count(), 1, "{}", stderr(&none));
 
-    let missing = bin(&emu, &["latest", "--instance", "no-such-db"]);
+    let missing = cli(&emu, "latest --instance no-such-db");
     assert_eq!(code(&missing), 3);
     assert!(
         stderr(&missing).contains("no-such-db not found"),
@@ -256,21 +246,10 @@ fn latest_picks_newest_available_and_none_exits_3() {
 
 #[test]
 fn restore_latest_copies_the_source_settings() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
-    let o = bin(
+    let (emu, c) = ltc_db(Some("pre-deploy-a"));
+    let o = cli(
         &emu,
-        &[
-            "restore",
-            "--snapshot",
-            "latest",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "ltc-db-r1",
-        ],
+        "restore --snapshot latest --instance ltc-db --target ltc-db-r1",
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json_stdout(&o);
@@ -318,22 +297,10 @@ fn restore_latest_copies_the_source_settings() {
 
 #[test]
 fn restore_swap_leaves_the_restored_instance_under_the_source_name() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
-    let o = bin(
+    let (emu, c) = ltc_db(Some("pre-deploy-a"));
+    let o = cli(
         &emu,
-        &[
-            "restore",
-            "--snapshot",
-            "pre-deploy-a",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "ltc-db-r1",
-            "--swap",
-        ],
+        "restore --snapshot pre-deploy-a --instance ltc-db --target ltc-db-r1 --swap",
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json_stdout(&o);
@@ -365,23 +332,10 @@ fn restore_swap_leaves_the_restored_instance_under_the_source_name() {
 
 #[test]
 fn dry_run_lists_calls_and_changes_nothing() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
-    let o = bin(
+    let (emu, c) = ltc_db(Some("pre-deploy-a"));
+    let o = cli(
         &emu,
-        &[
-            "restore",
-            "--snapshot",
-            "latest",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "ltc-db-r1",
-            "--swap",
-            "--dry-run",
-        ],
+        "restore --snapshot latest --instance ltc-db --target ltc-db-r1 --swap --dry-run",
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json_stdout(&o);
@@ -399,7 +353,7 @@ fn dry_run_lists_calls_and_changes_nothing() {
     );
     assert!(stderr(&o).contains("dry run: would call ModifyDBInstance"));
     assert!(describe(&c, "ltc-db-r1").is_none());
-    let o = bin(&emu, &["create", "--instance", "ltc-db", "--dry-run"]);
+    let o = cli(&emu, "create --instance ltc-db --dry-run");
     assert_eq!(code(&o), 0);
     assert_eq!(
         json_stdout(&o)["planned"][0]["operation"],
@@ -411,10 +365,8 @@ fn dry_run_lists_calls_and_changes_nothing() {
 
 #[test]
 fn production_guard_refuses_without_yes_and_changes_nothing() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    let o = bin(&emu, &["create", "--instance", "ltc-db", "--env", "prod"]);
+    let (emu, c) = ltc_db(None);
+    let o = cli(&emu, "create --instance ltc-db --env prod");
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
     assert_eq!(
@@ -422,27 +374,19 @@ fn production_guard_refuses_without_yes_and_changes_nothing() {
         1,
         "only the automated one"
     );
-    let o = bin(
-        &emu,
-        &["create", "--instance", "ltc-db", "--env", "prod", "--yes"],
-    );
+    let o = cli(&emu, "create --instance ltc-db --env prod --yes");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(snapshot_ids(&c, "ltc-db").len(), 2);
 }
 
 #[test]
 fn prune_keeps_n_never_automated_and_journals_each_delete() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
+    let (emu, c) = ltc_db(None);
     for id in ["pre-deploy-1", "pre-deploy-2", "pre-deploy-3"] {
         manual_snapshot(&c, "ltc-db", id);
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let dry = bin(
-        &emu,
-        &["prune", "--instance", "ltc-db", "--keep", "1", "--dry-run"],
-    );
+    let dry = cli(&emu, "prune --instance ltc-db --keep 1 --dry-run");
     assert_eq!(code(&dry), 0, "{}", stderr(&dry));
     assert_eq!(
         json_stdout(&dry)["deleted"].as_array().map(Vec::len),
@@ -450,7 +394,7 @@ fn prune_keeps_n_never_automated_and_journals_each_delete() {
     );
     assert_eq!(snapshot_ids(&c, "ltc-db").len(), 4);
 
-    let o = bin(&emu, &["prune", "--instance", "ltc-db", "--keep", "1"]);
+    let o = cli(&emu, "prune --instance ltc-db --keep 1");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let mut left = snapshot_ids(&c, "ltc-db");
     left.sort();
@@ -462,27 +406,16 @@ fn prune_keeps_n_never_automated_and_journals_each_delete() {
         ["db.snapshot.delete", "db.snapshot.delete"]
     );
 
-    let keep0 = bin(&emu, &["prune", "--instance", "ltc-db", "--keep", "0"]);
+    let keep0 = cli(&emu, "prune --instance ltc-db --keep 0");
     assert_eq!(code(&keep0), 2);
 }
 
 #[test]
 fn verify_compares_settings_and_runs_the_check_with_the_endpoint() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
-    let o = bin(
+    let (emu, c) = ltc_db(Some("pre-deploy-a"));
+    let o = cli(
         &emu,
-        &[
-            "restore",
-            "--snapshot",
-            "pre-deploy-a",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "ltc-db-r1",
-        ],
+        "restore --snapshot pre-deploy-a --instance ltc-db --target ltc-db-r1",
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let ok = bin(
@@ -536,16 +469,7 @@ fn verify_compares_settings_and_runs_the_check_with_the_endpoint() {
             .await
             .expect("modify");
     });
-    let diff = bin(
-        &emu,
-        &[
-            "verify",
-            "--instance",
-            "ltc-db-other",
-            "--against",
-            "ltc-db",
-        ],
-    );
+    let diff = cli(&emu, "verify --instance ltc-db-other --against ltc-db");
     assert_eq!(code(&diff), 4, "{}", stderr(&diff));
     assert!(
         stderr(&diff).contains("instance class"),
@@ -578,38 +502,24 @@ fn aurora_cluster_create_list_latest_and_restore() {
             .await
             .expect("writer");
     });
-    let o = bin(
+    let o = cli(
         &emu,
-        &[
-            "create",
-            "--cluster",
-            "ltc-aurora",
-            "--snapshot-id",
-            "pre-deploy-c1",
-        ],
+        "create --cluster ltc-aurora --snapshot-id pre-deploy-c1",
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json_stdout(&o)["status"], "available");
-    let l = json_stdout(&bin(&emu, &["list", "--cluster", "ltc-aurora"]));
+    let l = json_stdout(&cli(&emu, "list --cluster ltc-aurora"));
     assert_eq!(l["snapshots"][0]["snapshot_id"], "pre-deploy-c1");
     assert_eq!(
         l["snapshots"].as_array().map(Vec::len),
         Some(2),
         "manual and automated"
     );
-    let latest = json_stdout(&bin(&emu, &["latest", "--cluster", "ltc-aurora"]));
+    let latest = json_stdout(&cli(&emu, "latest --cluster ltc-aurora"));
     assert_eq!(latest["snapshot_id"], "pre-deploy-c1");
-    let r = bin(
+    let r = cli(
         &emu,
-        &[
-            "restore",
-            "--snapshot",
-            "latest",
-            "--cluster",
-            "ltc-aurora",
-            "--target",
-            "ltc-aurora-r1",
-        ],
+        "restore --snapshot latest --cluster ltc-aurora --target ltc-aurora-r1",
     );
     assert_eq!(code(&r), 0, "{}", stderr(&r));
     let restored = rt().block_on(async {
@@ -653,83 +563,38 @@ fn aurora_cluster_create_list_latest_and_restore() {
 fn bad_identifiers_exit_2_before_any_call() {
     // Too long to name the restored cluster's writer (`<target>-writer`, 63 at most).
     let long_cluster_target = "a".repeat(57);
-    let cases: &[&[&str]] = &[
-        &[
-            "restore",
-            "--snapshot",
-            "s1",
-            "--cluster",
-            "ltc-aurora",
-            "--target",
-            &long_cluster_target,
-        ],
-        &["create", "--instance", "1db"],
-        &["create", "--instance", "ltc--db"],
-        &["create", "--instance", "ltc-db-"],
-        &["create", "--instance", "ltc_db"],
-        &["create", "--instance", &"a".repeat(64)],
-        &["create", "--cluster", "bad.name"],
-        &["create", "--instance", "ltc-db", "--snapshot-id", "snap--1"],
-        &[
-            "create",
-            "--instance",
-            "ltc-db",
-            "--snapshot-id",
-            &"s".repeat(256),
-        ],
-        &["create", "--instance", "ltc-db", "--prefix", "-x"],
-        &["list", "--instance", "ltc db"],
-        &["latest", "--instance", "Ltc-"],
-        &[
-            "restore",
-            "--snapshot",
-            "s1",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "ltc-db",
-        ],
-        &[
-            "restore",
-            "--snapshot",
-            "bad_snap",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "new",
-        ],
-        &[
-            "restore",
-            "--snapshot",
-            "s1",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "9new",
-        ],
-        &[
-            "restore",
-            "--snapshot",
-            "s1",
-            "--cluster",
-            "ltc-aurora",
-            "--target",
-            "new",
-            "--swap",
-        ],
-        &["prune", "--instance", "ltc-db", "--keep", "0"],
-        &["verify", "--instance", "ltc-db", "--against", "x--y"],
-        &["wait", "--instance", "ltc-db", "--snapshot", "-bad"],
-        &["swap", "--instance", "ltc-db", "--with", "ltc-db"],
-        &["create", "--instance", "ltc-db", "--timeout", "30"],
-        &["create"],
-        &["create", "--instance", "a", "--cluster", "b"],
+    let lines = [
+        format!("restore --snapshot s1 --cluster ltc-aurora --target {long_cluster_target}"),
+        "create --instance 1db".into(),
+        "create --instance ltc--db".into(),
+        "create --instance ltc-db-".into(),
+        "create --instance ltc_db".into(),
+        format!("create --instance {}", "a".repeat(64)),
+        "create --cluster bad.name".into(),
+        "create --instance ltc-db --snapshot-id snap--1".into(),
+        format!("create --instance ltc-db --snapshot-id {}", "s".repeat(256)),
+        "create --instance ltc-db --prefix -x".into(),
+        "latest --instance Ltc-".into(),
+        "restore --snapshot s1 --instance ltc-db --target ltc-db".into(),
+        "restore --snapshot bad_snap --instance ltc-db --target new".into(),
+        "restore --snapshot s1 --instance ltc-db --target 9new".into(),
+        "restore --snapshot s1 --cluster ltc-aurora --target new --swap".into(),
+        "prune --instance ltc-db --keep 0".into(),
+        "verify --instance ltc-db --against x--y".into(),
+        "wait --instance ltc-db --snapshot -bad".into(),
+        "swap --instance ltc-db --with ltc-db".into(),
+        "create --instance ltc-db --timeout 30".into(),
+        "create".into(),
+        "create --instance a --cluster b".into(),
     ];
-    for args in cases {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
-        cmd.env_remove("LTC_ENV").env_remove("AWS_PROFILE");
-        cmd.envs(offline_env()).args(*args);
-        let o = cmd.output().expect("run");
+    let mut cases: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|l: &String| l.split_whitespace().collect())
+        .collect();
+    // A space inside an argument.
+    cases.push(vec!["list", "--instance", "ltc db"]);
+    for args in &cases {
+        let o = offline(args);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
         assert!(o.stdout.is_empty(), "{args:?}");
         let err = stderr(&o);
@@ -744,16 +609,10 @@ fn bad_identifiers_exit_2_before_any_call() {
 
 #[test]
 fn restore_reads_the_snapshot_from_stdin_json_of_latest() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
-    let latest = bin(
-        &emu,
-        &["latest", "--instance", "ltc-db", "--prefix", "pre-deploy"],
-    );
+    let (emu, c) = ltc_db(Some("pre-deploy-a"));
+    let latest = cli(&emu, "latest --instance ltc-db --prefix pre-deploy");
     assert_eq!(code(&latest), 0);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+    let mut cmd = Command::new(BIN);
     emu.configure(&mut cmd);
     cmd.args([
         "restore",
@@ -881,7 +740,7 @@ fn swap_resume_after_a_kill_between_the_renames_puts_an_instance_under_the_sourc
     rename(&c, "ltc-db", ASIDE);
     assert!(describe(&c, "ltc-db").is_none());
 
-    let o = bin(&emu, &["swap", "--resume", "--instance", "ltc-db"]);
+    let o = cli(&emu, "swap --resume --instance ltc-db");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["resumed"], true);
@@ -911,7 +770,7 @@ fn swap_resume_after_a_kill_between_the_renames_puts_an_instance_under_the_sourc
         ]
     );
     // Finished: resuming again has nothing to do (exit 2, nothing renamed).
-    let again = bin(&emu, &["swap", "--resume", "--instance", "ltc-db"]);
+    let again = cli(&emu, "swap --resume --instance ltc-db");
     assert_eq!(code(&again), 2, "{}", stderr(&again));
     assert_eq!(role(&c, "ltc-db").as_deref(), Some("replacement"));
 }
@@ -926,10 +785,7 @@ fn swap_resume_undo_after_a_kill_puts_the_original_back() {
     rename(&c, "ltc-db", ASIDE);
     rename(&c, "ltc-db-r1", "ltc-db");
 
-    let o = bin(
-        &emu,
-        &["swap", "--resume", "--undo", "--instance", "ltc-db"],
-    );
+    let o = cli(&emu, "swap --resume --undo --instance ltc-db");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json_stdout(&o)["original_now_named"], "ltc-db");
     let now = describe(&c, "ltc-db").expect("an instance is named ltc-db");
@@ -948,15 +804,12 @@ fn rerunning_the_swap_command_continues_the_unfinished_swap() {
     rename(&c, "ltc-db", ASIDE);
     // The same command as the killed run, not --resume: it continues that swap
     // (with its aside name from the journal) instead of refusing or starting over.
-    let o = bin(
-        &emu,
-        &["swap", "--instance", "ltc-db", "--with", "ltc-db-r1"],
-    );
+    let o = cli(&emu, "swap --instance ltc-db --with ltc-db-r1");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(role(&c, "ltc-db").as_deref(), Some("replacement"));
     assert_eq!(role(&c, ASIDE).as_deref(), Some("original"));
     // --help says what to run after an interrupted run.
-    let help = Command::new(env!("CARGO_BIN_EXE_db-snapshot"))
+    let help = Command::new(BIN)
         .args(["swap", "--help"])
         .output()
         .expect("help");
@@ -968,10 +821,7 @@ fn rerunning_the_swap_command_continues_the_unfinished_swap() {
 
 #[test]
 fn rerunning_restore_swap_carries_on_with_the_target_it_already_restored() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
-    manual_snapshot(&c, "ltc-db", "pre-deploy-a");
+    let (emu, c) = ltc_db(Some("pre-deploy-a"));
     let args = [
         "restore",
         "--snapshot",
@@ -1010,17 +860,9 @@ fn rerunning_restore_swap_carries_on_with_the_target_it_already_restored() {
     );
     // A target that is not a restore of this snapshot is still refused.
     postgres(&c, "ltc-db-other");
-    let refused = bin(
+    let refused = cli(
         &emu,
-        &[
-            "restore",
-            "--snapshot",
-            "pre-deploy-a",
-            "--instance",
-            "ltc-db",
-            "--target",
-            "ltc-db-other",
-        ],
+        "restore --snapshot pre-deploy-a --instance ltc-db --target ltc-db-other",
     );
     assert_eq!(code(&refused), 2, "{}", stderr(&refused));
     assert!(stderr(&refused).contains("refusing to restore over it"));
@@ -1047,10 +889,7 @@ fn huge_or_negative_inputs_are_refused_in_one_short_line_before_any_call() {
         ],
     ];
     for args in cases {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
-        cmd.env_remove("LTC_ENV").env_remove("AWS_PROFILE");
-        cmd.envs(offline_env()).args(*args);
-        let o = cmd.output().expect("run");
+        let o = offline(args);
         let err = stderr(&o);
         let shown: String = err.chars().take(300).collect();
         assert_eq!(code(&o), 2, "{shown}");
@@ -1061,9 +900,7 @@ fn huge_or_negative_inputs_are_refused_in_one_short_line_before_any_call() {
 
 #[test]
 fn sigint_during_a_wait_exits_130_with_the_reattach_command() {
-    let emu = Emulator::shared();
-    let c = client(&emu);
-    postgres(&c, "ltc-db");
+    let (emu, c) = ltc_db(None);
     // A stopped instance never becomes available on its own: the wait goes on.
     rt().block_on(async {
         c.stop_db_instance()
@@ -1072,7 +909,7 @@ fn sigint_during_a_wait_exits_130_with_the_reattach_command() {
             .await
             .expect("stop");
     });
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_db-snapshot"));
+    let mut cmd = Command::new(BIN);
     emu.configure(&mut cmd);
     cmd.args([
         "wait",
@@ -1087,11 +924,7 @@ fn sigint_during_a_wait_exits_130_with_the_reattach_command() {
     .stderr(Stdio::piped());
     let child = cmd.spawn().expect("run");
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    testkit::interrupt(&child);
     let o = child.wait_with_output().expect("wait");
     assert_eq!(code(&o), 130, "{}", stderr(&o));
     assert!(

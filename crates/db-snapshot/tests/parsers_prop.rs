@@ -4,12 +4,14 @@
 use db_snapshot::naming::{Kind, parse_snapshot_input, validate, validate_snapshot_ref};
 use proptest::prelude::*;
 
+const MAX_CHARS: usize = 400;
+
 fn assert_one_short_line(msg: &str) {
-    testkit::assert_one_short_line(msg, 400);
+    testkit::assert_one_short_line(msg, MAX_CHARS);
 }
 
-fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![any::<String>(), "[a-zA-Z0-9:-]{0,300}", ".{200,3000}"]
+fn any_text() -> BoxedStrategy<String> {
+    testkit::prop::any_text(&["[a-zA-Z0-9:-]{0,300}"], 3000)
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -27,8 +29,7 @@ proptest! {
     #[test]
     fn identifiers_are_valid_or_rejected_in_one_line(k in kind(), raw in any_text()) {
         if let Err(e) = validate(k, &raw) {
-            prop_assert_eq!(e.exit_code(), 2);
-            assert_one_short_line(&e.to_string());
+            testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
         }
     }
 
@@ -63,8 +64,7 @@ proptest! {
         match parse_snapshot_input(&raw) {
             Ok(id) => prop_assert!(validate_snapshot_ref(&id).is_ok()),
             Err(e) => {
-                prop_assert_eq!(e.exit_code(), 2);
-                assert_one_short_line(&e.to_string());
+                testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
             }
         }
     }
