@@ -2,20 +2,13 @@
 //! so services report two running tasks and a COMPLETED rollout). Fixtures are
 //! made with the SDK; every change is checked with an independent SDK read.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
-use testkit::{
-    Emulator, EmulatorGuard, json_stdout, offline_env, runtime as rt, sdk_config, stderr,
-};
+use support::{CLUSTER, argv, bin, cmd, emulator, on, run, service_td};
+use testkit::{EmulatorGuard, json_stdout, offline_env, runtime as rt, sdk_config, stderr, words};
 
-const CLUSTER: &str = "ltc";
-
-fn emulator() -> EmulatorGuard {
-    // The first call in this test binary decides the server's environment.
-    Emulator::shared_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")])
-}
+mod support;
 
 fn ecs(emu: &EmulatorGuard) -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::new(&sdk_config(emu))
@@ -24,58 +17,11 @@ fn ecs(emu: &EmulatorGuard) -> aws_sdk_ecs::Client {
 /// A cluster and, per family, revisions 1..=4 and a service (desired 2) on 4.
 fn fixture(emu: &EmulatorGuard, families: &[&str]) -> aws_sdk_ecs::Client {
     let client = ecs(emu);
-    rt().block_on(async {
-        client
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("create cluster");
-        for fam in families {
-            for i in 1..=4 {
-                client
-                    .register_task_definition()
-                    .family(*fam)
-                    .container_definitions(
-                        ContainerDefinition::builder()
-                            .name("app")
-                            .image(format!("ltc/{fam}:{i}"))
-                            .memory(128)
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .expect("register task definition");
-            }
-            client
-                .create_service()
-                .cluster(CLUSTER)
-                .service_name(*fam)
-                .task_definition(format!("{fam}:4"))
-                .desired_count(2)
-                .send()
-                .await
-                .expect("create service");
-        }
-    });
+    support::services(&client, families);
     client
 }
 
 /// The service's task definition as `family:revision`, read independently.
-fn service_td(client: &aws_sdk_ecs::Client, service: &str) -> String {
-    let out = rt()
-        .block_on(
-            client
-                .describe_services()
-                .cluster(CLUSTER)
-                .services(service)
-                .send(),
-        )
-        .expect("describe");
-    let td = out.services()[0].task_definition().unwrap_or_default();
-    td.rsplit('/').next().unwrap_or(td).to_owned()
-}
-
 fn desired(client: &aws_sdk_ecs::Client, service: &str) -> i32 {
     rt().block_on(
         client
@@ -99,21 +45,19 @@ fn deregister(client: &aws_sdk_ecs::Client, td: &str) {
     .expect("deregister");
 }
 
-fn cmd(emu: &EmulatorGuard) -> Command {
-    let mut c = bin();
-    emu.configure(&mut c);
-    c.arg("--output").arg("json");
-    c
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("ecs-revert"));
-    c.stdin(Stdio::null());
-    c
-}
-
-fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
-    cmd(emu).args(args).output().expect("run ecs-revert")
+/// A service on api:4 wanting 3 tasks: the emulator runs 2 per service, so
+/// it never reaches a steady state.
+fn never_steady(client: &aws_sdk_ecs::Client, name: &str) {
+    rt().block_on(
+        client
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name(name)
+            .task_definition("api:4")
+            .desired_count(3)
+            .send(),
+    )
+    .expect("create service");
 }
 
 fn error_lines(o: &Output) -> Vec<String> {
@@ -125,21 +69,14 @@ fn error_lines(o: &Output) -> Vec<String> {
 }
 
 fn journal(emu: &EmulatorGuard) -> Vec<Value> {
-    std::fs::read_to_string(emu.journal_path())
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("journal line"))
-        .collect()
+    testkit::journal_entries(emu)
 }
 
 #[test]
 fn status_shows_task_definition_counts_and_deployments() {
     let emu = emulator();
     fixture(&emu, &["api", "worker"]);
-    let o = run(
-        &emu,
-        &["status", "--cluster", CLUSTER, "--service", "api,worker"],
-    );
+    let o = on(&emu, "status", "api,worker", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     let api = &v["services"][0];
@@ -159,7 +96,7 @@ fn history_lists_active_and_inactive_newest_first() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
     deregister(&client, "api:2");
-    let o = run(&emu, &["history", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "history", "api", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     let revs: Vec<(String, String, bool, bool)> = v["revisions"]
@@ -193,7 +130,7 @@ fn history_lists_active_and_inactive_newest_first() {
 fn revert_defaults_to_previous_revision_journals_it_and_history_reads_it_back() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
-    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "revert", "api", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["from"], "api:4");
@@ -216,7 +153,7 @@ fn revert_defaults_to_previous_revision_journals_it_and_history_reads_it_back() 
     assert_eq!(j[1]["after"]["running"], 2);
 
     // history now knows from the journal what ran before api:3.
-    let o = run(&emu, &["history", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "history", "api", &[]);
     let v = json_stdout(&o);
     assert_eq!(v["in_use"], "api:3");
     assert_eq!(v["deployed_before"]["task_definition"], "api:4");
@@ -224,7 +161,7 @@ fn revert_defaults_to_previous_revision_journals_it_and_history_reads_it_back() 
 
     // A second default revert would re-deploy api:4, the revision just rolled
     // back from: refused, nothing changed.
-    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "revert", "api", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(error_lines(&o).len(), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("--to api:4"), "{}", stderr(&o));
@@ -243,18 +180,7 @@ fn revert_to_named_revision_in_each_form() {
             "api:4",
         ),
     ] {
-        let o = run(
-            &emu,
-            &[
-                "revert",
-                "--cluster",
-                CLUSTER,
-                "--service",
-                "api",
-                "--to",
-                to,
-            ],
-        );
+        let o = on(&emu, "revert", "api", &["--to", to]);
         assert!(o.status.success(), "--to {to}: {}", stderr(&o));
         let v = json_stdout(&o);
         assert_eq!(v["services"][0]["to"], want);
@@ -267,18 +193,7 @@ fn revert_to_named_revision_in_each_form() {
 fn revert_three_services_in_one_command_under_one_wait() {
     let emu = emulator();
     let client = fixture(&emu, &["api", "worker", "web"]);
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--service",
-            "worker,web",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--service", "worker,web"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     let states: Vec<(&str, &str)> = v["services"]
@@ -315,7 +230,7 @@ fn default_target_skips_inactive_revisions_and_says_so() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
     deregister(&client, "api:3");
-    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "revert", "api", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["to"], "api:2");
@@ -334,18 +249,7 @@ fn inactive_target_is_refused_without_force() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
     deregister(&client, "api:2");
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--to",
-            "2",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--to", "2"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let errs = error_lines(&o);
     assert_eq!(errs.len(), 1, "{}", stderr(&o));
@@ -359,19 +263,7 @@ fn inactive_target_is_refused_without_force() {
         "a refusal writes no journal entry"
     );
 
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--to",
-            "2",
-            "--force",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--to", "2", "--force"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(service_td(&client, "api"), "api:2");
 }
@@ -380,18 +272,7 @@ fn inactive_target_is_refused_without_force() {
 fn other_family_target_is_refused_without_force() {
     let emu = emulator();
     let client = fixture(&emu, &["api", "worker"]);
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--to",
-            "worker:2",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--to", "worker:2"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("another family"), "{}", stderr(&o));
     assert_eq!(service_td(&client, "api"), "api:4");
@@ -410,42 +291,14 @@ fn unknown_cluster_service_or_revision_is_exit_3_with_one_line() {
             vec!["revert", "--cluster", "nope", "--service", "api"],
             "cluster \"nope\" not found",
         ),
+        (argv("status", "ghost", &[]), "service \"ghost\" not found"),
         (
-            vec!["status", "--cluster", CLUSTER, "--service", "ghost"],
+            argv("revert", "api,ghost", &[]),
             "service \"ghost\" not found",
         ),
-        (
-            vec!["revert", "--cluster", CLUSTER, "--service", "api,ghost"],
-            "service \"ghost\" not found",
-        ),
-        (
-            vec![
-                "scale",
-                "--cluster",
-                CLUSTER,
-                "--service",
-                "ghost",
-                "--desired",
-                "3",
-            ],
-            "ghost",
-        ),
-        (
-            vec!["history", "--cluster", CLUSTER, "--service", "ghost"],
-            "ghost",
-        ),
-        (
-            vec![
-                "revert",
-                "--cluster",
-                CLUSTER,
-                "--service",
-                "api",
-                "--to",
-                "9",
-            ],
-            "api:9 not found",
-        ),
+        (argv("scale", "ghost", &["--desired", "3"]), "ghost"),
+        (argv("history", "ghost", &[]), "ghost"),
+        (argv("revert", "api", &["--to", "9"]), "api:9 not found"),
     ] {
         let o = run(&emu, &args);
         assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
@@ -460,64 +313,16 @@ fn unknown_cluster_service_or_revision_is_exit_3_with_one_line() {
 #[test]
 fn bad_input_is_exit_2_before_any_call() {
     for args in [
-        vec![
-            "revert",
-            "--cluster",
-            "ltc",
-            "--service",
-            "api",
-            "--to",
-            "0",
-        ],
-        vec![
-            "revert",
-            "--cluster",
-            "ltc",
-            "--service",
-            "api",
-            "--to",
-            "api:x",
-        ],
-        vec![
-            "revert",
-            "--cluster",
-            "ltc",
-            "--service",
-            "api",
-            "--to",
-            "latest",
-        ],
+        words("revert --cluster ltc --service api --to 0"),
+        words("revert --cluster ltc --service api --to api:x"),
+        words("revert --cluster ltc --service api --to latest"),
         vec!["revert", "--cluster", "ltc", "--service", "bad name"],
         vec!["revert", "--cluster", "", "--service", "api"],
-        vec![
-            "scale",
-            "--cluster",
-            "ltc",
-            "--service",
-            "api",
-            "--desired",
-            "-1",
-        ],
-        vec![
-            "scale",
-            "--cluster",
-            "ltc",
-            "--service",
-            "api",
-            "--desired",
-            "5000",
-        ],
-        vec![
-            "scale",
-            "--cluster",
-            "ltc",
-            "--service",
-            "api",
-            "--desired",
-            "lots",
-        ],
-        vec!["history", "--cluster", "ltc", "--service", "a/b"],
-        vec!["status", "--cluster", "ltc;x", "--service", "api"],
+        words("scale --cluster ltc --service api --desired -1"),
+        words("scale --cluster ltc --service api --desired 5000"),
+        words("scale --cluster ltc --service api --desired lots"),
+        words("history --cluster ltc --service a/b"),
+        words("status --cluster ltc;x --service api"),
     ] {
         let o = bin()
             .envs(offline_env())
@@ -546,17 +351,7 @@ fn bad_input_is_exit_2_before_any_call() {
 fn dry_run_lists_the_calls_and_changes_nothing() {
     let emu = emulator();
     let client = fixture(&emu, &["api", "worker"]);
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api,worker",
-            "--dry-run",
-        ],
-    );
+    let o = on(&emu, "revert", "api,worker", &["--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["dry_run"], true);
@@ -574,19 +369,7 @@ fn dry_run_lists_the_calls_and_changes_nothing() {
     assert_eq!(service_td(&client, "api"), "api:4");
     assert_eq!(service_td(&client, "worker"), "worker:4");
 
-    let o = run(
-        &emu,
-        &[
-            "scale",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--desired",
-            "5",
-            "--dry-run",
-        ],
-    );
+    let o = on(&emu, "scale", "api", &["--desired", "5", "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_stdout(&o)["calls"][0]["desiredCount"], 5);
     assert_eq!(desired(&client, "api"), 2);
@@ -629,19 +412,7 @@ fn production_guard_refuses_without_yes() {
     assert_eq!(desired(&client, "api"), 2);
     assert!(journal(&emu).is_empty());
 
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--env",
-            "prod",
-            "--yes",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--env", "prod", "--yes"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(service_td(&client, "api"), "api:3");
     assert_eq!(journal(&emu)[0]["env"], "prod");
@@ -651,18 +422,7 @@ fn production_guard_refuses_without_yes() {
 fn scale_sets_desired_and_waits_for_running() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
-    let o = run(
-        &emu,
-        &[
-            "scale",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--desired",
-            "6",
-        ],
-    );
+    let o = on(&emu, "scale", "api", &["--desired", "6"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["from_desired"], 2);
@@ -675,10 +435,7 @@ fn scale_sets_desired_and_waits_for_running() {
     assert_eq!(j[0]["before"]["desired"], 2);
     assert_eq!(j[1]["after"]["desired"], 6);
     // Scaling is not a task definition move: history still falls back.
-    let v = json_stdout(&run(
-        &emu,
-        &["history", "--cluster", CLUSTER, "--service", "api"],
-    ));
+    let v = json_stdout(&on(&emu, "history", "api", &[]));
     assert_eq!(v["deployed_before"]["source"], "revision-1");
 }
 
@@ -686,33 +443,13 @@ fn scale_sets_desired_and_waits_for_running() {
 fn wait_reattaches_and_times_out_with_the_reattach_command() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
-    let o = run(&emu, &["wait", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "wait", "api", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_stdout(&o)["services"][0]["state"], "steady");
 
     // The emulator runs 2 tasks per service: a service wanting 3 never settles.
-    rt().block_on(
-        client
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name("big")
-            .task_definition("api:4")
-            .desired_count(3)
-            .send(),
-    )
-    .expect("create service");
-    let o = run(
-        &emu,
-        &[
-            "wait",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "big",
-            "--timeout",
-            "1s",
-        ],
-    );
+    never_steady(&client, "big");
+    let o = on(&emu, "wait", "big", &["--timeout", "1s"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let text = stderr(&o);
     assert!(text.contains("2/3 running"), "{text}");
@@ -726,19 +463,7 @@ fn wait_reattaches_and_times_out_with_the_reattach_command() {
 fn no_wait_returns_after_the_update_and_says_so_in_the_journal() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--to",
-            "api:2",
-            "--no-wait",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--to", "api:2", "--no-wait"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["waited"], false);
@@ -748,18 +473,7 @@ fn no_wait_returns_after_the_update_and_says_so_in_the_journal() {
     assert_eq!(j[1]["outcome"], "ok");
     assert_eq!(j[1]["message"], "not waited for steady state");
     // Reverting to where the service already is changes nothing and writes nothing.
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--to",
-            "2",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--to", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["state"], "steady");
@@ -772,30 +486,8 @@ fn revert_that_never_settles_times_out_with_exit_5_and_an_honest_journal() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
     // The emulator runs 2 tasks per service: a service wanting 3 never settles.
-    rt().block_on(
-        client
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name("big")
-            .task_definition("api:4")
-            .desired_count(3)
-            .send(),
-    )
-    .expect("create service");
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "big",
-            "--to",
-            "3",
-            "--timeout",
-            "1s",
-        ],
-    );
+    never_steady(&client, "big");
+    let o = on(&emu, "revert", "big", &["--to", "3", "--timeout", "1s"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("re-attach with: ecs-revert wait --cluster ltc --service big"),
@@ -821,20 +513,10 @@ fn revert_that_never_settles_times_out_with_exit_5_and_an_honest_journal() {
 // only waits; a plain `revert` refuses to undo it; `wait` re-attaches.
 #[test]
 fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
-    use std::io::{BufRead, BufReader, Read};
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
     // The emulator runs 2 tasks per service: a service wanting 3 never settles.
-    rt().block_on(
-        client
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name("slow")
-            .task_definition("api:4")
-            .desired_count(3)
-            .send(),
-    )
-    .expect("create service");
+    never_steady(&client, "slow");
     let args = [
         "revert",
         "--cluster",
@@ -844,40 +526,10 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
         "--to",
         "api:3",
     ];
-    let mut child = cmd(&emu)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = child.stdout.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        stdout.read_to_end(&mut v).unwrap();
-        v
-    });
-    let mut err_text = String::new();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        err_text.push_str(&line);
-        err_text.push('\n');
-        if line.contains("UpdateService accepted") {
-            let kill = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(kill.success());
-            break;
-        }
-    }
-    for line in lines {
-        err_text.push_str(&line.unwrap());
-        err_text.push('\n');
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{err_text}");
-    let stdout = out_reader.join().unwrap();
+    let o = testkit::interrupted_at(cmd(&emu).args(args), "UpdateService accepted");
+    let err_text = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err_text}");
+    let stdout = o.stdout;
     let v: Value = serde_json::from_slice(&stdout).expect("JSON result");
     assert_eq!(v["next"]["state"], "interrupted");
     assert_eq!(v["next"]["inventory"][0]["task_definition"], "api:3");
@@ -903,18 +555,7 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
     // A plain revert (no --to) finishes the interrupted revert: same target, no
     // UpdateService, it waits (never steady here: exit 5), rather than choosing a
     // new "previous" (api:4, the release rolled back from).
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "slow",
-            "--timeout",
-            "1s",
-        ],
-    );
+    let o = on(&emu, "revert", "slow", &["--timeout", "1s"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["source"], "resume", "{v}");
@@ -922,18 +563,7 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
     assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
     assert_eq!(service_td(&client, "slow"), "api:3");
     // `wait` re-attaches (and times out here: the emulator never runs 3 tasks).
-    let o = run(
-        &emu,
-        &[
-            "wait",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "slow",
-            "--timeout",
-            "1s",
-        ],
-    );
+    let o = on(&emu, "wait", "slow", &["--timeout", "1s"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
 }
 
@@ -944,7 +574,7 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
 fn rerun_after_a_revert_killed_before_its_outcome_finishes_it() {
     let emu = emulator();
     let client = fixture(&emu, &["api"]);
-    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "revert", "api", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(service_td(&client, "api"), "api:3");
     // What SIGKILL leaves: the shared journal has the intent and no outcome.
@@ -963,7 +593,7 @@ fn rerun_after_a_revert_killed_before_its_outcome_finishes_it() {
     }
     assert_eq!(removed, 1, "one outcome in {}", tree.display());
 
-    let o = run(&emu, &["revert", "--cluster", CLUSTER, "--service", "api"]);
+    let o = on(&emu, "revert", "api", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["to"], "api:3", "{v}");

@@ -4,17 +4,16 @@
 use ecs_revert::taskdef::{TargetSpec, TaskDefRef, check_resource, parse_count};
 use proptest::prelude::*;
 
-fn assert_one_short_line(msg: &str) {
-    testkit::assert_one_short_line(msg, 400);
-}
+const MAX_CHARS: usize = 400;
 
-fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "-?[0-9]{0,25}",
-        "(arn:aws:ecs:[a-z0-9-]{0,12}:[0-9]{0,12}:task-definition/)?[a-zA-Z0-9_:-]{0,300}",
-        ".{200,3000}",
-    ]
+fn any_text() -> BoxedStrategy<String> {
+    testkit::prop::any_text(
+        &[
+            "-?[0-9]{0,25}",
+            "(arn:aws:ecs:[a-z0-9-]{0,12}:[0-9]{0,12}:task-definition/)?[a-zA-Z0-9_:-]{0,300}",
+        ],
+        3000,
+    )
 }
 
 proptest! {
@@ -23,8 +22,7 @@ proptest! {
     #[test]
     fn to_is_a_target_or_one_line(raw in any_text()) {
         if let Err(e) = TargetSpec::parse(&raw) {
-            prop_assert_eq!(e.exit_code(), 2);
-            assert_one_short_line(&e.to_string());
+            testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
         }
     }
 
@@ -47,8 +45,7 @@ proptest! {
     #[test]
     fn resources_are_checked_in_one_line(raw in any_text()) {
         if let Err(e) = check_resource("cluster", &raw) {
-            prop_assert_eq!(e.exit_code(), 2);
-            assert_one_short_line(&e.to_string());
+            testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
         }
     }
 
@@ -57,8 +54,7 @@ proptest! {
         match parse_count(&raw, force, 100) {
             Ok(n) => prop_assert!(n >= 0 && (force || n <= 100)),
             Err(e) => {
-                prop_assert_eq!(e.exit_code(), 2);
-                assert_one_short_line(&e.to_string());
+                testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
             }
         }
     }

@@ -3,24 +3,20 @@
 //! are made with the SDK; every change is checked with an independent SDK read.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use aws_sdk_applicationautoscaling::types::{
     PolicyType, ScalableDimension, ScalableTargetAction, ServiceNamespace, SuspendedState,
     TargetTrackingScalingPolicyConfiguration,
 };
-use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
+use support::{CLUSTER, cmd, emulator, journal_at, on, run};
 use testkit::{
-    Emulator, EmulatorGuard, json_stdout, offline_env, runtime as rt, sdk_config as config, stderr,
+    EmulatorGuard, json_stdout, offline_env, runtime as rt, sdk_config as config, stderr,
 };
 
-const CLUSTER: &str = "ltc";
-const ROLE: &str = "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService";
+mod support;
 
-fn emulator() -> EmulatorGuard {
-    Emulator::shared_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")])
-}
+const ROLE: &str = "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService";
 
 struct World {
     ecs: aws_sdk_ecs::Client,
@@ -36,39 +32,8 @@ fn fixture(emu: &EmulatorGuard, suspended: SuspendedState) -> World {
         ecs: aws_sdk_ecs::Client::new(&conf),
         aas: aws_sdk_applicationautoscaling::Client::new(&conf),
     };
+    support::services(&w.ecs, &["api", "worker"]);
     rt().block_on(async {
-        w.ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("cluster");
-        for fam in ["api", "worker"] {
-            for i in 1..=4 {
-                w.ecs
-                    .register_task_definition()
-                    .family(fam)
-                    .container_definitions(
-                        ContainerDefinition::builder()
-                            .name("app")
-                            .image(format!("ltc/{fam}:{i}"))
-                            .memory(128)
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .expect("task definition");
-            }
-            w.ecs
-                .create_service()
-                .cluster(CLUSTER)
-                .service_name(fam)
-                .task_definition(format!("{fam}:4"))
-                .desired_count(2)
-                .send()
-                .await
-                .expect("service");
-        }
         w.aas
             .register_scalable_target()
             .service_namespace(ServiceNamespace::Ecs)
@@ -163,54 +128,14 @@ fn api_target(w: &World) -> (i32, i32, (bool, bool, bool)) {
 }
 
 fn service_td(w: &World, service: &str) -> String {
-    let out = rt()
-        .block_on(
-            w.ecs
-                .describe_services()
-                .cluster(CLUSTER)
-                .services(service)
-                .send(),
-        )
-        .expect("describe");
-    let td = out.services()[0].task_definition().unwrap_or_default();
-    td.rsplit('/').next().unwrap_or(td).to_owned()
-}
-
-fn cmd(emu: &EmulatorGuard) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("ecs-revert"));
-    c.stdin(Stdio::null());
-    emu.configure(&mut c);
-    c.arg("--output").arg("json");
-    c
-}
-
-fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
-    cmd(emu).args(args).output().expect("run ecs-revert")
-}
-
-fn journal_at(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("journal line"))
-        .collect()
+    support::service_td(&w.ecs, service)
 }
 
 #[test]
 fn scaling_show_lists_limits_suspended_state_policies_and_scheduled_actions() {
     let emu = emulator();
     fixture(&emu, none());
-    let o = run(
-        &emu,
-        &[
-            "scaling",
-            "show",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api,worker",
-        ],
-    );
+    let o = on(&emu, "scaling show", "api,worker", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     let api = &v["targets"][0];
@@ -282,17 +207,7 @@ fn suspend_and_resume_are_journaled_and_idempotent() {
     assert_eq!(json_stdout(&o)["services"][0]["state"], "unchanged");
     assert_eq!(journal_at(&emu.journal_path()).len(), 2);
 
-    let o = run(
-        &emu,
-        &[
-            "scaling",
-            "resume",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-        ],
-    );
+    let o = on(&emu, "scaling resume", "api", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(api_target(&w), (1, 4, (false, false, false)));
     let j = journal_at(&emu.journal_path());
@@ -437,18 +352,7 @@ fn record_then_restore_puts_limits_and_suspended_state_back_and_names_policies_i
 fn revert_suspends_scaling_during_the_revert_and_puts_the_previous_state_back() {
     let emu = emulator();
     let w = fixture(&emu, suspended(false, false, true));
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api,worker",
-            "--to",
-            "3",
-        ],
-    );
+    let o = on(&emu, "revert", "api,worker", &["--to", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(service_td(&w, "api"), "api:3");
@@ -494,18 +398,11 @@ fn revert_suspends_scaling_during_the_revert_and_puts_the_previous_state_back() 
 
     // --no-suspend-scaling leaves auto scaling alone.
     let before = journal_at(&emu.journal_path()).len();
-    let o = run(
+    let o = on(
         &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--to",
-            "2",
-            "--no-suspend-scaling",
-        ],
+        "revert",
+        "api",
+        &["--to", "2", "--no-suspend-scaling"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(json_stdout(&o).get("scaling").is_none());
@@ -513,19 +410,7 @@ fn revert_suspends_scaling_during_the_revert_and_puts_the_previous_state_back() 
     assert_eq!(service_td(&w, "api"), "api:2");
 
     // A dry run lists the suspension and changes nothing.
-    let o = run(
-        &emu,
-        &[
-            "revert",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--to",
-            "1",
-            "--dry-run",
-        ],
-    );
+    let o = on(&emu, "revert", "api", &["--to", "1", "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         json_stdout(&o)["scaling"]["suspend"][0]["state"],
@@ -539,18 +424,7 @@ fn revert_suspends_scaling_during_the_revert_and_puts_the_previous_state_back() 
 fn scale_outside_the_limits_warns_and_adjust_limits_widens_them() {
     let emu = emulator();
     let w = fixture(&emu, none());
-    let o = run(
-        &emu,
-        &[
-            "scale",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--desired",
-            "6",
-        ],
-    );
+    let o = on(&emu, "scale", "api", &["--desired", "6"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("api: desired 6 is outside its auto scaling limits min 1 max 4"),
@@ -560,19 +434,7 @@ fn scale_outside_the_limits_warns_and_adjust_limits_widens_them() {
     assert!(json_stdout(&o)["warnings"][0].as_str().is_some());
     assert_eq!(api_target(&w), (1, 4, (false, false, false)));
 
-    let o = run(
-        &emu,
-        &[
-            "scale",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "api",
-            "--desired",
-            "8",
-            "--adjust-limits",
-        ],
-    );
+    let o = on(&emu, "scale", "api", &["--desired", "8", "--adjust-limits"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_stdout(&o)["limits"][0]["state"], "updated");
     assert_eq!(api_target(&w), (1, 8, (false, false, false)));
@@ -618,7 +480,7 @@ fn scaling_bad_input_is_exit_2_before_any_call() {
             "api",
         ],
     ] {
-        let o = Command::new(assert_cmd::cargo::cargo_bin!("ecs-revert"))
+        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ecs-revert"))
             .envs(offline_env())
             .env_remove("LTC_RUN_ID")
             .args(&args)
