@@ -7,14 +7,14 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
 use testkit::{
-    Emulator, EmulatorGuard, json_lines, json_stdout, offline_env, runtime as rt, sdk_config,
-    stderr,
+    Emulator, EmulatorGuard, closed_port, json_lines, json_stdout, offline_env, runtime as rt,
+    sdk_config, stderr,
 };
 
 const ALB: &str = "app/ltc-rehearsal/0123456789abcdef";
@@ -159,6 +159,25 @@ fn offline() -> Command {
     c
 }
 
+/// `health-gate check --gates GATES MORE...` on the emulator.
+fn check(emu: &EmulatorGuard, gates: impl AsRef<std::ffi::OsStr>, more: &[&str]) -> Output {
+    cmd(emu)
+        .args(["check", "--gates"])
+        .arg(gates)
+        .args(more)
+        .output()
+        .expect("run")
+}
+
+/// The emulator with the rehearsal's metrics published (database CPU as
+/// given) and its services ltc-api and ltc-worker, 2 tasks each.
+fn rehearsal(db_cpu: Option<f64>) -> EmulatorGuard {
+    let emu = emulator();
+    publish_rehearsal(&emu, db_cpu);
+    ecs_fixture(&emu, &[("ltc-api", 2), ("ltc-worker", 2)]);
+    emu
+}
+
 fn gate<'a>(v: &'a Value, name: &str) -> &'a Value {
     v["gates"]
         .as_array()
@@ -174,15 +193,8 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn the_rehearsal_gates_pass_on_healthy_metrics_with_one_get_metric_data_call() {
-    let emu = emulator();
-    publish_rehearsal(&emu, Some(45.0));
-    ecs_fixture(&emu, &[("ltc-api", 2), ("ltc-worker", 2)]);
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(rehearsal_gates())
-        .args(["--env", "rehearsal"])
-        .output()
-        .expect("run");
+    let emu = rehearsal(Some(45.0));
+    let out = check(&emu, rehearsal_gates(), &["--env", "rehearsal"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = json_stdout(&out);
     assert_eq!(v["passed"], true, "{v}");
@@ -222,14 +234,8 @@ fn the_rehearsal_gates_pass_on_healthy_metrics_with_one_get_metric_data_call() {
 
 #[test]
 fn database_cpu_at_95_percent_fails_critical_with_exit_4() {
-    let emu = emulator();
-    publish_rehearsal(&emu, Some(95.0));
-    ecs_fixture(&emu, &[("ltc-api", 2), ("ltc-worker", 2)]);
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(rehearsal_gates())
-        .output()
-        .expect("run");
+    let emu = rehearsal(Some(95.0));
+    let out = check(&emu, rehearsal_gates(), &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let v = json_stdout(&out);
     assert_eq!(v["passed"], false);
@@ -247,9 +253,7 @@ fn database_cpu_at_95_percent_fails_critical_with_exit_4() {
 
 #[test]
 fn a_warning_alone_fails_only_with_strict() {
-    let emu = emulator();
-    publish_rehearsal(&emu, Some(85.0));
-    ecs_fixture(&emu, &[("ltc-api", 2), ("ltc-worker", 2)]);
+    let emu = rehearsal(Some(85.0));
     let run = |strict: bool| {
         let mut c = cmd(&emu);
         c.args(["check", "--gates"]).arg(rehearsal_gates());
@@ -269,14 +273,8 @@ fn a_warning_alone_fails_only_with_strict() {
 
 #[test]
 fn no_data_is_inconclusive_never_pass() {
-    let emu = emulator();
-    publish_rehearsal(&emu, None);
-    ecs_fixture(&emu, &[("ltc-api", 2), ("ltc-worker", 2)]);
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(rehearsal_gates())
-        .output()
-        .expect("run");
+    let emu = rehearsal(None);
+    let out = check(&emu, rehearsal_gates(), &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let v = json_stdout(&out);
     let cpu = gate(&v, "db-cpu-critical");
@@ -300,11 +298,7 @@ fn no_data_is_inconclusive_never_pass() {
         .unwrap()
         .replace("inconclusive_limit = 0", "inconclusive_limit = 1");
     let tolerant = write(dir.path(), "g.toml", &text);
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(&tolerant)
-        .output()
-        .expect("run");
+    let out = check(&emu, &tolerant, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -314,11 +308,7 @@ fn ecs_unhealthy_share_above_half_fails_and_a_missing_service_fails_closed() {
     publish_rehearsal(&emu, Some(45.0));
     // 2 running of 5 desired: 60 % unhealthy.
     ecs_fixture(&emu, &[("ltc-api", 5), ("ltc-worker", 2)]);
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(rehearsal_gates())
-        .output()
-        .expect("run");
+    let out = check(&emu, rehearsal_gates(), &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let v = json_stdout(&out);
     let g = gate(&v, "ecs-unhealthy-tasks");
@@ -338,11 +328,7 @@ fn ecs_unhealthy_share_above_half_fails_and_a_missing_service_fails_closed() {
         "g.toml",
         "[[gate]]\nname = \"ecs\"\nseverity = \"critical\"\nsource = \"ecs\"\ncluster = \"ltc-rehearsal\"\nservices = [\"ltc-api\", \"ltc-typo\"]\nthreshold = 50\ncomparison = \">\"\n",
     );
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(&gates)
-        .output()
-        .expect("run");
+    let out = check(&emu, &gates, &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let g = gate(&json_stdout(&out), "ecs").clone();
     assert_eq!(g["verdict"], "fail", "{g}");
@@ -378,11 +364,7 @@ fn alarm_gates_fail_on_alarm_and_on_a_name_that_matches_nothing() {
         "[[gate]]\nname = \"critical\"\nseverity = \"critical\"\nsource = \"alarm\"\nalarms = [\"ltc-critical-*\"]\n\n\
          [[gate]]\nname = \"typo\"\nseverity = \"warning\"\nsource = \"alarm\"\nalarms = [\"ltc-crit1cal-db\"]\n",
     );
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(&gates)
-        .output()
-        .expect("run");
+    let out = check(&emu, &gates, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = json_stdout(&out);
     assert_eq!(gate(&v, "critical")["verdict"], "pass", "{v}");
@@ -402,11 +384,7 @@ fn alarm_gates_fail_on_alarm_and_on_a_name_that_matches_nothing() {
             .send(),
     )
     .expect("set state");
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(&gates)
-        .output()
-        .expect("run");
+    let out = check(&emu, &gates, &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let v = json_stdout(&out);
     assert_eq!(gate(&v, "critical")["verdict"], "fail");
@@ -421,11 +399,6 @@ fn tcp_gates(dir: &Path, port: u16) -> PathBuf {
             "[[gate]]\nname = \"db-reachable\"\nseverity = \"critical\"\nsource = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"
         ),
     )
-}
-
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 #[test]
@@ -597,11 +570,7 @@ fn watch_interrupted_exits_130_with_a_summary() {
     stdout.read_line(&mut first).expect("first evaluation");
     let first: Value = serde_json::from_str(&first).expect("a JSON line");
     assert_eq!(first["type"], "evaluation");
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    testkit::interrupt(&child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     let status = child.wait().unwrap();
@@ -757,11 +726,7 @@ fn cache_cluster_without_endpoint_or_missing_fails_closed() {
         "[[gate]]\nname = \"cache\"\nseverity = \"critical\"\nsource = \"tcp\"\ncache_cluster = \"ltc-cache\"\n\n\
          [[gate]]\nname = \"typo\"\nseverity = \"critical\"\nsource = \"tcp\"\ncache_cluster = \"ltc-cahce\"\n",
     );
-    let out = cmd(&emu)
-        .args(["check", "--gates"])
-        .arg(&gates)
-        .output()
-        .expect("run");
+    let out = check(&emu, &gates, &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let v = json_stdout(&out);
     assert_eq!(
