@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, code, json_stdout, stderr};
+use testkit::{Emulator, EmulatorGuard, code, json_stdout, signal, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_run-state");
 
@@ -76,15 +76,6 @@ fn two_operators(state: &str) -> (tempfile::TempDir, Operator, Operator) {
         user: "bob",
     };
     (dir, a, b)
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok);
 }
 
 #[test]
@@ -271,28 +262,17 @@ fn run_records_are_written_once_and_read_back_by_another_operator() {
     let f = d.path().join("manifest.json");
     std::fs::write(&f, br#"{"objects": 3}"#).unwrap();
     let run = "20261202T030000.000Z-deploy-aaaaaa";
-    let o = alice.run(
-        None,
-        &[
-            "runs",
-            "put",
-            run,
-            "site-manifest.json",
-            f.to_str().unwrap(),
-        ],
-    );
+    let put = [
+        "runs",
+        "put",
+        run,
+        "site-manifest.json",
+        f.to_str().unwrap(),
+    ];
+    let o = alice.run(None, &put);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     std::fs::write(&f, br#"{"objects": 4}"#).unwrap();
-    let o = bob.run(
-        None,
-        &[
-            "runs",
-            "put",
-            run,
-            "site-manifest.json",
-            f.to_str().unwrap(),
-        ],
-    );
+    let o = bob.run(None, &put);
     assert_eq!(code(&o), 2, "never overwritten: {}", stderr(&o));
     let o = bob.run(None, &["runs", "get", run, "site-manifest.json"]);
     assert_eq!(o.stdout, br#"{"objects": 3}"#);

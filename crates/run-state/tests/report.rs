@@ -8,7 +8,6 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use testkit::json_stdout;
 
 const BIN: &str = env!("CARGO_BIN_EXE_run-state");
 const RUN: &str = "20261202T031000.123Z-deploy-1a2b3c";
@@ -167,27 +166,24 @@ fn report(root: &Path, journal: &Path, args: &[&str]) -> Output {
         .expect("run run-state report")
 }
 
-#[test]
-fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_command() {
-    let tmp = tempfile::tempdir().expect("report test fixture");
+/// The failed run of [`failed_run`] under `tmp`, reported with exit code 6:
+/// its run folder and what `report` did.
+fn report_failed_run(tmp: &tempfile::TempDir) -> (std::path::PathBuf, std::process::Output) {
     let (dir, journal) = failed_run(tmp.path());
+    let run_dir = dir.to_str().expect("report test fixture");
     let out = report(
         tmp.path(),
         &journal,
-        &[
-            "--run-dir",
-            dir.to_str().expect("report test fixture"),
-            "--exit-code",
-            "6",
-        ],
+        &["--run-dir", run_dir, "--exit-code", "6"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json_stdout(&out);
+    (dir, out)
+}
+
+#[test]
+fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_command() {
+    let tmp = tempfile::tempdir().expect("report test fixture");
+    let (dir, out) = report_failed_run(&tmp);
+    let v = testkit::exit_json(&out, 0);
     let path = dir.join("report.html");
     assert_eq!(v["path"], json!(path.display().to_string()));
     assert_eq!(v["status"], json!("failed"));
@@ -249,17 +245,7 @@ fn failed_run_report_has_every_section_and_names_the_failing_step_and_resume_com
 #[test]
 fn journal_and_transcript_values_are_escaped() {
     let tmp = tempfile::tempdir().expect("report test fixture");
-    let (dir, journal) = failed_run(tmp.path());
-    let out = report(
-        tmp.path(),
-        &journal,
-        &[
-            "--run-dir",
-            dir.to_str().expect("report test fixture"),
-            "--exit-code",
-            "6",
-        ],
-    );
+    let (dir, out) = report_failed_run(&tmp);
     assert_eq!(out.status.code(), Some(0));
     let html = std::fs::read_to_string(dir.join("report.html")).expect("report test fixture");
     let shown = "&lt;script&gt;console.error(&#39;xss ran&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;";
@@ -315,13 +301,7 @@ fn succeeded_run_has_no_failure_section() {
             out_file.to_str().expect("report test fixture"),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json_stdout(&out);
+    let v = testkit::exit_json(&out, 0);
     assert_eq!(v["status"], json!("succeeded"), "{v}");
     assert_eq!(v["failed_step"], Value::Null);
     assert_eq!(v["steps"], json!(4), "each attempt of a step is a row");
