@@ -8,6 +8,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::Value;
+use testkit::closed_port;
 
 fn smoke() -> Command {
     let mut cmd = Command::cargo_bin("smoke-test").unwrap();
@@ -47,12 +48,6 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 // ----------------------------------------------------------------------- get
@@ -303,6 +298,18 @@ fn the_strategy_warning_applies_over_one_second() {
 
 // ----------------------------------------------------------------------- TLS
 
+/// `smoke-test get URL --ca-cert CA --min-cert-days DAYS`.
+fn get_trusting(url: &str, ca: &str, min_cert_days: &str) -> Ran {
+    run(smoke().args([
+        "get",
+        url,
+        "--ca-cert",
+        ca,
+        "--min-cert-days",
+        min_cert_days,
+    ]))
+}
+
 #[test]
 fn https_with_a_private_ca() {
     let pki = server::pki(90);
@@ -315,14 +322,7 @@ fn https_with_a_private_ca() {
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert_eq!(r.json["errors_by_kind"]["tls"], 1, "{}", r.json);
 
-    let r = run(smoke().args([
-        "get",
-        &s.url("/ok"),
-        "--ca-cert",
-        &ca,
-        "--min-cert-days",
-        "30",
-    ]));
+    let r = get_trusting(&s.url("/ok"), &ca, "30");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let tls = &r.json["tls"][0];
     assert_eq!(tls["passed"], true);
@@ -339,14 +339,7 @@ fn a_certificate_expiring_soon_fails_min_cert_days() {
     let s = server::https(&pki);
     let dir = tempfile::tempdir().unwrap();
     let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
-    let r = run(smoke().args([
-        "get",
-        &s.url("/ok"),
-        "--ca-cert",
-        &ca,
-        "--min-cert-days",
-        "14",
-    ]));
+    let r = get_trusting(&s.url("/ok"), &ca, "14");
     assert_eq!(r.code, 4, "{}", r.stderr);
     let tls = &r.json["tls"][0];
     assert_eq!(tls["passed"], false);
@@ -361,14 +354,7 @@ fn a_certificate_expiring_soon_fails_min_cert_days() {
     );
     // The request itself was fine.
     assert_eq!(r.json["successes"], 1);
-    let r = run(smoke().args([
-        "get",
-        &s.url("/ok"),
-        "--ca-cert",
-        &ca,
-        "--min-cert-days",
-        "3",
-    ]));
+    let r = get_trusting(&s.url("/ok"), &ca, "3");
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -954,11 +940,7 @@ fn an_interrupted_load_reports_what_ran_and_exits_130() {
     while s.hits() < 5 && started.elapsed() < std::time::Duration::from_secs(20) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    testkit::interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use testkit::closed_port;
 
 fn probe(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smoke-test"));
@@ -95,11 +96,7 @@ fn run_until_sigint(args: &[&str]) -> Ran {
             break;
         }
     }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    testkit::interrupt(&child);
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest).unwrap();
     events.extend(lines(&rest));
@@ -115,12 +112,6 @@ fn is_utc_millis(v: &Value) -> bool {
     let s = v.as_str().unwrap_or_default();
     let re = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$").unwrap();
     re.is_match(s)
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 #[test]
