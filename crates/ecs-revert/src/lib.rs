@@ -9,45 +9,36 @@ pub mod previous;
 pub mod revert;
 pub mod scale;
 pub mod scaling;
+pub mod services;
 pub mod status;
 pub mod steady;
 pub mod taskdef;
 pub mod watch;
 
-use clap::{Parser, Subcommand};
-use common::{Context, GlobalArgs, HasGlobals, HumanDuration, Result};
+use clap::Subcommand;
+use common::Context;
 
-use crate::taskdef::{check_resource, short_name};
+pub use services::{Services, WaitArgs};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "ecs-revert",
-    version,
-    about = "Revert ECS services to an earlier task definition, wait for steady state, scale by hand",
-    after_help = common::cli::after_help(
-        "  ecs-revert status  --cluster ltc-prod --service api --service worker\n  \
-         ecs-revert history --cluster ltc-prod --service api\n  \
-         ecs-revert revert  --cluster ltc-prod --service api --service worker --dry-run\n  \
-         ecs-revert revert  --cluster ltc-prod --service api --to 41 --env prod --yes\n  \
-         ecs-revert wait    --cluster ltc-prod --service api --timeout 15m\n  \
-         ecs-revert scale   --cluster ltc-prod --service api --desired 6 --adjust-limits\n  \
-         ecs-revert scaling show    --cluster ltc-prod --service api --service worker\n  \
-         ecs-revert scaling record  --cluster ltc-prod --service api --run \"$LTC_RUN_ID\"\n  \
-         ecs-revert scaling restore --cluster ltc-prod --run 20261201T101500.000Z-deploy-1a2b3c\n  \
-         ecs-revert scaling suspend --cluster ltc-prod --service api"
-    )
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl HasGlobals for Cli {
-    fn globals(&self) -> &GlobalArgs {
-        &self.globals
-    }
+common::declare_cli! {
+    #[command(
+        name = "ecs-revert",
+        version,
+        about = "Revert ECS services to an earlier task definition, wait for steady state, scale by hand",
+        after_help = common::cli::after_help(
+            "  ecs-revert status  --cluster ltc-prod --service api --service worker\n  \
+             ecs-revert history --cluster ltc-prod --service api\n  \
+             ecs-revert revert  --cluster ltc-prod --service api --service worker --dry-run\n  \
+             ecs-revert revert  --cluster ltc-prod --service api --to 41 --env prod --yes\n  \
+             ecs-revert wait    --cluster ltc-prod --service api --timeout 15m\n  \
+             ecs-revert scale   --cluster ltc-prod --service api --desired 6 --adjust-limits\n  \
+             ecs-revert scaling show    --cluster ltc-prod --service api --service worker\n  \
+             ecs-revert scaling record  --cluster ltc-prod --service api --run \"$LTC_RUN_ID\"\n  \
+             ecs-revert scaling restore --cluster ltc-prod --run 20261201T101500.000Z-deploy-1a2b3c\n  \
+             ecs-revert scaling suspend --cluster ltc-prod --service api"
+        )
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,57 +82,7 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-/// The services a command works on.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Services {
-    /// ECS cluster name or ARN.
-    #[arg(long, value_name = "CLUSTER")]
-    pub cluster: String,
-    /// Service name or ARN; repeat (or separate with commas) for several.
-    #[arg(
-        long = "service",
-        value_name = "SERVICE",
-        required = true,
-        value_delimiter = ','
-    )]
-    pub services: Vec<String>,
-}
-
-impl Services {
-    /// Checks names before any call; returns the service names without duplicates.
-    pub fn validated(&self) -> Result<Vec<String>> {
-        check_resource("cluster", &self.cluster)?;
-        let mut out: Vec<String> = Vec::new();
-        for s in &self.services {
-            check_resource("service", s)?;
-            if !out.iter().any(|o| short_name(o) == short_name(s)) {
-                out.push(s.clone());
-            }
-        }
-        Ok(out)
-    }
-
-    /// The command that re-attaches to a wait on these services.
-    pub fn reattach(&self, services: &[String]) -> String {
-        let mut cmd = format!("ecs-revert wait --cluster {}", self.cluster);
-        for s in services {
-            cmd.push_str(&format!(" --service {s}"));
-        }
-        cmd
-    }
-}
-
-#[derive(Debug, clap::Args)]
-pub struct WaitArgs {
-    #[command(flatten)]
-    pub target: Services,
-    /// Give up after this long (exit 5; the rollout carries on). LTC_DEADLINE also applies.
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
-    pub timeout: HumanDuration,
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context::new("ecs-revert", &cli.globals);
+pub async fn run(ctx: Context, cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Status(args) => status::run(&ctx, &args).await?,
         Command::History(args) => history::run(&ctx, &args).await?,

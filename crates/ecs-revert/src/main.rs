@@ -1,4 +1,4 @@
 //! ecs-revert: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(ecs_revert::run)
+    common::cli::start(ecs_revert::run)
 }
