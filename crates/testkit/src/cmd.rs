@@ -39,7 +39,14 @@ pub fn aws_cli_raw(emu: &EmulatorGuard, args: &[&str]) -> Vec<u8> {
     let mut cmd = Command::new(crate::workspace_root().join(".venv/bin/aws"));
     emu.configure(&mut cmd);
     cmd.env("AWS_DEFAULT_REGION", crate::sdk::REGION);
-    let out = cmd.args(args).output().expect("run the AWS CLI");
+    // The flag, not only AWS_ENDPOINT_URL: the virtualenv's CLI ignores the
+    // variable for some services (SQS), and would then try the real AWS.
+    let endpoint = emu.endpoint();
+    let out = cmd
+        .args(["--endpoint-url", &endpoint])
+        .args(args)
+        .output()
+        .expect("run the AWS CLI");
     if !out.status.success() {
         panic!("aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
