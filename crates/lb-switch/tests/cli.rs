@@ -6,26 +6,20 @@
 
 use std::process::{Command, Output, Stdio};
 
-use aws_sdk_elasticloadbalancingv2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, ProtocolEnum,
     RuleCondition, TargetDescription, TargetGroupTuple,
 };
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, code, json_lines, json_stdout, offline_env, stderr};
+use testkit::{Emulator, EmulatorGuard, code, json_lines, json_stdout, offline_env, stderr, words};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lb-switch"))
-}
+const BIN: &str = env!("CARGO_BIN_EXE_lb-switch");
 
 fn run(emu: &EmulatorGuard, args: &[&str]) -> Output {
-    let mut cmd = bin();
-    emu.configure(&mut cmd);
-    cmd.args(args).stdin(Stdio::null());
-    cmd.output().expect("run lb-switch")
+    testkit::run_on_emulator(BIN, emu, args)
 }
 
-const REGION: &str = "ap-northeast-1";
+const REGION: &str = testkit::sdk::REGION;
 
 /// The load balancers the tests work on, made with the SDK (and the AWS CLI
 /// for the default VPC's subnets: there is no EC2 SDK in the workspace).
@@ -63,21 +57,11 @@ fn forward(tgs: &[(&str, i32)]) -> Action {
 
 impl Fixture {
     fn new(emu: &EmulatorGuard) -> Fixture {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let conf = aws_sdk_elasticloadbalancingv2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(emu.endpoint())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build();
-        let client = aws_sdk_elasticloadbalancingv2::Client::from_conf(conf);
-        let aws = testkit::workspace_root().join(".venv/bin/aws");
-        let out = Command::new(aws)
-            .envs(emu.env())
-            .args([
+        let rt = testkit::runtime();
+        let client = aws_sdk_elasticloadbalancingv2::Client::new(&testkit::sdk_config(emu));
+        let out = testkit::aws_cli_raw(
+            emu,
+            &[
                 "--region",
                 REGION,
                 "ec2",
@@ -88,15 +72,9 @@ impl Fixture {
                 "Subnets[].[SubnetId,VpcId]",
                 "--output",
                 "text",
-            ])
-            .output()
-            .expect("aws ec2 describe-subnets");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = String::from_utf8(out).unwrap();
         let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
         let subnets: Vec<String> = rows.iter().take(2).map(|r| r[0].to_owned()).collect();
         let vpc = rows[0][1].to_owned();
@@ -259,6 +237,14 @@ impl Fixture {
         })
     }
 
+    /// lb-switch `sub` (its words) `--listener <this fixture's> MORE...`.
+    fn run(&self, emu: &EmulatorGuard, sub: &str, more: &[&str]) -> Output {
+        let mut argv: Vec<&str> = sub.split_whitespace().collect();
+        argv.extend(["--listener", self.listener.as_str()]);
+        argv.extend_from_slice(more);
+        run(emu, &argv)
+    }
+
     fn add_rule(&self, priority: i32, body: &str) {
         self.rt.block_on(async {
             self.client
@@ -303,117 +289,74 @@ fn bad_input_exits_2_before_any_call() {
     let dir = tempfile::tempdir().unwrap();
     let big = page(&dir, 1025);
     let small = page(&dir, 10);
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["show", "--listener", "garbage"], "not a listener ARN"),
-        (vec!["show"], "--listener ARN or --load-balancer"),
+    // Each case's words (split at white space), then what the one line says.
+    let mut cases: Vec<(Vec<String>, &str)> = [
+        ("show --listener garbage".to_owned(), "not a listener ARN"),
+        ("show".to_owned(), "--listener ARN or --load-balancer"),
         (
-            vec!["maintenance", "on", "--listener", L, "--body", &big],
+            format!("maintenance on --listener {L} --body {big}"),
             "at most 1024 bytes",
         ),
         (
-            vec![
-                "maintenance",
-                "on",
-                "--listener",
-                L,
-                "--body",
-                &small,
-                "--content-type",
-                "image/png",
-            ],
+            format!("maintenance on --listener {L} --body {small} --content-type image/png"),
             "--content-type",
         ),
         (
-            vec![
-                "maintenance",
-                "on",
-                "--listener",
-                L,
-                "--body",
-                &small,
-                "--status",
-                "302",
-            ],
+            format!("maintenance on --listener {L} --body {small} --status 302"),
             "--status",
         ),
-        (vec!["maintenance", "on", "--listener", L], "--body FILE"),
+        (format!("maintenance on --listener {L}"), "--body FILE"),
+        ("maintenance on --load-balancer web".to_owned(), "--port"),
         (
-            vec!["maintenance", "on", "--load-balancer", "web"],
-            "--port",
-        ),
-        (
-            vec![
-                "shift",
-                "--listener",
-                L,
-                "--to",
-                "green",
-                "--steps",
-                "10,50",
-            ],
+            format!("shift --listener {L} --to green --steps 10,50"),
             "end at 100",
         ),
         (
-            vec![
-                "shift",
-                "--listener",
-                L,
-                "--to",
-                "green",
-                "--steps",
-                "50,10,100",
-            ],
+            format!("shift --listener {L} --to green --steps 50,10,100"),
             "increasing",
         ),
         (
-            vec![
-                "shift",
-                "--listener",
-                L,
-                "--to",
-                "bad name!",
-                "--steps",
-                "100",
-            ],
+            format!(
+                "shift --listener {L} --to arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x"
+            ),
             "--to",
         ),
         (
-            vec![
-                "shift",
-                "--listener",
-                L,
-                "--to",
-                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x",
-            ],
-            "--to",
-        ),
-        (
-            vec![
-                "shift",
-                "--listener",
-                L,
-                "--to",
-                "green",
-                "--min-healthy",
-                "120%",
-            ],
+            format!("shift --listener {L} --to green --min-healthy 120%"),
             "--min-healthy",
         ),
         (
-            vec!["shift", "--listener", L, "--to", "green", "--gate-cmd", " "],
-            "--gate-cmd",
-        ),
-        (
-            vec!["shift", "--rule", L, "--to", "green"],
+            format!("shift --rule {L} --to green"),
             "not a listener rule ARN",
         ),
         (
-            vec!["health", "--target-group", L],
+            format!("health --target-group {L}"),
             "not a target group ARN",
         ),
-    ];
+    ]
+    .into_iter()
+    .map(|(line, want)| (line.split_whitespace().map(str::to_owned).collect(), want))
+    .collect();
+    // Arguments with white space in them.
+    let args = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    cases.push((
+        args(&[
+            "shift",
+            "--listener",
+            L,
+            "--to",
+            "bad name!",
+            "--steps",
+            "100",
+        ]),
+        "--to",
+    ));
+    cases.push((
+        args(&["shift", "--listener", L, "--to", "green", "--gate-cmd", " "]),
+        "--gate-cmd",
+    ));
     for (args, want) in cases {
-        let o = bin()
+        let o = Command::new(BIN)
             .envs(offline_env())
             .args(&args)
             .stdin(Stdio::null())
@@ -430,10 +373,7 @@ fn bad_input_exits_2_before_any_call() {
 fn show_lists_rules_weights_and_target_health() {
     let emu = Emulator::shared();
     let f = Fixture::new(&emu);
-    let o = run(
-        &emu,
-        &["show", "--load-balancer", "web", "--output", "json"],
-    );
+    let o = run(&emu, &words("show --load-balancer web --output json"));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["load_balancer"]["name"], "web");
@@ -465,13 +405,10 @@ fn maintenance_on_is_one_read_and_one_create_and_off_restores_the_rules() {
     let body = dir.path().join("m.html");
     std::fs::write(&body, "<h1>Back soon</h1>").unwrap();
     let before = f.rules();
-    let o = run(
+    let o = f.run(
         &emu,
+        "maintenance on",
         &[
-            "maintenance",
-            "on",
-            "--listener",
-            &f.listener,
             "--body",
             body.to_str().unwrap(),
             "--content-type",
@@ -494,32 +431,12 @@ fn maintenance_on_is_one_read_and_one_create_and_off_restores_the_rules() {
     assert_eq!(rules.len(), before.len() + 1);
 
     // On again: already on, nothing sent.
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "on",
-            "--listener",
-            &f.listener,
-            "--body",
-            body.to_str().unwrap(),
-        ],
-    );
+    let o = f.run(&emu, "maintenance on", &["--body", body.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json_stdout(&o)["mutating_calls"], 0);
     assert_eq!(f.rules().len(), before.len() + 1);
 
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "off",
-            "--listener",
-            &f.listener,
-            "--output",
-            "json",
-        ],
-    );
+    let o = f.run(&emu, "maintenance off", &["--output", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["calls_planned"][0]["call"], "DeleteRule", "{v}");
@@ -527,11 +444,7 @@ fn maintenance_on_is_one_read_and_one_create_and_off_restores_the_rules() {
     assert_eq!(f.rules(), before);
 
     // The journal holds before and after of both changes.
-    let j = std::fs::read_to_string(emu.journal_path()).unwrap();
-    let entries: Vec<Value> = j
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = testkit::journal_entries(&emu);
     let on = entries
         .iter()
         .find(|e| e["action"] == "lb.maintenance-on" && e["phase"] == "outcome")
@@ -552,32 +465,12 @@ fn maintenance_off_refuses_to_clobber_someone_elses_rule_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let body = page(&dir, 1024); // exactly the limit is fine
     let before = f.rules();
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "on",
-            "--listener",
-            &f.listener,
-            "--body",
-            &body,
-        ],
-    );
+    let o = f.run(&emu, "maintenance on", &["--body", &body]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // Someone adds a rule while the site is in maintenance.
     f.add_rule(20, "theirs");
     let changed = f.rules();
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "off",
-            "--listener",
-            &f.listener,
-            "--output",
-            "json",
-        ],
-    );
+    let o = f.run(&emu, "maintenance off", &["--output", "json"]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("changed by someone else"),
@@ -595,18 +488,7 @@ fn maintenance_off_refuses_to_clobber_someone_elses_rule_unless_forced() {
     assert_eq!(v["mutating_calls"], 0);
     assert_eq!(f.rules(), changed, "nothing was touched");
 
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "off",
-            "--listener",
-            &f.listener,
-            "--force",
-            "--output",
-            "json",
-        ],
-    );
+    let o = f.run(&emu, "maintenance off", &["--force", "--output", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         json_stdout(&o)["mutating_calls"],
@@ -621,17 +503,7 @@ fn maintenance_on_with_a_target_group_of_another_load_balancer_exits_2_unchanged
     let emu = Emulator::shared();
     let f = Fixture::new(&emu);
     let before = f.rules();
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "on",
-            "--listener",
-            &f.listener,
-            "--target-group",
-            &f.other,
-        ],
-    );
+    let o = f.run(&emu, "maintenance on", &["--target-group", &f.other]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("another load balancer"),
@@ -640,30 +512,10 @@ fn maintenance_on_with_a_target_group_of_another_load_balancer_exits_2_unchanged
     );
     assert_eq!(f.rules(), before);
     // Unknown by name: exit 2 too.
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "on",
-            "--listener",
-            &f.listener,
-            "--target-group",
-            "nope",
-        ],
-    );
+    let o = f.run(&emu, "maintenance on", &["--target-group", "nope"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     // A group serving no load balancer yet is fine.
-    let o = run(
-        &emu,
-        &[
-            "maintenance",
-            "on",
-            "--listener",
-            &f.listener,
-            "--target-group",
-            "spare",
-        ],
-    );
+    let o = f.run(&emu, "maintenance on", &["--target-group", "spare"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(f.rules().contains(&("9".into(), "forward".into())));
     let _ = &f.spare;
@@ -674,12 +526,10 @@ fn shift_moves_the_weights_step_by_step_and_undo_puts_them_back() {
     let emu = Emulator::shared();
     let f = Fixture::new(&emu);
     let start = f.weights();
-    let o = run(
+    let o = f.run(
         &emu,
+        "shift",
         &[
-            "shift",
-            "--listener",
-            &f.listener,
             "--to",
             "green",
             "--steps",
@@ -705,10 +555,7 @@ fn shift_moves_the_weights_step_by_step_and_undo_puts_them_back() {
     want.sort();
     assert_eq!(f.weights(), want);
 
-    let o = run(
-        &emu,
-        &["undo", "--listener", &f.listener, "--output", "json"],
-    );
+    let o = f.run(&emu, "undo", &["--output", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         json_stdout(&o)["calls_planned"][0]["call"],
@@ -727,12 +574,10 @@ fn a_gate_failing_after_the_first_step_reverts_and_exits_6() {
         c = dir.path().join("n").display()
     );
     let start = f.weights();
-    let o = run(
+    let o = f.run(
         &emu,
+        "shift",
         &[
-            "shift",
-            "--listener",
-            &f.listener,
             "--to",
             &f.green,
             "--steps",
@@ -757,19 +602,10 @@ fn a_shift_to_a_group_of_another_load_balancer_or_an_unknown_one_exits_2_unchang
     let emu = Emulator::shared();
     let f = Fixture::new(&emu);
     let start = f.weights();
-    let o = run(
+    let o = f.run(
         &emu,
-        &[
-            "shift",
-            "--listener",
-            &f.listener,
-            "--to",
-            &f.other,
-            "--steps",
-            "100",
-            "--bake",
-            "0s",
-        ],
+        "shift",
+        &["--to", &f.other, "--steps", "100", "--bake", "0s"],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
@@ -778,36 +614,18 @@ fn a_shift_to_a_group_of_another_load_balancer_or_an_unknown_one_exits_2_unchang
         stderr(&o)
     );
     let unknown = format!("{}0", &f.green[..f.green.len() - 1]);
-    let o = run(
+    let o = f.run(
         &emu,
-        &[
-            "shift",
-            "--listener",
-            &f.listener,
-            "--to",
-            &unknown,
-            "--steps",
-            "100",
-            "--bake",
-            "0s",
-        ],
+        "shift",
+        &["--to", &unknown, "--steps", "100", "--bake", "0s"],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert_eq!(f.weights(), start);
     // A spare group not yet in the action joins at weight 0 and takes it all.
-    let o = run(
+    let o = f.run(
         &emu,
-        &[
-            "shift",
-            "--listener",
-            &f.listener,
-            "--to",
-            &f.spare,
-            "--steps",
-            "100",
-            "--bake",
-            "0s",
-        ],
+        "shift",
+        &["--to", &f.spare, "--steps", "100", "--bake", "0s"],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(

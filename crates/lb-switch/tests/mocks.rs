@@ -132,6 +132,20 @@ fn context(journal: &std::path::Path, out: Output) -> Context {
     Context::with_output("lb-switch", &globals, out)
 }
 
+/// A shift of `elb` from blue=100 green=0 in `steps`, journaling to
+/// `j.jsonl` in `dir`: what it returned, and its stdout.
+async fn shift_from_blue(
+    elb: &Elb,
+    dir: &tempfile::TempDir,
+    steps: &[u8],
+) -> (common::Result<()>, common::output::Captured) {
+    let (out, stdout, _) = Output::captured(true);
+    let ctx = context(&dir.path().join("j.jsonl"), out);
+    let res =
+        common::shift::run(&ctx, &target(elb), None, snapshot(100, 0), &settings(steps)).await;
+    (res, stdout)
+}
+
 fn events(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -147,18 +161,8 @@ async fn someone_elses_change_between_read_and_write_stops_the_shift_without_wri
     let modify =
         mock!(Client::modify_listener).then_output(|| ModifyListenerOutput::builder().build());
     let elb = elb(&[&read, &modify]);
-    let (out, stdout, _) = Output::captured(true);
-    let journal = dir.path().join("j.jsonl");
-    let ctx = context(&journal, out);
-    let err = common::shift::run(
-        &ctx,
-        &target(&elb),
-        None,
-        snapshot(100, 0),
-        &settings(&[10, 50, 100]),
-    )
-    .await
-    .unwrap_err();
+    let (err, stdout) = shift_from_blue(&elb, &dir, &[10, 50, 100]).await;
+    let err = err.unwrap_err();
     assert_eq!(err.exit_code(), 4, "{err}");
     assert!(err.to_string().contains("changed by someone else"), "{err}");
     assert_eq!(
@@ -169,7 +173,7 @@ async fn someone_elses_change_between_read_and_write_stops_the_shift_without_wri
     let summary = events(&stdout.text()).pop().unwrap();
     assert_eq!(summary["result"], "stopped-conflict");
     assert_eq!(summary["final_weights"]["green"], 50);
-    let j = std::fs::read_to_string(&journal).unwrap();
+    let j = std::fs::read_to_string(dir.path().join("j.jsonl")).unwrap();
     assert!(j.contains("\"action\":\"lb.shift\""), "{j}");
     assert!(j.contains("\"outcome\":\"failed\""), "{j}");
 }
@@ -187,17 +191,8 @@ async fn a_throttled_write_is_retried_and_the_shift_completes() {
         .output(|| ModifyListenerOutput::builder().build())
         .build();
     let elb = elb(&[&read, &modify]);
-    let (out, stdout, _) = Output::captured(true);
-    let ctx = context(&dir.path().join("j.jsonl"), out);
-    common::shift::run(
-        &ctx,
-        &target(&elb),
-        None,
-        snapshot(100, 0),
-        &settings(&[100]),
-    )
-    .await
-    .unwrap();
+    let (res, stdout) = shift_from_blue(&elb, &dir, &[100]).await;
+    res.unwrap();
     let calls = elb.calls.by_service_operation();
     assert_eq!(
         calls["elasticloadbalancingv2:ModifyListener"], 2,
@@ -224,17 +219,8 @@ async fn a_write_whose_answer_is_lost_but_went_through_counts_as_applied() {
     let modify =
         mock!(Client::modify_listener).then_http_response(|| elb_error(503, "ServiceUnavailable"));
     let elb = elb(&[&read, &modify]);
-    let (out, stdout, _) = Output::captured(true);
-    let ctx = context(&dir.path().join("j.jsonl"), out);
-    common::shift::run(
-        &ctx,
-        &target(&elb),
-        None,
-        snapshot(100, 0),
-        &settings(&[100]),
-    )
-    .await
-    .unwrap();
+    let (res, stdout) = shift_from_blue(&elb, &dir, &[100]).await;
+    res.unwrap();
     let summary = events(&stdout.text()).pop().unwrap();
     assert_eq!(summary["result"], "completed", "{summary}");
     assert_eq!(summary["final_weights"]["green"], 100);
