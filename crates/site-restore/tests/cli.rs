@@ -152,12 +152,23 @@ impl Fixture {
         self.cmd().args(args).output().unwrap()
     }
 
+    /// `site-restore restore --bucket BUCKET --manifest MANIFEST MORE...`
+    fn restore(&self, manifest: &str, more: &[&str]) -> Output {
+        let mut args = vec!["restore", "--bucket", BUCKET, "--manifest", manifest];
+        args.extend_from_slice(more);
+        self.run(&args)
+    }
+
+    /// The versioned test bucket with deploy 1 live.
+    fn deployed() -> Self {
+        let f = Fixture::new();
+        f.bucket(BUCKET, true);
+        apply(&f, &deploy1());
+        f
+    }
+
     fn journal(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.emu.journal_path())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        testkit::journal_entries(&self.emu)
     }
 }
 
@@ -241,9 +252,7 @@ fn write_manifest(f: &Fixture, manifest: &Value) -> std::path::PathBuf {
 
 #[test]
 fn restore_to_a_manifest_brings_back_the_recorded_content_and_a_second_run_changes_nothing() {
-    let f = Fixture::new();
-    f.bucket(BUCKET, true);
-    apply(&f, &deploy1());
+    let f = Fixture::deployed();
     let manifest = ok(&f.run(&["record", "--bucket", BUCKET]));
     assert_eq!(manifest["object_count"], 6);
     assert_eq!(manifest["bucket"], BUCKET);
@@ -270,7 +279,7 @@ fn restore_to_a_manifest_brings_back_the_recorded_content_and_a_second_run_chang
     assert_eq!(diff["changes"], 6);
 
     let (versions_before, markers_before) = f.version_counts();
-    let out = ok(&f.run(&["restore", "--bucket", BUCKET, "--manifest", path]));
+    let out = ok(&f.restore(path, &[]));
     assert_eq!(out["applied"]["copied"], 5);
     assert_eq!(out["applied"]["delete_markers"], 1);
     assert_eq!(out["verified"], true);
@@ -285,7 +294,7 @@ fn restore_to_a_manifest_brings_back_the_recorded_content_and_a_second_run_chang
     );
 
     // Idempotent: nothing left to do, nothing done.
-    let again = ok(&f.run(&["restore", "--bucket", BUCKET, "--manifest", path]));
+    let again = ok(&f.restore(path, &[]));
     assert_eq!(again["changes"], 0);
     assert_eq!(again["unchanged"], 6);
     assert_eq!(again["applied"]["copied"], 0);
@@ -350,9 +359,7 @@ fn manifest_etag_of(f: &Fixture, key: &str, body: &str) -> String {
 
 #[test]
 fn restore_to_a_time_rebuilds_the_state_from_versions_and_delete_markers() {
-    let f = Fixture::new();
-    f.bucket(BUCKET, true);
-    apply(&f, &deploy1());
+    let f = Fixture::deployed();
     std::thread::sleep(Duration::from_millis(1100));
     apply(&f, &deploy2());
     // S3 keeps whole seconds: put a clear second between deploy 2 and 3.
@@ -385,9 +392,7 @@ fn restore_to_a_time_rebuilds_the_state_from_versions_and_delete_markers() {
 
 #[test]
 fn record_piped_into_restore_via_stdin_and_prefix_scopes_the_work() {
-    let f = Fixture::new();
-    f.bucket(BUCKET, true);
-    apply(&f, &deploy1());
+    let f = Fixture::deployed();
     let rec = f.run(&["record", "--bucket", BUCKET, "--prefix", "docs/"]);
     let manifest = ok(&rec);
     assert_eq!(manifest["prefix"], "docs/");
@@ -410,23 +415,14 @@ fn record_piped_into_restore_via_stdin_and_prefix_scopes_the_work() {
 
 #[test]
 fn dry_run_prints_the_diff_and_changes_nothing() {
-    let f = Fixture::new();
-    f.bucket(BUCKET, true);
-    apply(&f, &deploy1());
+    let f = Fixture::deployed();
     let manifest = ok(&f.run(&["record", "--bucket", BUCKET]));
     apply(&f, &deploy2());
     let path = write_manifest(&f, &manifest);
     let path = path.to_str().unwrap();
     let counts = f.version_counts();
     let diff = ok(&f.run(&["diff", "--bucket", BUCKET, "--manifest", path]));
-    let dry = ok(&f.run(&[
-        "restore",
-        "--bucket",
-        BUCKET,
-        "--manifest",
-        path,
-        "--dry-run",
-    ]));
+    let dry = ok(&f.restore(path, &["--dry-run"]));
     assert_eq!(dry["dry_run"], true);
     for field in [
         "bucket",
@@ -451,34 +447,15 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
 
 #[test]
 fn production_without_yes_and_no_terminal_refuses_before_any_change() {
-    let f = Fixture::new();
-    f.bucket(BUCKET, true);
-    apply(&f, &deploy1());
+    let f = Fixture::deployed();
     let manifest = ok(&f.run(&["record", "--bucket", BUCKET]));
     apply(&f, &deploy2());
     let path = write_manifest(&f, &manifest);
-    let out = f.run(&[
-        "restore",
-        "--bucket",
-        BUCKET,
-        "--manifest",
-        path.to_str().unwrap(),
-        "--env",
-        "prod",
-    ]);
+    let out = f.restore(path.to_str().unwrap(), &["--env", "prod"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     assert_eq!(f.live(), deploy2());
-    let out = f.run(&[
-        "restore",
-        "--bucket",
-        BUCKET,
-        "--manifest",
-        path.to_str().unwrap(),
-        "--env",
-        "prod",
-        "--yes",
-    ]);
+    let out = f.restore(path.to_str().unwrap(), &["--env", "prod", "--yes"]);
     ok(&out);
     assert_eq!(f.live(), deploy1());
 }
@@ -508,22 +485,12 @@ fn unversioned_bucket_is_refused_with_exit_3_saying_why() {
 
 #[test]
 fn invalidation_covers_the_changed_paths_url_encoded_and_is_waited_for() {
-    let f = Fixture::new();
-    f.bucket(BUCKET, true);
-    apply(&f, &deploy1());
+    let f = Fixture::deployed();
     let manifest = ok(&f.run(&["record", "--bucket", BUCKET]));
     apply(&f, &deploy2());
     let dist = create_distribution(&f);
     let path = write_manifest(&f, &manifest);
-    let out = ok(&f.run(&[
-        "restore",
-        "--bucket",
-        BUCKET,
-        "--manifest",
-        path.to_str().unwrap(),
-        "--distribution",
-        &dist,
-    ]));
+    let out = ok(&f.restore(path.to_str().unwrap(), &["--distribution", &dist]));
     let inv = &out["invalidation"];
     // The emulator says COMPLETED (AWS: Completed); both are accepted.
     assert_eq!(inv["status"], "COMPLETED");
@@ -559,15 +526,7 @@ fn invalidation_covers_the_changed_paths_url_encoded_and_is_waited_for() {
     );
 
     // Nothing changed on the second run: no invalidation either.
-    let again = ok(&f.run(&[
-        "restore",
-        "--bucket",
-        BUCKET,
-        "--manifest",
-        path.to_str().unwrap(),
-        "--distribution",
-        &dist,
-    ]));
+    let again = ok(&f.restore(path.to_str().unwrap(), &["--distribution", &dist]));
     assert!(again.get("invalidation").is_none());
 }
 
@@ -782,46 +741,9 @@ mod bad_input {
 /// Starts a restore, sends SIGINT once its first progress line shows copies
 /// under way, and returns its output.
 fn interrupted_run(f: &Fixture, args: &[&str]) -> Output {
-    use std::io::{BufRead, BufReader, Read};
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("site-restore"));
     f.emu.configure(&mut c);
-    let mut child = c
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        stdout.read_to_end(&mut v).unwrap();
-        v
-    });
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut stderr = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        stderr.push_str(&line);
-        stderr.push('\n');
-        if line.contains("changes done") {
-            let kill = std::process::Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(kill.success());
-            break;
-        }
-    }
-    for line in lines {
-        stderr.push_str(&line.unwrap());
-        stderr.push('\n');
-    }
-    let status = child.wait().unwrap();
-    Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: stderr.into_bytes(),
-    }
+    testkit::interrupted_at(c.args(args), "changes done")
 }
 
 // Issue 14: an interrupted restore journals `interrupted` and exits 130, and
