@@ -24,40 +24,30 @@ pub mod stack;
 pub mod status;
 pub mod watch;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
-use common::{Context, GlobalArgs, HasGlobals};
+use common::Context;
 
 pub use crate::graph::Selection;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "stack-deploy",
-    version,
-    about = "Deploy a CDK cloud assembly to CloudFormation in dependency phases; watch, cancel, roll back",
-    after_help = common::cli::after_help(
-        "  stack-deploy plan --app cdk.out --all\n  \
-         stack-deploy plan --app cdk.out --all --changes --fail-on-replace\n  \
-         stack-deploy deploy --app cdk.out --all --env prod --yes\n  \
-         stack-deploy deploy --app cdk.out LightningTalk-Api-prod --parameters LightningTalk-Api-prod:ApiImageTag=v2.0.1 --yes\n  \
-         stack-deploy status --app cdk.out --all\n  \
-         stack-deploy watch LightningTalk-Api-prod\n  \
-         stack-deploy deploy --app cdk.out --all --rollback-alarm ltc-critical-5xx --monitoring-time 10m --yes\n  \
-         stack-deploy revert --run 20261202T043000.000Z-deploy-1a2b3c --app cdk.out --dry-run\n  \
-         stack-deploy rollback LightningTalk-Api-prod --yes"
-    )
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl HasGlobals for Cli {
-    fn globals(&self) -> &GlobalArgs {
-        &self.globals
-    }
+common::declare_cli! {
+    #[command(
+        name = "stack-deploy",
+        version,
+        about = "Deploy a CDK cloud assembly to CloudFormation in dependency phases; watch, cancel, roll back",
+        after_help = common::cli::after_help(
+            "  stack-deploy plan --app cdk.out --all\n  \
+             stack-deploy plan --app cdk.out --all --changes --fail-on-replace\n  \
+             stack-deploy deploy --app cdk.out --all --env prod --yes\n  \
+             stack-deploy deploy --app cdk.out LightningTalk-Api-prod --parameters LightningTalk-Api-prod:ApiImageTag=v2.0.1 --yes\n  \
+             stack-deploy status --app cdk.out --all\n  \
+             stack-deploy watch LightningTalk-Api-prod\n  \
+             stack-deploy deploy --app cdk.out --all --rollback-alarm ltc-critical-5xx --monitoring-time 10m --yes\n  \
+             stack-deploy revert --run 20261202T043000.000Z-deploy-1a2b3c --app cdk.out --dry-run\n  \
+             stack-deploy rollback LightningTalk-Api-prod --yes"
+        )
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,8 +88,7 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context::new("stack-deploy", &cli.globals);
+pub async fn run(ctx: Context, cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Plan(args) => plan::run(&ctx, &args).await?,
         Command::Deploy(args) => deploy::deploy(&ctx, args).await?,

@@ -1,4 +1,4 @@
 //! stack-deploy: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(stack_deploy::run)
+    common::cli::start(stack_deploy::run)
 }
