@@ -11,9 +11,12 @@ pub mod lock;
 pub mod policy;
 pub mod report;
 pub mod runs;
+mod shared;
 
-use clap::{Parser, Subcommand};
-use common::{Context, Error, GlobalArgs, HasGlobals, Result};
+use clap::Subcommand;
+use common::{Context, Result};
+
+pub(crate) use shared::{actor, reason, store};
 
 const EXAMPLES: &str = "  run-state lock status --env prod
   run-state lock break --env prod --reason 'holder crashed at 03:12, checked with alice'
@@ -29,25 +32,14 @@ Shared state lives at LTC_STATE (s3://BUCKET/PREFIX, or a folder; default: a
 `state` folder beside the journal). Every binary takes the environment's lock
 before its first change; a refused command exits 8 and changes nothing.";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "run-state",
-    version,
-    about = "Run lock, deploy freeze, run records and the shared journal of an environment",
-    after_help = common::cli::after_help(EXAMPLES)
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: GlobalArgs,
-
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl HasGlobals for Cli {
-    fn globals(&self) -> &GlobalArgs {
-        &self.globals
-    }
+common::declare_cli! {
+    #[command(
+        name = "run-state",
+        version,
+        about = "Run lock, deploy freeze, run records and the shared journal of an environment",
+        after_help = common::cli::after_help(EXAMPLES)
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,8 +64,7 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-pub async fn run(cli: Cli) -> Result<()> {
-    let ctx = Context::new("run-state", &cli.globals);
+pub async fn run(ctx: Context, cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Lock(c) => lock::run(&ctx, c).await?,
         Command::Freeze(a) => freeze::freeze(&ctx, a).await?,
@@ -84,34 +75,4 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Policy(a) => policy::run(&ctx, &cli.globals, a)?,
     }
     Ok(())
-}
-
-/// The environment's state tree; every subcommand needs one.
-pub(crate) async fn store(ctx: &Context) -> Result<&common::state::Store> {
-    ctx.state()
-        .await?
-        .ok_or_else(|| Error::Internal("no state tree configured".into()))
-}
-
-/// Who is acting, for records: the caller's ARN when AWS is configured, else user@host.
-pub(crate) async fn actor(ctx: &Context) -> Result<String> {
-    Ok(ctx
-        .journal()
-        .await?
-        .context()
-        .actor
-        .clone()
-        .unwrap_or_else(common::journal::local_user))
-}
-
-/// A reason is required where a colleague will later ask why.
-pub(crate) fn reason(text: &str) -> Result<String> {
-    let t = text.trim();
-    if t.is_empty() || t.chars().count() > 500 || t.chars().any(char::is_control) {
-        return Err(Error::usage(format!(
-            "--reason must be 1-500 characters without control characters, got {}",
-            common::quote(text)
-        )));
-    }
-    Ok(t.to_owned())
 }

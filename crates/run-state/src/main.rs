@@ -1,4 +1,4 @@
 //! run-state: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(run_state::run)
+    common::cli::start(run_state::run)
 }
