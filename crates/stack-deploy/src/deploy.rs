@@ -15,7 +15,9 @@ use crate::assets::{self, AssetResult};
 use crate::graph::{Graph, select};
 use crate::manifest::{Assembly, StackArtifact, TEMPLATE_BODY_LIMIT, TEMPLATE_URL_LIMIT};
 use crate::roles::{Roles, resolve_placeholders, url_suffix};
-use crate::stack::{Action, DeployOptions, Method, StackEnv, StackJob, StackResult, deploy_stack};
+use crate::stack::{
+    Action, DeployOptions, Known, Method, StackEnv, StackJob, StackResult, deploy_stack_known,
+};
 use crate::{Selection, scheduler};
 
 /// `deploy`: deploy stacks, each as soon as its dependencies are done.
@@ -134,27 +136,7 @@ pub struct DeployReport {
 
 impl Render for DeployReport {
     fn render_text(&self, w: &mut dyn Write) -> std::io::Result<()> {
-        let rows: Vec<Vec<String>> = self
-            .stacks
-            .iter()
-            .map(|s| {
-                vec![
-                    s.stack.clone(),
-                    serde_json::to_value(s.action)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    s.status.clone().unwrap_or_default(),
-                    s.duration.clone(),
-                    s.reason.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        write!(
-            w,
-            "{}",
-            common::output::table(&["STACK", "ACTION", "STATUS", "TIME", "REASON"], &rows)
-        )?;
+        crate::stack::write_table(w, &self.stacks)?;
         for s in &self.stacks {
             for (k, v) in &s.outputs {
                 writeln!(w, "  {}.{k} = {v}", s.stack)?;
@@ -169,6 +151,38 @@ impl Render for DeployReport {
             if self.dry_run { ", dry run" } else { "" }
         )
     }
+}
+
+/// Pages of DescribeStacks read for the up-front listing before giving up on
+/// it (an account with that many stacks: each stack describes itself).
+const LISTING_PAGES: u32 = 3;
+
+/// For each stack target, the template this toolkit last deployed to it and
+/// the stack's last-updated time then, from the newest journaled create or
+/// update when it ended ok (a later failed, interrupted or deleting change
+/// leaves nothing known).
+fn deployed_templates(j: &common::journal::Journal) -> HashMap<String, (String, String)> {
+    let records = j
+        .records(|e| e.action.starts_with("stack."))
+        .unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    let mut known = HashMap::new();
+    for r in records {
+        if !seen.insert(r.intent.target.clone()) {
+            continue;
+        }
+        let Some(o) = &r.outcome else { continue };
+        if o.outcome != Some(common::journal::Outcome::Ok) {
+            continue;
+        }
+        if let (Some(sha), Some(at)) = (
+            o.after["template_sha256"].as_str(),
+            o.after["last_updated"].as_str(),
+        ) {
+            known.insert(r.intent.target.clone(), (sha.to_owned(), at.to_owned()));
+        }
+    }
+    known
 }
 
 pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
@@ -227,7 +241,6 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     let aws = ctx.aws().await?;
     let roles = Roles::new(aws.config.clone(), !args.no_assume_role);
     let calls = AtomicU32::new(0);
-    let caller = roles.session(None, None).await?.identity;
     let region = roles.base_region();
 
     // ${AWS::AccountId} for stacks whose environment leaves it open.
@@ -243,9 +256,41 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     };
     let region_of = |s: &StackArtifact| s.region.clone().unwrap_or_else(|| region.clone());
 
-    // Deploy sessions (one per role and region) and the bootstrap check.
+    // Every session (the caller's, each deploy role, each file-publishing
+    // role) made at once: one round of STS calls, not one per role.
+    let mut wanted: Vec<(Option<String>, String)> = vec![(None, region.clone())];
+    for s in &arts {
+        let (acct, reg) = (account_of(s), region_of(s));
+        let role = s
+            .assume_role_arn
+            .as_deref()
+            .map(|r| resolve_placeholders(r, &acct, &reg));
+        wanted.push((role, reg));
+        for a in assets::needed(s) {
+            let areg = a.region.clone().unwrap_or_else(|| region.clone());
+            let role = a
+                .assume_role_arn
+                .as_deref()
+                .map(|r| resolve_placeholders(r, &acct, &areg));
+            wanted.push((role, areg));
+        }
+    }
+    wanted.sort();
+    wanted.dedup();
+    cancel
+        .run(futures::future::try_join_all(wanted.iter().map(
+            |(role, reg)| roles.session(role.as_deref(), Some(reg)),
+        )))
+        .await?;
+    let caller = roles.session(None, None).await?.identity;
+
+    // Deploy sessions (one per role and region), then at the same time: the
+    // bootstrap checks and one listing of the stacks per session (so no stack
+    // needs to describe itself before it starts).
     let mut sessions = HashMap::new();
+    let mut checks = Vec::new();
     let mut checked: Vec<(String, String)> = Vec::new();
+    let mut listings: Vec<(Option<String>, String, aws_sdk_cloudformation::Client)> = Vec::new();
     for s in &arts {
         let (acct, reg) = (account_of(s), region_of(s));
         let role = s
@@ -256,13 +301,27 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         if let (Some(param), Some(need)) = (&s.bootstrap_parameter, s.requires_bootstrap_version)
             && !checked.contains(&(param.clone(), reg.clone()))
         {
-            check_bootstrap(&session.config, param, need, &acct, &reg, &calls).await?;
             checked.push((param.clone(), reg.clone()));
+            checks.push((
+                session.config.clone(),
+                param.clone(),
+                need,
+                acct,
+                reg.clone(),
+            ));
+        }
+        if !listings
+            .iter()
+            .any(|(r, g, _)| *r == session.role_arn && *g == reg)
+        {
+            listings.push((
+                session.role_arn.clone(),
+                reg,
+                aws_sdk_cloudformation::Client::new(&session.config),
+            ));
         }
         sessions.insert(s.id.clone(), session);
-        cancel.check()?;
     }
-
     // The rollback alarms, resolved before anything is uploaded or changed.
     let mut alarm_arns = Vec::new();
     let rollback = match &rollback_alarms {
@@ -291,7 +350,32 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         }
     };
 
-    let asset_results = assets::publish(
+    let calls_ref = &calls;
+    let check_all = futures::future::try_join_all(checks.iter().map(
+        |(config, param, need, acct, reg)| async move {
+            check_bootstrap(config, param, *need, acct, reg, calls_ref).await
+        },
+    ));
+    // A listing pays off from two stacks on; refused (a policy naming each
+    // stack) or too long, each stack describes itself as before.
+    let many = arts.len() > 1;
+    let list_all = futures::future::join_all(listings.iter().map(|(role, reg, cfn)| async move {
+        let listed = if many {
+            crate::stack::list_stacks(cfn, LISTING_PAGES, calls_ref)
+                .await
+                .unwrap_or(None)
+        } else {
+            None
+        };
+        ((role.clone(), reg.clone()), listed)
+    }));
+    // Assets are looked up (HEAD) and uploaded at the same time as the
+    // bootstrap check and the listing: content-addressed and additive, so an
+    // upload next to a failing check harms nothing; the check's verdict comes
+    // first. File assets alone: only the stacks that need them wait for them
+    // (below); docker images (which can end in a usage error before anything
+    // is changed) are all published before any stack starts.
+    let publish = cancel.run(assets::publish(
         ctx,
         &roles,
         &arts,
@@ -299,8 +383,51 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         ctx.dry_run(),
         aws.endpoint_overridden,
         &calls,
-    )
-    .await?;
+    ));
+    let early = arts.iter().any(|s| !s.image_assets.is_empty());
+    let (done_tx, done_rx) = tokio::sync::watch::channel(None::<Option<String>>);
+    let publishing = async {
+        let r = publish.await;
+        // Some(None): published; Some(Some(why)): failed.
+        done_tx.send_replace(Some(r.as_ref().err().map(ToString::to_string)));
+        r
+    };
+    let mut publishing = std::pin::pin!(futures::FutureExt::fuse(publishing));
+    let mut published = None;
+    let (checked_ok, listed) = if early {
+        let (c, l, p) = cancel
+            .run(async { Ok(tokio::join!(check_all, list_all, &mut publishing)) })
+            .await?;
+        published = Some(p);
+        (c, l)
+    } else {
+        cancel
+            .run(async {
+                let both = async { tokio::join!(check_all, list_all) };
+                let mut both = std::pin::pin!(both);
+                // The uploads go on while the check and the listing are read.
+                tokio::select! {
+                    r = &mut both => Ok(r),
+                    p = &mut publishing => {
+                        published = Some(p);
+                        Ok(both.await)
+                    }
+                }
+            })
+            .await?
+    };
+    checked_ok?;
+    if early && let Some(Err(e)) = published {
+        return Err(e);
+    }
+    let listed: HashMap<_, _> = listed.into_iter().collect();
+    // The stacks that need a file asset published before they start.
+    let needs_assets: std::collections::HashSet<&str> = arts
+        .iter()
+        .filter(|s| !assets::needed(s).is_empty())
+        .map(|s| s.id.as_str())
+        .collect();
+
     // Uploads are additive and content-addressed: a signal during them leaves
     // nothing to record; stop here before any stack is touched.
     cancel.check()?;
@@ -334,8 +461,19 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         rollback,
         reverts: None,
     };
+    // A journal on this machine (a file, or a state folder) is read for free;
+    // one in S3 would cost more calls than it saves.
+    let journaled = match journal {
+        Some(j)
+            if j.store()
+                .is_none_or(|s| !s.location("").starts_with("s3://")) =>
+        {
+            deployed_templates(j)
+        }
+        _ => HashMap::new(),
+    };
     let endpoint = aws.config.endpoint_url().map(str::to_owned);
-    let mut jobs: HashMap<String, (StackJob, StackEnv<'_>)> = HashMap::new();
+    let mut jobs: HashMap<String, (StackJob, StackEnv<'_>, Known)> = HashMap::new();
     for s in &arts {
         let (acct, reg) = (account_of(s), region_of(s));
         let session = &sessions[&s.id];
@@ -368,7 +506,16 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             recorder: recorder.as_ref(),
             deploy_role,
         };
-        jobs.insert(s.id.clone(), (job, env));
+        let known = Known {
+            described: listed
+                .get(&(session.role_arn.clone(), env.region.clone()))
+                .and_then(Option::as_ref)
+                .map(|all| all.get(&s.stack_name).cloned()),
+            deployed: journaled
+                .get(&format!("cloudformation:{}/{}", env.region, s.stack_name))
+                .cloned(),
+        };
+        jobs.insert(s.id.clone(), (job, env, known));
     }
 
     ctx.out.info(format!(
@@ -379,21 +526,60 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     ));
     let concurrency = usize::from(args.concurrency);
     let jobs_ref = &jobs;
+    let (needs_ref, done_ref) = (&needs_assets, &done_rx);
     // On the first signal each running stack stops waiting (CloudFormation
     // goes on), journals `interrupted` and counts as not ok, so the pool
     // starts nothing new; a stack the pool starts in that instant returns at once.
     let pool = scheduler::run(&graph, concurrency, |id| async move {
-        let (job, env) = &jobs_ref[&id];
+        let (job, env, known) = &jobs_ref[&id];
+        if needs_ref.contains(id.as_str()) {
+            // Its assets first (the other stacks did not wait for them).
+            let mut done = done_ref.clone();
+            let failed = match done.wait_for(Option::is_some).await {
+                Ok(v) => v.clone().flatten(),
+                Err(_) => Some("publishing ended without a verdict".to_owned()),
+            };
+            if let Some(why) = failed
+                && !env.opts.cancel.is_cancelled()
+            {
+                let r = StackResult::skipped(
+                    &job.stack_name,
+                    &job.template,
+                    &format!("not started: its assets could not be published: {why}"),
+                );
+                return ((r, Instant::now()), false);
+            }
+        }
         if env.opts.cancel.is_cancelled() {
             let r =
                 StackResult::skipped(&job.stack_name, &job.template, "not started: interrupted");
             return ((r, Instant::now()), false);
         }
-        let r = deploy_stack(env, job).await;
+        let r = deploy_stack_known(env, job, known).await;
         let ok = r.ok();
         ((r, Instant::now()), ok)
     });
-    let outcomes = pool.await;
+    let pending = published.is_none();
+    let (outcomes, late) = tokio::join!(pool, async {
+        if pending {
+            Some(publishing.as_mut().await)
+        } else {
+            None
+        }
+    });
+    let (asset_results, asset_error) = match published.or(late) {
+        Some(Ok(v)) => (v, None),
+        Some(Err(e)) => (Vec::new(), Some(e)),
+        None => (
+            Vec::new(),
+            Some(Error::Internal("asset publishing did not finish".into())),
+        ),
+    };
+    if let Some(e) = &asset_error
+        && !cancel.is_cancelled()
+    {
+        ctx.out.warn(format!("asset publishing failed: {e}"));
+    }
 
     // Results in phase order; the first failure (in time) decides the exit.
     let mut stacks = Vec::new();
@@ -409,6 +595,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
                 &art.template,
                 if cancel.is_cancelled() {
                     "not started: interrupted"
+                } else if asset_error.is_some() {
+                    "not started: asset publishing failed"
                 } else {
                     "not started: an earlier stack failed"
                 },
@@ -450,7 +638,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         cfn_calls + calls.load(Ordering::Relaxed) + roles.calls.load(Ordering::Relaxed);
     let elapsed = t0.elapsed();
     let mut report = DeployReport {
-        ok: fail_name.is_none(),
+        ok: fail_name.is_none() && asset_error.is_none(),
         dry_run: ctx.dry_run(),
         caller,
         method: args.method,
@@ -505,7 +693,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         return Err(Error::Interrupted);
     }
     let error = match &fail_name {
-        None => None,
+        // The uploads failed and no stack did: the uploads' error decides.
+        None => asset_error,
         Some(name) => {
             let skipped = report
                 .stacks

@@ -105,6 +105,10 @@ pub fn statements(t: &Target<Cli>) -> Policy {
         }) => {
             let arns = selection_arns(scope, sel);
             p.allow(READ, arns.clone());
+            // The one listing of the stacks before the first starts
+            // (DescribeStacks with no name needs Resource "*"); without this
+            // grant each stack describes itself instead.
+            p.allow(["cloudformation:DescribeStacks"], ["*"]);
             // The bootstrap version the manifest asks for.
             p.allow(
                 ["ssm:GetParameter"],

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::Stack;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
@@ -180,6 +181,27 @@ pub async fn cancel_or_rollback(
     finish(ctx, results)
 }
 
+/// The stack as it is now, its status put in `r`; `None` (the error in `r`)
+/// when it does not exist or cannot be read.
+async fn look_up(cfn: &Client, name: &str, cancel: &Cancel, r: &mut OpResult) -> Option<Stack> {
+    match cancel.run(describe(cfn, name)).await {
+        Ok(Some(s)) => {
+            let status = status_of(&s);
+            r.health = Some(classify(&status));
+            r.status = Some(status);
+            Some(s)
+        }
+        Ok(None) => {
+            r.error = Some(Error::NotFound(format!("stack {name} does not exist")));
+            None
+        }
+        Err(e) => {
+            r.error = Some(e);
+            None
+        }
+    }
+}
+
 /// Cancels or rolls back one stack, as its current state allows, and waits.
 #[allow(clippy::too_many_arguments)]
 pub async fn recover_one(
@@ -197,20 +219,10 @@ pub async fn recover_one(
         return stop_one(cfn, out, journal, region, name, dry_run, timeout, cancel).await;
     }
     let mut r = op_result(name, "none");
-    let stack = match cancel.run(describe(cfn, name)).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            r.error = Some(Error::NotFound(format!("stack {name} does not exist")));
-            return r;
-        }
-        Err(e) => {
-            r.error = Some(e);
-            return r;
-        }
+    let Some(stack) = look_up(cfn, name, cancel, &mut r).await else {
+        return r;
     };
     let status = status_of(&stack);
-    r.status = Some(status.clone());
-    r.health = Some(classify(&status));
     // Which call the state needs.
     let (action, api, op) = match status.as_str() {
         "UPDATE_ROLLBACK_FAILED" => ("continued-rollback", "ContinueUpdateRollback", Op::Rollback),
@@ -303,20 +315,10 @@ pub async fn stop_one(
     cancel: &Cancel,
 ) -> OpResult {
     let mut r = op_result(name, "none");
-    let stack = match cancel.run(describe(cfn, name)).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            r.error = Some(Error::NotFound(format!("stack {name} does not exist")));
-            return r;
-        }
-        Err(e) => {
-            r.error = Some(e);
-            return r;
-        }
+    let Some(stack) = look_up(cfn, name, cancel, &mut r).await else {
+        return r;
     };
     let status = status_of(&stack);
-    r.status = Some(status.clone());
-    r.health = Some(classify(&status));
     let target = format!("cloudformation:{region}/{name}");
     match (classify(&status), status.as_str()) {
         (Health::Review, _) => {

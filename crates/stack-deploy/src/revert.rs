@@ -79,27 +79,7 @@ pub struct RevertReport {
 
 impl Render for RevertReport {
     fn render_text(&self, w: &mut dyn Write) -> std::io::Result<()> {
-        let rows: Vec<Vec<String>> = self
-            .stacks
-            .iter()
-            .map(|s| {
-                vec![
-                    s.stack.clone(),
-                    serde_json::to_value(s.action)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    s.status.clone().unwrap_or_default(),
-                    s.duration.clone(),
-                    s.reason.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        write!(
-            w,
-            "{}",
-            common::output::table(&["STACK", "ACTION", "STATUS", "TIME", "REASON"], &rows)
-        )?;
+        crate::stack::write_table(w, &self.stacks)?;
         writeln!(
             w,
             "revert of run {}: {} in {} ({} API calls){}",

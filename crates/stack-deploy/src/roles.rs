@@ -5,11 +5,12 @@
 //! caller's own credentials for everything.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use tokio::sync::Mutex;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use tokio::sync::{Mutex, OnceCell};
 
 use common::{AwsResultExt, Error, Result};
 
@@ -44,6 +45,27 @@ pub fn resolve_placeholders(arn: &str, account: &str, region: &str) -> String {
         .replace("${AWS::Region}", region)
 }
 
+/// An assumed role's provider that hands out the credentials of the first
+/// AssumeRole (made to check the role) once, then asks the SDK's provider
+/// when the credentials cache wants fresh ones.
+#[derive(Debug)]
+struct Primed {
+    first: std::sync::Mutex<Option<aws_credential_types::Credentials>>,
+    inner: AssumeRoleProvider,
+}
+
+impl ProvideCredentials for Primed {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match self.first.lock().ok().and_then(|mut f| f.take()) {
+            Some(c) => future::ProvideCredentials::ready(Ok(c)),
+            None => self.inner.provide_credentials(),
+        }
+    }
+}
+
 /// A configuration to call AWS with, and who it is.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -54,12 +76,15 @@ pub struct Session {
     pub role_arn: Option<String>,
 }
 
+/// One cell per (role, region): the session once made.
+type SessionCells = HashMap<(Option<String>, String), Arc<OnceCell<Session>>>;
+
 /// Assumes each role once and remembers the result.
 #[derive(Debug)]
 pub struct Roles {
     base: SdkConfig,
     assume: bool,
-    cache: Mutex<HashMap<(Option<String>, String), Session>>,
+    cache: Mutex<SessionCells>,
     /// STS calls made (AssumeRole + GetCallerIdentity), for the call counts.
     pub calls: std::sync::atomic::AtomicU32,
 }
@@ -104,53 +129,88 @@ impl Roles {
             .map(str::to_owned)
             .unwrap_or_else(|| self.base_region());
         let key = (role.clone(), region.clone());
-        let mut cache = self.cache.lock().await;
-        if let Some(s) = cache.get(&key) {
-            return Ok(s.clone());
-        }
+        // One cell per role and region: sessions of different roles are made
+        // at the same time, a second ask for one waits for the first.
+        let cell = self.cache.lock().await.entry(key).or_default().clone();
+        cell.get_or_try_init(|| self.make(role, region))
+            .await
+            .cloned()
+    }
+
+    async fn make(&self, role: Option<String>, region: String) -> Result<Session> {
         let mut builder = self.base.to_builder();
         builder.set_region(Some(aws_config::Region::new(region.clone())));
         let regional = builder.build();
-        let config = match &role {
-            None => regional,
+        let (config, identity) = match &role {
+            None => {
+                self.calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let identity = aws_sdk_sts::Client::new(&regional)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .aws("GetCallerIdentity")?
+                    .arn()
+                    .unwrap_or("unknown")
+                    .to_owned();
+                (regional, identity)
+            }
             Some(arn) => {
+                let session_name = format!("stack-deploy-{}", std::process::id());
+                let refused = |why: String| {
+                    Error::Credentials(format!(
+                        "could not assume role {arn}: {why} (is the environment bootstrapped with `cdk bootstrap`? pass --no-assume-role to deploy with your own credentials)"
+                    ))
+                };
+                // Assumed now so a missing role fails here, clearly, not
+                // mid-deploy; the answer also says who the session is (no
+                // GetCallerIdentity needed).
+                self.calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let out = aws_sdk_sts::Client::new(&regional)
+                    .assume_role()
+                    .role_arn(arn)
+                    .role_session_name(&session_name)
+                    .send()
+                    .await
+                    .map_err(|e| refused(common::error::error_chain(&e)))?;
+                let c = out
+                    .credentials()
+                    .ok_or_else(|| refused("STS returned no credentials".into()))?;
+                let first = aws_credential_types::Credentials::new(
+                    c.access_key_id(),
+                    c.secret_access_key(),
+                    Some(c.session_token().to_owned()),
+                    std::time::SystemTime::try_from(*c.expiration()).ok(),
+                    "AssumeRole",
+                );
+                let identity = out
+                    .assumed_role_user()
+                    .map(|u| u.arn().to_owned())
+                    .unwrap_or_else(|| "unknown".into());
+                // Later credentials (when these near expiry) come from the
+                // SDK's own provider for the same role and session name.
                 let provider = AssumeRoleProvider::builder(arn.clone())
-                    .session_name(format!("stack-deploy-{}", std::process::id()))
+                    .session_name(session_name)
                     .configure(&regional)
                     .build()
                     .await;
-                self.calls
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // Resolve now so a missing role fails here, clearly, not mid-deploy.
-                provider.provide_credentials().await.map_err(|e| {
-                    Error::Credentials(format!(
-                        "could not assume role {arn}: {} (is the environment bootstrapped with `cdk bootstrap`? pass --no-assume-role to deploy with your own credentials)",
-                        common::error::error_chain(&e)
-                    ))
-                })?;
-                regional
+                let primed = Primed {
+                    first: std::sync::Mutex::new(Some(first)),
+                    inner: provider,
+                };
+                let config = regional
                     .to_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(provider))
-                    .build()
+                    .credentials_provider(SharedCredentialsProvider::new(primed))
+                    .build();
+                (config, identity)
             }
         };
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let identity = aws_sdk_sts::Client::new(&config)
-            .get_caller_identity()
-            .send()
-            .await
-            .aws("GetCallerIdentity")?
-            .arn()
-            .unwrap_or("unknown")
-            .to_owned();
-        let s = Session {
+        Ok(Session {
             config,
             identity,
             role_arn: role,
-        };
-        cache.insert(key, s.clone());
-        Ok(s)
+        })
     }
 }
 

@@ -137,6 +137,62 @@ pub struct StackEnv<'a> {
     pub deploy_role: Option<String>,
 }
 
+/// What a deploy already knows about a stack before its turn comes, so the
+/// stack does not read it again: the listing of every stack made once up
+/// front, and the template this toolkit last deployed to it (journal).
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// `Some(None)`: a complete listing did not have the stack (it does not
+    /// exist); `Some(Some(s))`: its description from that listing; `None`:
+    /// unknown, the stack describes itself first.
+    pub described: Option<Option<Stack>>,
+    /// `(template sha256, the stack's last-updated time)` as journaled when
+    /// this toolkit last created or updated it; when the stack's last-updated
+    /// time is still that one, its template is still that one.
+    pub deployed: Option<(String, String)>,
+}
+
+/// The stack's last change time (LastUpdatedTime, else CreationTime) as
+/// `secs.nanos`: any create, update or rollback moves it.
+pub fn last_updated_of(s: &Stack) -> Option<String> {
+    s.last_updated_time()
+        .or(s.creation_time())
+        .map(|t| format!("{}.{:09}", t.secs(), t.subsec_nanos()))
+}
+
+/// The stacks the caller's credentials see in this region (DescribeStacks
+/// with no name), by name; `None` when there are more than `max_pages` pages
+/// (each stack then describes itself). Deleted stacks do not count.
+pub async fn list_stacks(
+    cfn: &Client,
+    max_pages: u32,
+    calls: &std::sync::atomic::AtomicU32,
+) -> Result<Option<std::collections::HashMap<String, Stack>>> {
+    let mut all = std::collections::HashMap::new();
+    let mut token: Option<String> = None;
+    for _ in 0..max_pages {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = cfn
+            .describe_stacks()
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .aws("DescribeStacks")?;
+        for st in out.stacks() {
+            if let Some(name) = st.stack_name()
+                && status_of(st) != "DELETE_COMPLETE"
+            {
+                all.insert(name.to_owned(), st.clone());
+            }
+        }
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(Some(all));
+        }
+    }
+    Ok(None)
+}
+
 /// The result line of one stack.
 #[derive(Debug, Serialize)]
 pub struct StackResult {
@@ -181,6 +237,30 @@ impl StackResult {
     pub fn ok(&self) -> bool {
         self.error.is_none() && self.action != Action::Failed && self.action != Action::Skipped
     }
+}
+
+/// The table of stack results deploy and revert print: one row a stack.
+pub fn write_table(w: &mut dyn std::io::Write, stacks: &[StackResult]) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = stacks
+        .iter()
+        .map(|s| {
+            vec![
+                s.stack.clone(),
+                serde_json::to_value(s.action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                s.status.clone().unwrap_or_default(),
+                s.duration.clone(),
+                s.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    write!(
+        w,
+        "{}",
+        common::output::table(&["STACK", "ACTION", "STATUS", "TIME", "REASON"], &rows)
+    )
 }
 
 pub fn sha256(s: &str) -> String {
@@ -320,11 +400,28 @@ fn cfn_parameters(job: &StackJob, existing: Option<&BTreeMap<String, String>>) -
 
 /// Deploys one stack and waits for it. Never panics; failures are in the result.
 pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
+    deploy_stack_known(env, job, &Known::default()).await
+}
+
+/// [`deploy_stack`] with what the deploy already knows of the stack.
+pub async fn deploy_stack_known(env: &StackEnv<'_>, job: &StackJob, known: &Known) -> StackResult {
     let t0 = Instant::now();
     let mut calls = 0u32;
     let mut status = None;
     let mut record = None;
-    let res = deploy_inner(env, job, &mut calls, &mut status, &mut record).await;
+    let mut why = None;
+    let res = deploy_inner(
+        env,
+        job,
+        known,
+        &mut Progress {
+            calls: &mut calls,
+            last_status: &mut status,
+            record: &mut record,
+            why: &mut why,
+        },
+    )
+    .await;
     let elapsed = t0.elapsed();
     let mut r = StackResult {
         stack: job.stack_name.clone(),
@@ -334,7 +431,7 @@ pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
         duration_ms: elapsed.as_millis() as u64,
         outputs: BTreeMap::new(),
         template_sha256: sha256(&job.template),
-        reason: None,
+        reason: why,
         deployed_as: Some(env.identity.clone()),
         api_calls: calls,
         record,
@@ -364,19 +461,35 @@ pub async fn deploy_stack(env: &StackEnv<'_>, job: &StackJob) -> StackResult {
     r
 }
 
+/// What [`deploy_inner`] leaves behind whatever its outcome.
+struct Progress<'p> {
+    calls: &'p mut u32,
+    last_status: &'p mut Option<String>,
+    record: &'p mut Option<String>,
+    /// Why the stack was left as it is (an unchanged stack says how that was known).
+    why: &'p mut Option<String>,
+}
+
 async fn deploy_inner(
     env: &StackEnv<'_>,
     job: &StackJob,
-    calls: &mut u32,
-    last_status: &mut Option<String>,
-    record: &mut Option<String>,
+    known: &Known,
+    progress: &mut Progress<'_>,
 ) -> Result<(Action, Option<Stack>)> {
+    let calls = &mut *progress.calls;
+    let last_status = &mut *progress.last_status;
+    let record = &mut *progress.record;
     let name = &job.stack_name;
     let out = env.out;
     let cancel = &env.opts.cancel;
     cancel.check()?;
-    *calls += 1;
-    let mut existing = cancel.run(describe(&env.cfn, name)).await?;
+    let mut existing = match &known.described {
+        Some(listed) => listed.clone(),
+        None => {
+            *calls += 1;
+            cancel.run(describe(&env.cfn, name)).await?
+        }
+    };
     // An operation already running (an earlier deploy that was interrupted or
     // killed, or CloudFormation still cleaning up): wait for it, then carry on.
     if let Some(st) = &existing
@@ -394,8 +507,18 @@ async fn deploy_inner(
         *last_status = Some(status.clone());
         match classify(&status) {
             Health::Ok | Health::UpdateRolledBack => {
-                *calls += 1;
-                let deployed = cancel.run(deployed_template(&env.cfn, name)).await?;
+                let local_sha = sha256(&job.template);
+                // Unchanged since this toolkit deployed this very template: no
+                // need to read the template back.
+                let still_ours = known.deployed.as_ref().is_some_and(|(sha, at)| {
+                    *sha == local_sha && last_updated_of(st).as_deref() == Some(at.as_str())
+                });
+                let deployed = if still_ours {
+                    job.template.clone()
+                } else {
+                    *calls += 1;
+                    cancel.run(deployed_template(&env.cfn, name)).await?
+                };
                 let params = parameters_of(st);
                 let why = differences(job, &deployed, &params, &tags_of(st));
                 before = json!({
@@ -404,7 +527,16 @@ async fn deploy_inner(
                     "parameters": params,
                 });
                 if why.is_empty() && classify(&status) == Health::Ok {
+                    let how = if still_ours {
+                        "the template this toolkit last deployed to it (journal), the stack not updated since"
+                    } else {
+                        "the deployed template read back"
+                    };
+                    let reason = format!(
+                        "not deployed: nothing changed ({status}; template, parameters and tags are the deployed ones, compared with {how})"
+                    );
                     out.info(format!("{name}: unchanged ({status})"));
+                    *progress.why = Some(reason);
                     return Ok((Action::Unchanged, existing));
                 }
                 out.info(format!("{name}: {} changed", why.join(", ")));
@@ -526,6 +658,7 @@ async fn deploy_inner(
             out.info(format!(
                 "{name}: unchanged (CloudFormation found no changes)"
             ));
+            *progress.why = Some("not deployed: CloudFormation found no changes to perform".into());
             return Ok((Action::Unchanged, existing));
         }
         Ok(Kicked::Unknown(why)) => {
@@ -592,6 +725,7 @@ async fn deploy_inner(
         "status": status,
         "template_sha256": sha256(&job.template),
         "outputs": outputs_of(&stack),
+        "last_updated": last_updated_of(&stack),
     });
     match judge(op, name, &status, reason.as_deref()) {
         Ok(()) => {
@@ -1121,27 +1255,62 @@ pub async fn wait_stack(
             let mut g = state.lock().await;
             let (tracker, n) = &mut *g;
             *n += 1;
-            let stack = describe(&cfn, &name)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("stack {name} does not exist")))?;
-            if show_events {
-                match fetch_new(&cfn, &name, tracker, n).await {
-                    Ok(events) => {
-                        events_failing.store(0, std::sync::atomic::Ordering::Relaxed);
-                        for e in events {
-                            out.info(e.line(&name));
-                        }
-                    }
-                    Err(e) => {
-                        if events_failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
-                            out.warn(format!(
-                                "{name}: stack events unavailable ({e}); still following the stack's status"
-                            ));
-                        }
+            // The status and the events are read at the same time: one round
+            // trip a look, not two, on the deploy's critical path.
+            let mut event_calls = 0u32;
+            let (stack, events) = tokio::join!(describe(&cfn, &name), async {
+                if show_events {
+                    Some(fetch_new(&cfn, &name, tracker, &mut event_calls).await)
+                } else {
+                    None
+                }
+            });
+            *n += event_calls;
+            let stack =
+                stack?.ok_or_else(|| Error::NotFound(format!("stack {name} does not exist")))?;
+            let status = status_of(&stack);
+            let mut events = events;
+            // Read side by side, the events may predate the status just seen: once
+            // the stack has ended, read them again unless its own final event is in,
+            // so the operator sees the end and a failure's first cause.
+            if show_events
+                && is_terminal(&status)
+                && events.as_ref().is_some_and(|r| r.is_ok())
+                && !tracker
+                    .history
+                    .iter()
+                    .any(|e| e.resource_type == "AWS::CloudFormation::Stack" && e.status == status)
+            {
+                let mut more = match events.take() {
+                    Some(Ok(v)) => v,
+                    _ => Vec::new(),
+                };
+                let mut again = 0u32;
+                let r = fetch_new(&cfn, &name, tracker, &mut again).await;
+                *n += again;
+                events = Some(r.map(|v| {
+                    more.extend(v);
+                    more
+                }));
+            }
+            match events {
+                None => {}
+                Some(Ok(events)) => {
+                    events_failing.store(0, std::sync::atomic::Ordering::Relaxed);
+                    for e in events {
+                        out.info(e.line(&name));
                     }
                 }
+                // Warned about once per streak of failed reads.
+                Some(Err(e))
+                    if events_failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 =>
+                {
+                    out.warn(format!(
+                        "{name}: stack events unavailable ({e}); still following the stack's status"
+                    ));
+                }
+                Some(Err(_)) => {}
             }
-            let status = status_of(&stack);
             Ok(if is_terminal(&status) {
                 Poll::Done(stack)
             } else {
@@ -1215,6 +1384,20 @@ pub(crate) mod tests {
     use common::journal::{Journal, JournalContext};
     use common::output::Captured;
 
+    /// Deploys `job` with `cfn` and a journal of its own: the result, the
+    /// journal's entries afterwards and what went to stderr.
+    pub(crate) async fn deploy_journaled(
+        cfn: Client,
+        job: &StackJob,
+        o: &DeployOptions,
+    ) -> (StackResult, Vec<common::journal::Entry>, Captured) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), o), job).await;
+        (r, journal.entries().unwrap(), err)
+    }
+
     pub(crate) fn output() -> (Output, Captured) {
         let (out, _stdout, err) = Output::captured(true);
         (out, err)
@@ -1279,7 +1462,7 @@ pub(crate) mod tests {
             .build()
     }
 
-    fn env_for<'a>(
+    pub(crate) fn env_for<'a>(
         cfn: Client,
         out: &'a Output,
         journal: Option<&'a Journal>,
@@ -1311,6 +1494,122 @@ pub(crate) mod tests {
 
     const STACK: &str = "AWS::CloudFormation::Stack";
 
+    fn template_output() -> GetTemplateOutput {
+        GetTemplateOutput::builder()
+            .template_body(job().template)
+            .build()
+    }
+
+    // The redeploy fast path: listed and journaled as deployed by us, at the
+    // stack's current last-updated time: unchanged with no call of its own.
+    #[tokio::test]
+    async fn a_stack_listed_and_journaled_unchanged_costs_no_call() {
+        let describe = mock!(Client::describe_stacks).then_output(|| described("CREATE_COMPLETE"));
+        let get = mock!(Client::get_template).then_output(template_output);
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &get]
+        );
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(60));
+        let listed = stack("CREATE_COMPLETE");
+        let known = Known {
+            deployed: Some((sha256(&job().template), last_updated_of(&listed).unwrap())),
+            described: Some(Some(listed)),
+        };
+        let r = deploy_stack_known(&env_for(cfn, &out, None, &o), &job(), &known).await;
+        assert_eq!(r.action, Action::Unchanged, "{:?}", r.reason);
+        // Reported as not deployed, with how the sameness was known.
+        let reason = r.reason.clone().unwrap_or_default();
+        assert!(
+            reason.starts_with("not deployed: nothing changed (CREATE_COMPLETE")
+                && reason.contains("(journal), the stack not updated since"),
+            "{reason}"
+        );
+        assert!(r.ok());
+        assert_eq!(r.api_calls, 0);
+        assert_eq!(describe.num_calls(), 0);
+        assert_eq!(get.num_calls(), 0);
+    }
+
+    // Someone changed the stack after our journaled deploy (its last-updated
+    // time moved): the journal is not trusted, the template is read back.
+    #[tokio::test]
+    async fn a_stack_updated_since_the_journaled_deploy_has_its_template_read() {
+        let get = mock!(Client::get_template).then_output(template_output);
+        let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, &[&get]);
+        let (out, _err) = output();
+        let o = opts(Duration::from_secs(60));
+        let known = Known {
+            deployed: Some((sha256(&job().template), "1700000000.000000000".into())),
+            described: Some(Some(stack("UPDATE_COMPLETE"))),
+        };
+        let r = deploy_stack_known(&env_for(cfn, &out, None, &o), &job(), &known).await;
+        assert_eq!(r.action, Action::Unchanged, "{:?}", r.reason);
+        assert!(
+            r.reason
+                .as_deref()
+                .is_some_and(|w| w.contains("the deployed template read back")),
+            "{:?}",
+            r.reason
+        );
+        assert_eq!(get.num_calls(), 1);
+        assert_eq!(r.api_calls, 1);
+    }
+
+    // Listed as absent: created without describing it first; the status and
+    // the events are read in the same look, and the final event is shown.
+    #[tokio::test]
+    async fn a_stack_listed_absent_is_created_without_a_first_describe() {
+        let describe = mock!(Client::describe_stacks).then_output(|| described("CREATE_COMPLETE"));
+        let create = create_ok();
+        let events = mock!(Client::describe_stack_events).then_output(|| {
+            DescribeStackEventsOutput::builder()
+                .set_stack_events(Some(vec![
+                    event("2", 2, "S", STACK, "CREATE_COMPLETE", None),
+                    event(
+                        "1",
+                        1,
+                        "S",
+                        STACK,
+                        "CREATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ),
+                ]))
+                .build()
+        });
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
+        let (out, err) = output();
+        let o = opts(Duration::from_secs(60));
+        let known = Known {
+            described: Some(None),
+            deployed: None,
+        };
+        let r = deploy_stack_known(&env_for(cfn, &out, Some(&journal), &o), &job(), &known).await;
+        assert_eq!(r.action, Action::Created, "{:?}", r.reason);
+        assert_eq!(describe.num_calls(), 1, "only the look after the create");
+        assert_eq!(create.num_calls(), 1);
+        assert_eq!(
+            events.num_calls(),
+            1,
+            "the final event came with the status"
+        );
+        assert_eq!(r.api_calls, 3);
+        assert!(err.text().contains("CREATE_COMPLETE"), "{}", err.text());
+        // The journal keeps what a later redeploy needs to skip the read-back.
+        let entries = journal.entries().unwrap();
+        let after = &entries.last().unwrap().after;
+        assert_eq!(after["template_sha256"], sha256(&job().template));
+        assert_eq!(after["last_updated"], "1800000000.000000000");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn failed_create_ends_rolled_back_with_the_failing_resource_and_the_clearing_command() {
         let describe = mock!(Client::describe_stacks)
@@ -1322,8 +1621,7 @@ pub(crate) mod tests {
             .output(|| described("ROLLBACK_COMPLETE"))
             .repeatedly()
             .build();
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let create = create_ok();
         let events = mock!(Client::describe_stack_events).then_output(|| {
             DescribeStackEventsOutput::builder()
                 .set_stack_events(Some(vec![
@@ -1376,11 +1674,8 @@ pub(crate) mod tests {
             RuleMode::MatchAny,
             &[&describe, &create, &events]
         );
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, err) = output();
         let o = opts(Duration::from_secs(3600));
-        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let (r, entries, err) = deploy_journaled(cfn, &job(), &o).await;
 
         assert_eq!(r.action, Action::Failed);
         assert_eq!(r.status.as_deref(), Some("ROLLBACK_COMPLETE"));
@@ -1408,7 +1703,6 @@ pub(crate) mod tests {
             err.text()
         );
         assert_eq!(create.num_calls(), 1);
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].action, "stack.create");
         assert_eq!(entries[1].after["status"], "ROLLBACK_COMPLETE");
@@ -1509,8 +1803,7 @@ pub(crate) mod tests {
             .output(|| described("CREATE_COMPLETE"))
             .repeatedly()
             .build();
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let create = create_ok();
         let events = mock!(Client::describe_stack_events)
             .sequence()
             .http_response(throttled)
@@ -1533,20 +1826,97 @@ pub(crate) mod tests {
         assert!(err.text().contains("throttled"), "{}", err.text());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn slow_progress_is_polled_with_backoff_until_done() {
-        let describe = mock!(Client::describe_stacks)
+    /// DescribeStacks: absent (the look before the create), then
+    /// CREATE_IN_PROGRESS for `looks` (at least 1) looks (for ever with `None`), then CREATE_COMPLETE.
+    fn creating_stack(looks: Option<usize>) -> aws_smithy_mocks::Rule {
+        let b = mock!(Client::describe_stacks)
             .sequence()
             .http_response(does_not_exist)
-            .output(|| described("CREATE_IN_PROGRESS"))
-            .times(40)
-            .output(|| described("CREATE_COMPLETE"))
-            .repeatedly()
-            .build();
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
-        let events = mock!(Client::describe_stack_events)
-            .then_output(|| DescribeStackEventsOutput::builder().build());
+            .output(|| described("CREATE_IN_PROGRESS"));
+        match looks {
+            Some(n) => b
+                .times(n)
+                .output(|| described("CREATE_COMPLETE"))
+                .repeatedly()
+                .build(),
+            None => b.repeatedly().build(),
+        }
+    }
+
+    /// CreateStack accepted (stack id `S/1`).
+    fn create_ok() -> aws_smithy_mocks::Rule {
+        mock!(Client::create_stack)
+            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build())
+    }
+
+    /// DescribeStackEvents with no event.
+    fn no_events() -> aws_smithy_mocks::Rule {
+        mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build())
+    }
+
+    /// A client whose stack is created in `looks` looks, and its CreateStack rule.
+    fn creating(looks: usize) -> (Client, aws_smithy_mocks::Rule) {
+        let describe = creating_stack(Some(looks));
+        let create = create_ok();
+        let events = no_events();
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &create, &events]
+        );
+        (cfn, create)
+    }
+
+    // Scheduling by the graph through the real per-stack deploy: `c` needs
+    // only `a`; `b` (same phase as `a`, unrelated) takes minutes. `c` is
+    // created and done while `b` is still in progress, not after the phase.
+    #[tokio::test(start_paused = true)]
+    async fn a_stack_whose_dependencies_are_done_does_not_wait_for_a_slow_stack_of_their_phase() {
+        let graph = crate::graph::Graph::from_edges(&["a", "b", "c"], &[("c", "a")]).unwrap();
+        assert_eq!(
+            graph.levels().unwrap(),
+            vec![
+                vec!["a".to_string(), "b".to_string()],
+                vec!["c".to_string()]
+            ]
+        );
+        let clients: std::collections::HashMap<&str, (Client, aws_smithy_mocks::Rule)> =
+            [("a", creating(1)), ("b", creating(30)), ("c", creating(1))].into();
+        let (out, _) = output();
+        let o = opts(Duration::from_secs(3600));
+        let t0 = Instant::now();
+        let known = Known::default();
+        let (clients_ref, out_ref, o_ref, known_ref) = (&clients, &out, &o, &known);
+        let ends = crate::scheduler::run(&graph, 4, |id| async move {
+            let env = env_for(clients_ref[id.as_str()].0.clone(), out_ref, None, o_ref);
+            let r = deploy_stack_known(&env, &job(), known_ref).await;
+            let ok = r.ok();
+            ((r.action, t0.elapsed()), ok)
+        })
+        .await;
+        let end = |id: &str| ends[id].unwrap();
+        for id in ["a", "b", "c"] {
+            assert_eq!(end(id).0, Action::Created, "{id}");
+            assert_eq!(clients[id].1.num_calls(), 1, "{id} created once");
+        }
+        assert!(
+            end("c").1 < Duration::from_secs(5),
+            "c ends right after a: {:?}",
+            end("c").1
+        );
+        assert!(
+            end("b").1 > Duration::from_secs(60),
+            "b is the slow one: {:?}",
+            end("b").1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_progress_is_polled_with_backoff_until_done() {
+        let describe = creating_stack(Some(40));
+        let create = create_ok();
+        let events = no_events();
         let cfn = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
@@ -1568,30 +1938,19 @@ pub(crate) mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stack_that_never_settles_times_out_with_the_watch_command() {
-        let describe = mock!(Client::describe_stacks)
-            .sequence()
-            .http_response(does_not_exist)
-            .output(|| described("CREATE_IN_PROGRESS"))
-            .repeatedly()
-            .build();
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
-        let events = mock!(Client::describe_stack_events)
-            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let describe = creating_stack(None);
+        let create = create_ok();
+        let events = no_events();
         let cfn = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
             &[&describe, &create, &events]
         );
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, _) = output();
         let o = opts(Duration::from_secs(120));
-        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let (r, entries, _) = deploy_journaled(cfn, &job(), &o).await;
         let e = r.error.as_ref().unwrap();
         assert_eq!(e.exit_code(), 5);
         assert!(e.to_string().contains("stack-deploy watch S"), "{e}");
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
     }
 
@@ -1697,14 +2056,7 @@ pub(crate) mod tests {
     async fn a_lost_create_answer_then_already_exists_is_our_create_and_journaled_ok() {
         let tokens = Arc::new(Mutex::new(Vec::new()));
         let create = lost_create(tokens.clone());
-        let describe = mock!(Client::describe_stacks)
-            .sequence()
-            .http_response(does_not_exist)
-            .output(|| described("CREATE_IN_PROGRESS"))
-            .times(2)
-            .output(|| described("CREATE_COMPLETE"))
-            .repeatedly()
-            .build();
+        let describe = creating_stack(Some(2));
         let t = tokens.clone();
         let events = mock!(Client::describe_stack_events)
             .then_output(move || start_event(t.lock().unwrap().first().cloned()));
@@ -1714,11 +2066,8 @@ pub(crate) mod tests {
             &[&create, &describe, &events],
             retrying
         );
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, err) = output();
         let o = opts(Duration::from_secs(3600));
-        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let (r, entries, err) = deploy_journaled(cfn, &job(), &o).await;
 
         assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
         assert_eq!(r.action, Action::Created);
@@ -1730,7 +2079,6 @@ pub(crate) mod tests {
         let sent = tokens.lock().unwrap().clone();
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert!(sent[0].starts_with("stack-deploy-"), "{sent:?}");
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].action, "stack.create");
         assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
@@ -1746,12 +2094,7 @@ pub(crate) mod tests {
     async fn already_exists_for_someone_elses_create_is_still_a_failure() {
         let tokens = Arc::new(Mutex::new(Vec::new()));
         let create = lost_create(tokens);
-        let describe = mock!(Client::describe_stacks)
-            .sequence()
-            .http_response(does_not_exist)
-            .output(|| described("CREATE_IN_PROGRESS"))
-            .repeatedly()
-            .build();
+        let describe = creating_stack(None);
         let events = mock!(Client::describe_stack_events)
             .then_output(|| start_event(Some("someone-else-1".into())));
         let cfn = mock_client!(
@@ -1760,15 +2103,11 @@ pub(crate) mod tests {
             &[&create, &describe, &events],
             retrying
         );
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, _err) = output();
         let o = opts(Duration::from_secs(3600));
-        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let (r, entries, _err) = deploy_journaled(cfn, &job(), &o).await;
         let e = r.error.as_ref().unwrap();
         assert_eq!(e.exit_code(), 3, "{e}");
         assert!(e.to_string().contains("AlreadyExistsException"), "{e}");
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
     }
 
@@ -1788,15 +2127,11 @@ pub(crate) mod tests {
             &[&create, &describe],
             retrying
         );
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, _err) = output();
         let o = opts(Duration::from_secs(3600));
-        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let (r, entries, _err) = deploy_journaled(cfn, &job(), &o).await;
         let e = r.error.as_ref().unwrap();
         assert_eq!(e.exit_code(), 7, "{e}");
         assert!(e.to_string().contains("stack-deploy watch S"), "{e}");
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Unknown));
     }
 
@@ -1804,16 +2139,8 @@ pub(crate) mod tests {
     // a stack as failed although it reached CREATE_COMPLETE.
     #[tokio::test(start_paused = true)]
     async fn events_failing_while_the_stack_completes_do_not_decide_the_outcome() {
-        let describe = mock!(Client::describe_stacks)
-            .sequence()
-            .http_response(does_not_exist)
-            .output(|| described("CREATE_IN_PROGRESS"))
-            .times(3)
-            .output(|| described("CREATE_COMPLETE"))
-            .repeatedly()
-            .build();
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let describe = creating_stack(Some(3));
+        let create = create_ok();
         let events = mock!(Client::describe_stack_events).then_http_response(server_error);
         let cfn = mock_client!(
             aws_sdk_cloudformation,
@@ -1821,16 +2148,12 @@ pub(crate) mod tests {
             &[&describe, &create, &events],
             retrying
         );
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, err) = output();
         let o = opts(Duration::from_secs(3600));
-        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let (r, entries, err) = deploy_journaled(cfn, &job(), &o).await;
         assert!(r.error.is_none(), "{:?}", r.error);
         assert_eq!(r.action, Action::Created);
         // Every look's events read failed, each after the SDK's retries.
         assert!(events.num_calls() >= 12, "{}", events.num_calls());
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
         assert_eq!(
             err.text().matches("stack events unavailable").count(),
@@ -1842,16 +2165,9 @@ pub(crate) mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_signal_while_waiting_journals_interrupted_and_names_watch() {
-        let describe = mock!(Client::describe_stacks)
-            .sequence()
-            .http_response(does_not_exist)
-            .output(|| described("CREATE_IN_PROGRESS"))
-            .repeatedly()
-            .build();
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
-        let events = mock!(Client::describe_stack_events)
-            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let describe = creating_stack(None);
+        let create = create_ok();
+        let events = no_events();
         let cfn = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
@@ -1881,7 +2197,7 @@ pub(crate) mod tests {
         );
         // CloudFormation was asked once and left running: no second call.
         assert_eq!(create.num_calls(), 1);
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        let entries = journal.entries().unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(
             entries[1].outcome,
@@ -1901,8 +2217,7 @@ pub(crate) mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_signal_before_the_stack_starts_sends_nothing() {
         let describe = mock!(Client::describe_stacks).then_http_response(does_not_exist);
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
+        let create = create_ok();
         let cfn = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
@@ -1934,10 +2249,8 @@ pub(crate) mod tests {
                 .template_body(job().template)
                 .build()
         });
-        let create = mock!(Client::create_stack)
-            .then_output(|| CreateStackOutput::builder().stack_id("S/1").build());
-        let events = mock!(Client::describe_stack_events)
-            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let create = create_ok();
+        let events = no_events();
         let cfn = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
@@ -1962,7 +2275,7 @@ pub(crate) mod tests {
         assert_eq!(r.action, Action::Unchanged);
         assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
         assert_eq!(create.num_calls(), 0);
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
+        let entries = journal.entries().unwrap();
         let resume: Vec<_> = entries
             .iter()
             .filter(|e| e.action == "stack.resume")
@@ -2018,23 +2331,18 @@ pub(crate) mod tests {
                 )
             })
             .build();
-        let events = mock!(Client::describe_stack_events)
-            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let events = no_events();
         let cfn = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
             &[&describe, &template, &update, &events],
             retrying
         );
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, err) = output();
         let o = opts(Duration::from_secs(3600));
-        let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &job()).await;
+        let (r, entries, err) = deploy_journaled(cfn, &job(), &o).await;
         assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
         assert_eq!(r.action, Action::Updated);
         assert_eq!(update.num_calls(), 2);
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries[0].action, "stack.update");
         assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
     }

@@ -113,18 +113,28 @@ fn deploy_all(emu: &EmulatorGuard, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `deploy --yes` of one stack of `app`, which must succeed; its JSON result.
-fn deploy_one(emu: &EmulatorGuard, app: &Path, stack: &str) -> Value {
-    let out = cmd(emu)
-        .args(["deploy", "--yes", "--app"])
-        .arg(app)
-        .arg(stack)
-        .output()
-        .unwrap();
+/// Runs `c`, which must succeed (its stderr shown when it does not).
+fn run_ok(c: &mut Command) -> Output {
+    succeeded(c.output().unwrap())
+}
+
+/// `out`, which must be a success (its stderr shown when it is not).
+fn succeeded(out: Output) -> Output {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `deploy --yes` of one stack of `app`, which must succeed; its JSON result.
+fn deploy_one(emu: &EmulatorGuard, app: &Path, stack: &str) -> Value {
+    let out = run_ok(
+        cmd(emu)
+            .args(["deploy", "--yes", "--app"])
+            .arg(app)
+            .arg(stack),
     );
     json_stdout(&out)
 }
@@ -171,16 +181,11 @@ fn expected_phases() -> Vec<Vec<String>> {
 #[test]
 fn plan_phases_follow_the_strategy_and_everything_is_new() {
     let emu = Emulator::shared();
-    let out = cmd(&emu)
-        .args(["plan", "--app"])
-        .arg(fixture())
-        .arg("--all")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        cmd(&emu)
+            .args(["plan", "--app"])
+            .arg(fixture())
+            .arg("--all"),
     );
     let v = json_stdout(&out);
     let phases: Vec<Vec<String>> = serde_json::from_value(v["phases"].clone()).unwrap();
@@ -193,16 +198,11 @@ fn plan_phases_follow_the_strategy_and_everything_is_new() {
 
 #[test]
 fn plan_offline_makes_no_call() {
-    let out = offline()
-        .args(["plan", "--offline", "--app"])
-        .arg(fixture())
-        .arg("--all")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        offline()
+            .args(["plan", "--offline", "--app"])
+            .arg(fixture())
+            .arg("--all"),
     );
     let v = json_stdout(&out);
     let phases: Vec<Vec<String>> = serde_json::from_value(v["phases"].clone()).unwrap();
@@ -333,12 +333,7 @@ fn deploy_all_creates_seven_stacks_then_reports_unchanged_then_updates_a_paramet
         && e["after"]["template_sha256"].as_str().is_some()));
 
     // Second run: nothing to do.
-    let out = deploy_all(&emu, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(deploy_all(&emu, &[]));
     let v = json_stdout(&out);
     for (name, a) in actions(&v) {
         assert_eq!(a, "unchanged", "{name}");
@@ -350,16 +345,11 @@ fn deploy_all_creates_seven_stacks_then_reports_unchanged_then_updates_a_paramet
     );
 
     // Status: all healthy, with outputs.
-    let out = cmd(&emu)
-        .args(["status", "--app"])
-        .arg(fixture())
-        .arg("--all")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        cmd(&emu)
+            .args(["status", "--app"])
+            .arg(fixture())
+            .arg("--all"),
     );
     let v = json_stdout(&out);
     assert_eq!(v["all_ok"], true);
@@ -371,15 +361,10 @@ fn deploy_all_creates_seven_stacks_then_reports_unchanged_then_updates_a_paramet
     );
 
     // A parameter change updates exactly that stack.
-    let out = deploy_all(
+    let out = succeeded(deploy_all(
         &emu,
         &["--parameters", "LightningTalk-Api-prod:ApiImageTag=v2.0.1"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ));
     let v = json_stdout(&out);
     for (name, a) in actions(&v) {
         let want = if name == "LightningTalk-Api-prod" {
@@ -404,16 +389,11 @@ fn change_set_method_creates_updates_and_finds_nothing_to_change() {
     bootstrap(&emu);
     let db = "LightningTalk-Database-prod";
     let deploy = |app: &Path| {
-        let out = cmd(&emu)
-            .args(["deploy", "--yes", "--method", "change-set", "--app"])
-            .arg(app)
-            .arg(db)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            cmd(&emu)
+                .args(["deploy", "--yes", "--method", "change-set", "--app"])
+                .arg(app)
+                .arg(db),
         );
         json_stdout(&out)
     };
@@ -487,12 +467,7 @@ fn change_set_method_creates_updates_and_finds_nothing_to_change() {
 fn dry_run_changes_nothing() {
     let emu = Emulator::shared();
     bootstrap(&emu);
-    let out = deploy_all(&emu, &["--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(deploy_all(&emu, &["--dry-run"]));
     let v = json_stdout(&out);
     assert_eq!(v["dry_run"], true);
     for (name, a) in actions(&v) {
@@ -606,12 +581,7 @@ fn plan_changes_previews_an_update_with_a_change_set_and_leaves_nothing_behind()
             .output()
             .unwrap()
     };
-    let out = plan(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(plan(&[]));
     let v = json_stdout(&out);
     let s = stack_json(&v, db);
     assert_eq!(s["action"], "update");
@@ -663,20 +633,10 @@ fn plan_changes_previews_an_update_with_a_change_set_and_leaves_nothing_behind()
     });
 
     // Nothing is replaced or removed here, so --fail-on-replace passes.
-    let out = plan(&["--fail-on-replace"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(plan(&["--fail-on-replace"]));
 
     // A dry run creates no change set and says so; --changes cannot go with --offline.
-    let out = plan(&["--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(plan(&["--dry-run"]));
     assert!(stack_json(&json_stdout(&out), db)["resource_changes"].is_null());
     let out = plan(&["--offline"]);
     assert_eq!(out.status.code(), Some(2));
@@ -839,15 +799,7 @@ fn rollback_and_cancel_of_a_healthy_stack_have_nothing_to_do() {
     assert_eq!(v["stacks"][0]["action"], "none");
     assert_eq!(v["stacks"][0]["status"], "CREATE_COMPLETE");
     // Watching a settled stack returns at once with its status.
-    let out = cmd(&emu)
-        .args(["watch", "LightningTalk-Security-prod"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(cmd(&emu).args(["watch", "LightningTalk-Security-prod"]));
     assert_eq!(json_stdout(&out)["stacks"][0]["status"], "CREATE_COMPLETE");
     // Status of a stack never deployed fails the gate.
     let out = cmd(&emu)
@@ -1121,20 +1073,15 @@ fn a_clean_but_bad_release_is_reverted_to_the_templates_before_it() {
         "DisasterRecovery",
     ]);
     let state = tempfile::tempdir().unwrap();
-    let first = with_state(
-        &emu,
-        state.path(),
-        Some("20261202T050000.000Z-deploy-aaaaaa"),
-    )
-    .args(["deploy", "--app"])
-    .arg(fixture())
-    .args(["--all", "--yes"])
-    .output()
-    .unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
+    run_ok(
+        with_state(
+            &emu,
+            state.path(),
+            Some("20261202T050000.000Z-deploy-aaaaaa"),
+        )
+        .args(["deploy", "--app"])
+        .arg(fixture())
+        .args(["--all", "--yes"]),
     );
     let before = live_templates(&emu, &all);
     assert!(before.iter().all(|(_, t)| t.is_some()));
@@ -1143,16 +1090,11 @@ fn a_clean_but_bad_release_is_reverted_to_the_templates_before_it() {
     let release = tempfile::tempdir().unwrap();
     bad_release(release.path());
     let run = "20261202T050100.000Z-deploy-bbbbbb";
-    let second = with_state(&emu, state.path(), Some(run))
-        .args(["deploy", "--app"])
-        .arg(release.path())
-        .args(["--all", "--yes", "--method", "direct"])
-        .output()
-        .unwrap();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
+    let second = run_ok(
+        with_state(&emu, state.path(), Some(run))
+            .args(["deploy", "--app"])
+            .arg(release.path())
+            .args(["--all", "--yes", "--method", "direct"]),
     );
     let v = json_stdout(&second);
     assert_eq!(v["run_id"], run);
@@ -1176,16 +1118,11 @@ fn a_clean_but_bad_release_is_reverted_to_the_templates_before_it() {
     );
 
     // A dry run lists what would change and changes nothing.
-    let dry = with_state(&emu, state.path(), None)
-        .args(["revert", "--run", run, "--app"])
-        .arg(release.path())
-        .args(["--dry-run"])
-        .output()
-        .unwrap();
-    assert!(
-        dry.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
+    let dry = run_ok(
+        with_state(&emu, state.path(), None)
+            .args(["revert", "--run", run, "--app"])
+            .arg(release.path())
+            .args(["--dry-run"]),
     );
     assert_eq!(
         actions(&json_stdout(&dry)),
@@ -1196,16 +1133,11 @@ fn a_clean_but_bad_release_is_reverted_to_the_templates_before_it() {
     );
     assert_eq!(ssm_value(&emu, "/ltc/prod/db/endpoint"), "bad-release");
 
-    let revert = with_state(&emu, state.path(), None)
-        .args(["revert", "--run", run, "--app"])
-        .arg(release.path())
-        .args(["--yes", "--method", "direct"])
-        .output()
-        .unwrap();
-    assert!(
-        revert.status.success(),
-        "{}",
-        String::from_utf8_lossy(&revert.stderr)
+    let revert = run_ok(
+        with_state(&emu, state.path(), None)
+            .args(["revert", "--run", run, "--app"])
+            .arg(release.path())
+            .args(["--yes", "--method", "direct"]),
     );
     let r = json_stdout(&revert);
     // Api (which imports from Database) first, then Database.
@@ -1225,15 +1157,8 @@ fn a_clean_but_bad_release_is_reverted_to_the_templates_before_it() {
     assert_eq!(ssm_value(&emu, "/ltc/prod/db/endpoint"), endpoint_before);
 
     // Again: each stack already equals its record and is skipped.
-    let again = with_state(&emu, state.path(), None)
-        .args(["revert", "--run", run, "--yes"])
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let again =
+        run_ok(with_state(&emu, state.path(), None).args(["revert", "--run", run, "--yes"]));
     assert_eq!(
         actions(&json_stdout(&again)),
         vec![
@@ -1249,32 +1174,22 @@ fn delete_created_deletes_only_the_stacks_the_run_created() {
     bootstrap(&emu);
     let state = tempfile::tempdir().unwrap();
     let (db, sec) = ("LightningTalk-Database-prod", "LightningTalk-Security-prod");
-    let first = with_state(&emu, state.path(), None)
-        .args(["deploy", "--yes", "--app"])
-        .arg(fixture())
-        .arg(db)
-        .output()
-        .unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
+    run_ok(
+        with_state(&emu, state.path(), None)
+            .args(["deploy", "--yes", "--app"])
+            .arg(fixture())
+            .arg(db),
     );
     let before = live_templates(&emu, &[db.to_owned()]);
 
     let release = tempfile::tempdir().unwrap();
     bad_release(release.path());
     let run = "20261202T050200.000Z-deploy-cccccc";
-    let second = with_state(&emu, state.path(), Some(run))
-        .args(["deploy", "--yes", "--app"])
-        .arg(release.path())
-        .args([db, sec])
-        .output()
-        .unwrap();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
+    run_ok(
+        with_state(&emu, state.path(), Some(run))
+            .args(["deploy", "--yes", "--app"])
+            .arg(release.path())
+            .args([db, sec]),
     );
     let recorded: Value = serde_json::from_slice(
         &std::fs::read(
@@ -1288,15 +1203,7 @@ fn delete_created_deletes_only_the_stacks_the_run_created() {
     assert_eq!(recorded["created"], true);
 
     // Without --delete-created the created stack stays, and says so.
-    let keep = with_state(&emu, state.path(), None)
-        .args(["revert", "--run", run, "--yes"])
-        .output()
-        .unwrap();
-    assert!(
-        keep.status.success(),
-        "{}",
-        String::from_utf8_lossy(&keep.stderr)
-    );
+    let keep = run_ok(with_state(&emu, state.path(), None).args(["revert", "--run", run, "--yes"]));
     let k = json_stdout(&keep);
     assert_eq!(k["left_in_place"], serde_json::json!([sec]));
     assert_eq!(stack_json(&k, sec)["action"], "left-in-place");
@@ -1304,15 +1211,13 @@ fn delete_created_deletes_only_the_stacks_the_run_created() {
     assert!(stack_exists(&emu, sec));
     assert_eq!(live_templates(&emu, &[db.to_owned()]), before);
 
-    let delete = with_state(&emu, state.path(), None)
-        .args(["revert", "--run", run, "--yes", "--delete-created"])
-        .output()
-        .unwrap();
-    assert!(
-        delete.status.success(),
-        "{}",
-        String::from_utf8_lossy(&delete.stderr)
-    );
+    let delete = run_ok(with_state(&emu, state.path(), None).args([
+        "revert",
+        "--run",
+        run,
+        "--yes",
+        "--delete-created",
+    ]));
     let d = json_stdout(&delete);
     assert_eq!(stack_json(&d, sec)["action"], "deleted");
     assert_eq!(stack_json(&d, db)["action"], "unchanged");
@@ -1405,22 +1310,17 @@ fn rollback_alarm_names_resolve_against_the_emulator_and_unknown_names_exit_4() 
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("ltc-critcal-typo"));
     assert!(!stack_exists(&emu, db), "nothing deployed");
 
-    let ok = cmd(&emu)
-        .args(["deploy", "--yes", "--app"])
-        .arg(fixture())
-        .args([
-            db,
-            "--rollback-alarm",
-            "ltc-critical-5xx",
-            "--monitoring-time",
-            "10m",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    let ok = run_ok(
+        cmd(&emu)
+            .args(["deploy", "--yes", "--app"])
+            .arg(fixture())
+            .args([
+                db,
+                "--rollback-alarm",
+                "ltc-critical-5xx",
+                "--monitoring-time",
+                "10m",
+            ]),
     );
     assert_eq!(
         json_stdout(&ok)["rollback_alarms"],
@@ -1428,4 +1328,105 @@ fn rollback_alarm_names_resolve_against_the_emulator_and_unknown_names_exit_4() 
             "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:ltc-critical-5xx"
         ])
     );
+}
+
+/// The calls one `deploy --all` makes, counted by the fault proxy (no faults)
+/// in front of the emulator: operation -> requests. `journal` overrides the
+/// journal file.
+fn counted_deploy(
+    emu: &EmulatorGuard,
+    journal: Option<&Path>,
+) -> (Value, std::collections::BTreeMap<String, u64>) {
+    use testkit::fault_proxy::{Config, FaultProxy};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], emu.port()));
+    let proxy = runtime
+        .block_on(FaultProxy::start(
+            upstream,
+            "127.0.0.1:0".parse().unwrap(),
+            Config::default(),
+        ))
+        .unwrap();
+    let mut c = cmd(emu);
+    c.env("AWS_ENDPOINT_URL", proxy.localhost_url());
+    if let Some(j) = journal {
+        c.env("LTC_JOURNAL", j);
+    }
+    let out = run_ok(
+        c.args(["deploy", "--app"])
+            .arg(fixture())
+            .args(["--all", "--yes"]),
+    );
+    let counts = proxy
+        .stats()
+        .operations
+        .into_iter()
+        .map(|(op, m)| (op, m.get("requests").copied().unwrap_or(0)))
+        .collect();
+    runtime.block_on(proxy.shutdown());
+    (json_stdout(&out), counts)
+}
+
+#[test]
+fn each_role_is_assumed_once_and_an_unchanged_redeploy_reads_about_once_per_stack() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    let n = |c: &std::collections::BTreeMap<String, u64>, op: &str| c.get(op).copied().unwrap_or(0);
+    let total = |c: &std::collections::BTreeMap<String, u64>| c.values().sum::<u64>();
+
+    // Fresh: the deploy role and the file-publishing role, once each; one
+    // listing, then per stack its create and the looks that see it end.
+    let (v, fresh) = counted_deploy(&emu, None);
+    assert!(actions(&v).iter().all(|(_, a)| a == "created"), "{v}");
+    assert_eq!(n(&fresh, "AssumeRole"), 2, "{fresh:?}");
+    assert_eq!(n(&fresh, "GetCallerIdentity"), 1, "{fresh:?}");
+    assert_eq!(n(&fresh, "CreateStack"), 7, "{fresh:?}");
+    // One listing plus one look per stack (the events read beside it).
+    assert_eq!(n(&fresh, "DescribeStacks"), 1 + 7, "{fresh:?}");
+    // The tool's own count is the proxy's (nothing made behind its back).
+    assert_eq!(v["api_calls"].as_u64().unwrap(), total(&fresh), "{fresh:?}");
+
+    // Unchanged, with the journal of that deploy: the listing alone tells
+    // that no stack moved since; no template is read back.
+    let (v, again) = counted_deploy(&emu, None);
+    for s in v["stacks"].as_array().unwrap() {
+        assert_eq!(s["action"], "unchanged", "{s}");
+        let reason = s["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("not deployed: nothing changed") && reason.contains("journal"),
+            "{s}"
+        );
+    }
+    assert_eq!(n(&again, "DescribeStacks"), 1, "{again:?}");
+    assert_eq!(n(&again, "GetTemplate"), 0, "{again:?}");
+    assert!(
+        n(&again, "CreateStack") + n(&again, "UpdateStack") == 0,
+        "{again:?}"
+    );
+    assert!(
+        total(&again) * 2 <= 3 * 7,
+        "at most 1.5 calls a stack: {again:?}"
+    );
+
+    // Unchanged, with no journal of it (another machine): each template is
+    // read back once; still no change and the reason says how it was known.
+    let other = tempfile::tempdir().unwrap();
+    let (v, cold) = counted_deploy(&emu, Some(&other.path().join("journal.jsonl")));
+    for s in v["stacks"].as_array().unwrap() {
+        assert_eq!(s["action"], "unchanged", "{s}");
+        assert!(
+            s["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("read back"),
+            "{s}"
+        );
+    }
+    assert_eq!(n(&cold, "DescribeStacks"), 1, "{cold:?}");
+    assert_eq!(n(&cold, "GetTemplate"), 7, "{cold:?}");
+    assert_eq!(n(&cold, "AssumeRole"), 2, "{cold:?}");
 }

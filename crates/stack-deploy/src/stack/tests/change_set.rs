@@ -326,15 +326,8 @@ async fn create_via_change_set_waits_for_the_change_set_then_the_execution() {
         ],
         template: "{}",
     });
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-    let (out, err) = output();
     let o = cs_opts(Duration::from_secs(3600));
-    let r = deploy_stack(
-        &env_for(rules.client(), &out, Some(&journal), &o),
-        &cs_job(),
-    )
-    .await;
+    let (r, entries, err) = deploy_journaled(rules.client(), &cs_job(), &o).await;
 
     assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
     assert_eq!(r.action, Action::Created);
@@ -378,7 +371,6 @@ async fn create_via_change_set_waits_for_the_change_set_then_the_execution() {
     // 3 DescribeStacks + 1 CreateChangeSet + 5 DescribeChangeSet + 1 Execute + 2 events.
     assert_eq!(r.api_calls, 12);
 
-    let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].action, "stack.create");
     assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
@@ -467,15 +459,8 @@ async fn an_empty_change_set_is_unchanged_deleted_and_not_executed() {
             // Differs from the local template only in a way CloudFormation ignores.
             template: r#"{"Resources":{"A":{"Type":"AWS::SNS::Topic","Metadata":{}}}}"#,
         });
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-        let (out, err) = output();
         let o = cs_opts(Duration::from_secs(3600));
-        let r = deploy_stack(
-            &env_for(rules.client(), &out, Some(&journal), &o),
-            &cs_job(),
-        )
-        .await;
+        let (r, entries, err) = deploy_journaled(rules.client(), &cs_job(), &o).await;
 
         assert!(r.error.is_none(), "{reason}: {:?} {}", r.error, err.text());
         assert_eq!(r.action, Action::Unchanged, "{reason}");
@@ -498,7 +483,6 @@ async fn an_empty_change_set_is_unchanged_deleted_and_not_executed() {
         assert_eq!(rules.describe.num_calls(), 1);
         assert_eq!(rules.events.num_calls(), 0);
         assert!(err.text().contains("unchanged"), "{}", err.text());
-        let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
         assert_eq!(entries[1].after["note"], "no changes to perform");
@@ -516,15 +500,8 @@ async fn a_failed_change_set_exits_with_its_reason_and_is_not_executed() {
         events: vec![],
         template: "{}",
     });
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-    let (out, _err) = output();
     let o = cs_opts(Duration::from_secs(3600));
-    let r = deploy_stack(
-        &env_for(rules.client(), &out, Some(&journal), &o),
-        &cs_job(),
-    )
-    .await;
+    let (r, entries, _err) = deploy_journaled(rules.client(), &cs_job(), &o).await;
 
     assert_eq!(r.action, Action::Failed);
     let e = r.error.as_ref().unwrap();
@@ -542,7 +519,6 @@ async fn a_failed_change_set_exits_with_its_reason_and_is_not_executed() {
     assert_eq!(rules.delete_cs.num_calls(), 1);
     assert_eq!(rules.create_stack.num_calls(), 0);
     assert_eq!(rules.describe.num_calls(), 1);
-    let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
 }
@@ -587,15 +563,8 @@ async fn an_executed_change_set_that_rolls_back_exits_6_with_the_failing_resourc
         ],
         template: "{}",
     });
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-    let (out, err) = output();
     let o = cs_opts(Duration::from_secs(3600));
-    let r = deploy_stack(
-        &env_for(rules.client(), &out, Some(&journal), &o),
-        &cs_job(),
-    )
-    .await;
+    let (r, entries, err) = deploy_journaled(rules.client(), &cs_job(), &o).await;
 
     assert_eq!(r.action, Action::Failed);
     assert_eq!(r.status.as_deref(), Some("UPDATE_ROLLBACK_COMPLETE"));
@@ -615,7 +584,6 @@ async fn an_executed_change_set_that_rolls_back_exits_6_with_the_failing_resourc
     assert_eq!(rules.execute.num_calls(), 1);
     assert_eq!(rules.delete_cs.num_calls(), 0);
     assert_eq!(rules.update_stack.num_calls(), 0);
-    let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
     assert_eq!(entries[0].action, "stack.update");
     assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Failed));
     assert_eq!(entries[1].after["status"], "UPDATE_ROLLBACK_COMPLETE");
@@ -697,11 +665,8 @@ async fn lost_answers_to_create_and_execute_change_set_are_read_back_as_ours() {
         &[&stacks, &create_cs, &describe_cs, &execute, &events],
         retrying
     );
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::new(dir.path().join("j.jsonl"), JournalContext::default());
-    let (out, err) = output();
     let o = cs_opts(Duration::from_secs(3600));
-    let r = deploy_stack(&env_for(cfn, &out, Some(&journal), &o), &cs_job()).await;
+    let (r, entries, err) = deploy_journaled(cfn, &cs_job(), &o).await;
     assert!(r.error.is_none(), "{:?} {}", r.error, err.text());
     assert_eq!(r.action, Action::Created);
     assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
@@ -710,6 +675,5 @@ async fn lost_answers_to_create_and_execute_change_set_are_read_back_as_ours() {
     let text = err.text();
     assert!(text.contains("was created by this deploy"), "{text}");
     assert!(text.contains("was executed by this deploy"), "{text}");
-    let entries = Journal::read_entries(&dir.path().join("j.jsonl")).unwrap();
     assert_eq!(entries[1].outcome, Some(common::journal::Outcome::Ok));
 }
