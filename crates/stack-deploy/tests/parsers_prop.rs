@@ -9,33 +9,21 @@ use proptest::prelude::*;
 use stack_deploy::alarms;
 use stack_deploy::manifest::{Assembly, check_stack_name};
 
-fn assert_one_short_line(msg: &str) {
-    assert!(!msg.contains('\n'), "more than one line: {msg:?}");
-    assert!(
-        msg.chars().count() <= 500,
-        "too long ({} chars)",
-        msg.chars().count()
-    );
-}
+const MAX_CHARS: usize = 500;
 
-fn any_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[A-Za-z0-9:/_-]{0,300}",
-        "arn:aws:cloudwatch:[a-z0-9-]{0,15}:[0-9]{0,12}:alarm:.{0,300}",
-        ".{200,3000}",
-    ]
+fn any_text() -> BoxedStrategy<String> {
+    testkit::prop::any_text(
+        &[
+            "[A-Za-z0-9:/_-]{0,300}",
+            "arn:aws:cloudwatch:[a-z0-9-]{0,15}:[0-9]{0,12}:alarm:.{0,300}",
+        ],
+        3000,
+    )
 }
 
 /// Assembly manifests that are almost right: one field replaced by something odd.
 fn manifest_text() -> impl Strategy<Value = String> {
-    let odd = prop_oneof![
-        Just(serde_json::json!(null)),
-        any::<i64>().prop_map(|n| serde_json::json!(n)),
-        ".{0,2000}".prop_map(|s| serde_json::json!(s)),
-        Just(serde_json::json!({})),
-        Just(serde_json::json!(["a", "b"])),
-    ];
+    let odd = testkit::prop::odd_json(vec![serde_json::json!({}), serde_json::json!(["a", "b"])]);
     (0usize..6, odd).prop_map(|(field, value)| {
         let mut m = serde_json::json!({
             "version": "36.0.0",
@@ -66,8 +54,7 @@ proptest! {
     #[test]
     fn stack_names_are_valid_or_one_line(raw in any_text()) {
         if let Err(e) = check_stack_name(&raw) {
-            prop_assert_eq!(e.exit_code(), 2);
-            assert_one_short_line(&e.to_string());
+            testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
         }
     }
 
@@ -80,16 +67,14 @@ proptest! {
     fn rollback_alarms_are_valid_or_one_line(raw in prop::collection::vec(any_text(), 0..4), minutes in prop::option::of(0u64..400)) {
         let monitoring = minutes.map(|m| Duration::from_secs(m * 60));
         if let Err(e) = alarms::validate(&raw, monitoring) {
-            prop_assert_eq!(e.exit_code(), 2);
-            assert_one_short_line(&e.to_string());
+            testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
         }
     }
 
     #[test]
     fn assembly_manifests_parse_or_say_one_line(text in prop_oneof![manifest_text(), any_text()]) {
         if let Err(e) = Assembly::parse(Path::new("cdk.out"), &text) {
-            prop_assert_eq!(e.exit_code(), 2);
-            assert_one_short_line(&e.to_string());
+            testkit::prop::assert_refused(e.exit_code(), &e.to_string(), MAX_CHARS);
         }
     }
 }
