@@ -20,31 +20,27 @@ pub mod swap;
 pub mod verify;
 pub mod wait;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
+use common::Context;
 
-/// Snapshot, find, restore and verify Lightning Talk Circle databases (RDS / Aurora).
-#[derive(Debug, Parser)]
-#[command(
-    name = "db-snapshot",
-    version,
-    after_help = common::cli::after_help(
-        "  db-snapshot create --instance ltc-db-prod --reason \"release 42\"\n  \
-         db-snapshot list --instance ltc-db-prod --manual\n  \
-         db-snapshot latest --instance ltc-db-prod\n  \
-         db-snapshot latest --instance ltc-db-prod | db-snapshot restore --snapshot - --instance ltc-db-prod --target ltc-db-prod-r1 --dry-run\n  \
-         db-snapshot restore --snapshot latest --instance ltc-db-prod --target ltc-db-prod-r1 --swap --env prod --yes\n  \
-         db-snapshot swap --resume --instance ltc-db-prod --env prod --yes   # after an interrupted swap\n  \
-         db-snapshot verify --instance ltc-db-prod --against ltc-db-prod-pre-restore-20261127-033000 --check-cmd 'psql -h \"$LTC_DB_HOST\" -c \"select 1\"'\n  \
-         db-snapshot prune --instance ltc-db-prod --keep 7 --older-than 30d --prefix pre-deploy\n  \
-         db-snapshot wait --instance ltc-db-prod --snapshot pre-deploy-ltc-db-prod-20261127-033000"
-    )
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: common::GlobalArgs,
-
-    #[command(subcommand)]
-    pub command: Command,
+common::declare_cli! {
+    /// Snapshot, find, restore and verify Lightning Talk Circle databases (RDS / Aurora).
+    #[command(
+        name = "db-snapshot",
+        version,
+        after_help = common::cli::after_help(
+            "  db-snapshot create --instance ltc-db-prod --reason \"release 42\"\n  \
+             db-snapshot list --instance ltc-db-prod --manual\n  \
+             db-snapshot latest --instance ltc-db-prod\n  \
+             db-snapshot latest --instance ltc-db-prod | db-snapshot restore --snapshot - --instance ltc-db-prod --target ltc-db-prod-r1 --dry-run\n  \
+             db-snapshot restore --snapshot latest --instance ltc-db-prod --target ltc-db-prod-r1 --swap --env prod --yes\n  \
+             db-snapshot swap --resume --instance ltc-db-prod --env prod --yes   # after an interrupted swap\n  \
+             db-snapshot verify --instance ltc-db-prod --against ltc-db-prod-pre-restore-20261127-033000 --check-cmd 'psql -h \"$LTC_DB_HOST\" -c \"select 1\"'\n  \
+             db-snapshot prune --instance ltc-db-prod --keep 7 --older-than 30d --prefix pre-deploy\n  \
+             db-snapshot wait --instance ltc-db-prod --snapshot pre-deploy-ltc-db-prod-20261127-033000"
+        )
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,14 +66,7 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-impl common::HasGlobals for Cli {
-    fn globals(&self) -> &common::GlobalArgs {
-        &self.globals
-    }
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = common::Context::new("db-snapshot", &cli.globals);
+pub async fn run(ctx: Context, cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Create(a) => create::run(&ctx, a).await?,
         Command::List(a) => list::run_list(&ctx, a).await?,

@@ -1,4 +1,4 @@
 //! db-snapshot: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(db_snapshot::run)
+    common::cli::start(db_snapshot::run)
 }

@@ -4,7 +4,6 @@
 //! passes. Any failed check exits 4, after printing every check.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -291,14 +290,7 @@ pub async fn run_check(
     timeout: Duration,
 ) -> Result<Check> {
     ctx.out.info(format!("running check: {cmd}"));
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
+    let mut child = common::gate::shell_command(cmd, env)
         .spawn()
         .map_err(|e| Error::io("failed to start the check command with sh -c", e))?;
     let mut stdout = child.stdout.take();
