@@ -989,6 +989,12 @@ pub fn forward_weights(action: &Value) -> BTreeMap<String, (String, u32)> {
         .unwrap_or_default()
 }
 
+/// The ELBv2 client of this command (after all input was validated).
+pub async fn open(ctx: &common::Context) -> Result<Elb> {
+    let aws = ctx.aws().await?;
+    Ok(Elb::new(&aws.config, CallCounter::default()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

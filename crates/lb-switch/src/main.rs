@@ -1,4 +1,4 @@
 //! lb-switch: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(lb_switch::run)
+    common::cli::start(lb_switch::run)
 }
