@@ -58,6 +58,7 @@
 //! must hold. In `load` the checks' expectations are evaluated per request (no
 //! retries) and failures count towards the error rate; the thresholds decide.
 
+pub mod args;
 pub mod check_run;
 pub mod checks;
 mod examples;
@@ -75,12 +76,9 @@ pub mod tls;
 pub mod vars;
 pub mod verdict;
 
-use std::path::PathBuf;
+use clap::Subcommand;
 
-use clap::{Args, Parser, Subcommand};
-use common::{GlobalArgs, HasGlobals, HumanDuration};
-
-use crate::threshold::Threshold;
+pub use args::{HttpArgs, ThresholdArgs};
 
 const EXAMPLES: &str = "  smoke-test get https://lightningtalk.example.org/api/health --expect-status 200
   smoke-test run checks.toml --base-url https://staging.example.org --junit smoke.xml
@@ -91,26 +89,15 @@ const EXAMPLES: &str = "  smoke-test get https://lightningtalk.example.org/api/h
   smoke-test probe --url https://blue.example.org/health --url https://green.example.org/health \\
       --interval 100ms --expect-serving https://green.example.org/health";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "smoke-test",
-    version,
-    about = "HTTP smoke checks and load checks with assertions, latency percentiles and the \
-             strategy's alert thresholds (exit 4 when they are broken)",
-    after_help = common::cli::after_help(EXAMPLES)
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub globals: GlobalArgs,
-
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-impl HasGlobals for Cli {
-    fn globals(&self) -> &GlobalArgs {
-        &self.globals
-    }
+common::declare_cli! {
+    #[command(
+        name = "smoke-test",
+        version,
+        about = "HTTP smoke checks and load checks with assertions, latency percentiles and the \
+                 strategy's alert thresholds (exit 4 when they are broken)",
+        after_help = common::cli::after_help(EXAMPLES)
+    )]
+    Command
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,61 +116,13 @@ pub enum Command {
     Policy(common::policy::PolicyArgs),
 }
 
-/// How requests are made (every command).
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "HTTP")]
-pub struct HttpArgs {
-    /// Per-request timeout (a checks file may set its own).
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub timeout: HumanDuration,
-
-    /// Trust this PEM CA certificate (bundle) too, e.g. a private staging CA.
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-
-    /// Fail when an https server's certificate expires in fewer than N days.
-    #[arg(long, value_name = "N")]
-    pub min_cert_days: Option<u32>,
-}
-
-/// Which thresholds apply and how strictly (every command).
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Thresholds")]
-pub struct ThresholdArgs {
-    /// Critical threshold that must hold, e.g. 'p95<1000ms', 'error_rate<5%', 'p99<=2s',
-    /// 'rps>100' (metrics: min mean max p50 p90 p95 p99 p99.9 error_rate rps count).
-    /// Replaces the strategy's critical defaults (error_rate<=5%, p95<=2000ms). Repeatable.
-    #[arg(long = "threshold", value_name = "EXPR", value_parser = threshold::parse_critical)]
-    pub critical: Vec<Threshold>,
-
-    /// Warning threshold (printed; fails only with --fail-on-warning). Replaces the
-    /// strategy's warning default (p95<=1000ms). Repeatable.
-    #[arg(long = "warn-threshold", value_name = "EXPR", value_parser = threshold::parse_warning)]
-    pub warning: Vec<Threshold>,
-
-    /// Apply only the thresholds given as flags, not the strategy's defaults.
-    #[arg(long)]
-    pub no_default_thresholds: bool,
-
-    /// Exit 4 on a broken warning threshold too.
-    #[arg(long)]
-    pub fail_on_warning: bool,
-}
-
-impl ThresholdArgs {
-    pub fn effective(&self) -> Vec<Threshold> {
-        threshold::effective(&self.critical, &self.warning, self.no_default_thresholds)
-    }
-}
-
 /// The entry point `main` hands the parsed command line to.
 ///
 /// Returns `common::Result`, not `anyhow::Result` as CONTRIBUTING suggests: anyhow's
 /// conversion into `Box<dyn Error>` (what `common::cli::main` needs) hides the
 /// `common::Error` from `exit_code_of` (it neither downcasts nor appears as a source),
 /// so every failure would exit 1 instead of its documented code.
-pub async fn run(cli: Cli) -> common::Result<()> {
-    let ctx = common::Context::new("smoke-test", &cli.globals);
+pub async fn run(ctx: common::Context, cli: Cli) -> common::Result<()> {
     match cli.command {
         Command::Get(args) => get::execute(&ctx, args).await,
         Command::Run(args) => run::execute(&ctx, args).await,

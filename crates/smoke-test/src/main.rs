@@ -1,4 +1,4 @@
 //! smoke-test: entry point; the logic lives in the library.
 fn main() -> std::process::ExitCode {
-    common::cli::main(smoke_test::run)
+    common::cli::start(smoke_test::run)
 }
