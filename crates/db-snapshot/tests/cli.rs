@@ -919,13 +919,9 @@ fn sigint_during_a_wait_exits_130_with_the_reattach_command() {
         "2m",
         "--output",
         "json",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let child = cmd.spawn().expect("run");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    testkit::interrupt(&child);
-    let o = child.wait_with_output().expect("wait");
+    ]);
+    // Interrupted once it says it is waiting (an event, not a delay).
+    let o = testkit::interrupted_at(&mut cmd, "waiting for");
     assert_eq!(code(&o), 130, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("re-attach with: db-snapshot wait --instance ltc-db"),
