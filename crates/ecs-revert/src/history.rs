@@ -21,7 +21,8 @@ pub struct HistoryArgs {
     pub service: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct HistoryReport {
     pub cluster: String,
     pub service: String,
@@ -33,7 +34,8 @@ pub struct HistoryReport {
     pub revisions: Vec<RevisionRow>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RevisionRow {
     pub task_definition: TaskDefRef,
     pub revision: u32,

@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use crate::taskdef::TaskDefRef;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub enum Source {
     #[serde(rename = "journal")]
     Journal,
@@ -56,7 +57,8 @@ pub struct RevisionSeen {
     pub active: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Previous {
     pub task_definition: TaskDefRef,
     pub source: Source,

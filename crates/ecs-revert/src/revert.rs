@@ -61,7 +61,8 @@ pub struct RevertCmd {
 }
 
 /// Auto scaling around a revert: suspended before, previous state put back after.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ScalingSteps {
     pub suspend: Vec<scaling::Row>,
     pub restore: Vec<scaling::Row>,
@@ -74,7 +75,8 @@ impl ScalingSteps {
 }
 
 /// What will happen (or happened) to one service.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ServiceRevert {
     pub service: String,
     pub from: TaskDefRef,
@@ -96,7 +98,8 @@ pub struct ServiceRevert {
 }
 
 /// One mutating call, listed for `--dry-run` and after a real run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Call {
     pub operation: &'static str,
     pub cluster: String,
@@ -124,13 +127,16 @@ impl std::fmt::Display for Call {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RevertReport {
     pub cluster: String,
     pub dry_run: bool,
     pub waited: bool,
     pub services: Vec<ServiceRevert>,
     /// UpdateService calls made (or, with --dry-run, that would be made).
+    /// `call_log`, not `calls`: that is the envelope's count of requests.
+    #[serde(rename = "call_log")]
     pub calls: Vec<Call>,
     /// ECS API requests this command made (retries included).
     pub ecs_calls: u64,
@@ -143,7 +149,8 @@ pub struct RevertReport {
 }
 
 /// Where each service is after an interrupted or partial run, and what to run next.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Next {
     /// `interrupted`, `partial` or `unknown`.
     pub state: &'static str,
@@ -158,7 +165,8 @@ pub struct Next {
 }
 
 /// One service's place after an interrupted or partial run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Inventory {
     pub service: String,
     /// What it points at now (`unknown` when the read-back failed).
@@ -859,7 +867,8 @@ pub async fn execute_with(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct WaitReport {
     pub cluster: String,
     pub services: Vec<Settled>,

@@ -55,7 +55,8 @@ pub struct ScaleCmd {
     pub adjust_limits: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ScaleService {
     pub service: String,
     pub from_desired: i32,
@@ -67,12 +68,15 @@ pub struct ScaleService {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ScaleReport {
     pub cluster: String,
     pub dry_run: bool,
     pub waited: bool,
     pub services: Vec<ScaleService>,
+    /// The UpdateService calls (`call_log`: `calls` is the envelope's).
+    #[serde(rename = "call_log")]
     pub calls: Vec<Call>,
     pub ecs_calls: u64,
     /// After an interrupted or partial run: the commands to go on.

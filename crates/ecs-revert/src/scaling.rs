@@ -86,7 +86,10 @@ pub struct RestoreArgs {
 }
 
 /// Which kinds of scaling are suspended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, common::schemars::JsonSchema,
+)]
+#[schemars(crate = "common::schemars")]
 pub struct Suspended {
     pub dynamic_scaling_in: bool,
     pub dynamic_scaling_out: bool,
@@ -157,14 +160,16 @@ impl Suspended {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Policy {
     pub name: String,
     pub policy_type: String,
     pub arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Scheduled {
     pub name: String,
     pub schedule: String,
@@ -177,7 +182,8 @@ pub struct Scheduled {
 }
 
 /// One service's scalable target as read (or recorded).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct TargetState {
     pub service: String,
     pub resource_id: String,
@@ -199,7 +205,8 @@ impl TargetState {
 }
 
 /// The run record `scaling-<cluster>.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ScalingRecord {
     pub kind: String,
     pub cluster: String,
@@ -345,7 +352,8 @@ pub async fn read_states(
 }
 
 /// What one RegisterScalableTarget asks for; `None` leaves a value as it is.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Want {
     pub min: Option<i32>,
     pub max: Option<i32>,
@@ -440,7 +448,8 @@ pub async fn register(client: &Client, cluster: &str, service: &str, want: &Want
 }
 
 /// One service's part of a scaling change, as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Row {
     pub service: String,
     pub resource_id: String,
@@ -587,7 +596,8 @@ async fn apply_calls(
     Ok(rows)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ShowReport {
     pub cluster: String,
     pub targets: Vec<TargetState>,
@@ -645,7 +655,8 @@ impl Render for ShowReport {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RecordReport {
     pub cluster: String,
     pub run_id: String,
@@ -675,7 +686,8 @@ impl Render for RecordReport {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ChangeReport {
     pub cluster: String,
     /// `suspend`, `resume` or `restore`.

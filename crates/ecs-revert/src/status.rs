@@ -13,13 +13,15 @@ use crate::steady::{Expect, Verdict, evaluate};
 use crate::taskdef::TaskDefRef;
 use crate::watch::{EventLine, RECENT_EVENTS, event_lines};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct StatusReport {
     pub cluster: String,
     pub services: Vec<ServiceStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ServiceStatus {
     pub service: String,
     pub status: String,
@@ -38,7 +40,8 @@ pub struct ServiceStatus {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct DeploymentView {
     pub id: String,
     pub status: String,

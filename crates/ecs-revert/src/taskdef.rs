@@ -11,7 +11,9 @@ use serde::{Serialize, Serializer};
 use common::{Error, Result};
 
 /// A task definition as `family:revision`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, common::schemars::JsonSchema)]
+// Serialized as `family:revision` (the Serialize impl below).
+#[schemars(crate = "common::schemars", with = "String")]
 pub struct TaskDefRef {
     pub family: String,
     pub revision: u32,

@@ -29,14 +29,16 @@ pub struct Watched {
     pub seen_events: Option<HashSet<String>>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct EventLine {
     pub time: String,
     pub message: String,
 }
 
 /// How a service ended the wait.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Settled {
     pub service: String,
     /// `steady` or `failed`.

@@ -220,13 +220,16 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
 /// Parses a command's stdout as one JSON document, with the output in the panic
 /// message when it is not JSON.
 pub fn json_stdout(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+    let doc = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not one JSON document ({e})\nstdout:\n{}\nstderr:\n{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         )
-    })
+    });
+    // A result of a command with a published schema must validate against it.
+    schema::check_if_published(&doc);
+    doc
 }
 
 /// Asserts a command's exit code (its stderr in the message when it differs)

@@ -55,7 +55,8 @@ pub fn assert_result_valid(doc: &Value) -> String {
     let errors = errors(&path, doc);
     assert!(
         errors.is_empty(),
-        "{binary} {command}: stdout does not validate against {}:\n{}\n{doc:#}",
+        "{binary} {command}: stdout does not validate against {} (a changed output \
+         type: regenerate with LTC_UPDATE_SCHEMAS=1 cargo test -p {binary} --test schema):\n{}\n{doc:#}",
         path.display(),
         errors.join("\n")
     );
@@ -73,5 +74,30 @@ pub fn assert_events_valid(binary: &str, command: &str, lines: &[Value]) {
             path.display(),
             errors.join("\n")
         );
+    }
+}
+
+/// What [`crate::json_stdout`] does with every document it parses: a result
+/// whose envelope names a command with a published schema is validated
+/// against it, so every CLI test that reads a result checks its schema too.
+/// With `LTC_SCHEMA_SEEN=FILE`, each validated `<binary> <command>` is
+/// appended to FILE (to see which commands the tests covered).
+pub fn check_if_published(doc: &Value) {
+    let (Some(binary), Some(command)) = (doc["binary"].as_str(), doc["command"].as_str()) else {
+        return;
+    };
+    if doc.get("schema_version").is_none() || !result_schema_path(binary, command).exists() {
+        return;
+    }
+    assert_result_valid(doc);
+    if let Some(file) = std::env::var_os("LTC_SCHEMA_SEEN") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = writeln!(f, "{binary} {command}");
+        }
     }
 }
