@@ -215,7 +215,7 @@ fn revert_three_services_in_one_command_under_one_wait() {
             ("web:3", "steady")
         ]
     );
-    assert_eq!(v["calls"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["call_log"].as_array().map(Vec::len), Some(3));
     for fam in ["api", "worker", "web"] {
         assert_eq!(service_td(&client, fam), format!("{fam}:3"));
     }
@@ -355,7 +355,7 @@ fn dry_run_lists_the_calls_and_changes_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["dry_run"], true);
-    let calls = v["calls"].as_array().expect("calls");
+    let calls = v["call_log"].as_array().expect("calls");
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0]["operation"], "UpdateService");
     assert_eq!(calls[0]["service"], "api");
@@ -371,7 +371,7 @@ fn dry_run_lists_the_calls_and_changes_nothing() {
 
     let o = on(&emu, "scale", "api", &["--desired", "5", "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(json_stdout(&o)["calls"][0]["desiredCount"], 5);
+    assert_eq!(json_stdout(&o)["call_log"][0]["desiredCount"], 5);
     assert_eq!(desired(&client, "api"), 2);
     assert!(journal(&emu).is_empty(), "dry runs write no journal");
 }
@@ -477,7 +477,7 @@ fn no_wait_returns_after_the_update_and_says_so_in_the_journal() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["state"], "steady");
-    assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
+    assert_eq!(v["call_log"].as_array().map(Vec::len), Some(0));
     assert_eq!(journal(&emu).len(), 2);
 }
 
@@ -549,7 +549,7 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
     let o = run(&emu, &[&args[..], &["--timeout", "1s"]].concat());
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let v = json_stdout(&o);
-    assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
+    assert_eq!(v["call_log"].as_array().map(Vec::len), Some(0));
     assert_eq!(v["services"][0]["state"], "unchanged");
     assert_eq!(journal(&emu).len(), 2, "nothing new journaled");
     // A plain revert (no --to) finishes the interrupted revert: same target, no
@@ -560,7 +560,7 @@ fn sigint_during_the_wait_is_journaled_and_the_revert_again_is_idempotent() {
     let v = json_stdout(&o);
     assert_eq!(v["services"][0]["source"], "resume", "{v}");
     assert_eq!(v["services"][0]["to"], "api:3", "{v}");
-    assert_eq!(v["calls"].as_array().map(Vec::len), Some(0));
+    assert_eq!(v["call_log"].as_array().map(Vec::len), Some(0));
     assert_eq!(service_td(&client, "slow"), "api:3");
     // `wait` re-attaches (and times out here: the emulator never runs 3 tasks).
     let o = on(&emu, "wait", "slow", &["--timeout", "1s"]);
