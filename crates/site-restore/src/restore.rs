@@ -22,7 +22,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::bucket::{self, CallCounter, s3_throttle_budget};
+use crate::bucket::{self, CallCounter, with_backoff};
 use crate::diff::DiffReport;
 use crate::invalidate::{self, Creation, InvalidationReport};
 use crate::manifest::Manifest;
@@ -299,27 +299,28 @@ async fn apply_one(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result
     match op {
         Op::Copy(c) => {
             let source = invalidate::copy_source(bucket, &c.key, &c.to_version);
-            s3.copy_object()
+            with_backoff(|| async {
+                s3.copy_object()
+                    .bucket(bucket)
+                    .key(&c.key)
+                    .copy_source(&source)
+                    .send()
+                    .await
+                    .aws("CopyObject")
+            })
+            .await
+            .map(|_| ())
+        }
+        Op::Remove(r) => with_backoff(|| async {
+            s3.delete_object()
                 .bucket(bucket)
-                .key(&c.key)
-                .copy_source(&source)
-                .customize()
-                .config_override(s3_throttle_budget(s3))
+                .key(&r.key)
                 .send()
                 .await
-                .aws("CopyObject")
-                .map(|_| ())
-        }
-        Op::Remove(r) => s3
-            .delete_object()
-            .bucket(bucket)
-            .key(&r.key)
-            .customize()
-            .config_override(s3_throttle_budget(s3))
-            .send()
-            .await
-            .aws("DeleteObject")
-            .map(|_| ()),
+                .aws("DeleteObject")
+        })
+        .await
+        .map(|_| ()),
     }
 }
 
