@@ -1,15 +1,12 @@
 //! Talking to S3: the client, the versioning check, the full version listing
-//! (paginated), a retry with backoff for throttling, and a per-operation count
-//! of the HTTP requests made (retries included).
-
-use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
+//! (paginated), and a per-operation count of the HTTP requests made (retries
+//! included). Throttling is retried by the SDK ([`crate::retry`]).
 
 use chrono::{DateTime, Utc};
 use common::{AwsContext, AwsError, AwsResultExt, Error, Result};
 
 use crate::plan::{EntryKind, VersionEntry};
+use crate::retry;
 
 // Counts HTTP requests per operation (`by_operation`), retries included;
 // shared by every client of a run.
@@ -31,85 +28,29 @@ pub fn cloudfront_client(aws: &AwsContext, counter: &CallCounter) -> aws_sdk_clo
     aws_sdk_cloudfront::Client::from_conf(conf)
 }
 
-/// App-level attempts on top of the SDK's own retries, for throttling only.
-const THROTTLE_ATTEMPTS: u32 = 6;
-const THROTTLE_BASE: Duration = Duration::from_millis(500);
-const THROTTLE_CAP: Duration = Duration::from_secs(10);
-
-/// Worth another try later: throttling (SlowDown) and server-side hiccups.
-fn retryable(e: &AwsError) -> bool {
-    e.is_throttling() || matches!(e.status, Some(500 | 503)) || e.has_code("InternalError")
-}
-
-/// The delay before attempt `n + 1`: exponential with full jitter, capped, so
-/// many workers slowed down together do not come back together.
-pub fn backoff(n: u32) -> Duration {
-    let ceiling = THROTTLE_BASE
-        .saturating_mul(1u32 << n.min(10))
-        .min(THROTTLE_CAP);
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let millis = ceiling.as_millis() as u64;
-    Duration::from_millis(millis / 2 + random % (millis / 2 + 1))
-}
-
-/// Runs `op` until it succeeds, fails with an error that is not throttling, or
-/// has been throttled [`THROTTLE_ATTEMPTS`] times. The SDK already retried each
-/// attempt (standard mode); this outer loop waits longer, which is what S3's
-/// SlowDown asks for.
-///
-/// Why this stays on top of the SDK's retry policy (issue 17 asked to remove
-/// it unless the SDK cannot do its job): the SDK policy is set once for every
-/// call of a run from `--max-attempts`/`AWS_MAX_ATTEMPTS` (3 by default) with
-/// a 20 s backoff cap, and its retry quota is shared by the whole client. A
-/// restore copies thousands of keys at `--concurrency` workers; S3 answers a
-/// hot prefix with bursts of SlowDown that outlast 3 attempts. Raising the
-/// attempts for the S3 client alone would silently override the operator's
-/// `AWS_MAX_ATTEMPTS` for every S3 call (listing and reads too), and the SDK
-/// has no per-operation attempt budget. This loop keeps the operator's policy
-/// for each attempt and adds a per-key budget for throttling only, so one key
-/// that stays throttled is reported on its own (`failed`) while the others are
-/// applied. `restore::tests::slow_down_on_copy_is_retried_with_backoff_until_it_succeeds`
-/// pins that behaviour (7 SlowDowns, then success).
-pub async fn with_backoff<T, F, Fut>(mut op: F) -> std::result::Result<T, AwsError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, AwsError>>,
-{
-    let mut n = 0;
-    loop {
-        match op().await {
-            Err(e) if retryable(&e) && n + 1 < THROTTLE_ATTEMPTS => {
-                let wait = backoff(n);
-                tracing::info!(error = %e, ?wait, "throttled; backing off");
-                tokio::time::sleep(wait).await;
-                n += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Refuses a bucket without versioning (exit 3): there is nothing to restore to,
 /// and with versioning suspended a copy would overwrite the `null` version.
 pub async fn require_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<()> {
-    let status = with_backoff(|| async {
-        match s3.get_bucket_versioning().bucket(bucket).send().await {
-            Ok(out) => Ok(out.status().map(|s| s.as_str().to_owned())),
-            // moto 5.2.5 answers HTTP 200 with a `GetBucketVersioningResponse`
-            // root the SDK does not parse (S3 says `VersioningConfiguration`):
-            // read the one field we need from the body instead of failing.
-            Err(e) => match e.raw_response() {
-                Some(r) if r.status().as_u16() == 200 => Ok(r
-                    .body()
-                    .bytes()
-                    .and_then(|b| status_from_xml(&String::from_utf8_lossy(b)))),
-                _ => Err(common::error::aws_error("GetBucketVersioning", e)),
-            },
-        }
-    })
-    .await?;
+    let status = match s3
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .customize()
+        .config_override(retry::s3(s3))
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.status().map(|s| s.as_str().to_owned())),
+        // moto 5.2.5 answers HTTP 200 with a `GetBucketVersioningResponse`
+        // root the SDK does not parse (S3 says `VersioningConfiguration`):
+        // read the one field we need from the body instead of failing.
+        Err(e) => match e.raw_response() {
+            Some(r) if r.status().as_u16() == 200 => Ok(r
+                .body()
+                .bytes()
+                .and_then(|b| status_from_xml(&String::from_utf8_lossy(b)))),
+            _ => Err(common::error::aws_error("GetBucketVersioning", e)),
+        },
+    }?;
     match status.as_deref() {
         Some("Enabled") => Ok(()),
         Some("Suspended") => Err(Error::NotFound(format!(
@@ -145,17 +86,17 @@ pub async fn list_versions(
     let mut key_marker: Option<String> = None;
     let mut version_marker: Option<String> = None;
     loop {
-        let page = with_backoff(|| async {
-            s3.list_object_versions()
-                .bucket(bucket)
-                .prefix(prefix)
-                .set_key_marker(key_marker.clone())
-                .set_version_id_marker(version_marker.clone())
-                .send()
-                .await
-                .aws("ListObjectVersions")
-        })
-        .await?;
+        let page = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker.clone())
+            .set_version_id_marker(version_marker.clone())
+            .customize()
+            .config_override(retry::s3(s3))
+            .send()
+            .await
+            .aws("ListObjectVersions")?;
         for v in page.versions() {
             entries.push(VersionEntry {
                 key: v.key().unwrap_or_default().to_owned(),
@@ -221,17 +162,6 @@ mod tests {
             .as_deref(),
             Some("Suspended")
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_under_the_cap() {
-        for n in 0..20 {
-            let d = backoff(n);
-            let ceiling = THROTTLE_BASE
-                .saturating_mul(1 << n.min(10))
-                .min(THROTTLE_CAP);
-            assert!(d <= ceiling && d >= ceiling / 2, "n={n} d={d:?}");
-        }
     }
 
     use aws_sdk_s3::Client;

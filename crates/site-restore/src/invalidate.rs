@@ -10,7 +10,7 @@ use common::{
 };
 use serde::Serialize;
 
-use crate::bucket::with_backoff;
+use crate::retry;
 
 /// Past this many paths one wildcard is cheaper (AWS bills per path beyond the
 /// free tier, a wildcard counts as one) and stays far under the 3,000 paths
@@ -85,14 +85,14 @@ pub async fn origin_path_for(
     distribution: &str,
     bucket: &str,
 ) -> Result<Option<String>> {
-    let out = with_backoff(|| async {
-        cf.get_distribution_config()
-            .id(distribution)
-            .send()
-            .await
-            .aws("GetDistributionConfig")
-    })
-    .await?;
+    let out = cf
+        .get_distribution_config()
+        .id(distribution)
+        .customize()
+        .config_override(retry::cloudfront(cf))
+        .send()
+        .await
+        .aws("GetDistributionConfig")?;
     let origins = out
         .distribution_config()
         .and_then(|c| c.origins())
@@ -230,15 +230,15 @@ pub async fn create(
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
     let sent_at = SystemTime::now();
-    let created = with_backoff(|| async {
-        cf.create_invalidation()
-            .distribution_id(distribution)
-            .invalidation_batch(batch.clone())
-            .send()
-            .await
-            .aws("CreateInvalidation")
-    })
-    .await;
+    let created = cf
+        .create_invalidation()
+        .distribution_id(distribution)
+        .invalidation_batch(batch.clone())
+        .customize()
+        .config_override(retry::cloudfront(cf))
+        .send()
+        .await
+        .aws("CreateInvalidation");
     let error = match created {
         Ok(c) => {
             let id = c.invalidation().map(|i| i.id().to_owned()).ok_or_else(|| {

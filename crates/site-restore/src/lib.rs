@@ -11,6 +11,7 @@ pub mod plan;
 pub mod policy;
 pub mod record;
 pub mod restore;
+pub mod retry;
 pub mod scope;
 
 use clap::Subcommand;

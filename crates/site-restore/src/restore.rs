@@ -22,11 +22,12 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::bucket::{self, CallCounter, with_backoff};
+use crate::bucket::{self, CallCounter};
 use crate::diff::DiffReport;
 use crate::invalidate::{self, Creation, InvalidationReport};
 use crate::manifest::Manifest;
 use crate::plan::{self, Plan};
+use crate::retry;
 use crate::scope::{self, Scope, ScopeArgs, SourceArgs, Wanted, quoted};
 
 /// CopyObject copies at most 5 GiB; larger objects need a multipart copy.
@@ -299,28 +300,27 @@ async fn apply_one(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result
     match op {
         Op::Copy(c) => {
             let source = invalidate::copy_source(bucket, &c.key, &c.to_version);
-            with_backoff(|| async {
-                s3.copy_object()
-                    .bucket(bucket)
-                    .key(&c.key)
-                    .copy_source(&source)
-                    .send()
-                    .await
-                    .aws("CopyObject")
-            })
-            .await
-            .map(|_| ())
-        }
-        Op::Remove(r) => with_backoff(|| async {
-            s3.delete_object()
+            s3.copy_object()
                 .bucket(bucket)
-                .key(&r.key)
+                .key(&c.key)
+                .copy_source(&source)
+                .customize()
+                .config_override(retry::s3(s3))
                 .send()
                 .await
-                .aws("DeleteObject")
-        })
-        .await
-        .map(|_| ()),
+                .aws("CopyObject")
+                .map(|_| ())
+        }
+        Op::Remove(r) => s3
+            .delete_object()
+            .bucket(bucket)
+            .key(&r.key)
+            .customize()
+            .config_override(retry::s3(s3))
+            .send()
+            .await
+            .aws("DeleteObject")
+            .map(|_| ()),
     }
 }
 
@@ -1123,7 +1123,8 @@ mod tests {
         assert_eq!((applied.copied, applied.delete_markers), (3, 1));
         assert_eq!(slow.num_calls(), 8);
         assert_eq!(others.num_calls(), 2);
-        // More throttles than the SDK's own attempts: our backoff waited too.
+        // More throttles than the operator's 3 attempts, each waited out with
+        // the SDK's backoff.
         assert!(started.elapsed() >= Duration::from_millis(250));
     }
 
