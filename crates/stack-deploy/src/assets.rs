@@ -14,6 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use serde::Serialize;
 
+use common::error::AwsError;
 use common::{AwsResultExt, Context, Error, Output, Result};
 
 use crate::manifest::{FileAsset, StackArtifact, TEMPLATE_BODY_LIMIT};
@@ -113,11 +114,13 @@ async fn publish_one(
         .assume_role_arn
         .as_deref()
         .map(|r| resolve_placeholders(r, account, &region));
-    let session = roles.session(role.as_deref(), Some(&region)).await?;
-    let conf = aws_sdk_s3::config::Builder::from(&session.config)
-        .force_path_style(path_style)
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    let s3_of = |config: &aws_config::SdkConfig| {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(path_style)
+                .build(),
+        )
+    };
     let result = |action: &str| AssetResult {
         asset: a.display_name.clone(),
         kind: "file",
@@ -128,21 +131,27 @@ async fn publish_one(
         image: None,
         action: action.to_owned(),
     };
-    calls.fetch_add(1, Ordering::Relaxed);
-    match s3
-        .head_object()
-        .bucket(&a.bucket)
-        .key(&a.key)
-        .send()
-        .await
-        .aws("HeadObject")
-    {
-        Ok(_) => return Ok(result("present")),
-        Err(e) if e.status == Some(404) || e.has_code("NotFound") || e.has_code("NoSuchKey") => {}
-        Err(e) if e.status == Some(403) => {
-            return Err(Error::Aws(e));
+    // The HEAD needs no role: a bucket name is global, so the caller's own
+    // credentials see the very object the publishing role would, and the HEAD
+    // goes out beside that role's AssumeRole instead of after it. A 200 or a
+    // 404 is the answer; anything else (a 403 when the caller may not read
+    // the bucket) is asked again with the role. The upload is the role's.
+    let mut absent = false;
+    if role.is_some() && roles.assumes() {
+        calls.fetch_add(1, Ordering::Relaxed);
+        match head(&s3_of(&roles.caller_config(&region)), a).await {
+            Ok(true) => return Ok(result("present")),
+            Ok(false) => absent = true,
+            Err(_) => {}
         }
-        Err(e) => return Err(Error::Aws(e)),
+    }
+    let session = roles.session(role.as_deref(), Some(&region)).await?;
+    let s3 = s3_of(&session.config);
+    if !absent {
+        calls.fetch_add(1, Ordering::Relaxed);
+        if head(&s3, a).await.map_err(Error::Aws)? {
+            return Ok(result("present"));
+        }
     }
     if dry_run {
         out.info(format!(
@@ -188,4 +197,22 @@ async fn publish_one(
         a.display_name, a.bucket, a.key
     ));
     Ok(result("uploaded"))
+}
+
+/// Whether the asset's object exists (HEAD): true, false (404), or the error.
+async fn head(s3: &aws_sdk_s3::Client, a: &FileAsset) -> std::result::Result<bool, AwsError> {
+    match s3
+        .head_object()
+        .bucket(&a.bucket)
+        .key(&a.key)
+        .send()
+        .await
+        .aws("HeadObject")
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.status == Some(404) || e.has_code("NotFound") || e.has_code("NoSuchKey") => {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }

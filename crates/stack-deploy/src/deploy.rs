@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use common::{AwsResultExt, Context, Error, HumanDuration, Render, Result};
+use common::{Context, Error, HumanDuration, Render, Result};
 
 use crate::assets::{self, AssetResult};
 use crate::graph::{Graph, select};
@@ -257,15 +257,34 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     let region_of = |s: &StackArtifact| s.region.clone().unwrap_or_else(|| region.clone());
 
     // Every session (the caller's, each deploy role, each file-publishing
-    // role) made at once: one round of STS calls, not one per role.
+    // role), each bootstrap check and one listing of the stacks per deploy
+    // session (so no stack needs to describe itself before it starts).
     let mut wanted: Vec<(Option<String>, String)> = vec![(None, region.clone())];
+    let mut checks: Vec<crate::survey::Check> = Vec::new();
+    let mut listings: Vec<(Option<String>, String)> = Vec::new();
     for s in &arts {
         let (acct, reg) = (account_of(s), region_of(s));
         let role = s
             .assume_role_arn
             .as_deref()
             .map(|r| resolve_placeholders(r, &acct, &reg));
-        wanted.push((role, reg));
+        wanted.push((role.clone(), reg.clone()));
+        if let (Some(param), Some(need)) = (&s.bootstrap_parameter, s.requires_bootstrap_version)
+            && !checks.iter().any(|c| c.param == *param && c.region == reg)
+        {
+            checks.push(crate::survey::Check {
+                param: param.clone(),
+                need,
+                account: acct.clone(),
+                region: reg.clone(),
+                role: role.clone(),
+            });
+        }
+        // `--no-assume-role` makes every session the caller's own.
+        let key = (role.filter(|_| !args.no_assume_role), reg.clone());
+        if !listings.contains(&key) {
+            listings.push(key);
+        }
         for a in assets::needed(s) {
             let areg = a.region.clone().unwrap_or_else(|| region.clone());
             let role = a
@@ -277,52 +296,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     }
     wanted.sort();
     wanted.dedup();
-    cancel
-        .run(futures::future::try_join_all(wanted.iter().map(
-            |(role, reg)| roles.session(role.as_deref(), Some(reg)),
-        )))
-        .await?;
-    let caller = roles.session(None, None).await?.identity;
-
-    // Deploy sessions (one per role and region), then at the same time: the
-    // bootstrap checks and one listing of the stacks per session (so no stack
-    // needs to describe itself before it starts).
-    let mut sessions = HashMap::new();
-    let mut checks = Vec::new();
-    let mut checked: Vec<(String, String)> = Vec::new();
-    let mut listings: Vec<(Option<String>, String, aws_sdk_cloudformation::Client)> = Vec::new();
-    for s in &arts {
-        let (acct, reg) = (account_of(s), region_of(s));
-        let role = s
-            .assume_role_arn
-            .as_deref()
-            .map(|r| resolve_placeholders(r, &acct, &reg));
-        let session = roles.session(role.as_deref(), Some(&reg)).await?;
-        if let (Some(param), Some(need)) = (&s.bootstrap_parameter, s.requires_bootstrap_version)
-            && !checked.contains(&(param.clone(), reg.clone()))
-        {
-            checked.push((param.clone(), reg.clone()));
-            checks.push((
-                session.config.clone(),
-                param.clone(),
-                need,
-                acct,
-                reg.clone(),
-            ));
-        }
-        if !listings
-            .iter()
-            .any(|(r, g, _)| *r == session.role_arn && *g == reg)
-        {
-            listings.push((
-                session.role_arn.clone(),
-                reg,
-                aws_sdk_cloudformation::Client::new(&session.config),
-            ));
-        }
-        sessions.insert(s.id.clone(), session);
-    }
-    // The rollback alarms, resolved before anything is uploaded or changed.
+    // The rollback alarms, resolved before anything is uploaded or changed
+    // (a round trip of its own, only when alarms are named).
     let mut alarm_arns = Vec::new();
     let rollback = match &rollback_alarms {
         None => None,
@@ -350,31 +325,27 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         }
     };
 
-    let calls_ref = &calls;
-    let check_all = futures::future::try_join_all(checks.iter().map(
-        |(config, param, need, acct, reg)| async move {
-            check_bootstrap(config, param, *need, acct, reg, calls_ref).await
-        },
-    ));
+    // One round trip before the first stack can start: the sessions, and
+    // beside them the bootstrap checks and the listings with the caller's own
+    // credentials (`survey.rs` says when those stand in for the roles').
     // A listing pays off from two stacks on; refused (a policy naming each
     // stack) or too long, each stack describes itself as before.
-    let many = arts.len() > 1;
-    let list_all = futures::future::join_all(listings.iter().map(|(role, reg, cfn)| async move {
-        let listed = if many {
-            crate::stack::list_stacks(cfn, LISTING_PAGES, calls_ref)
-                .await
-                .unwrap_or(None)
-        } else {
-            None
-        };
-        ((role.clone(), reg.clone()), listed)
-    }));
-    // Assets are looked up (HEAD) and uploaded at the same time as the
-    // bootstrap check and the listing: content-addressed and additive, so an
-    // upload next to a failing check harms nothing; the check's verdict comes
-    // first. File assets alone: only the stacks that need them wait for them
-    // (below); docker images (which can end in a usage error before anything
-    // is changed) are all published before any stack starts.
+    let survey = crate::survey::survey(
+        &roles,
+        &wanted,
+        &checks,
+        &listings,
+        arts.len() > 1,
+        LISTING_PAGES,
+        &calls,
+    );
+    // Assets are looked up (HEAD) and uploaded from the start too, each as soon
+    // as its publishing role's session is made: content-addressed and
+    // additive, so an upload next to a failing check harms nothing; the
+    // check's verdict comes first. File assets alone: only the stacks that
+    // need them wait for them (below); docker images (which can end in a usage
+    // error before anything is changed) are all published before any stack
+    // starts.
     let publish = cancel.run(assets::publish(
         ctx,
         &roles,
@@ -394,33 +365,44 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     };
     let mut publishing = std::pin::pin!(futures::FutureExt::fuse(publishing));
     let mut published = None;
-    let (checked_ok, listed) = if early {
-        let (c, l, p) = cancel
-            .run(async { Ok(tokio::join!(check_all, list_all, &mut publishing)) })
+    let surveyed = if early {
+        let (c, p) = cancel
+            .run(async { Ok(tokio::join!(survey, &mut publishing)) })
             .await?;
         published = Some(p);
-        (c, l)
+        c
     } else {
         cancel
             .run(async {
-                let both = async { tokio::join!(check_all, list_all) };
-                let mut both = std::pin::pin!(both);
-                // The uploads go on while the check and the listing are read.
+                let mut survey = std::pin::pin!(survey);
+                // The uploads go on while the sessions, checks and listings are made.
                 tokio::select! {
-                    r = &mut both => Ok(r),
+                    r = &mut survey => Ok(r),
                     p = &mut publishing => {
                         published = Some(p);
-                        Ok(both.await)
+                        Ok(survey.await)
                     }
                 }
             })
             .await?
     };
-    checked_ok?;
+    let listed = surveyed?;
     if early && let Some(Err(e)) = published {
         return Err(e);
     }
-    let listed: HashMap<_, _> = listed.into_iter().collect();
+    let caller = roles.session(None, None).await?.identity;
+    let mut sessions = HashMap::new();
+    for s in &arts {
+        let (acct, reg) = (account_of(s), region_of(s));
+        let role = s
+            .assume_role_arn
+            .as_deref()
+            .map(|r| resolve_placeholders(r, &acct, &reg));
+        sessions.insert(
+            s.id.clone(),
+            roles.session(role.as_deref(), Some(&reg)).await?,
+        );
+    }
     // The stacks that need a file asset published before they start.
     let needs_assets: std::collections::HashSet<&str> = arts
         .iter()
@@ -737,47 +719,6 @@ pub fn https_url(s3_url: Option<&str>, endpoint: Option<&str>, region: &str) -> 
         Some(ep) => format!("{}/{bucket}/{key}", ep.trim_end_matches('/')),
         None => format!("https://s3.{region}.{}/{bucket}/{key}", url_suffix(region)),
     })
-}
-
-/// The CDK bootstrap version in SSM must be at least what the stack needs.
-async fn check_bootstrap(
-    config: &aws_config::SdkConfig,
-    param: &str,
-    need: u64,
-    account: &str,
-    region: &str,
-    calls: &AtomicU32,
-) -> Result<()> {
-    calls.fetch_add(1, Ordering::Relaxed);
-    let ssm = aws_sdk_ssm::Client::new(config);
-    let got = match ssm
-        .get_parameter()
-        .name(param)
-        .send()
-        .await
-        .aws("GetParameter")
-    {
-        Ok(o) => o
-            .parameter()
-            .and_then(|p| p.value())
-            .unwrap_or_default()
-            .to_owned(),
-        Err(e) if e.has_code("ParameterNotFound") => {
-            return Err(Error::CheckFailed(format!(
-                "environment aws://{account}/{region} is not bootstrapped: SSM parameter {param} not found; run `cdk bootstrap aws://{account}/{region}`"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match got.trim().parse::<u64>() {
-        Ok(v) if v >= need => Ok(()),
-        Ok(v) => Err(Error::CheckFailed(format!(
-            "environment aws://{account}/{region} is bootstrapped at version {v} but the assembly needs {need}: run `cdk bootstrap aws://{account}/{region}` again"
-        ))),
-        Err(_) => Err(Error::CheckFailed(format!(
-            "SSM parameter {param} holds {got:?}, not a bootstrap version number"
-        ))),
-    }
 }
 
 #[cfg(test)]

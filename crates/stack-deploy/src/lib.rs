@@ -22,6 +22,7 @@ pub mod rollback;
 pub mod scheduler;
 pub mod stack;
 pub mod status;
+pub mod survey;
 pub mod watch;
 
 use clap::Subcommand;

@@ -99,6 +99,11 @@ impl Roles {
         }
     }
 
+    /// Whether roles are assumed (no `--no-assume-role`).
+    pub fn assumes(&self) -> bool {
+        self.assume
+    }
+
     pub fn base(&self) -> &SdkConfig {
         &self.base
     }
@@ -108,6 +113,15 @@ impl Roles {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_default()
+    }
+
+    /// The caller's own credentials in `region`, with no call made: for the
+    /// reads that go out beside the AssumeRoles (`survey.rs`). The same
+    /// connection pool as every other client.
+    pub fn caller_config(&self, region: &str) -> SdkConfig {
+        let mut builder = self.base.to_builder();
+        builder.set_region(Some(aws_config::Region::new(region.to_owned())));
+        builder.build()
     }
 
     /// The caller's own account (GetCallerIdentity), for `${AWS::AccountId}`
@@ -138,9 +152,7 @@ impl Roles {
     }
 
     async fn make(&self, role: Option<String>, region: String) -> Result<Session> {
-        let mut builder = self.base.to_builder();
-        builder.set_region(Some(aws_config::Region::new(region.clone())));
-        let regional = builder.build();
+        let regional = self.caller_config(&region);
         let (config, identity) = match &role {
             None => {
                 self.calls

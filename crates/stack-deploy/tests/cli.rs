@@ -1337,6 +1337,15 @@ fn counted_deploy(
     emu: &EmulatorGuard,
     journal: Option<&Path>,
 ) -> (Value, std::collections::BTreeMap<String, u64>) {
+    let (out, counts) = counted(emu, journal);
+    (json_stdout(&succeeded(out)), counts)
+}
+
+/// [`counted_deploy`] whatever its outcome: the output and the counts.
+fn counted(
+    emu: &EmulatorGuard,
+    journal: Option<&Path>,
+) -> (Output, std::collections::BTreeMap<String, u64>) {
     use testkit::fault_proxy::{Config, FaultProxy};
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -1356,11 +1365,12 @@ fn counted_deploy(
     if let Some(j) = journal {
         c.env("LTC_JOURNAL", j);
     }
-    let out = run_ok(
-        c.args(["deploy", "--app"])
-            .arg(fixture())
-            .args(["--all", "--yes"]),
-    );
+    let out = c
+        .args(["deploy", "--app"])
+        .arg(fixture())
+        .args(["--all", "--yes"])
+        .output()
+        .unwrap();
     let counts = proxy
         .stats()
         .operations
@@ -1368,7 +1378,7 @@ fn counted_deploy(
         .map(|(op, m)| (op, m.get("requests").copied().unwrap_or(0)))
         .collect();
     runtime.block_on(proxy.shutdown());
-    (json_stdout(&out), counts)
+    (out, counts)
 }
 
 #[test]
@@ -1387,6 +1397,10 @@ fn each_role_is_assumed_once_and_an_unchanged_redeploy_reads_about_once_per_stac
     assert_eq!(n(&fresh, "CreateStack"), 7, "{fresh:?}");
     // One listing plus one look per stack (the events read beside it).
     assert_eq!(n(&fresh, "DescribeStacks"), 1 + 7, "{fresh:?}");
+    // The caller's HEAD (beside the AssumeRoles) found the asset absent; the
+    // role uploaded it without asking again.
+    assert_eq!(n(&fresh, "s3:HEAD object"), 1, "{fresh:?}");
+    assert_eq!(n(&fresh, "s3:PUT object"), 1, "{fresh:?}");
     // The tool's own count is the proxy's (nothing made behind its back).
     assert_eq!(v["api_calls"].as_u64().unwrap(), total(&fresh), "{fresh:?}");
 
@@ -1403,6 +1417,12 @@ fn each_role_is_assumed_once_and_an_unchanged_redeploy_reads_about_once_per_stac
     }
     assert_eq!(n(&again, "DescribeStacks"), 1, "{again:?}");
     assert_eq!(n(&again, "GetTemplate"), 0, "{again:?}");
+    // The bootstrap check, the listing and the asset's HEAD were made with
+    // the caller's credentials beside the AssumeRoles and stood in for the
+    // roles' (same account): none of them made twice.
+    assert_eq!(n(&again, "GetParameter"), 1, "{again:?}");
+    assert_eq!(n(&again, "s3:HEAD object"), 1, "{again:?}");
+    assert_eq!(n(&again, "s3:PUT object"), 0, "{again:?}");
     assert!(
         n(&again, "CreateStack") + n(&again, "UpdateStack") == 0,
         "{again:?}"
@@ -1429,4 +1449,34 @@ fn each_role_is_assumed_once_and_an_unchanged_redeploy_reads_about_once_per_stac
     assert_eq!(n(&cold, "DescribeStacks"), 1, "{cold:?}");
     assert_eq!(n(&cold, "GetTemplate"), 7, "{cold:?}");
     assert_eq!(n(&cold, "AssumeRole"), 2, "{cold:?}");
+}
+
+/// The bootstrap check is read beside the AssumeRoles with the caller's
+/// credentials; a version too old still refuses before any stack is created.
+#[test]
+fn a_bootstrap_too_old_is_refused_before_any_stack_though_read_beside_the_roles() {
+    let emu = Emulator::shared();
+    bootstrap(&emu);
+    rt().block_on(async {
+        aws_sdk_ssm::Client::new(&sdk_config(&emu).await)
+            .put_parameter()
+            .name("/cdk-bootstrap/hnb659fds/version")
+            .value("5")
+            .overwrite(true)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+    });
+    let (out, counts) = counted(&emu, None);
+    let n = |op: &str| counts.get(op).copied().unwrap_or(0);
+    assert_eq!(out.status.code(), Some(4), "{counts:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bootstrapped at version 5"), "{stderr}");
+    assert_eq!(n("CreateStack") + n("UpdateStack"), 0, "{counts:?}");
+    // The caller's read was the answer (same account): not read again.
+    assert_eq!(n("GetParameter"), 1, "{counts:?}");
+    for s in names(&["Database", "Security", "Api"]) {
+        assert!(!stack_exists(&emu, &s), "{s}");
+    }
 }
