@@ -77,7 +77,23 @@ pub fn statements(t: &Target<Cli>) -> Result<Policy> {
         }
         Command::List(a) => reads(&mut p, &source(&a.source)?),
         Command::Latest(a) => reads(&mut p, &source(&a.source)?),
-        Command::Wait(a) => reads(&mut p, &source(&a.source)?),
+        Command::Wait(a) => {
+            // wait.rs reads only what it waits for: the snapshot, or the
+            // instance (a cluster wait also reads its instances).
+            let s = source(&a.source)?;
+            match (&a.snapshot, &s) {
+                (Some(_), Source::Instance(_)) => {
+                    p.allow(["rds:DescribeDBSnapshots"], ["*"]);
+                }
+                (Some(_), Source::Cluster(_)) => {
+                    p.allow(["rds:DescribeDBClusterSnapshots"], ["*"]);
+                }
+                (None, Source::Instance(_)) => {
+                    p.allow(["rds:DescribeDBInstances"], ["*"]);
+                }
+                (None, Source::Cluster(_)) => reads(&mut p, &s),
+            }
+        }
         Command::Verify(a) => {
             let s = source(&a.source)?;
             reads(&mut p, &s);

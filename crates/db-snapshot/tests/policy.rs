@@ -3,19 +3,10 @@
 //! action removed it fails (exit 3, the action named) and changes nothing.
 
 use assert_cmd::cargo::cargo_bin;
-use testkit::iam::{Case, EnforcingGuard, Outcome, run_case};
-
-const STATE: &str = "s3://ltc-state/team";
+use testkit::iam::{Case, EnforcingGuard, check_denials, run_case, state_env};
 
 fn seed(emu: &EnforcingGuard) {
-    emu.aws(&[
-        "s3api",
-        "create-bucket",
-        "--bucket",
-        "ltc-state",
-        "--create-bucket-configuration",
-        "LocationConstraint=ap-northeast-1",
-    ]);
+    emu.state_bucket();
     emu.aws(&[
         "rds",
         "create-db-instance",
@@ -46,36 +37,15 @@ fn manual_snapshots(emu: &EnforcingGuard) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn lock_left(emu: &EnforcingGuard) -> bool {
-    let v = emu.aws(&[
-        "s3api",
-        "list-objects-v2",
-        "--bucket",
-        "ltc-state",
-        "--prefix",
-        "team/staging/lock.json",
-    ]);
-    v["KeyCount"].as_i64().unwrap_or(0) > 0
-}
-
 fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
     let snaps = manual_snapshots(emu);
     if !snaps.is_empty() {
         return Err(format!("snapshots made: {snaps:?}"));
     }
-    if lock_left(emu) {
+    if emu.lock_left("staging") {
         return Err("run lock left behind".into());
     }
     Ok(())
-}
-
-fn check_denials(outcome: &Outcome, not_needed: &[&str]) {
-    assert_eq!(outcome.not_needed(), not_needed, "{}", outcome.table());
-    for d in outcome.denials.iter().filter(|d| d.code != Some(0)) {
-        assert_eq!(d.code, Some(3), "{}", outcome.table());
-        assert!(d.names_action, "{}", outcome.table());
-        assert!(d.untouched.is_ok(), "{}", outcome.table());
-    }
 }
 
 #[test]
@@ -96,11 +66,11 @@ fn create_runs_on_its_printed_policy_and_every_action_is_needed() {
         .iter()
         .map(|s| s.to_string())
         .collect(),
-        env: vec![("LTC_STATE".into(), STATE.into())],
+        env: state_env(),
         seed: &seed,
         done: &|emu| {
             assert_eq!(manual_snapshots(emu), vec!["pre-deploy-ltc-db-1"]);
-            assert!(!lock_left(emu));
+            assert!(!emu.lock_left("staging"));
         },
         untouched: &untouched,
     };
@@ -123,7 +93,7 @@ fn latest_runs_on_its_printed_policy_and_every_action_is_needed() {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        env: vec![("LTC_STATE".into(), STATE.into())],
+        env: state_env(),
         seed: &|emu| {
             seed(emu);
             emu.aws(&[

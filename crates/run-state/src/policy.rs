@@ -50,8 +50,9 @@ pub fn statements(t: &Target<Cli>) -> Policy {
             write_journal: !dry,
             ..none
         },
+        // One create-if-absent PutObject (If-None-Match): nothing is read,
+        // and a dry run touches nothing.
         Command::Runs(RunsCommand::Put { .. }) => StateUse {
-            read_runs: true,
             write_runs: !dry,
             ..none
         },
@@ -61,5 +62,14 @@ pub fn statements(t: &Target<Cli>) -> Policy {
         },
         Command::Journal(_) | Command::Report(_) => StateUse::read_journal(),
     };
-    common::policy::state(&t.globals, None, u)
+    let p = common::policy::state(&t.globals, None, u);
+    match &t.cli.command {
+        // The listings name the runs and their records; no record is read.
+        Command::Runs(RunsCommand::List | RunsCommand::Last { .. }) => {
+            p.without_action("s3:GetObject")
+        }
+        // One record by its key: nothing is listed.
+        Command::Runs(RunsCommand::Get { .. }) => p.without_action("s3:ListBucket"),
+        _ => p,
+    }
 }
