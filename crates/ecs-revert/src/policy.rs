@@ -47,15 +47,16 @@ pub fn statements(t: &Target<Cli>) -> Result<Policy> {
     match &t.cli.command {
         Command::Status(s) => {
             let names = s.validated()?;
+            // DescribeServices alone: the deployments it returns name
+            // their task definitions (status.rs reads nothing else).
             describe(&mut p, &s.cluster, &names);
-            p.allow(["ecs:DescribeTaskDefinition"], ["*"]);
         }
         Command::History(h) => {
             describe(&mut p, &h.cluster, std::slice::from_ref(&h.service));
-            p.allow(
-                ["ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition"],
-                ["*"],
-            );
+            // The service names its task definition by ARN, so the revision
+            // in use needs no DescribeTaskDefinition; the family's revisions
+            // come from the listing.
+            p.allow(["ecs:ListTaskDefinitions"], ["*"]);
             state = StateUse::read_journal();
         }
         Command::Revert(cmd) => {

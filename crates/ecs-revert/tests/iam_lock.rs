@@ -3,22 +3,11 @@
 //! change is made, exit 0, and one warning line names the lock, its expiry and
 //! `run-state lock break`.
 
-use std::process::Command;
-
 use assert_cmd::cargo::cargo_bin;
-use testkit::iam::EnforcingGuard;
-
-const STATE: &str = "s3://ltc-state/team";
+use testkit::iam::{EnforcingGuard, args, emulator_view, state_env, without_action};
 
 fn seed(emu: &EnforcingGuard) {
-    emu.aws(&[
-        "s3api",
-        "create-bucket",
-        "--bucket",
-        "ltc-state",
-        "--create-bucket-configuration",
-        "LocationConstraint=ap-northeast-1",
-    ]);
+    emu.state_bucket();
     emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
     emu.aws(&[
         "ecs",
@@ -72,26 +61,6 @@ fn desired(emu: &EnforcingGuard) -> i64 {
     v["services"][0]["desiredCount"].as_i64().unwrap_or(-1)
 }
 
-fn keys(emu: &EnforcingGuard) -> Vec<String> {
-    let v = emu.aws(&["s3api", "list-objects-v2", "--bucket", "ltc-state"]);
-    v["Contents"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o["Key"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn lock_left(emu: &EnforcingGuard) -> bool {
-    keys(emu).iter().any(|k| k == "team/staging/lock.json")
-}
-
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
-}
-
 /// Without `s3:DeleteObject` the change is made and the lock stays: exit 0 (a
 /// completed change is not reported as failed) and one warning line naming
 /// the lock and the command that frees it.
@@ -111,31 +80,15 @@ fn a_lock_that_cannot_be_released_is_one_warning_naming_lock_break() {
         "1m",
     ]);
     let emu = testkit::Emulator::enforcing();
-    let mut cmd = Command::new(cargo_bin("ecs-revert"));
-    emu.configure(&mut cmd);
-    let printed = cmd
-        .env("LTC_STATE", STATE)
-        .arg("policy")
-        .args(&scale)
-        .args(["--output", "json"])
-        .output()
-        .unwrap();
-    assert!(printed.status.success());
-    let policy = testkit::iam::emulator_view(&testkit::json_stdout(&printed));
+    let bin = cargo_bin("ecs-revert");
+    let policy = emulator_view(&emu.printed(&bin, &scale, &state_env()));
     seed(&emu);
-    let keys = emu.create_user(
-        "no-delete",
-        &testkit::iam::without_action(&policy, "s3:DeleteObject"),
-    );
-    emu.enforce();
-    let mut cmd = Command::new(cargo_bin("ecs-revert"));
-    emu.configure_as(&mut cmd, &keys);
-    let out = cmd.env("LTC_STATE", STATE).args(&scale).output().unwrap();
-    emu.open();
+    let keys = emu.create_user("no-delete", &without_action(&policy, "s3:DeleteObject"));
+    let out = emu.run_as(&keys, &bin, &scale, &state_env());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(desired(&emu), 1, "the change is made");
-    assert!(lock_left(&emu), "the lock stays until it expires");
+    assert!(emu.lock_left("staging"), "the lock stays until it expires");
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("run lock")).collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
     let w = warnings[0];

@@ -3,19 +3,10 @@
 //! action removed it fails (exit 3, the action named) and changes nothing.
 
 use assert_cmd::cargo::cargo_bin;
-use testkit::iam::{Case, EnforcingGuard, run_case};
-
-const STATE: &str = "s3://ltc-state/team";
+use testkit::iam::{Case, EnforcingGuard, check_denials, run_case, state_env};
 
 fn seed(emu: &EnforcingGuard) {
-    emu.aws(&[
-        "s3api",
-        "create-bucket",
-        "--bucket",
-        "ltc-state",
-        "--create-bucket-configuration",
-        "LocationConstraint=ap-northeast-1",
-    ]);
+    emu.state_bucket();
     emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
     for image in ["app:1", "app:2"] {
         let defs = format!(r#"[{{"name":"app","image":"{image}","memory":128}}]"#);
@@ -71,18 +62,6 @@ fn task_definition(emu: &EnforcingGuard) -> String {
         .to_owned()
 }
 
-fn lock_left(emu: &EnforcingGuard) -> bool {
-    let v = emu.aws(&[
-        "s3api",
-        "list-objects-v2",
-        "--bucket",
-        "ltc-state",
-        "--prefix",
-        "team/staging/lock.json",
-    ]);
-    v["KeyCount"].as_i64().unwrap_or(0) > 0
-}
-
 fn suspended(emu: &EnforcingGuard) -> serde_json::Value {
     let v = emu.aws(&[
         "application-autoscaling",
@@ -98,7 +77,7 @@ fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
     if !td.ends_with("api:2") {
         return Err(format!("service moved to {td}"));
     }
-    if lock_left(emu) {
+    if emu.lock_left("staging") {
         return Err("run lock left behind".into());
     }
     let s = suspended(emu);
@@ -131,7 +110,7 @@ fn revert_with_to_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("ecs-revert"),
         args: args(&["--to", "1"]),
-        env: vec![("LTC_STATE".into(), STATE.into())],
+        env: state_env(),
         seed: &seed,
         done: &|emu| {
             assert!(
@@ -139,7 +118,10 @@ fn revert_with_to_runs_on_its_printed_policy_and_every_action_is_needed() {
                 "{}",
                 task_definition(emu)
             );
-            assert!(!lock_left(emu), "lock left after a successful revert");
+            assert!(
+                !emu.lock_left("staging"),
+                "lock left after a successful revert"
+            );
         },
         untouched: &untouched,
     };
@@ -149,22 +131,15 @@ fn revert_with_to_runs_on_its_printed_policy_and_every_action_is_needed() {
     // only when someone holds it; suspending auto scaling is best effort (a
     // denial is a warning); releasing the lock is retried by its lease expiry
     // (a denial is a warning and leaves the lock until the lease runs out).
-    assert_eq!(
-        outcome.not_needed(),
-        vec![
+    check_denials(
+        &outcome,
+        &[
             "application-autoscaling:DescribeScalableTargets",
             "application-autoscaling:RegisterScalableTarget",
             "s3:DeleteObject",
             "s3:GetObject",
         ],
-        "{}",
-        outcome.table()
     );
-    for d in outcome.denials.iter().filter(|d| d.code != Some(0)) {
-        assert_eq!(d.code, Some(3), "{}", outcome.table());
-        assert!(d.names_action, "{}", outcome.table());
-        assert!(d.untouched.is_ok(), "{}", outcome.table());
-    }
 }
 
 #[test]
@@ -184,25 +159,15 @@ fn scaling_suspend_runs_on_its_printed_policy_and_every_action_is_needed() {
         .iter()
         .map(|s| s.to_string())
         .collect(),
-        env: vec![("LTC_STATE".into(), STATE.into())],
+        env: state_env(),
         seed: &seed,
         done: &|emu| {
             assert_eq!(suspended(emu)["DynamicScalingInSuspended"], true);
-            assert!(!lock_left(emu));
+            assert!(!emu.lock_left("staging"));
         },
         untouched: &untouched,
     };
     let outcome = run_case(&case);
     eprintln!("ecs-revert scaling suspend:\n{}", outcome.table());
-    assert_eq!(
-        outcome.not_needed(),
-        vec!["s3:DeleteObject", "s3:GetObject"],
-        "{}",
-        outcome.table()
-    );
-    for d in outcome.denials.iter().filter(|d| d.code != Some(0)) {
-        assert_eq!(d.code, Some(3), "{}", outcome.table());
-        assert!(d.names_action, "{}", outcome.table());
-        assert!(d.untouched.is_ok(), "{}", outcome.table());
-    }
+    check_denials(&outcome, &["s3:DeleteObject", "s3:GetObject"]);
 }
