@@ -341,6 +341,14 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// `s` cut to at most `max` characters (on a character boundary).
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
 pub fn decide(outcomes: &[GateOutcome], strict: bool, inconclusive_limit: u32) -> Decision {
     let counts = |s: Severity| s == Severity::Critical || (strict && s == Severity::Warning);
     let names = |f: &dyn Fn(&GateOutcome) -> bool| -> Vec<String> {
@@ -362,11 +370,22 @@ pub fn decide(outcomes: &[GateOutcome], strict: bool, inconclusive_limit: u32) -
         reasons.push(format!("failed: {}", failed.join(", ")));
     }
     if too_many {
+        // Each with why it had no data: an operator at the final line must
+        // see "access denied: ... ecs:ListTasks" or "no datapoints", not
+        // only a gate name.
+        let why: Vec<String> = outcomes
+            .iter()
+            .filter(|o| counts(o.severity) && o.verdict == Verdict::Inconclusive)
+            .map(|o| match o.detail.trim() {
+                "" => o.name.clone(),
+                d => format!("{} ({})", o.name, cut(d, 240)),
+            })
+            .collect();
         reasons.push(format!(
             "{} inconclusive (no data) where {} tolerated: {}",
             inconclusive_counted.len(),
             inconclusive_limit,
-            inconclusive_counted.join(", ")
+            why.join(", ")
         ));
     }
     if passed {
@@ -480,6 +499,26 @@ mod tests {
         let mut all = all;
         all[0].verdict = Verdict::Fail;
         assert!(!decide(&all, false, 0).passed);
+    }
+
+    #[test]
+    fn too_many_inconclusive_says_why_each_had_no_data() {
+        let mut denied = o("api-tasks", Severity::Critical, Verdict::Inconclusive);
+        denied.detail = "task health not read: ListTasks failed (AccessDenied, HTTP 403): \
+                         access denied: this caller may not perform ecs:ListTasks"
+            .into();
+        let d = decide(&[denied], false, 0);
+        assert!(!d.passed);
+        assert!(
+            d.reason.contains(
+                "1 inconclusive (no data) where 0 tolerated: api-tasks (task health not read: \
+                 ListTasks failed"
+            ) && d.reason.contains("ecs:ListTasks)"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(d.inconclusive_counted, ["api-tasks"]);
+        assert_eq!(cut(&"x".repeat(300), 240).len(), 243);
     }
 
     #[test]
