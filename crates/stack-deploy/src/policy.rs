@@ -27,6 +27,16 @@ const READ: [&str; 3] = [
     "cloudformation:DescribeStackEvents",
     "cloudformation:GetTemplate",
 ];
+/// `plan`: the status and the deployed template (no events: nothing waits).
+const PLAN_READ: [&str; 2] = [
+    "cloudformation:DescribeStacks",
+    "cloudformation:GetTemplate",
+];
+/// `watch`: the status and the events it follows (no template).
+const WATCH_READ: [&str; 2] = [
+    "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents",
+];
 const CHANGE_SET: [&str; 4] = [
     "cloudformation:CreateChangeSet",
     "cloudformation:DescribeChangeSet",
@@ -81,7 +91,7 @@ pub fn statements(t: &Target<Cli>) -> Policy {
         }) => {
             if !offline {
                 let arns = selection_arns(scope, sel);
-                p.allow(READ, arns.clone());
+                p.allow(PLAN_READ, arns.clone());
                 if *changes {
                     // A change set is created, read and deleted; nothing executes.
                     p.allow(
@@ -137,10 +147,14 @@ pub fn statements(t: &Target<Cli>) -> Policy {
                     ["s3:GetObject", "s3:PutObject"],
                     [scope.bare_arn("s3", "cdk-*-assets-*/*")],
                 );
+                // The run's record of a stack is read before it is written
+                // (record.rs; S3 answers a missing key 403 without
+                // s3:ListBucket). The shared journal is read only from a
+                // local state folder (deploy.rs `deployed_templates`), which
+                // needs no grant.
                 state = StateUse {
                     change: true,
                     freeze_check: true,
-                    read_journal: true,
                     read_runs: true,
                     write_runs: true,
                     ..StateUse::none()
@@ -180,10 +194,14 @@ pub fn statements(t: &Target<Cli>) -> Policy {
             }
         }
         Command::Status(StatusArgs { sel }) => {
-            p.allow(READ, selection_arns(scope, sel));
+            // Each stack's DescribeStacks only (status.rs).
+            p.allow(
+                ["cloudformation:DescribeStacks"],
+                selection_arns(scope, sel),
+            );
         }
         Command::Watch(WatchArgs { stacks, .. }) => {
-            p.allow(READ, stack_arns(scope, stacks, false));
+            p.allow(WATCH_READ, stack_arns(scope, stacks, false));
         }
         Command::Cancel(CancelArgs { stacks, .. }) => {
             let arns = stack_arns(scope, stacks, false);
