@@ -68,13 +68,16 @@ pub fn statements(t: &Target<Cli>) -> Policy {
             if !dry {
                 // CopyObject of an older version onto the key: read that
                 // version, write the key; delete markers for keys created
-                // since; HeadObject reads back a copy whose answer was lost.
+                // since; HeadObject reads back a copy whose answer was lost;
+                // DeleteObject with a VersionId (s3:DeleteObjectVersion)
+                // undoes this run's own versions when it is refused part-way.
                 p.allow(
                     [
                         "s3:GetObject",
                         "s3:GetObjectVersion",
                         "s3:PutObject",
                         "s3:DeleteObject",
+                        "s3:DeleteObjectVersion",
                     ],
                     [objects],
                 );

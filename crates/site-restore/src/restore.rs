@@ -9,6 +9,19 @@
 //! ones in flight finish (a second signal abandons them), the outcome is
 //! journaled `interrupted` with the paths still to invalidate, and the same
 //! command re-run finishes the job: it does only what is left.
+//!
+//! Refused part-way (AccessDenied on some change while others went through):
+//! the changes this run made are undone, each by deleting the exact version it
+//! created (the copy's new version, the delete marker), which needs
+//! `s3:DeleteObjectVersion` and never removes anything that existed before the
+//! run. A fresh listing then checks every key is back at its version from
+//! before; the outcome is journaled `failed` with what was undone, and the
+//! command exits 3 with the denial (naming the missing action) as its last
+//! line. A denial is not transient, so finishing later is no use until the
+//! grant is fixed, and a half-restored site is worse than the one before.
+//! Other failures (and a rollback that cannot be completed: a version unknown
+//! because an answer was lost, the version delete refused) keep the partial
+//! restore: exit 7 with the commands to finish or undo it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -103,6 +116,38 @@ pub struct Failure {
     pub key: String,
     pub action: &'static str,
     pub error: String,
+    /// The refusal, when the change was refused for want of rights.
+    #[serde(skip)]
+    pub denial: Option<AwsError>,
+}
+
+/// A change this run made: the key and the version it created (a copy's new
+/// version or a delete marker); `None` when only a read-back confirmed it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Made {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+/// The undoing of a restore refused part-way.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RolledBack {
+    /// Versions this run created and deleted again.
+    pub undone: Vec<Made>,
+    /// Changes left in place, with why.
+    pub not_undone: Vec<Failure>,
+    /// A fresh listing shows every key at its version from before the run.
+    pub verified: bool,
+    /// Why the check failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+}
+
+impl RolledBack {
+    /// Everything undone and checked: the bucket is as before the run.
+    pub fn complete(&self) -> bool {
+        self.not_undone.is_empty() && self.verified
+    }
 }
 
 /// What was done.
@@ -124,6 +169,9 @@ pub struct Applied {
     /// Keys changed (copied or hidden), sorted.
     #[serde(skip)]
     pub done_keys: Vec<String>,
+    /// The versions the changes created, sorted by key.
+    #[serde(skip)]
+    pub made: Vec<Made>,
     /// Keys not started, sorted.
     #[serde(skip)]
     pub not_started_keys: Vec<String>,
@@ -149,6 +197,9 @@ pub struct RestoreReport {
     pub diff: DiffReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
+    /// Set when a denial part-way made the run undo its changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<RolledBack>,
     /// A fresh listing after the changes matches the target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
@@ -199,6 +250,18 @@ impl Render for RestoreReport {
             )?;
             for f in &a.failed {
                 writeln!(w, "  FAILED {} {}: {}", f.action, f.key, f.error)?;
+            }
+        }
+        if let Some(r) = &self.rolled_back {
+            writeln!(
+                w,
+                "refused part-way: undone {}, not undone {}; as before the run: {}",
+                r.undone.len(),
+                r.not_undone.len(),
+                r.complete()
+            )?;
+            for f in &r.not_undone {
+                writeln!(w, "  NOT UNDONE {}: {}", f.key, f.error)?;
             }
         }
         if let Some(i) = &self.invalidation {
@@ -296,7 +359,12 @@ impl Op<'_> {
     }
 }
 
-async fn apply_one(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result<(), AwsError> {
+/// Makes one change; the version it created, when S3 says.
+async fn apply_one(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    op: &Op<'_>,
+) -> Result<Option<String>, AwsError> {
     match op {
         Op::Copy(c) => {
             let source = invalidate::copy_source(bucket, &c.key, &c.to_version);
@@ -309,7 +377,7 @@ async fn apply_one(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result
                 .send()
                 .await
                 .aws("CopyObject")
-                .map(|_| ())
+                .map(|o| o.version_id().map(str::to_owned))
         }
         Op::Remove(r) => s3
             .delete_object()
@@ -320,7 +388,7 @@ async fn apply_one(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result
             .send()
             .await
             .aws("DeleteObject")
-            .map(|_| ()),
+            .map(|o| o.version_id().map(str::to_owned)),
     }
 }
 
@@ -350,25 +418,46 @@ async fn read_back(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Result
 }
 
 enum Status {
-    Done { read_back: bool },
-    Failed(String),
+    /// `version`: what the change created (`None` after a read-back: the
+    /// current version may as well be someone else's write).
+    Done {
+        read_back: bool,
+        version: Option<String>,
+    },
+    Failed {
+        error: String,
+        denial: Option<AwsError>,
+    },
     NotStarted,
     Abandoned,
 }
 
 /// One change, and on an error that may hide a lost answer, a read-back.
 async fn apply_verified(s3: &aws_sdk_s3::Client, bucket: &str, op: &Op<'_>) -> Status {
+    let failed = |error: String| Status::Failed {
+        error,
+        denial: None,
+    };
     match apply_one(s3, bucket, op).await {
-        Ok(()) => Status::Done { read_back: false },
+        Ok(version) => Status::Done {
+            read_back: false,
+            version,
+        },
         Err(e) if answer_may_be_lost(&e) => match read_back(s3, bucket, op).await {
             Ok(true) => {
                 tracing::info!(key = op.key(), error = %e, "answer lost; read-back shows the key as wanted");
-                Status::Done { read_back: true }
+                Status::Done {
+                    read_back: true,
+                    version: None,
+                }
             }
-            Ok(false) => Status::Failed(e.to_string()),
-            Err(why) => Status::Failed(format!("{e} (read-back failed too: {why})")),
+            Ok(false) => failed(e.to_string()),
+            Err(why) => failed(format!("{e} (read-back failed too: {why})")),
         },
-        Err(e) => Status::Failed(e.to_string()),
+        Err(e) => Status::Failed {
+            error: e.to_string(),
+            denial: common::policy::is_denied(&e).then_some(e),
+        },
     }
 }
 
@@ -441,23 +530,29 @@ pub async fn apply(
                 applied.abandoned += 1;
                 applied.abandoned_keys.push(op.key().to_owned());
             }
-            Status::Done { read_back } => {
+            Status::Done { read_back, version } => {
                 match op {
                     Op::Copy(_) => applied.copied += 1,
                     Op::Remove(_) => applied.delete_markers += 1,
                 }
                 applied.confirmed_by_read_back += usize::from(read_back);
                 applied.done_keys.push(op.key().to_owned());
+                applied.made.push(Made {
+                    key: op.key().to_owned(),
+                    version_id: version,
+                });
             }
-            Status::Failed(error) => applied.failed.push(Failure {
+            Status::Failed { error, denial } => applied.failed.push(Failure {
                 key: op.key().to_owned(),
                 action: op.action(),
                 error,
+                denial,
             }),
         }
     }
     applied.failed.sort_by(|a, b| a.key.cmp(&b.key));
     applied.done_keys.sort();
+    applied.made.sort_by(|a, b| a.key.cmp(&b.key));
     applied.not_started_keys.sort();
     applied.abandoned_keys.sort();
     applied
@@ -594,6 +689,7 @@ pub async fn execute(
         invalidation_paths: paths_for(&cmp.plan.changed_keys()).filter(|p| !p.is_empty()),
         diff,
         applied: None,
+        rolled_back: None,
         verified: None,
         invalidation: None,
         journal_id: None,
@@ -730,9 +826,23 @@ pub async fn execute(
         return Err(Error::Interrupted);
     }
 
+    // Refused part-way: put back what this run did (module docs).
+    let denial = applied.failed.iter().find_map(|f| f.denial.clone());
+    let rollback = match &denial {
+        Some(d) if applied.done() > 0 => {
+            ctx.out.warn(format!(
+                "{d}; undoing the {} change(s) already made",
+                applied.done()
+            ));
+            Some(roll_back(s3, scope, &applied.made, &cmp.current, args.concurrency).await)
+        }
+        _ => None,
+    };
+    let undone = rollback.as_ref().is_some_and(RolledBack::complete);
+
     // The truth after the changes, for the journal and to verify.
     let after = verify(s3, scope, wanted).await;
-    let (after_json, verified) = match &after {
+    let (mut after_json, verified) = match &after {
         Ok((m, left)) => (
             json!({ "manifest": m, "applied": &applied, "left": left }),
             *left == 0,
@@ -742,8 +852,27 @@ pub async fn execute(
             false,
         ),
     };
+    if let Some(r) = &rollback {
+        after_json["rolled_back"] = json!(r);
+    }
     report.verified = Some(verified);
-    let partial = !applied.failed.is_empty() && applied.done() > 0;
+    report.rolled_back = rollback.clone();
+    let partial = !applied.failed.is_empty() && applied.done() > 0 && !undone;
+    // Said with the partial outcome when a rollback was tried and fell short.
+    let rollback_note = match &rollback {
+        Some(r) if !undone => format!(
+            "; undoing after the denial fell short: {} undone, {} not{}{}",
+            r.undone.len(),
+            r.not_undone.len(),
+            r.not_undone
+                .first()
+                .map_or_else(String::new, |f| format!(" (first: {}: {})", f.key, f.error)),
+            r.check
+                .as_deref()
+                .map_or_else(String::new, |c| format!("; {c}"))
+        ),
+        _ => String::new(),
+    };
     // Every change was confirmed one by one (answer or read-back); only the
     // verifying listing failed: the restore is done, not `failed` (exit 0 with
     // a warning and the command that checks it).
@@ -765,9 +894,17 @@ pub async fn execute(
     } else if applied.failed.is_empty() && verified {
         change.ok(after_json)?;
     } else {
-        let why = if partial {
+        let why = if undone {
             format!(
-                "{} of {total} change(s) failed, {} done; finish: {}; undo: {undo}",
+                "{} of {total} change(s) refused ({}); the {} change(s) made were undone, \
+                 each by deleting the version it created; a fresh listing shows every key as before",
+                applied.failed.len(),
+                denial.as_ref().map(ToString::to_string).unwrap_or_default(),
+                applied.done()
+            )
+        } else if partial {
+            format!(
+                "{} of {total} change(s) failed, {} done{rollback_note}; finish: {}; undo: {undo}",
                 applied.failed.len(),
                 applied.done(),
                 args.command()
@@ -818,9 +955,21 @@ pub async fn execute(
             first.error,
             applied.done(),
         );
+        if let (true, Some(d)) = (undone, &denial) {
+            // The denial is the last line: it names the missing action.
+            return Err(Error::Aws(AwsError {
+                message: format!(
+                    "{}; the {} change(s) made before it were undone: {} is as before the run",
+                    d.message,
+                    applied.done(),
+                    scope.target()
+                ),
+                ..d.clone()
+            }));
+        }
         if partial {
             return Err(Error::RevertFailed(format!(
-                "{msg}; {} is partly restored: finish with the same command (it does only what is left): {}; or undo: {undo}",
+                "{msg}{rollback_note}; {} is partly restored: finish with the same command (it does only what is left): {}; or undo: {undo}",
                 scope.target(),
                 args.command()
             )));
@@ -846,6 +995,79 @@ pub async fn execute(
         )));
     }
     Ok(())
+}
+
+/// Undoes the changes `made` by deleting each version it created (a version
+/// delete never touches what existed before the run; deleting a version that
+/// is already gone succeeds, so retries are safe), then lists again: every
+/// key must be back at its version in `before`.
+async fn roll_back(
+    s3: &aws_sdk_s3::Client,
+    scope: &Scope,
+    made: &[Made],
+    before: &BTreeMap<String, crate::manifest::ObjectRecord>,
+    concurrency: usize,
+) -> RolledBack {
+    let bucket = scope.bucket.as_str();
+    let results: Vec<(Made, Result<(), String>)> = futures::stream::iter(made.iter().cloned())
+        .map(|m| async move {
+            let Some(v) = m.version_id.clone() else {
+                let why = "the version it created is unknown (its answer was lost; a read-back confirmed it)";
+                return (m, Err(why.to_owned()));
+            };
+            let r = s3
+                .delete_object()
+                .bucket(bucket)
+                .key(&m.key)
+                .version_id(&v)
+                .customize()
+                .config_override(retry::s3(s3))
+                .send()
+                .await
+                // Not "DeleteObject": a denial must not name the wrong action.
+                .aws("DeleteObjectVersion")
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            (m, r)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut out = RolledBack::default();
+    for (m, r) in results {
+        match r {
+            Ok(()) => out.undone.push(m),
+            Err(error) => out.not_undone.push(Failure {
+                key: m.key,
+                action: "undo",
+                error,
+                denial: None,
+            }),
+        }
+    }
+    out.undone.sort_by(|a, b| a.key.cmp(&b.key));
+    out.not_undone.sort_by(|a, b| a.key.cmp(&b.key));
+    match bucket::list_versions(s3, bucket, &scope.prefix).await {
+        Ok(entries) => {
+            let now = plan::current_state(&entries);
+            let differ: std::collections::BTreeSet<&String> = now
+                .keys()
+                .chain(before.keys())
+                .filter(|k| {
+                    now.get(*k).map(|r| &r.version_id) != before.get(*k).map(|r| &r.version_id)
+                })
+                .collect();
+            out.verified = differ.is_empty();
+            if let Some(k) = differ.first() {
+                out.check = Some(format!(
+                    "{} key(s) not at their version from before the run (first: {k})",
+                    differ.len()
+                ));
+            }
+        }
+        Err(e) => out.check = Some(format!("the checking listing failed: {e}")),
+    }
+    out
 }
 
 /// The command that puts back what was live before the restore journaled as
@@ -1573,19 +1795,24 @@ mod tests {
     }
 
     // Issue 14: a restore that changed some keys and failed on others exited 3;
-    // it is exit 7 with the counts and the commands to finish or undo.
+    // it is exit 7 with the counts and the commands to finish or undo. (Not a
+    // denial: that one is undone, below.)
     #[tokio::test(start_paused = true)]
     async fn partly_failed_restore_is_exit_7_with_finish_and_undo() {
         let dir = tempfile::tempdir().unwrap();
         let cancel = common::Cancel::new();
         let (ctx, path) = journaled(&dir, &cancel);
         let (versioning, list) = s3_reads();
+        // An archived source version cannot be copied (S3 answers 403 too).
         let denied = mock!(Client::copy_object)
             .match_requests(|r| r.key() == Some("k2"))
             .sequence()
             .http_status(
                 403,
-                Some("<Error><Code>AccessDenied</Code><Message>no</Message></Error>".into()),
+                Some(
+                    "<Error><Code>InvalidObjectState</Code><Message>archived</Message></Error>"
+                        .into(),
+                ),
             )
             .build();
         let fine = mock!(Client::copy_object)
@@ -1613,6 +1840,128 @@ mod tests {
         let o = outcomes(&path, ACTION);
         assert_eq!(o[0].outcome, Some(Outcome::Failed));
         assert_eq!(o[0].after["applied"]["copied"], 3);
+    }
+
+    const DENIED: &str = "<Error><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/u \
+        is not authorized to perform: s3:PutObject</Message></Error>";
+
+    /// Copies that succeed with a new version `made-KEY`, except k2's: refused.
+    fn copies_with_k2_refused() -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
+        (
+            mock!(Client::copy_object)
+                .match_requests(|r| r.key() == Some("k2"))
+                .sequence()
+                .http_status(403, Some(DENIED.into()))
+                .build(),
+            mock!(Client::copy_object)
+                .match_requests(|r| r.key() != Some("k2"))
+                .then_compute_output(|r| {
+                    CopyObjectOutput::builder()
+                        .version_id(format!("made-{}", r.key().unwrap_or_default()))
+                        .build()
+                }),
+        )
+    }
+
+    // Issue 16: refused part-way, the restore deletes exactly the versions it
+    // created, checks every key is back, and exits 3 naming the action.
+    #[tokio::test(start_paused = true)]
+    async fn refused_part_way_the_restore_deletes_the_versions_it_made_and_exits_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let (versioning, list) = s3_reads();
+        let (denied, fine) = copies_with_k2_refused();
+        let deleted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let d = deleted.clone();
+        let undo = mock!(Client::delete_object)
+            .match_requests(move |r| {
+                d.lock().unwrap().push(format!(
+                    "{}@{}",
+                    r.key().unwrap_or_default(),
+                    r.version_id().unwrap_or("NONE")
+                ));
+                true
+            })
+            .then_output(|| DeleteObjectOutput::builder().build());
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&versioning, &list, &denied, &fine, &undo]
+        );
+        let err = run_restore(&ctx, &restore_args(2), &s3, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("may not perform s3:PutObject"),
+            "the action is named: {msg}"
+        );
+        assert!(
+            msg.contains(
+                "the 3 change(s) made before it were undone: s3://bkt/ is as before the run"
+            ),
+            "{msg}"
+        );
+        let mut d = deleted.lock().unwrap().clone();
+        d.sort();
+        assert_eq!(d, ["k1@made-k1", "k3@made-k3", "k4@made-k4"]);
+        // The plan, the rollback's check, the journal's after-listing.
+        assert_eq!(list.num_calls(), 3);
+        let o = outcomes(&path, ACTION);
+        assert_eq!(o[0].outcome, Some(Outcome::Failed));
+        let r = &o[0].after["rolled_back"];
+        assert_eq!(r["undone"].as_array().unwrap().len(), 3);
+        assert_eq!(r["not_undone"], json!([]));
+        assert_eq!(r["verified"], true);
+        let why = o[0].message.as_deref().unwrap();
+        assert!(why.contains("3 change(s) made were undone"), "{why}");
+    }
+
+    // When the undoing is refused too, the partial restore stays: exit 7 with
+    // what was not undone, and the commands to finish or undo.
+    #[tokio::test(start_paused = true)]
+    async fn a_rollback_refused_too_leaves_a_partial_restore_with_exit_7() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = common::Cancel::new();
+        let (ctx, path) = journaled(&dir, &cancel);
+        let (versioning, list) = s3_reads();
+        let (denied, fine) = copies_with_k2_refused();
+        let undo = mock!(Client::delete_object)
+            .sequence()
+            .http_status(
+                403,
+                Some("<Error><Code>AccessDenied</Code><Message>not authorized to perform: s3:DeleteObjectVersion</Message></Error>".into()),
+            )
+            .repeatedly()
+            .build();
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&versioning, &list, &denied, &fine, &undo]
+        );
+        let err = run_restore(&ctx, &restore_args(2), &s3, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 7, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("undoing after the denial fell short: 0 undone, 3 not"),
+            "{msg}"
+        );
+        assert!(msg.contains("s3:DeleteObjectVersion"), "{msg}");
+        assert!(msg.contains("or undo: jq"), "{msg}");
+        assert_eq!(undo.num_calls(), 3, "one refused version delete per change");
+        let o = outcomes(&path, ACTION);
+        assert_eq!(o[0].outcome, Some(Outcome::Failed));
+        assert_eq!(
+            o[0].after["rolled_back"]["not_undone"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     use aws_sdk_cloudfront::Client as CfClient;
