@@ -171,9 +171,10 @@ pub fn statements(t: &Target<Cli>) -> Policy {
             let arns = stack_arns(scope, stacks, stacks.is_empty());
             p.allow(READ, arns.clone());
             assume(&mut p, scope, *no_assume_role);
+            // The run's records only: the journal is written (each stack's
+            // change), never read (revert.rs; deploy_stack reads no journal).
             state = StateUse {
                 read_runs: true,
-                read_journal: true,
                 ..StateUse::none()
             };
             if !dry {

@@ -214,3 +214,94 @@ fn watch_runs_on_its_printed_policy_and_only_the_events_are_best_effort() {
         outcome.table()
     );
 }
+
+/// The template a second deploy puts in place (no spaces either).
+const TEMPLATE_2: &str =
+    r#"{"Resources":{"Topic":{"Type":"AWS::SNS::Topic"},"Topic2":{"Type":"AWS::SNS::Topic"}}}"#;
+
+/// The deployed template of the stack.
+fn template(emu: &EnforcingGuard) -> String {
+    let v = emu.aws(&["cloudformation", "get-template", "--stack-name", STACK]);
+    v["TemplateBody"].to_string()
+}
+
+#[test]
+fn revert_runs_on_its_printed_policy_and_each_action_is_needed_or_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().to_owned();
+    // Run deploy-1 creates the stack, run deploy-2 adds Topic2: the record of
+    // deploy-2 holds the first template, which the revert puts back.
+    let seed_two_runs = |emu: &EnforcingGuard| {
+        seed(emu);
+        let deploy = ["deploy", "--no-assume-role", "--method", "direct"];
+        let mut a: Vec<String> = args(&app, &deploy);
+        a.extend(["--timeout".to_owned(), "2m".to_owned()]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        for (run, body) in [("deploy-1", TEMPLATE), ("deploy-2", TEMPLATE_2)] {
+            assembly(&app);
+            std::fs::write(app.join(format!("{STACK}.template.json")), body).unwrap();
+            let mut env = state_env();
+            env.push(("LTC_RUN_ID".into(), run.into()));
+            emu.run_open(&cargo_bin("stack-deploy"), &a, &env);
+        }
+        assert!(template(emu).contains("Topic2"), "{}", template(emu));
+    };
+    let case = Case {
+        binary: cargo_bin("stack-deploy"),
+        args: args(
+            &app,
+            &[
+                "revert",
+                "--run",
+                "deploy-2",
+                "--no-assume-role",
+                "--method",
+                "direct",
+                "--timeout",
+                "2m",
+            ],
+        ),
+        env: state_env(),
+        seed: &seed_two_runs,
+        done: &|emu| {
+            assert_eq!(stacks(emu), vec![format!("{STACK} UPDATE_COMPLETE")]);
+            let t = template(emu);
+            assert!(t.contains("Topic") && !t.contains("Topic2"), "{t}");
+            assert!(!emu.any_lock_left());
+        },
+        untouched: &|emu| {
+            let s = stacks(emu);
+            if s != [format!("{STACK} UPDATE_COMPLETE")] {
+                return Err(format!("stacks now {s:?}"));
+            }
+            let t = template(emu);
+            if !t.contains("Topic2") {
+                return Err(format!("template now {t}"));
+            }
+            if emu.any_lock_left() {
+                return Err("run lock left behind".into());
+            }
+            Ok(())
+        },
+    };
+    let outcome = run_case(&case);
+    eprintln!("stack-deploy revert:\n{}", outcome.table());
+    check_denials(
+        &outcome,
+        &[
+            // Following the stack's events is best effort, as in deploy
+            // (the revert goes through the deploy's per-stack path).
+            "cloudformation:DescribeStackEvents",
+            // A lock that cannot be released is one warning (docs/notes/policy.md).
+            "s3:DeleteObject",
+        ],
+    );
+    // The journal is written, never read (revert.rs): PutObject is the only
+    // grant on it, and it is not listed.
+    for st in outcome.printed["Statement"].as_array().unwrap() {
+        let on_journal = st.to_string().contains("/journal/");
+        if on_journal {
+            assert_eq!(st["Action"], serde_json::json!(["s3:PutObject"]), "{st}");
+        }
+    }
+}
