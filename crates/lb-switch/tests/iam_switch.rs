@@ -1,17 +1,20 @@
 //! `lb-switch policy` proven against an emulator that enforces IAM (moto
-//! checks `elasticloadbalancing:*` actions): `shift` of a listener named by
-//! load balancer and port succeeds as a user holding only the printed policy,
-//! and with any one action removed it fails (exit 3, or 6 for the denied step,
-//! the action named) and changes nothing, except for the actions asserted by name
-//! as not needed on the path tested (with reasons). Plus the shape of the
-//! printed documents (scoped writes, no write on a dry run).
+//! checks `elasticloadbalancing:*` actions): `shift`, `maintenance on|off`,
+//! `undo`, `show` and `health` succeed as a user holding only the printed
+//! policy, and with any one action removed they fail (exit 3, the action
+//! named) and change nothing, except for the actions asserted by name as not
+//! needed on the path tested (with reasons). Plus the shape of the printed
+//! documents (scoped writes, no write on a dry run).
 #![allow(clippy::unwrap_used)] // test helpers: a failed fixture step should panic
 
+use std::cell::Cell;
+use std::io::{Read, Write};
 use std::process::Command;
+use std::time::Instant;
 
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
-use testkit::iam::{Case, EnforcingGuard, actions, run_case};
+use testkit::iam::{Case, EnforcingGuard, actions, check_denials, run_case};
 
 const STATE: &str = "s3://ltc-state/team";
 
@@ -195,8 +198,13 @@ fn shift_runs_on_its_printed_policy_and_every_action_is_needed() {
         },
         untouched: &untouched,
     };
+    let t = Instant::now();
     let outcome = run_case(&case);
-    eprintln!("lb-switch shift:\n{}", outcome.table());
+    eprintln!(
+        "lb-switch shift ({:.0?}):\n{}",
+        t.elapsed(),
+        outcome.table()
+    );
     // DescribeTargetGroups: looked up only when --to is not in the forward
     // action yet (green is). GetObject: the lock is read only when someone
     // holds it. DeleteObject: a lock that cannot be released is a warning
@@ -320,4 +328,287 @@ fn printed_policies_scope_writes_to_the_listener_and_its_rules() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+}
+
+/// The listener as `--load-balancer web --port 80` in environment staging.
+fn on_listener(sub: &[&str]) -> Vec<String> {
+    let mut a = args(sub);
+    a.extend(args(&[
+        "--load-balancer",
+        "web",
+        "--port",
+        "80",
+        "--env",
+        "staging",
+    ]));
+    a
+}
+
+fn state() -> Vec<(String, String)> {
+    vec![("LTC_STATE".into(), STATE.into())]
+}
+
+/// Runs lb-switch with the dummy keys (enforcement off) to seed a prior change.
+fn lb_switch_open(emu: &EnforcingGuard, a: &[String]) {
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    emu.run_open(&cargo_bin("lb-switch"), &a, &state());
+}
+
+/// The state bucket's journal objects of environment staging.
+fn journal_keys(emu: &EnforcingGuard) -> usize {
+    emu.state_keys()
+        .iter()
+        .filter(|k| k.starts_with("team/staging/journal/"))
+        .count()
+}
+
+/// Without a space: moto re-encodes a space as `+` before checking the SigV4
+/// signature of a form-encoded request, so a signed CreateRule whose body
+/// holds one is refused (SignatureDoesNotMatch) while AWS accepts it.
+fn maintenance_page() -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(b"<h1>maintenance</h1>").unwrap();
+    f
+}
+
+#[test]
+fn maintenance_on_runs_on_its_printed_policy_and_every_action_is_needed() {
+    let page = maintenance_page();
+    let case = Case {
+        binary: cargo_bin("lb-switch"),
+        args: on_listener(&["maintenance", "on", "--body", page.path().to_str().unwrap()]),
+        env: state(),
+        seed: &seed,
+        done: &|emu| {
+            assert_eq!(rules(emu), ["1"]);
+            assert!(!lock_left(emu));
+        },
+        untouched: &untouched,
+    };
+    let t = Instant::now();
+    let outcome = run_case(&case);
+    eprintln!(
+        "lb-switch maintenance on --body ({:.0?}):\n{}",
+        t.elapsed(),
+        outcome.table()
+    );
+    // GetObject: the lock is read only when someone holds it. DeleteObject: a
+    // lock that cannot be released is a warning naming `run-state lock break`
+    // (the rule is in place).
+    check_denials(&outcome, &["s3:DeleteObject", "s3:GetObject"]);
+}
+
+/// The listener after `maintenance on` in the seed: the maintenance rule at
+/// priority 1, weights as seeded, no lock. (A denied `off` journals its failed
+/// attempt; `off` reads only `on` records, so the same world serves the next run.)
+fn in_maintenance(emu: &EnforcingGuard) -> Result<(), String> {
+    let w = weights(emu);
+    if w != [("blue".to_owned(), 100), ("green".to_owned(), 0)] {
+        return Err(format!("weights now {w:?}"));
+    }
+    let r = rules(emu);
+    if r != ["1"] {
+        return Err(format!("rules now {r:?}"));
+    }
+    if lock_left(emu) {
+        return Err("run lock left behind".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn maintenance_off_runs_on_its_printed_policy_and_every_action_is_needed() {
+    let page = maintenance_page();
+    let on = on_listener(&["maintenance", "on", "--body", page.path().to_str().unwrap()]);
+    let case = Case {
+        binary: cargo_bin("lb-switch"),
+        args: on_listener(&["maintenance", "off"]),
+        env: state(),
+        seed: &|emu| {
+            seed(emu);
+            lb_switch_open(emu, &on);
+        },
+        done: &|emu| assert!(untouched(emu).is_ok(), "{:?}", untouched(emu)),
+        untouched: &in_maintenance,
+    };
+    let t = Instant::now();
+    let outcome = run_case(&case);
+    eprintln!(
+        "lb-switch maintenance off ({:.0?}):\n{}",
+        t.elapsed(),
+        outcome.table()
+    );
+    // CreateRule, ModifyListener, ModifyRule, SetRulePriorities: the restore
+    // is granted whatever the recorded `on` changed (the policy cannot read
+    // the journal); taking down a rule put in front is one DeleteRule.
+    // s3:GetObject is needed (the journal); only the lock's read is not.
+    // DeleteObject: a lock that cannot be released is a warning.
+    check_denials(
+        &outcome,
+        &[
+            "elasticloadbalancing:CreateRule",
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:SetRulePriorities",
+            "s3:DeleteObject",
+        ],
+    );
+}
+
+#[test]
+fn undo_runs_on_its_printed_policy_and_every_action_is_needed() {
+    let shift = on_listener(&["shift", "--to", "green", "--steps", "100", "--bake", "0s"]);
+    // Journal objects after the seeded shift, to tell a record added by a
+    // denied undo.
+    let seeded_journal = Cell::new(0);
+    let shifted = |emu: &EnforcingGuard| -> Result<(), String> {
+        let w = weights(emu);
+        if w != [("blue".to_owned(), 0), ("green".to_owned(), 100)] {
+            return Err(format!("weights now {w:?}"));
+        }
+        let r = rules(emu);
+        if !r.is_empty() {
+            return Err(format!("rules added: {r:?}"));
+        }
+        if lock_left(emu) {
+            return Err("run lock left behind".into());
+        }
+        let j = journal_keys(emu);
+        if j != seeded_journal.get() {
+            return Err(format!(
+                "journal: {j} objects, {} seeded",
+                seeded_journal.get()
+            ));
+        }
+        Ok(())
+    };
+    let case = Case {
+        binary: cargo_bin("lb-switch"),
+        args: on_listener(&["undo"]),
+        env: state(),
+        seed: &|emu| {
+            seed(emu);
+            lb_switch_open(emu, &shift);
+            seeded_journal.set(journal_keys(emu));
+        },
+        done: &|emu| {
+            assert_eq!(
+                weights(emu),
+                vec![("blue".to_owned(), 100), ("green".to_owned(), 0)]
+            );
+            assert!(!lock_left(emu));
+        },
+        untouched: &shifted,
+    };
+    let t = Instant::now();
+    let outcome = run_case(&case);
+    eprintln!("lb-switch undo ({:.0?}):\n{}", t.elapsed(), outcome.table());
+    // CreateRule, DeleteRule, ModifyRule, SetRulePriorities: granted for
+    // whatever the recorded change was; undoing a shift of the default action
+    // is one ModifyListener. GetObject is needed (the journal). DeleteObject:
+    // a lock that cannot be released is a warning.
+    assert_eq!(
+        outcome.not_needed(),
+        [
+            "elasticloadbalancing:CreateRule",
+            "elasticloadbalancing:DeleteRule",
+            "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:SetRulePriorities",
+            "s3:DeleteObject",
+        ],
+        "{}",
+        outcome.table()
+    );
+    for d in outcome.denials.iter().filter(|d| d.code != Some(0)) {
+        assert_eq!(d.code, Some(3), "{}", outcome.table());
+        assert!(d.names_action, "{}", outcome.table());
+        if d.action == "elasticloadbalancing:ModifyListener" {
+            // Denied at the restore's only call, after the lock and the
+            // journal's intent: the listener and the lock are as seeded, and
+            // the journal holds the failed undo (checked last in `shifted`,
+            // so this error means everything else is as seeded).
+            let e = d.untouched.as_ref().unwrap_err();
+            assert!(e.starts_with("journal:"), "{}", outcome.table());
+        } else {
+            assert!(d.untouched.is_ok(), "{}", outcome.table());
+        }
+    }
+}
+
+/// Makes moto's ids repeat: the same seeding gives the same ARNs.
+fn seed_random(emu: &EnforcingGuard) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", emu.port())).unwrap();
+    write!(
+        s,
+        "POST /moto-api/seed?a=16 HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+}
+
+fn target_group_arn(emu: &EnforcingGuard, name: &str) -> String {
+    let v = emu.aws(&["elbv2", "describe-target-groups", "--names", name]);
+    v["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The shift's world with ids that repeat, and one target registered in blue
+/// (a group without targets fails `health`).
+fn seed_with_target(emu: &EnforcingGuard) {
+    seed_random(emu);
+    seed(emu);
+    let blue = target_group_arn(emu, "blue");
+    emu.aws(&[
+        "elbv2",
+        "register-targets",
+        "--target-group-arn",
+        &blue,
+        "--targets",
+        "Id=i-0123456789abcdef0",
+    ]);
+}
+
+/// The read-only commands: each succeeds on its printed policy and fails,
+/// exit 3 naming the action, without any one of its actions.
+#[test]
+fn show_and_health_run_on_their_printed_policies_and_every_action_is_needed() {
+    // The target group's ARN is an argument: seed once to learn it (moto's
+    // ids repeat after the same seeding).
+    let blue = {
+        let emu = testkit::Emulator::enforcing();
+        seed_with_target(&emu);
+        target_group_arn(&emu, "blue")
+    };
+    let cases: [Vec<String>; 2] = [
+        args(&["show", "--load-balancer", "web"]),
+        args(&["health", "--target-group", &blue, "--min-healthy", "0%"]),
+    ];
+    for a in cases {
+        let case = Case {
+            binary: cargo_bin("lb-switch"),
+            args: a.clone(),
+            env: state(),
+            seed: &|emu| {
+                seed_with_target(emu);
+                assert_eq!(target_group_arn(emu, "blue"), blue, "ids repeat");
+            },
+            done: &|_| {},
+            untouched: &untouched,
+        };
+        let t = Instant::now();
+        let outcome = run_case(&case);
+        eprintln!(
+            "lb-switch {a:?} ({:.0?}):\n{}",
+            t.elapsed(),
+            outcome.table()
+        );
+        check_denials(&outcome, &[]);
+    }
 }
