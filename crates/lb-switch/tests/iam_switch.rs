@@ -374,28 +374,36 @@ fn maintenance_page() -> tempfile::NamedTempFile {
 #[test]
 fn maintenance_on_runs_on_its_printed_policy_and_every_action_is_needed() {
     let page = maintenance_page();
-    let case = Case {
-        binary: cargo_bin("lb-switch"),
-        args: on_listener(&["maintenance", "on", "--body", page.path().to_str().unwrap()]),
-        env: state(),
-        seed: &seed,
-        done: &|emu| {
-            assert_eq!(rules(emu), ["1"]);
-            assert!(!lock_left(emu));
-        },
-        untouched: &untouched,
-    };
-    let t = Instant::now();
-    let outcome = run_case(&case);
-    eprintln!(
-        "lb-switch maintenance on --body ({:.0?}):\n{}",
-        t.elapsed(),
-        outcome.table()
-    );
-    // GetObject: the lock is read only when someone holds it. DeleteObject: a
-    // lock that cannot be released is a warning naming `run-state lock break`
-    // (the rule is in place).
-    check_denials(&outcome, &["s3:DeleteObject", "s3:GetObject"]);
+    // A fixed response, and a forward to a target group looked up by name.
+    let pages: [&[&str]; 2] = [
+        &["--body", page.path().to_str().unwrap()],
+        &["--target-group", "green"],
+    ];
+    for p in pages {
+        let case = Case {
+            binary: cargo_bin("lb-switch"),
+            args: on_listener(&[&["maintenance", "on"][..], p].concat()),
+            env: state(),
+            seed: &seed,
+            done: &|emu| {
+                assert_eq!(rules(emu), ["1"]);
+                assert!(!lock_left(emu));
+            },
+            untouched: &untouched,
+        };
+        let t = Instant::now();
+        let outcome = run_case(&case);
+        eprintln!(
+            "lb-switch maintenance on {} ({:.0?}):\n{}",
+            p[0],
+            t.elapsed(),
+            outcome.table()
+        );
+        // GetObject: the lock is read only when someone holds it.
+        // DeleteObject: a lock that cannot be released is a warning naming
+        // `run-state lock break` (the rule is in place).
+        check_denials(&outcome, &["s3:DeleteObject", "s3:GetObject"]);
+    }
 }
 
 /// The listener after `maintenance on` in the seed: the maintenance rule at
