@@ -121,7 +121,9 @@ pub fn equivalent(a: &Snapshot, b: &Snapshot) -> bool {
 }
 
 /// The newest top-level change to `listener` whose action `keep` accepts,
-/// from everyone's journal (the environment's shared state).
+/// from everyone's journal (the environment's shared state), passing over
+/// changes that failed having changed nothing: undoing a refused undo would
+/// "restore" the rules it never touched and leave the real change in place.
 pub async fn last_record(
     ctx: &Context,
     listener: &str,
@@ -132,7 +134,26 @@ pub async fn last_record(
         .await?
         .records(|e| e.target == listener && keep(&e.action))?
         .into_iter()
-        .next())
+        .find(|r| !failed_without_change(r)))
+}
+
+/// A change journaled `failed` whose outcome shows the rules as they were
+/// before it. An outcome without a readable `after` is not known to have
+/// changed nothing, so it is kept.
+pub fn failed_without_change(r: &Record) -> bool {
+    let Some(outcome) = r.outcome.as_ref() else {
+        return false;
+    };
+    if outcome.outcome != Some(Outcome::Failed) {
+        return false;
+    }
+    match (
+        Snapshot::from_json(&r.intent.before),
+        Snapshot::from_json(&outcome.after),
+    ) {
+        (Some(before), Some(after)) => equivalent(&before, &after),
+        _ => false,
+    }
 }
 
 /// Puts `record`'s `before` snapshot back on the listener, checking first that
@@ -300,6 +321,54 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn snap(weight_green: u32) -> Value {
+        json!({
+            "listener_arn": "arn:l",
+            "default_rule_arn": "arn:l/default",
+            "default_actions": [{"Type": "forward", "green": weight_green}],
+            "rules": [],
+        })
+    }
+
+    fn record(outcome: &str, before: Value, after: Value) -> Record {
+        let entry = |phase: &str, before: Value, after: Value, outcome: Option<&str>| {
+            serde_json::from_value::<common::journal::Entry>(json!({
+                "id": "c1", "phase": phase, "time": "2026-12-03T08:00:00Z",
+                "binary": "lb-switch", "action": "lb.undo", "target": "arn:l",
+                "before": before, "after": after, "outcome": outcome,
+            }))
+            .expect("entry")
+        };
+        Record {
+            intent: entry("intent", before, Value::Null, None),
+            outcome: Some(entry("outcome", Value::Null, after, Some(outcome))),
+        }
+    }
+
+    #[test]
+    fn a_failed_change_that_changed_nothing_is_not_the_one_undone() {
+        // A refused undo: the rules after are the rules before.
+        assert!(failed_without_change(&record(
+            "failed",
+            snap(100),
+            snap(100)
+        )));
+        // Failed part-way, rules moved: still the change to undo.
+        assert!(!failed_without_change(&record(
+            "failed",
+            snap(0),
+            snap(100)
+        )));
+        // Done: undone as usual.
+        assert!(!failed_without_change(&record("ok", snap(0), snap(0))));
+        // No readable outcome: not known to have changed nothing.
+        assert!(!failed_without_change(&record(
+            "failed",
+            snap(0),
+            Value::Null
+        )));
+    }
 
     #[test]
     fn steps_and_reverts_inside_a_shift_are_not_undone_alone() {

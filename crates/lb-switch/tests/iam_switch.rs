@@ -534,7 +534,8 @@ fn undo_runs_on_its_printed_policy_and_every_action_is_needed() {
             // Denied at the restore's only call, after the lock and the
             // journal's intent: the listener and the lock are as seeded, and
             // the journal holds the failed undo (checked last in `shifted`,
-            // so this error means everything else is as seeded).
+            // so this error means everything else is as seeded). A later
+            // undo passes over it (undo.rs `failed_without_change`).
             let e = d.untouched.as_ref().unwrap_err();
             assert!(e.starts_with("journal:"), "{}", outcome.table());
         } else {
