@@ -38,7 +38,7 @@ use serde_json::json;
 use crate::bucket::{self, CallCounter};
 use crate::diff::DiffReport;
 use crate::invalidate::{self, Creation, InvalidationReport};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ObjectRecord};
 use crate::plan::{self, Plan};
 use crate::retry;
 use crate::scope::{self, Scope, ScopeArgs, SourceArgs, Wanted, quoted};
@@ -148,6 +148,35 @@ impl RolledBack {
     pub fn complete(&self) -> bool {
         self.not_undone.is_empty() && self.verified
     }
+
+    /// Sets `verified`/`check` from a listing taken after the undo (`now`,
+    /// or why it failed): every key must be at its version in `before`.
+    fn check_against(
+        &mut self,
+        now: std::result::Result<&BTreeMap<String, ObjectRecord>, &Error>,
+        before: &BTreeMap<String, ObjectRecord>,
+    ) {
+        let now = match now {
+            Ok(now) => now,
+            Err(e) => {
+                self.verified = false;
+                self.check = Some(format!("the checking listing failed: {e}"));
+                return;
+            }
+        };
+        let differ: std::collections::BTreeSet<&String> = now
+            .keys()
+            .chain(before.keys())
+            .filter(|k| now.get(*k).map(|r| &r.version_id) != before.get(*k).map(|r| &r.version_id))
+            .collect();
+        self.verified = differ.is_empty();
+        self.check = differ.first().map(|k| {
+            format!(
+                "{} key(s) not at their version from before the run (first: {k})",
+                differ.len()
+            )
+        });
+    }
 }
 
 /// What was done.
@@ -166,10 +195,8 @@ pub struct Applied {
     /// Changes in flight when a second signal arrived: not waited for, so they
     /// may or may not have happened (a re-run finds out).
     pub abandoned: usize,
-    /// Keys changed (copied or hidden), sorted.
-    #[serde(skip)]
-    pub done_keys: Vec<String>,
-    /// The versions the changes created, sorted by key.
+    /// The changes made (copied or hidden) and the versions they created,
+    /// sorted by key.
     #[serde(skip)]
     pub made: Vec<Made>,
     /// Keys not started, sorted.
@@ -536,7 +563,6 @@ pub async fn apply(
                     Op::Remove(_) => applied.delete_markers += 1,
                 }
                 applied.confirmed_by_read_back += usize::from(read_back);
-                applied.done_keys.push(op.key().to_owned());
                 applied.made.push(Made {
                     key: op.key().to_owned(),
                     version_id: version,
@@ -551,7 +577,6 @@ pub async fn apply(
         }
     }
     applied.failed.sort_by(|a, b| a.key.cmp(&b.key));
-    applied.done_keys.sort();
     applied.made.sort_by(|a, b| a.key.cmp(&b.key));
     applied.not_started_keys.sort();
     applied.abandoned_keys.sort();
@@ -774,10 +799,10 @@ pub async fn execute(
         // Stop here: no listing, no invalidation. Everything done so far and
         // everything abandoned (it may have happened) still needs invalidating.
         let touched: Vec<&str> = applied
-            .done_keys
+            .made
             .iter()
-            .chain(&applied.abandoned_keys)
-            .map(String::as_str)
+            .map(|m| m.key.as_str())
+            .chain(applied.abandoned_keys.iter().map(String::as_str))
             .collect();
         let pending_now = paths_for(&touched).unwrap_or_default();
         let signal = cancel.signal().map_or("a signal", |s| s.name());
@@ -834,14 +859,19 @@ pub async fn execute(
                 "{d}; undoing the {} change(s) already made",
                 applied.done()
             ));
-            Some(roll_back(s3, scope, &applied.made, &cmp.current, args.concurrency).await)
+            Some(roll_back(s3, scope, &applied.made, args.concurrency).await)
         }
         _ => None,
     };
-    let undone = rollback.as_ref().is_some_and(RolledBack::complete);
 
-    // The truth after the changes, for the journal and to verify.
+    // The truth after the changes, for the journal and to verify; after a
+    // rollback the same listing checks every key is back as before the run.
     let after = verify(s3, scope, wanted).await;
+    let mut rollback = rollback;
+    if let Some(r) = rollback.as_mut() {
+        r.check_against(after.as_ref().map(|(m, _)| &m.objects), &cmp.current);
+    }
+    let undone = rollback.as_ref().is_some_and(RolledBack::complete);
     let (mut after_json, verified) = match &after {
         Ok((m, left)) => (
             json!({ "manifest": m, "applied": &applied, "left": left }),
@@ -928,7 +958,7 @@ pub async fn execute(
 
     // Invalidate what did change, even after a partial failure: those objects
     // are live at the origin now.
-    let changed: Vec<&str> = applied.done_keys.iter().map(String::as_str).collect();
+    let changed: Vec<&str> = applied.made.iter().map(|m| m.key.as_str()).collect();
     report.invalidation_paths = paths_for(&changed).filter(|p| !p.is_empty());
     report.applied = Some(applied.clone());
     let invalidation = if report.invalidation_paths.is_some() {
@@ -999,13 +1029,13 @@ pub async fn execute(
 
 /// Undoes the changes `made` by deleting each version it created (a version
 /// delete never touches what existed before the run; deleting a version that
-/// is already gone succeeds, so retries are safe), then lists again: every
-/// key must be back at its version in `before`.
+/// is already gone succeeds, so retries are safe). Whether every key is back
+/// is checked afterwards on the run's verifying listing
+/// ([`RolledBack::check_against`]).
 async fn roll_back(
     s3: &aws_sdk_s3::Client,
     scope: &Scope,
     made: &[Made],
-    before: &BTreeMap<String, crate::manifest::ObjectRecord>,
     concurrency: usize,
 ) -> RolledBack {
     let bucket = scope.bucket.as_str();
@@ -1047,26 +1077,6 @@ async fn roll_back(
     }
     out.undone.sort_by(|a, b| a.key.cmp(&b.key));
     out.not_undone.sort_by(|a, b| a.key.cmp(&b.key));
-    match bucket::list_versions(s3, bucket, &scope.prefix).await {
-        Ok(entries) => {
-            let now = plan::current_state(&entries);
-            let differ: std::collections::BTreeSet<&String> = now
-                .keys()
-                .chain(before.keys())
-                .filter(|k| {
-                    now.get(*k).map(|r| &r.version_id) != before.get(*k).map(|r| &r.version_id)
-                })
-                .collect();
-            out.verified = differ.is_empty();
-            if let Some(k) = differ.first() {
-                out.check = Some(format!(
-                    "{} key(s) not at their version from before the run (first: {k})",
-                    differ.len()
-                ));
-            }
-        }
-        Err(e) => out.check = Some(format!("the checking listing failed: {e}")),
-    }
     out
 }
 
@@ -1488,7 +1498,8 @@ mod tests {
         assert_eq!(retried.num_calls(), 2);
         assert_eq!(head_a.num_calls(), 1);
         assert_eq!(head_removed.num_calls(), 1);
-        assert_eq!(applied.done_keys, ["a", "new.js", "slow"]);
+        let done: Vec<&str> = applied.made.iter().map(|m| m.key.as_str()).collect();
+        assert_eq!(done, ["a", "new.js", "slow"]);
     }
 
     fn version(key: &str, id: &str, latest: bool, secs: i64) -> ObjectVersion {
@@ -1907,8 +1918,9 @@ mod tests {
         let mut d = deleted.lock().unwrap().clone();
         d.sort();
         assert_eq!(d, ["k1@made-k1", "k3@made-k3", "k4@made-k4"]);
-        // The plan, the rollback's check, the journal's after-listing.
-        assert_eq!(list.num_calls(), 3);
+        // The plan, then one listing for the journal's after that also
+        // checks the rollback.
+        assert_eq!(list.num_calls(), 2);
         let o = outcomes(&path, ACTION);
         assert_eq!(o[0].outcome, Some(Outcome::Failed));
         let r = &o[0].after["rolled_back"];
