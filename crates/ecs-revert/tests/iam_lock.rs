@@ -8,57 +8,12 @@ use testkit::iam::{EnforcingGuard, args, emulator_view, state_env, without_actio
 
 fn seed(emu: &EnforcingGuard) {
     emu.state_bucket();
-    emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
-    emu.aws(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "api",
-        "--container-definitions",
-        r#"[{"name":"app","image":"app:1","memory":128}]"#,
-    ]);
-    emu.aws(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        "ltc-prod",
-        "--service-name",
-        "api",
-        "--task-definition",
-        "api:1",
-        "--desired-count",
-        "2",
-    ]);
-    set_min(emu, "1");
-}
-
-fn set_min(emu: &EnforcingGuard, min: &str) {
-    emu.aws(&[
-        "application-autoscaling",
-        "register-scalable-target",
-        "--service-namespace",
-        "ecs",
-        "--resource-id",
-        "service/ltc-prod/api",
-        "--scalable-dimension",
-        "ecs:service:DesiredCount",
-        "--min-capacity",
-        min,
-        "--max-capacity",
-        "4",
-    ]);
+    emu.ecs_service(1, 1, "2");
+    emu.scalable_target("1");
 }
 
 fn desired(emu: &EnforcingGuard) -> i64 {
-    let v = emu.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "ltc-prod",
-        "--services",
-        "api",
-    ]);
-    v["services"][0]["desiredCount"].as_i64().unwrap_or(-1)
+    emu.service_field("desiredCount").as_i64().unwrap_or(-1)
 }
 
 /// Without `s3:DeleteObject` the change is made and the lock stays: exit 0 (a

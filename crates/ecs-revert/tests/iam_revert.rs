@@ -12,52 +12,16 @@ use testkit::iam::{Case, EnforcingGuard, args, check_denials, run_case, state_en
 
 /// The service `api` on `api:<on>` of revisions api:1..3, auto scaling
 /// min 1 max 4, desired count 1 (moto runs one task per service).
-fn seed_on(emu: &EnforcingGuard, on: &str) {
+fn seed_on(emu: &EnforcingGuard, on: u32) {
     emu.state_bucket();
-    emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
-    for image in ["app:1", "app:2", "app:3"] {
-        let defs = format!(r#"[{{"name":"app","image":"{image}","memory":128}}]"#);
-        emu.aws(&[
-            "ecs",
-            "register-task-definition",
-            "--family",
-            "api",
-            "--container-definitions",
-            &defs,
-        ]);
-    }
-    emu.aws(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        "ltc-prod",
-        "--service-name",
-        "api",
-        "--task-definition",
-        &format!("api:{on}"),
-        "--desired-count",
-        "1",
-    ]);
-    emu.aws(&[
-        "application-autoscaling",
-        "register-scalable-target",
-        "--service-namespace",
-        "ecs",
-        "--resource-id",
-        "service/ltc-prod/api",
-        "--scalable-dimension",
-        "ecs:service:DesiredCount",
-        "--min-capacity",
-        "1",
-        "--max-capacity",
-        "4",
-    ]);
+    emu.ecs_service(3, on, "1");
+    emu.scalable_target("1");
 }
 
 /// On api:1, then moved to api:3 by the toolkit itself: the shared journal
 /// says api:1 was deployed before (revision-1 would say api:2).
 fn seed_journaled(emu: &EnforcingGuard) {
-    seed_on(emu, "1");
+    seed_on(emu, 1);
     emu.run_open(
         &cargo_bin("ecs-revert"),
         &[
@@ -78,28 +42,14 @@ fn seed_journaled(emu: &EnforcingGuard) {
 }
 
 fn task_definition(emu: &EnforcingGuard) -> String {
-    let v = emu.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "ltc-prod",
-        "--services",
-        "api",
-    ]);
-    v["services"][0]["taskDefinition"]
+    emu.service_field("taskDefinition")
         .as_str()
         .unwrap_or_default()
         .to_owned()
 }
 
 fn suspended(emu: &EnforcingGuard) -> serde_json::Value {
-    let v = emu.aws(&[
-        "application-autoscaling",
-        "describe-scalable-targets",
-        "--service-namespace",
-        "ecs",
-    ]);
-    v["ScalableTargets"][0]["SuspendedState"].clone()
+    emu.scaling_suspended()
 }
 
 /// As seeded: the service on api:3, no lock, auto scaling not suspended.
@@ -176,7 +126,7 @@ fn revert_to_revision_minus_one_runs_on_its_printed_policy() {
         binary: cargo_bin("ecs-revert"),
         args: revert_args(),
         env: state_env(),
-        seed: &|emu| seed_on(emu, "3"),
+        seed: &|emu| seed_on(emu, 3),
         done: &|emu| done_on(emu, "api:2"),
         untouched: &untouched,
     };

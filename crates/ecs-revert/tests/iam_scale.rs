@@ -17,71 +17,19 @@ fn seed(emu: &EnforcingGuard) {
 }
 
 /// The service `api` (task definition api:1) at `desired` tasks, auto
-/// scaling min 1 max 4. moto runs one task per service, so only a desired
-/// count of 1 is ever steady.
+/// scaling min 1 max 4 (testkit::iam_ecs).
 fn seed_desired(emu: &EnforcingGuard, desired: &str) {
     emu.state_bucket();
-    emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
-    emu.aws(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "api",
-        "--container-definitions",
-        r#"[{"name":"app","image":"app:1","memory":128}]"#,
-    ]);
-    emu.aws(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        "ltc-prod",
-        "--service-name",
-        "api",
-        "--task-definition",
-        "api:1",
-        "--desired-count",
-        desired,
-    ]);
-    set_min(emu, "1");
-}
-
-fn set_min(emu: &EnforcingGuard, min: &str) {
-    emu.aws(&[
-        "application-autoscaling",
-        "register-scalable-target",
-        "--service-namespace",
-        "ecs",
-        "--resource-id",
-        "service/ltc-prod/api",
-        "--scalable-dimension",
-        "ecs:service:DesiredCount",
-        "--min-capacity",
-        min,
-        "--max-capacity",
-        "4",
-    ]);
+    emu.ecs_service(1, 1, desired);
+    emu.scalable_target("1");
 }
 
 fn desired(emu: &EnforcingGuard) -> i64 {
-    let v = emu.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "ltc-prod",
-        "--services",
-        "api",
-    ]);
-    v["services"][0]["desiredCount"].as_i64().unwrap_or(-1)
+    emu.service_field("desiredCount").as_i64().unwrap_or(-1)
 }
 
 fn min_capacity(emu: &EnforcingGuard) -> i64 {
-    let v = emu.aws(&[
-        "application-autoscaling",
-        "describe-scalable-targets",
-        "--service-namespace",
-        "ecs",
-    ]);
-    v["ScalableTargets"][0]["MinCapacity"]
+    emu.scalable_target_field("MinCapacity")
         .as_i64()
         .unwrap_or(-1)
 }
@@ -196,7 +144,7 @@ fn seed_recorded(emu: &EnforcingGuard) {
         ],
         &state_env(),
     );
-    set_min(emu, "2");
+    emu.scalable_target("2");
 }
 
 #[test]

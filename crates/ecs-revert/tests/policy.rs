@@ -5,71 +5,22 @@
 use assert_cmd::cargo::cargo_bin;
 use testkit::iam::{Case, EnforcingGuard, check_denials, run_case, state_env};
 
+/// The service `api` on api:2 of api:1..2, auto scaling min 1 max 4.
 fn seed(emu: &EnforcingGuard) {
     emu.state_bucket();
-    emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
-    for image in ["app:1", "app:2"] {
-        let defs = format!(r#"[{{"name":"app","image":"{image}","memory":128}}]"#);
-        emu.aws(&[
-            "ecs",
-            "register-task-definition",
-            "--family",
-            "api",
-            "--container-definitions",
-            &defs,
-        ]);
-    }
-    emu.aws(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        "ltc-prod",
-        "--service-name",
-        "api",
-        "--task-definition",
-        "api:2",
-        "--desired-count",
-        "1",
-    ]);
-    emu.aws(&[
-        "application-autoscaling",
-        "register-scalable-target",
-        "--service-namespace",
-        "ecs",
-        "--resource-id",
-        "service/ltc-prod/api",
-        "--scalable-dimension",
-        "ecs:service:DesiredCount",
-        "--min-capacity",
-        "1",
-        "--max-capacity",
-        "4",
-    ]);
+    emu.ecs_service(2, 2, "1");
+    emu.scalable_target("1");
 }
 
 fn task_definition(emu: &EnforcingGuard) -> String {
-    let v = emu.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "ltc-prod",
-        "--services",
-        "api",
-    ]);
-    v["services"][0]["taskDefinition"]
+    emu.service_field("taskDefinition")
         .as_str()
         .unwrap_or_default()
         .to_owned()
 }
 
 fn suspended(emu: &EnforcingGuard) -> serde_json::Value {
-    let v = emu.aws(&[
-        "application-autoscaling",
-        "describe-scalable-targets",
-        "--service-namespace",
-        "ecs",
-    ]);
-    v["ScalableTargets"][0]["SuspendedState"].clone()
+    emu.scaling_suspended()
 }
 
 fn untouched(emu: &EnforcingGuard) -> Result<(), String> {

@@ -30,41 +30,8 @@ window = "30m"
 
 /// Service `api` at one task (moto runs one), auto scaling registered.
 fn seed(emu: &EnforcingGuard) {
-    emu.aws(&["ecs", "create-cluster", "--cluster-name", "ltc-prod"]);
-    emu.aws(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "api",
-        "--container-definitions",
-        r#"[{"name":"app","image":"app:1","memory":128}]"#,
-    ]);
-    emu.aws(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        "ltc-prod",
-        "--service-name",
-        "api",
-        "--task-definition",
-        "api:1",
-        "--desired-count",
-        "1",
-    ]);
-    emu.aws(&[
-        "application-autoscaling",
-        "register-scalable-target",
-        "--service-namespace",
-        "ecs",
-        "--resource-id",
-        "service/ltc-prod/api",
-        "--scalable-dimension",
-        "ecs:service:DesiredCount",
-        "--min-capacity",
-        "1",
-        "--max-capacity",
-        "4",
-    ]);
+    emu.ecs_service(1, 1, "1");
+    emu.scalable_target("1");
 }
 
 #[test]

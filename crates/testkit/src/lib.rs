@@ -7,6 +7,7 @@
 pub mod cmd;
 pub mod fault_proxy;
 pub mod iam;
+pub mod iam_ecs;
 pub mod prop;
 pub mod schema;
 pub mod sdk;
