@@ -15,10 +15,11 @@
 //! created (the copy's new version, the delete marker), which needs
 //! `s3:DeleteObjectVersion` and never removes anything that existed before the
 //! run. A fresh listing then checks every key is back at its version from
-//! before; the outcome is journaled `failed` with what was undone, and the
-//! command exits 3 with the denial (naming the missing action) as its last
-//! line. A denial is not transient, so finishing later is no use until the
-//! grant is fixed, and a half-restored site is worse than the one before.
+//! before; the outcome is journaled with what was undone, and the command
+//! exits 6 (failed and reverted cleanly) with the denial, naming the missing
+//! action, as its last line. A denial is not transient, so finishing later is
+//! no use until the grant is fixed, and a half-restored site is worse than the
+//! one before.
 //! Other failures (and a rollback that cannot be completed: a version unknown
 //! because an answer was lost, the version delete refused) keep the partial
 //! restore: exit 7 with the commands to finish or undo it.
@@ -944,7 +945,13 @@ pub async fn execute(
         } else {
             "a fresh listing does not match the target".to_owned()
         };
-        change.failed(after_json, why)?;
+        // Put back cleanly after a denial: `reverted`, as the exit code says.
+        let outcome = if undone {
+            Outcome::Reverted
+        } else {
+            Outcome::Failed
+        };
+        change.finish(outcome, after_json, Some(why))?;
     }
     if partial {
         report.next = Some(NextSteps {
@@ -986,16 +993,13 @@ pub async fn execute(
             applied.done(),
         );
         if let (true, Some(d)) = (undone, &denial) {
-            // The denial is the last line: it names the missing action.
-            return Err(Error::Aws(AwsError {
-                message: format!(
-                    "{}; the {} change(s) made before it were undone: {} is as before the run",
-                    d.message,
-                    applied.done(),
-                    scope.target()
-                ),
-                ..d.clone()
-            }));
+            // Failed and put back cleanly: exit 6, as for every reverted
+            // change; the denial leads the last line, naming the missing action.
+            return Err(Error::Reverted(format!(
+                "{d}; the {} change(s) made before it were undone: {} is as before the run",
+                applied.done(),
+                scope.target()
+            )));
         }
         if partial {
             return Err(Error::RevertFailed(format!(
@@ -1875,9 +1879,9 @@ mod tests {
     }
 
     // Issue 16: refused part-way, the restore deletes exactly the versions it
-    // created, checks every key is back, and exits 3 naming the action.
+    // created, checks every key is back, and exits 6 (reverted) naming the action.
     #[tokio::test(start_paused = true)]
-    async fn refused_part_way_the_restore_deletes_the_versions_it_made_and_exits_3() {
+    async fn refused_part_way_the_restore_deletes_the_versions_it_made_and_exits_6() {
         let dir = tempfile::tempdir().unwrap();
         let cancel = common::Cancel::new();
         let (ctx, path) = journaled(&dir, &cancel);
@@ -1903,7 +1907,7 @@ mod tests {
         let err = run_restore(&ctx, &restore_args(2), &s3, None)
             .await
             .unwrap_err();
-        assert_eq!(err.exit_code(), 3, "{err}");
+        assert_eq!(err.exit_code(), 6, "{err}");
         let msg = err.to_string();
         assert!(
             msg.contains("may not perform s3:PutObject"),
@@ -1922,7 +1926,7 @@ mod tests {
         // checks the rollback.
         assert_eq!(list.num_calls(), 2);
         let o = outcomes(&path, ACTION);
-        assert_eq!(o[0].outcome, Some(Outcome::Failed));
+        assert_eq!(o[0].outcome, Some(Outcome::Reverted));
         let r = &o[0].after["rolled_back"];
         assert_eq!(r["undone"].as_array().unwrap().len(), 3);
         assert_eq!(r["not_undone"], json!([]));

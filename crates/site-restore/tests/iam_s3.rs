@@ -156,7 +156,7 @@ fn restore_runs_on_its_printed_policy_and_every_action_is_needed() {
     // stays (one warning naming `run-state lock break`; it expires: the
     // common lock, proven in ecs-revert/tests/iam_lock.rs). What this row must
     // show is the site: the delete marker is refused after the copy went
-    // through, the copy is undone, exit 3 naming the action. `untouched`
+    // through, the copy is undone, exit 6 (reverted) naming the action. `untouched`
     // checks the site first, so this exact error means the site is as seeded.
     let (delete, rest): (Vec<_>, Vec<_>) = outcome
         .denials
@@ -166,7 +166,8 @@ fn restore_runs_on_its_printed_policy_and_every_action_is_needed() {
     let [d] = delete.as_slice() else {
         panic!("one s3:DeleteObject row:\n{table}");
     };
-    assert_eq!(d.code, Some(3), "{table}");
+    // Exit 6: the change failed and was reverted cleanly (README).
+    assert_eq!(d.code, Some(6), "{table}");
     assert!(d.names_action, "{table}");
     assert!(d.line.contains("were undone"), "{}", d.line);
     assert_eq!(
