@@ -290,6 +290,11 @@ pub enum WriteError<S> {
     /// The live state differs from the state the write was conditional on:
     /// nothing was written; here is the state as it now is.
     Conflict(Box<S>),
+    /// The write failed and a read-back shows the state exactly as it was:
+    /// nothing of it was applied (a refusal such as AccessDenied). Journaled
+    /// with that state as `after`, so an undo can tell it changed nothing.
+    Unchanged(Error),
+    /// Any other failure; whether anything was applied is not known.
     Failed(Error),
 }
 
@@ -417,6 +422,10 @@ pub async fn apply<T: ShiftTarget>(
                 ),
             )?;
             return Err(WriteError::Conflict(live));
+        }
+        Err(WriteError::Unchanged(e)) => {
+            change.failed(target.state_json(basis), e.to_string())?;
+            return Err(WriteError::Failed(e));
         }
         Err(WriteError::Failed(e)) => {
             change.failed(Value::Null, e.to_string())?;
@@ -1061,7 +1070,9 @@ impl<T: ShiftTarget> Shift<'_, T> {
                     return Err(Failure::Rejected { step: i + 1, live });
                 }
                 Err(WriteError::Failed(Error::Interrupted)) => return Err(self.signalled()),
-                Err(WriteError::Failed(e)) => return Err(Failure::Error(e)),
+                Err(WriteError::Failed(e) | WriteError::Unchanged(e)) => {
+                    return Err(Failure::Error(e));
+                }
             };
             current = applied.after;
             // Accepted counts as applied (it is live), confirmed or not: the
@@ -1368,6 +1379,11 @@ impl<T: ShiftTarget> Shift<'_, T> {
                 change.failed(self.target.state_json(&live), msg.clone())?;
                 failed_event(&msg);
                 return Err(RevertStop::Conflict(live));
+            }
+            Err(WriteError::Unchanged(e)) => {
+                change.failed(self.target.state_json(basis), e.to_string())?;
+                failed_event(&e.to_string());
+                return Err(RevertStop::Failed(e));
             }
             Err(WriteError::Failed(e)) => {
                 change.failed(Value::Null, e.to_string())?;

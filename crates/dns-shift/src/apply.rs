@@ -89,6 +89,7 @@ pub async fn apply_weights(
         .map_err(|e| match e {
             common::shift::WriteError::Conflict(live) => WriteError::Conflict(live),
             common::shift::WriteError::Failed(e) => WriteError::Failed(e),
+            common::shift::WriteError::Unchanged(e) => WriteError::Unchanged(e),
         })
 }
 
@@ -237,7 +238,7 @@ pub async fn change_and_report(
                     ctx.out.result(&result)?;
                     return Err(WriteError::Conflict(live).into_error());
                 }
-                Err(WriteError::Failed(e)) => return Err(e),
+                Err(WriteError::Failed(e) | WriteError::Unchanged(e)) => return Err(e),
             }
         }
     }
@@ -270,7 +271,28 @@ pub async fn last_record(
         .await?
         .records(|e| e.target == target && keep(&e.action))?
         .into_iter()
-        .next())
+        .find(|r| !failed_without_change(r)))
+}
+
+/// A change journaled `failed` whose outcome shows the weights it started
+/// from: it changed nothing (a refused write, read back unchanged). Undoing it
+/// would "restore" weights it never touched and leave the real change in place,
+/// so [`last_record`] passes over it. An outcome without readable weights is not
+/// known to have changed nothing, so it is kept.
+pub fn failed_without_change(r: &Record) -> bool {
+    let Some(outcome) = r.outcome.as_ref() else {
+        return false;
+    };
+    if outcome.outcome != Some(common::journal::Outcome::Failed) {
+        return false;
+    }
+    match (
+        recorded_weights(&r.intent.before),
+        recorded_weights(&outcome.after),
+    ) {
+        (Some(before), Some(after)) => before == after,
+        _ => false,
+    }
 }
 
 /// Checks that journaled weights still fit the record's sets.

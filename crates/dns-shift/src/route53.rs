@@ -44,6 +44,9 @@ pub enum WriteError {
     /// Someone changed the record since it was read; Route 53 rejected the whole
     /// batch, so nothing of it was applied. The record as it is now.
     Conflict(Box<RecordGroup>),
+    /// The write failed and the record read back is exactly as it was: nothing
+    /// of it was applied (a refusal such as AccessDenied).
+    Unchanged(Error),
     /// Any other failure (the outcome of a 5xx or timeout is for the caller's
     /// read-back to decide).
     Failed(Error),
@@ -64,7 +67,7 @@ impl WriteError {
                 live.name,
                 weights::describe(&live.weights())
             )),
-            WriteError::Failed(e) => e,
+            WriteError::Failed(e) | WriteError::Unchanged(e) => e,
         }
     }
 }
@@ -305,7 +308,7 @@ impl Route53 {
             return Ok(Written::AlreadyLive);
         }
         if live.same_sets(basis) {
-            return Err(WriteError::Failed(err.into()));
+            return Err(WriteError::Unchanged(err.into()));
         }
         Err(WriteError::Conflict(Box::new(live)))
     }

@@ -339,6 +339,7 @@ impl ShiftTarget for Route53Target<'_> {
             Ok(route53::Written::AlreadyLive) => Ok(Written::AlreadyLive),
             Err(route53::WriteError::Conflict(live)) => Err(WriteError::Conflict(live)),
             Err(route53::WriteError::Failed(e)) => Err(WriteError::Failed(e)),
+            Err(route53::WriteError::Unchanged(e)) => Err(WriteError::Unchanged(e)),
         }
     }
 

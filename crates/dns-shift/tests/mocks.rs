@@ -859,3 +859,84 @@ async fn a_shift_step_accepted_but_not_confirmed_insync_counts_as_applied_and_is
     assert_eq!(summary["result"], "reverted");
     assert_eq!(summary["steps_applied"], 1, "{summary}");
 }
+
+/// Route 53's answer to a caller whose policy lacks the action.
+fn access_denied() -> HttpResponse {
+    let body = r#"<?xml version="1.0"?>
+<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/u is not authorized to perform: route53:ChangeResourceRecordSets on resource: arn:aws:route53:::hostedzone/Z1</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"#;
+    HttpResponse::new(StatusCode::try_from(403).unwrap(), SdkBody::from(body))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_undo_is_journaled_unchanged_and_the_next_undo_still_finds_the_real_change() {
+    // A set to 90/10 goes through; the undo that follows is refused
+    // (AccessDenied) and the read-back shows 90/10 still. The refused undo is
+    // journaled failed with the weights it found as `after`, and the change the
+    // next undo picks is still the set, not the refusal (which would "restore"
+    // 90/10 and leave the set in place).
+    let dir = tempfile::tempdir().unwrap();
+    let change = mock!(Client::change_resource_record_sets)
+        .sequence()
+        .output(change_ok)
+        .http_response(access_denied)
+        .build();
+    let poll = mock!(Client::get_change).then_output(|| get_change(ChangeStatus::Insync));
+    let list = mock!(Client::list_resource_record_sets)
+        .then_output(|| listed(&[("blue", 90), ("green", 10), ("maintenance", 0)]));
+    let r53 = r53(RuleMode::MatchAny, &[&change, &poll, &list]);
+    let (out, _, _) = quiet();
+    let (journal, ctx) = context_in(&dir, out);
+    let start = group(START);
+    let set = set_step_1();
+    dns_shift::apply::apply_weights(
+        &ctx,
+        &r53,
+        &start,
+        &set,
+        "dns.set-weights",
+        "test",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let shifted = group(&[("blue", 90), ("green", 10), ("maintenance", 0)]);
+    let refused = dns_shift::apply::apply_weights(
+        &ctx,
+        &r53,
+        &shifted,
+        &start.weights(),
+        "dns.undo",
+        "test",
+        Duration::from_secs(60),
+    )
+    .await;
+    let err = match refused {
+        Err(dns_shift::route53::WriteError::Failed(e)) => e,
+        other => panic!("expected the refusal as a failure, got {other:?}"),
+    };
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string().contains("route53:ChangeResourceRecordSets"),
+        "{err}"
+    );
+    let undo = outcome_of(&journal, "dns.undo");
+    assert_eq!(undo["outcome"], "failed", "{undo}");
+    assert_eq!(
+        undo["after"]["weights"],
+        serde_json::json!({"blue": 90, "green": 10, "maintenance": 0}),
+        "{undo}"
+    );
+    let picked =
+        dns_shift::apply::last_record(&ctx, &shifted.target(), dns_shift::undo::is_top_level)
+            .await
+            .unwrap()
+            .expect("a change to undo");
+    assert_eq!(picked.intent.action, "dns.set-weights");
+    assert!(dns_shift::apply::failed_without_change(
+        &ctx.journal_reader()
+            .await
+            .unwrap()
+            .records(|e| e.action == "dns.undo")
+            .unwrap()[0]
+    ));
+}

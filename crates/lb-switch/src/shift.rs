@@ -518,7 +518,7 @@ impl ShiftTarget for ElbTarget<'_> {
             return Ok(Written::AlreadyLive);
         }
         if same(&live) {
-            return Err(WriteError::Failed(err));
+            return Err(WriteError::Unchanged(err));
         }
         Err(WriteError::Conflict(Box::new(live)))
     }
