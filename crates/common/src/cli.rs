@@ -201,6 +201,12 @@ impl Context {
         self.begin(&self.safety, action, ChangeKind::Change).await
     }
 
+    /// [`Context::begin_change`] in the environment `safety` names, which may
+    /// be another than `--env` (stack-deploy derives it from the stack names).
+    pub async fn begin_change_in(&self, safety: &Safety, action: &str) -> Result<()> {
+        self.begin(safety, action, ChangeKind::Change).await
+    }
+
     /// Like [`Context::begin_change`] for a deploy of new code: also refused
     /// while the environment is frozen. `safety` may name another environment
     /// than `--env` (stack-deploy derives it from the stack names).

@@ -99,13 +99,35 @@ pub fn parse_parameters(
 /// The environment name for the production guard: `--env`, else what the
 /// stack names end with (`...-prod` is production even without `--env`).
 pub fn effective_env(ctx_env: Option<&str>, stacks: &[&StackArtifact]) -> Option<String> {
+    env_of_stacks(ctx_env, stacks.iter().map(|s| s.stack_name.as_str()))
+}
+
+/// The environment a command on these stacks acts in: `--env` when given,
+/// else the production suffix of the first stack name that has one (`web-prod`
+/// is production). Every stack command takes this environment's confirmation
+/// and run lock, so a revert, cancel or rollback of `*-prod` stacks without
+/// `--env` waits on the same lock as the deploy it follows.
+pub fn env_of_stacks<'a>(
+    ctx_env: Option<&str>,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     if let Some(e) = ctx_env {
         return Some(e.to_owned());
     }
-    stacks.iter().find_map(|s| {
-        let suffix = s.stack_name.rsplit('-').next()?;
+    names.into_iter().find_map(|name| {
+        let suffix = name.rsplit('-').next()?;
         common::guard::is_production_name(suffix).then(|| suffix.to_owned())
     })
+}
+
+/// `ctx`'s safety settings in the environment of these stacks ([`env_of_stacks`]).
+pub fn stack_safety<'a>(
+    ctx: &Context,
+    names: impl IntoIterator<Item = &'a str>,
+) -> common::guard::Safety {
+    let mut safety = ctx.safety.clone();
+    safety.env = env_of_stacks(ctx.globals.env_name.as_deref(), names);
+    safety
 }
 
 /// The deploy's result document.

@@ -151,7 +151,8 @@ pub async fn cancel_or_rollback(
         Kind::Cancel => "stop (cancel or wait for) the operations on",
         Kind::Rollback => "roll back",
     };
-    ctx.begin_change(&format!("{verb} stack(s) {}", stacks.join(", ")))
+    let safety = crate::deploy::stack_safety(ctx, stacks.iter().map(String::as_str));
+    ctx.begin_change_in(&safety, &format!("{verb} stack(s) {}", stacks.join(", ")))
         .await?;
     let aws = ctx.aws().await?;
     let cfn = Client::new(&aws.config);

@@ -527,16 +527,10 @@ pub async fn revert(ctx: &Context, args: RevertArgs) -> Result<()> {
         records.len(),
         args.run
     );
-    if ctx.globals.env_name.is_none() {
-        // No --env: stack names ending in -prod count as production, as for deploy.
-        let mut safety = ctx.safety.clone();
-        safety.env = records.iter().find_map(|r| {
-            let suffix = r.stack.rsplit('-').next()?;
-            common::guard::is_production_name(suffix).then(|| suffix.to_owned())
-        });
-        safety.confirm(&action)?;
-    }
-    ctx.begin_change(&action).await?;
+    // No --env: stack names ending in -prod count as production, as for deploy
+    // (the confirmation and the run lock of that environment).
+    let safety = crate::deploy::stack_safety(ctx, records.iter().map(|r| r.stack.as_str()));
+    ctx.begin_change_in(&safety, &action).await?;
     let cancel = ctx.cancel();
     cancel.check()?;
 

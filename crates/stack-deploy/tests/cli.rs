@@ -1049,6 +1049,21 @@ fn bad_release(dir: &Path) {
     });
 }
 
+/// Puts a run lock held by another operator (lease an hour ahead) on `env`
+/// in the local state folder.
+fn hold_lock(state: &Path, env: &str) {
+    let dir = state.join(env);
+    std::fs::create_dir_all(&dir).unwrap();
+    let now = chrono::Utc::now();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339();
+    let lock = serde_json::json!({
+        "lock_id": "l-other", "holder": "ops@bastion", "user": "ops", "host": "bastion",
+        "pid": 1, "command": "runbooks/deploy.sh", "env": env,
+        "started": at(now), "lease_until": at(now + chrono::Duration::hours(1)), "lease_seconds": 3600,
+    });
+    std::fs::write(dir.join("lock.json"), lock.to_string()).unwrap();
+}
+
 /// `stack-deploy` with this test's own shared state folder and run id.
 fn with_state(emu: &EmulatorGuard, state: &Path, run: Option<&str>) -> Command {
     let mut c = cmd(emu);
@@ -1132,6 +1147,30 @@ fn a_clean_but_bad_release_is_reverted_to_the_templates_before_it() {
         ]
     );
     assert_eq!(ssm_value(&emu, "/ltc/prod/db/endpoint"), "bad-release");
+
+    // Someone holds production's run lock: a revert of the -prod stacks without
+    // --env, a cancel and a rollback wait on that same lock (exit 8, no change),
+    // as the deploy would.
+    hold_lock(state.path(), "prod");
+    let refused = [
+        vec!["revert", "--run", run, "--yes", "--method", "direct"],
+        vec!["cancel", "LightningTalk-Api-prod", "--yes"],
+        vec!["rollback", "LightningTalk-Api-prod", "--yes"],
+    ];
+    for args in refused {
+        let o = with_state(&emu, state.path(), None)
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(8), "{args:?}: {err}");
+        assert!(
+            err.contains("is locked: ") && err.contains("ops@bastion"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(ssm_value(&emu, "/ltc/prod/db/endpoint"), "bad-release");
+    std::fs::remove_file(state.path().join("prod/lock.json")).unwrap();
 
     let revert = run_ok(
         with_state(&emu, state.path(), None)
