@@ -13,13 +13,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
-use super::{Emulator, workspace_root};
+use super::{Emulator, Pool, workspace_root};
 
-static ENFORCING: OnceLock<Emulator> = OnceLock::new();
-static ENFORCING_SERIAL: Mutex<()> = Mutex::new(());
+static ENFORCING: Pool = Pool::new();
 
 /// Unauthenticated calls allowed while "open": more than any test makes.
 const OPEN: &str = "1000000000";
@@ -46,14 +45,10 @@ impl Emulator {
     /// services report one running task (`MOTO_ECS_SERVICE_RUNNING=1`), so a
     /// service of desired count 1 reaches steady state.
     pub fn enforcing() -> EnforcingGuard {
-        let lock = ENFORCING_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let emu = ENFORCING.get_or_init(|| {
-            Emulator::start(&[
-                ("INITIAL_NO_AUTH_ACTION_COUNT", OPEN),
-                ("MOTO_ECS_SERVICE_RUNNING", "1"),
-            ])
-        });
-        emu.reset();
+        let (emu, lock) = ENFORCING.lend(&[
+            ("INITIAL_NO_AUTH_ACTION_COUNT", OPEN),
+            ("MOTO_ECS_SERVICE_RUNNING", "1"),
+        ]);
         let g = EnforcingGuard {
             emu,
             journal_dir: tempfile::tempdir().expect("temp dir for the journal"),

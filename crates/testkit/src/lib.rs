@@ -1,5 +1,6 @@
-//! Test-only support: one moto emulator (a real AWS API server) per test
-//! process, reset between tests, and the environment that points a binary at it.
+//! Test-only support: moto emulators (real AWS API servers) per test process,
+//! each lent to one test at a time and reset between tests, and the
+//! environment that points a binary at one.
 //!
 //! If moto is not installed the tests fail with a message saying how to install
 //! it; they never skip silently.
@@ -34,8 +35,52 @@ pub struct Emulator {
     _child: Mutex<Child>,
 }
 
-static EMULATOR: OnceLock<Emulator> = OnceLock::new();
-static SERIAL: Mutex<()> = Mutex::new(());
+static SHARED: Pool = Pool::new();
+
+/// Emulators of one kind in a test process, each lent to one test at a time.
+/// One emulator serialized every emulator test of a binary on one Python
+/// process, which uses one core; with two, two tests run at once (cargo runs
+/// two test threads on two cores). More start only while all are lent out;
+/// `LTC_TEST_EMULATORS` sets the most (default 2).
+pub(crate) struct Pool {
+    slots: [(OnceLock<Emulator>, Mutex<()>); POOL_MAX],
+}
+
+const POOL_MAX: usize = 8;
+
+impl Pool {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [const { (OnceLock::new(), Mutex::new(())) }; POOL_MAX],
+        }
+    }
+
+    /// A free emulator (started on first use with `env`), reset, and the lock
+    /// that keeps it this caller's until dropped. Waits while all are lent.
+    pub(crate) fn lend(
+        &'static self,
+        env: &[(&str, &str)],
+    ) -> (&'static Emulator, MutexGuard<'static, ()>) {
+        let size = std::env::var("LTC_TEST_EMULATORS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(2)
+            .clamp(1, POOL_MAX);
+        loop {
+            for (emu, lock) in &self.slots[..size] {
+                let guard = match lock.try_lock() {
+                    Ok(g) => g,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => continue,
+                };
+                let emu = emu.get_or_init(|| Emulator::start(env));
+                emu.reset();
+                return (emu, guard);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
 
 /// Exclusive use of the emulator for one test; the state was reset when it
 /// was handed out.
@@ -64,12 +109,11 @@ impl Emulator {
         Self::shared_with_env(&[])
     }
 
-    /// The shared emulator, started on first use with extra server environment
-    /// (e.g. `MOTO_ECS_SERVICE_RUNNING`). The first call in a process decides.
+    /// A shared emulator, started on first use with extra server environment
+    /// (e.g. `MOTO_ECS_SERVICE_RUNNING`). The first call per emulator decides,
+    /// so every test of a binary passes the same.
     pub fn shared_with_env(env: &[(&str, &str)]) -> EmulatorGuard {
-        let lock = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let emu = EMULATOR.get_or_init(|| Emulator::start(env));
-        emu.reset();
+        let (emu, lock) = SHARED.lend(env);
         EmulatorGuard {
             emu,
             journal_dir: tempfile::tempdir().expect("temp dir for the journal"),
