@@ -94,7 +94,8 @@ pub async fn apply_weights(
 }
 
 /// The result of `set`, `maintenance` and `undo`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct WeightsResult {
     pub action: String,
     pub zone_id: String,

@@ -18,7 +18,8 @@ pub struct ShowArgs {
     pub record: RecordArgs,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ShowResult {
     pub zone_id: String,
     pub record: String,
@@ -28,7 +29,8 @@ pub struct ShowResult {
     pub sets: Vec<SetView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct SetView {
     pub set_id: String,
     pub weight: u32,
