@@ -451,7 +451,8 @@ pub fn condition_from_json(v: &Value) -> Option<RuleCondition> {
 // A listener's rules
 
 /// One non-default rule as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RuleSnap {
     pub arn: String,
     pub priority: u32,
@@ -461,7 +462,8 @@ pub struct RuleSnap {
 
 /// Every rule of a listener: its default actions and its other rules by
 /// priority. What the journal records before and after each change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Snapshot {
     pub listener_arn: String,
     pub default_rule_arn: Option<String>,
@@ -952,7 +954,8 @@ impl Elb {
 }
 
 /// One target's health, as DescribeTargetHealth gives it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct TargetState {
     pub id: String,
     pub port: Option<i32>,

@@ -30,7 +30,8 @@ pub struct HealthArgs {
     pub min_healthy: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct GroupHealth {
     pub name: String,
     pub arn: String,
@@ -41,7 +42,8 @@ pub struct GroupHealth {
     pub targets: Vec<TargetState>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct HealthResult {
     pub passed: bool,
     pub min_healthy_percent: f64,

@@ -29,14 +29,16 @@ pub struct ShowArgs {
 }
 
 /// A load balancer as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct LoadBalancer {
     pub name: String,
     pub arn: String,
     pub vpc_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ListenerView {
     pub arn: String,
     pub port: Option<i32>,
@@ -45,7 +47,8 @@ pub struct ListenerView {
     pub rules: Snapshot,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct TargetGroupView {
     pub name: String,
     pub arn: String,
@@ -54,7 +57,8 @@ pub struct TargetGroupView {
     pub targets: Vec<TargetState>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ShowResult {
     pub load_balancer: Option<LoadBalancer>,
     pub listeners: Vec<ListenerView>,

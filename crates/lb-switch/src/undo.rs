@@ -38,7 +38,8 @@ pub fn is_top_level(action: &str) -> bool {
 }
 
 /// The result of `maintenance` and `undo`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ChangeResult {
     pub action: String,
     pub listener: String,

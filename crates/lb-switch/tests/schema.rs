@@ -1,0 +1,40 @@
+//! lb-switch's published JSON Schemas (docs/schema/lb-switch/, see
+//! docs/notes/output.md): each is generated from the command's output type
+//! plus the envelope, and the committed files are the generated ones.
+//! The real output is validated where the CLI tests read it:
+//! `testkit::json_stdout` checks every result against the schema its envelope
+//! names (tests/cli.rs runs every command on moto).
+//! Regenerate: `LTC_UPDATE_SCHEMAS=1 cargo test -p lb-switch --test schema`.
+
+use common::schemars::JsonSchema;
+use lb_switch::{health, show, undo};
+use serde_json::Value;
+
+const BINARY: &str = "lb-switch";
+
+fn result<T: JsonSchema>(command: &str) -> (String, Value) {
+    (
+        common::schema::file_name(command),
+        common::schema::result_schema::<T>(BINARY, command),
+    )
+}
+
+/// Every command with a JSON result and the type it prints (`maintenance on`
+/// and `off` are one command, `on`/`off` an argument). Not here: `shift`
+/// prints event lines (start, step, summary) built as untyped JSON by
+/// `common::shift`, no result document; `policy` prints a bare IAM document.
+fn schemas() -> Vec<(String, Value)> {
+    vec![
+        result::<show::ShowResult>("show"),
+        result::<undo::ChangeResult>("maintenance"),
+        result::<undo::ChangeResult>("undo"),
+        result::<health::HealthResult>("health"),
+    ]
+}
+
+#[test]
+fn committed_schemas_are_the_generated_ones() {
+    if let Err(e) = common::schema::check_binary(&testkit::workspace_root(), BINARY, &schemas()) {
+        panic!("{e}");
+    }
+}
