@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// What happened at one destination.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Delivery {
     /// `sns` or `webhook`.
     pub kind: &'static str,

@@ -368,7 +368,8 @@ fn dedup_id(sum: &Summary) -> String {
 }
 
 /// The result printed on stdout.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct SendResult {
     pub event: Event,
     pub env: String,

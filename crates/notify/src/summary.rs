@@ -12,7 +12,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The events the runbooks send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, common::schemars::JsonSchema,
+)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "kebab-case")]
 pub enum Event {
     DeployStart,
@@ -61,7 +64,8 @@ impl Event {
 }
 
 /// Everything a notification says. Serialized as the SNS message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Summary {
     pub event: Event,
     pub kind: &'static str,
@@ -70,6 +74,8 @@ pub struct Summary {
     pub run_id: String,
     pub operator: String,
     pub host: String,
+    /// RFC 3339, UTC.
+    #[schemars(with = "String")]
     pub time: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -92,7 +98,8 @@ pub struct Summary {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct StepRun {
     pub name: String,
     pub duration_ms: u64,
@@ -102,7 +109,8 @@ pub struct StepRun {
     pub exit_code: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct FailedStep {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,7 +120,8 @@ pub struct FailedStep {
 }
 
 /// Key figures found in the run folder.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Figures {
     /// smoke-test run / load / get results.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -137,7 +146,8 @@ impl Figures {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct SmokeFigure {
     pub step: String,
     /// `run`, `load` or `get`.
@@ -157,7 +167,8 @@ pub struct SmokeFigure {
     pub thresholds: Vec<ThresholdFigure>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ThresholdFigure {
     pub threshold: String,
     pub severity: String,
@@ -165,7 +176,8 @@ pub struct ThresholdFigure {
     pub passed: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct GateFigure {
     pub step: String,
     pub passed: bool,
@@ -178,7 +190,8 @@ pub struct GateFigure {
     pub failed: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct TrafficFigure {
     pub step: String,
     pub record: String,
@@ -189,7 +202,8 @@ pub struct TrafficFigure {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ProbeFigure {
     pub step: String,
     pub requests: u64,
@@ -197,8 +211,11 @@ pub struct ProbeFigure {
     pub longest_gap_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ChangeLine {
+    /// RFC 3339, UTC.
+    #[schemars(with = "String")]
     pub time: DateTime<Utc>,
     pub binary: String,
     pub action: String,
