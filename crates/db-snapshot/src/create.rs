@@ -38,13 +38,16 @@ pub struct CreateArgs {
     pub timeout: HumanDuration,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct CreateResult {
     pub snapshot_id: String,
     pub source: Source,
     /// False when the snapshot already existed (idempotent re-run) or in a dry run.
     pub created: bool,
     pub status: String,
+    /// RFC 3339, UTC.
+    #[schemars(with = "Option<String>")]
     pub snapshot_create_time: Option<DateTime<Utc>>,
     pub allocated_storage_gib: Option<i32>,
     pub engine: Option<String>,

@@ -45,7 +45,8 @@ pub struct LatestArgs {
 }
 
 /// A snapshot with its age at the time of the command.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Aged {
     #[serde(flatten)]
     pub snap: Snap,
@@ -64,7 +65,8 @@ impl Aged {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ListResult {
     pub source: Source,
     pub filter: TypeFilter,
@@ -97,7 +99,8 @@ impl Render for ListResult {
 }
 
 /// `latest`: the snapshot and its age, shaped so `restore --snapshot -` can read it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct LatestResult {
     /// `snapshot_id`, `source` (the instance or cluster id), status, age...
     #[serde(flatten)]

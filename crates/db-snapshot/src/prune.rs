@@ -32,7 +32,8 @@ pub struct PruneArgs {
     pub prefix: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Deleted {
     #[serde(flatten)]
     pub snapshot: Aged,
@@ -40,7 +41,8 @@ pub struct Deleted {
     pub result: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct PruneResult {
     pub source: Source,
     pub keep: usize,

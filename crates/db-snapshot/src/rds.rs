@@ -48,7 +48,8 @@ impl Rds {
 }
 
 /// What is being snapshotted or restored: an RDS DB instance or an Aurora cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(tag = "type", content = "id", rename_all = "lowercase")]
 pub enum Source {
     Instance(String),
@@ -122,7 +123,8 @@ impl SourceArgs {
 }
 
 /// A DB snapshot or DB cluster snapshot, as the commands show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Snap {
     pub snapshot_id: String,
     /// The instance or cluster it was taken from.
@@ -130,6 +132,8 @@ pub struct Snap {
     /// manual, automated, ...
     pub snapshot_type: String,
     pub status: String,
+    /// RFC 3339, UTC.
+    #[schemars(with = "Option<String>")]
     pub created: Option<DateTime<Utc>>,
     pub engine: Option<String>,
     pub engine_version: Option<String>,
@@ -210,7 +214,8 @@ impl From<&DbClusterSnapshot> for Snap {
 }
 
 /// Settings of a DB instance that a restore copies and `verify` compares.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct InstanceInfo {
     pub instance_id: String,
     pub status: String,
@@ -241,7 +246,8 @@ pub struct InstanceInfo {
     pub resource_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Endpoint {
     pub address: String,
     pub port: Option<i32>,
@@ -307,7 +313,8 @@ impl From<&aws_sdk_rds::types::DbInstance> for InstanceInfo {
 }
 
 /// Settings of an Aurora cluster, for restore and verify.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ClusterInfo {
     pub cluster_id: String,
     pub status: String,
@@ -480,7 +487,8 @@ pub async fn list_snapshots(rds: &Rds, source: &Source) -> Result<Vec<Snap>> {
 }
 
 /// A call a dry run would have made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct PlannedCall {
     pub operation: String,
     pub params: serde_json::Value,

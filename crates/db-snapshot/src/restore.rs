@@ -249,9 +249,12 @@ fn check_engine(snap: &Snap, source_engine: Option<&str>, source: &Source) -> Re
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RestoreResult {
     pub snapshot_id: String,
+    /// RFC 3339, UTC.
+    #[schemars(with = "Option<String>")]
     pub snapshot_created: Option<DateTime<Utc>>,
     /// How old the data is: everything written after this is not in the restore.
     pub snapshot_age: Option<String>,

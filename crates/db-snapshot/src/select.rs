@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::rds::Snap;
 
 /// Which snapshot types `list` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "lowercase")]
 pub enum TypeFilter {
     Manual,
@@ -74,7 +75,8 @@ pub struct PrunePlan {
     pub keep: Vec<Kept>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Kept {
     pub snapshot_id: String,
     pub reason: String,

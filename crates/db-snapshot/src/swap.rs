@@ -70,7 +70,8 @@ pub struct SwapArgs {
 }
 
 /// The names before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct SwapPlan {
     /// The instance applications use (named `source` before the swap).
     pub source: String,
@@ -277,7 +278,8 @@ pub fn decide(seen: &Seen, goal: Goal, cancelled: bool) -> Next {
 }
 
 /// What the swap did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct SwapResult {
     /// The original instance's name now.
     pub original_now_named: String,
@@ -287,7 +289,8 @@ pub struct SwapResult {
 }
 
 /// One name and what holds it, for the inventory printed when a person is needed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct NameHolder {
     pub name: String,
     /// `original`, `replacement`, `an instance` (cannot tell) or null (free).
@@ -296,7 +299,8 @@ pub struct NameHolder {
 }
 
 /// Which instance holds which name, and how to go on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Inventory {
     pub names: Vec<NameHolder>,
     /// Completes the swap, or puts the original back if the replacement cannot serve.
@@ -319,7 +323,8 @@ impl Inventory {
 }
 
 /// The JSON printed on stdout when a swap stops short (exit 7 or 130).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct SwapStopped {
     pub outcome: &'static str,
     pub plan: SwapPlan,
@@ -335,7 +340,8 @@ impl Render for SwapStopped {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct SwapCommandResult {
     #[serde(flatten)]
     pub swap: Option<SwapResult>,

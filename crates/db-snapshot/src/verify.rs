@@ -34,7 +34,8 @@ pub struct VerifyArgs {
     pub timeout: HumanDuration,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Check {
     pub name: String,
     pub ok: bool,
@@ -51,7 +52,8 @@ impl Check {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct VerifyResult {
     pub source: Source,
     pub ok: bool,

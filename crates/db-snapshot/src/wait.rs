@@ -210,7 +210,8 @@ pub struct WaitArgs {
     pub timeout: HumanDuration,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct WaitResult {
     pub source: Source,
     #[serde(skip_serializing_if = "Option::is_none")]
