@@ -20,7 +20,8 @@ pub struct DiffArgs {
 }
 
 /// The difference between the current content and the target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct DiffReport {
     pub bucket: String,
     pub prefix: String,

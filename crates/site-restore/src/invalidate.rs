@@ -71,7 +71,8 @@ pub fn invalidation_paths(keys: &[&str], prefix: &str, origin_path: &str) -> Vec
 }
 
 /// What happened with CloudFront.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct InvalidationReport {
     pub distribution: String,
     pub id: String,

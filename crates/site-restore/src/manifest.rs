@@ -14,23 +14,31 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "site-restore/manifest-v1";
 
 /// One key's recorded version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(deny_unknown_fields)]
 pub struct ObjectRecord {
     pub version_id: String,
     pub etag: String,
     pub size: i64,
+    #[schemars(with = "String")]
     pub last_modified: DateTime<Utc>,
 }
 
 /// The content of a bucket prefix at `taken_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(deny_unknown_fields)]
+// As `record` prints it, the manifest also carries the result envelope's
+// fields (docs/notes/output.md; `restore --manifest` strips them before
+// parsing), so its published schema admits fields besides its own.
+#[schemars(extend("additionalProperties" = true))]
 pub struct Manifest {
     pub format: String,
     pub bucket: String,
     /// Empty for the whole bucket.
     pub prefix: String,
+    #[schemars(with = "String")]
     pub taken_at: DateTime<Utc>,
     pub object_count: usize,
     pub total_bytes: i64,

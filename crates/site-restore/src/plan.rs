@@ -141,7 +141,8 @@ pub fn versions_index(entries: &[VersionEntry]) -> HashMap<(String, String), Obj
 }
 
 /// A key to copy an older version onto.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Copy {
     pub key: String,
     /// The version current now (`None`: the key is deleted now).
@@ -155,21 +156,24 @@ pub struct Copy {
 }
 
 /// A key that did not exist in the target state: gets a delete marker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Removal {
     pub key: String,
     pub current_version: String,
 }
 
 /// A recorded version that the bucket no longer has (deleted permanently).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Missing {
     pub key: String,
     pub version_id: String,
 }
 
 /// What must change to return to the target state.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Plan {
     /// Keys that exist now with other content: copy the target version back.
     pub restore: Vec<Copy>,

@@ -112,7 +112,8 @@ fn sh_quote(s: &str) -> String {
 }
 
 /// One change that did not go through.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Failure {
     pub key: String,
     pub action: &'static str,
@@ -124,14 +125,16 @@ pub struct Failure {
 
 /// A change this run made: the key and the version it created (a copy's new
 /// version or a delete marker); `None` when only a read-back confirmed it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Made {
     pub key: String,
     pub version_id: Option<String>,
 }
 
 /// The undoing of a restore refused part-way.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RolledBack {
     /// Versions this run created and deleted again.
     pub undone: Vec<Made>,
@@ -181,7 +184,8 @@ impl RolledBack {
 }
 
 /// What was done.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Applied {
     /// Versions copied back onto their keys.
     pub copied: usize,
@@ -218,7 +222,8 @@ impl Applied {
 }
 
 /// The result of `restore` (with `--dry-run`: the diff, plus what CloudFront would get).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RestoreReport {
     pub dry_run: bool,
     #[serde(flatten)]
@@ -242,12 +247,16 @@ pub struct RestoreReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<NextSteps>,
     /// HTTP requests per AWS operation, retries included.
+    /// `calls_by_operation`, not `calls`: that is the envelope's request count
+    /// (docs/notes/output.md).
+    #[serde(rename = "calls_by_operation")]
     pub calls: BTreeMap<String, u64>,
     pub elapsed_ms: u64,
 }
 
 /// After an interrupted or partly failed restore: the commands to go on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct NextSteps {
     /// `interrupted` or `partial`.
     pub state: &'static str,

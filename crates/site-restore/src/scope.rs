@@ -185,13 +185,15 @@ pub fn resolve(
 }
 
 /// How the target was named, for output and the journal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct TargetDesc {
     /// `manifest` or `time`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
     /// The manifest's `taken_at`, or `--at`.
+    #[schemars(with = "String")]
     pub at: DateTime<Utc>,
 }
 

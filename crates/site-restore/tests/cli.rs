@@ -283,8 +283,8 @@ fn restore_to_a_manifest_brings_back_the_recorded_content_and_a_second_run_chang
     assert_eq!(out["applied"]["copied"], 5);
     assert_eq!(out["applied"]["delete_markers"], 1);
     assert_eq!(out["verified"], true);
-    assert_eq!(out["calls"]["CopyObject"], 5);
-    assert_eq!(out["calls"]["DeleteObject"], 1);
+    assert_eq!(out["calls_by_operation"]["CopyObject"], 5);
+    assert_eq!(out["calls_by_operation"]["DeleteObject"], 1);
     // Independent read: the live content is deploy 1's again, metadata included.
     assert_eq!(f.live(), deploy1());
     // Nothing destroyed: 5 new versions (copies), 1 new delete marker.
@@ -298,7 +298,8 @@ fn restore_to_a_manifest_brings_back_the_recorded_content_and_a_second_run_chang
     assert_eq!(again["changes"], 0);
     assert_eq!(again["unchanged"], 6);
     assert_eq!(again["applied"]["copied"], 0);
-    assert!(again["calls"].get("CopyObject").is_none());
+    assert!(again["calls_by_operation"].is_object());
+    assert!(again["calls_by_operation"].get("CopyObject").is_none());
     assert_eq!(
         f.version_counts(),
         (versions_before + 5, markers_before + 1)
