@@ -110,16 +110,22 @@ pub async fn clients(ctx: &Context, set: &GateSet, calls: &CallCounter) -> Resul
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct CheckResult {
     pub env: Option<String>,
     pub gates_file: String,
+    /// RFC 3339, UTC.
+    #[schemars(with = "String")]
     pub at: DateTime<Utc>,
     pub strict: bool,
     #[serde(flatten)]
     pub decision: Decision,
     pub gates: Vec<GateOutcome>,
     /// AWS requests sent, per operation (retries included).
+    /// `calls_by_operation`, not `calls`: that is the envelope's request count
+    /// (docs/notes/output.md).
+    #[serde(rename = "calls_by_operation")]
     pub calls: Calls,
     pub elapsed_ms: u64,
 }

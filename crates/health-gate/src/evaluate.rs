@@ -32,7 +32,8 @@ pub enum Observation {
     NoData(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -51,7 +52,8 @@ impl Verdict {
 }
 
 /// One gate's line of the result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct GateOutcome {
     pub name: String,
     pub severity: Severity,
@@ -325,7 +327,8 @@ pub async fn evaluate(set: &GateSet, clients: &Clients, now: DateTime<Utc>) -> V
 }
 
 /// Counts and the decision of one evaluation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Decision {
     pub passed: bool,
     pub pass: usize,

@@ -15,7 +15,8 @@ use toml::Spanned;
 pub const MAX_METRIC_QUERIES: usize = 500;
 
 /// How bad a failing gate is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Fails the check (exit 4).

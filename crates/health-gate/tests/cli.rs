@@ -220,10 +220,10 @@ fn the_rehearsal_gates_pass_on_healthy_metrics_with_one_get_metric_data_call() {
         "{v}"
     );
     // Six metric gates, nine series: one call.
-    assert_eq!(v["calls"]["GetMetricData"], 1, "{v}");
-    assert_eq!(v["calls"]["DescribeServices"], 1, "{v}");
+    assert_eq!(v["calls_by_operation"]["GetMetricData"], 1, "{v}");
+    assert_eq!(v["calls_by_operation"]["DescribeServices"], 1, "{v}");
     // Task health: one ListTasks for the cluster, not one per service.
-    assert_eq!(v["calls"]["ListTasks"], 1, "{v}");
+    assert_eq!(v["calls_by_operation"]["ListTasks"], 1, "{v}");
     // The table for people is on stderr.
     let err = stderr(&out);
     assert!(
@@ -418,7 +418,7 @@ fn tcp_gate_passes_on_a_listener_and_fails_on_a_closed_port_without_aws() {
     assert_eq!(g["unit"], "ms");
     assert!(g["value"].as_f64().unwrap() >= 0.0);
     assert_eq!(
-        v["calls"],
+        v["calls_by_operation"],
         serde_json::json!({}),
         "no AWS call for TCP gates"
     );
@@ -596,7 +596,11 @@ fn source_selects_the_connectivity_gates_and_an_empty_selection_is_refused() {
         .map(|g| g["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["db-reachable", "cache-reachable"]);
-    assert_eq!(v["calls"], serde_json::json!({}), "no AWS call: {v}");
+    assert_eq!(
+        v["calls_by_operation"],
+        serde_json::json!({}),
+        "no AWS call: {v}"
+    );
 
     for (source, want) in [
         ("guardduty", "no gate of source guardduty"),
@@ -684,8 +688,8 @@ fn target_health_of_named_groups_and_a_group_that_does_not_exist() {
     assert_eq!(g["value"], 100.0, "{g}");
     assert_eq!(g["detail"], "ltc-api: 2/2 healthy", "{g}");
     assert_eq!(g["threshold"], "< 50%");
-    assert_eq!(v["calls"]["DescribeTargetGroups"], 1, "{v}");
-    assert_eq!(v["calls"]["DescribeTargetHealth"], 1, "{v}");
+    assert_eq!(v["calls_by_operation"]["DescribeTargetGroups"], 1, "{v}");
+    assert_eq!(v["calls_by_operation"]["DescribeTargetHealth"], 1, "{v}");
 
     let out = cmd(&emu)
         .args(["check", "--gates"])
@@ -738,5 +742,5 @@ fn cache_cluster_without_endpoint_or_missing_fails_closed() {
         "no ElastiCache cluster ltc-cahce"
     );
     assert_eq!(gate(&v, "typo")["verdict"], "fail");
-    assert_eq!(v["calls"]["DescribeCacheClusters"], 2, "{v}");
+    assert_eq!(v["calls_by_operation"]["DescribeCacheClusters"], 2, "{v}");
 }
