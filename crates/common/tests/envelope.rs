@@ -36,12 +36,18 @@ fn committed_schema_is_the_generated_one() {
     );
 }
 
-/// Builds the binaries this test runs (they are other crates of the workspace)
-/// and returns the folder they are in.
+/// The folder of the binaries this test runs (they are other crates of the
+/// workspace). `scripts/test` names it in `LTC_TEST_BIN_DIR`: its `cargo test
+/// --workspace` has just built every binary there. Otherwise (`cargo test -p
+/// common`) they are built first; that build unifies the SDK's features for
+/// two crates only and so recompiles the SDK, minutes a clean CI run need not spend.
 fn binaries() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
+            if let Some(dir) = std::env::var_os("LTC_TEST_BIN_DIR") {
+                return PathBuf::from(dir);
+            }
             let status = Command::new(env!("CARGO"))
                 .args(["build", "--locked", "-p", "run-state", "-p", "dns-shift"])
                 .current_dir(root())
