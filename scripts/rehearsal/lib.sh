@@ -134,7 +134,7 @@ rh::batch_add() {
 # Runs the queued commands with the AWS CLI's own driver in one process.
 rh::batch_run() {
   local code=0
-  "${LTC_ROOT}/.venv/bin/python" "${LTC_ROOT}/scripts/rehearsal/aws-batch" <"${RH_BATCH}" || code=$?
+  "${LTC_ROOT}/.venv/bin/python" "${LTC_ROOT}/scripts/rehearsal/aws-batch.py" <"${RH_BATCH}" || code=$?
   : >"${RH_BATCH}"
   return "${code}"
 }
