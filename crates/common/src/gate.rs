@@ -211,9 +211,10 @@ async fn forward_masked<R: tokio::io::AsyncRead + Unpin>(from: R) {
 }
 
 /// One alarm and its state, as CloudWatch names it (OK, ALARM, INSUFFICIENT_DATA).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AlarmState {
     pub name: String,
+    /// OK, ALARM or INSUFFICIENT_DATA.
     pub state: String,
 }
 

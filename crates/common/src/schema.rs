@@ -74,6 +74,12 @@ pub fn event_schema<T: JsonSchema + ?Sized>(binary: &str, command: &str) -> Valu
     first_keys(value)
 }
 
+/// A command's schema file name and its [`result_schema`], as each crate's
+/// `tests/schema.rs` lists them for [`check_binary`].
+pub fn entry<T: JsonSchema + ?Sized>(binary: &str, command: &str) -> (String, Value) {
+    (file_name(command), result_schema::<T>(binary, command))
+}
+
 /// The file name of a command's schema: `lock status` -> `lock-status.schema.json`.
 pub fn file_name(command: &str) -> String {
     format!("{}.schema.json", command.replace(' ', "-"))

@@ -13,10 +13,7 @@ use serde_json::Value;
 const BINARY: &str = "db-snapshot";
 
 fn result<T: JsonSchema>(command: &str) -> (String, Value) {
-    (
-        common::schema::file_name(command),
-        common::schema::result_schema::<T>(BINARY, command),
-    )
+    common::schema::entry::<T>(BINARY, command)
 }
 
 /// What `swap` prints: the swap done (or, with --dry-run, planned), or where

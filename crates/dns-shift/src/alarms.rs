@@ -32,19 +32,7 @@ pub struct AlarmCheck {
     pub passed: bool,
     pub detail: String,
     /// Every alarm it matched, with its state (OK, ALARM, INSUFFICIENT_DATA).
-    #[schemars(with = "Vec<AlarmStateSchema>")]
     pub matched: Vec<AlarmState>,
-}
-
-/// The schema of `common::gate::AlarmState` (which has no `JsonSchema`): the
-/// same fields, so the published schema describes what it serializes.
-#[derive(common::schemars::JsonSchema)]
-#[schemars(crate = "common::schemars", rename = "AlarmState")]
-#[allow(dead_code)]
-struct AlarmStateSchema {
-    name: String,
-    /// OK, ALARM or INSUFFICIENT_DATA.
-    state: String,
 }
 
 impl Render for AlarmsResult {

@@ -13,10 +13,7 @@ use serde_json::Value;
 const BINARY: &str = "health-gate";
 
 fn result<T: JsonSchema>(command: &str) -> (String, Value) {
-    (
-        common::schema::file_name(command),
-        common::schema::result_schema::<T>(BINARY, command),
-    )
+    common::schema::entry::<T>(BINARY, command)
 }
 
 /// Every command with a JSON result and the type it prints. Not here:

@@ -16,10 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_run-state");
 const BINARY: &str = "run-state";
 
 fn result<T: JsonSchema>(command: &str) -> (String, Value) {
-    (
-        common::schema::file_name(command),
-        common::schema::result_schema::<T>(BINARY, command),
-    )
+    common::schema::entry::<T>(BINARY, command)
 }
 
 /// Every command with a JSON result and the type it prints. Not here: `lock
