@@ -18,7 +18,8 @@ use crate::tls::CertTracker;
 use crate::vars::{Masker, Vars};
 
 /// The outcome of one check execution (after its retries).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct CheckResult {
     pub name: String,
     /// 1-based round of `--repeat`.
@@ -148,18 +149,53 @@ pub fn load_checks(
     Ok((checks, masker))
 }
 
-/// The checks about to be sent, for `--dry-run`.
-#[derive(Debug, Serialize)]
-pub struct Plan {
+/// The checks about to be sent, for `--dry-run`, and the command's own
+/// settings (`S`, at the same level).
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Plan<S> {
+    /// The command: `get`, `run` or `load`.
     pub command: &'static str,
     pub dry_run: bool,
     pub target: String,
     pub checks: Vec<PlannedCheck>,
     #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub settings: S,
 }
 
-#[derive(Debug, Serialize)]
+/// `get`'s plan has no settings of its own.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct GetSettings {}
+
+/// `run`'s settings in its plan.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct RunSettings {
+    /// `--repeat`.
+    pub repeat: u32,
+    /// `--concurrency`.
+    pub concurrency: u32,
+}
+
+/// `load`'s settings in its plan.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct LoadSettings {
+    /// Requests in flight at once (`--concurrency`, at most `--requests`).
+    pub concurrency: usize,
+    /// `--rate`, requests per second.
+    pub rate: Option<f64>,
+    /// `--duration`.
+    pub duration_limit_ms: Option<u64>,
+    /// `--requests`.
+    pub requests_limit: Option<u64>,
+    /// Requests the run will send at most, when known in advance.
+    pub max_requests: Option<u64>,
+}
+
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct PlannedCheck {
     pub name: String,
     pub method: String,
@@ -169,7 +205,11 @@ pub struct PlannedCheck {
 }
 
 /// Prints the plan of a dry run (masked) and sends nothing.
-pub fn print_plan(ctx: &common::Context, plan: &Plan, masker: &Masker) -> common::Result<()> {
+pub fn print_plan<S: Serialize>(
+    ctx: &common::Context,
+    plan: &Plan<S>,
+    masker: &Masker,
+) -> common::Result<()> {
     let mut v = serde_json::to_value(plan)
         .map_err(|e| common::Error::Internal(format!("cannot serialize the plan: {e}")))?;
     masker.mask_json(&mut v);

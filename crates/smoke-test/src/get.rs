@@ -133,7 +133,7 @@ pub async fn execute(ctx: &common::Context, args: GetArgs) -> common::Result<()>
                 dry_run: true,
                 target,
                 checks: check_run::planned(&checks),
-                extra: serde_json::Map::new(),
+                settings: check_run::GetSettings {},
             },
             &masker,
         );

@@ -341,15 +341,6 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
     let target = args.target.clone();
 
     if ctx.dry_run() {
-        let mut extra = serde_json::Map::new();
-        extra.insert("concurrency".into(), workers.into());
-        extra.insert("rate".into(), args.rate.into());
-        extra.insert(
-            "duration_limit_ms".into(),
-            schedule.duration.map(|d| d.as_millis() as u64).into(),
-        );
-        extra.insert("requests_limit".into(), schedule.requests.into());
-        extra.insert("max_requests".into(), schedule.max_requests().into());
         return check_run::print_plan(
             ctx,
             &Plan {
@@ -357,7 +348,13 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
                 dry_run: true,
                 target,
                 checks: check_run::planned(&checks),
-                extra,
+                settings: check_run::LoadSettings {
+                    concurrency: workers,
+                    rate: args.rate,
+                    duration_limit_ms: schedule.duration.map(|d| d.as_millis() as u64),
+                    requests_limit: schedule.requests,
+                    max_requests: schedule.max_requests(),
+                },
             },
             &masker,
         );

@@ -10,7 +10,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Why a request or check did not pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// Nothing listens on the port (TCP RST).
@@ -51,7 +52,8 @@ impl ErrorKind {
 }
 
 /// Errors by kind; every kind is always present so scripts can read any of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ErrorsByKind {
     pub connect_refused: u64,
     pub dns: u64,
@@ -95,7 +97,8 @@ impl ErrorsByKind {
 }
 
 /// One line of "failures by check": how often a check failed for one reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct FailureCount {
     pub check: String,
     pub kind: ErrorKind,
@@ -104,7 +107,8 @@ pub struct FailureCount {
 }
 
 /// Latency figures in milliseconds (three decimals).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct LatencySummary {
     pub min: f64,
     pub mean: f64,
@@ -117,7 +121,8 @@ pub struct LatencySummary {
 }
 
 /// The figures every command reports.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Summary {
     /// Requests (load, get) or check executions (run) made.
     pub count: u64,

@@ -8,7 +8,9 @@ use clap::Args;
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use crate::check_run::{Plan, client_options, load_checks, planned, print_plan, run_check};
+use crate::check_run::{
+    Plan, RunSettings, client_options, load_checks, planned, print_plan, run_check,
+};
 use crate::http;
 use crate::report::Recorder;
 use crate::tls::CertTracker;
@@ -81,9 +83,6 @@ pub async fn execute(ctx: &common::Context, args: RunArgs) -> common::Result<()>
     let target = args.file.display().to_string();
 
     if ctx.dry_run() {
-        let mut extra = serde_json::Map::new();
-        extra.insert("repeat".into(), args.repeat.into());
-        extra.insert("concurrency".into(), args.concurrency.into());
         return print_plan(
             ctx,
             &Plan {
@@ -91,7 +90,10 @@ pub async fn execute(ctx: &common::Context, args: RunArgs) -> common::Result<()>
                 dry_run: true,
                 target,
                 checks: planned(&checks),
-                extra,
+                settings: RunSettings {
+                    repeat: args.repeat,
+                    concurrency: args.concurrency,
+                },
             },
             &masker,
         );

@@ -126,7 +126,8 @@ impl Op {
 
 /// How bad a broken threshold is: critical fails the command (exit 4); a warning
 /// is printed and fails only with `--fail-on-warning`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Critical,
@@ -314,7 +315,8 @@ pub fn effective(
 }
 
 /// The verdict on one threshold.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Outcome {
     pub threshold: String,
     pub severity: Severity,

@@ -57,7 +57,8 @@ impl CertTracker {
 }
 
 /// What was seen of one origin's certificate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct CertStatus {
     /// `host:port` the certificate was presented by.
     pub origin: String,

@@ -14,7 +14,8 @@ use crate::threshold::{self, Outcome, Severity, Threshold};
 use crate::tls::CertStatus;
 use crate::vars::Masker;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -23,7 +24,8 @@ pub enum Verdict {
 }
 
 /// Settings of a load run, echoed in its report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct LoadInfo {
     pub concurrency: usize,
     pub rate: Option<f64>,
@@ -36,8 +38,10 @@ pub struct LoadInfo {
 }
 
 /// The one JSON document a command prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Report {
+    /// The command (`get`, `run` or `load`): the same as the envelope's.
     pub command: &'static str,
     pub target: String,
     pub verdict: Verdict,

@@ -586,6 +586,74 @@ fn dry_run_lists_the_checks_and_sends_nothing() {
     assert_eq!(r.json["dry_run"], true);
     assert_eq!(r.json["checks"].as_array().unwrap().len(), 3);
     assert_eq!(r.json["checks"][1]["url"], s.url("/json"));
+    assert_eq!(
+        (r.json["repeat"].as_u64(), r.json["concurrency"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(s.hits(), 0);
+}
+
+/// `get` and `load` print their plan too (validated against their published
+/// schemas by `json_stdout`), with `load`'s settings beside the checks.
+#[test]
+fn get_and_load_dry_runs_print_their_plan_and_send_nothing() {
+    let s = server::http();
+    let r = run(smoke().args(["get", &s.url("/ok"), "--dry-run"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        (r.json["command"].as_str(), r.json["dry_run"].as_bool()),
+        (Some("get"), Some(true))
+    );
+    assert_eq!(r.json["checks"][0]["url"], s.url("/ok"));
+    // --requests caps the connections; without --rate or --duration the
+    // figures that need them are null, and present.
+    let r = run(smoke().args([
+        "load",
+        &s.url("/ok"),
+        "--requests",
+        "3",
+        "-c",
+        "8",
+        "--dry-run",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = &r.json;
+    assert_eq!(
+        (j["command"].as_str(), j["dry_run"].as_bool()),
+        (Some("load"), Some(true))
+    );
+    assert_eq!(
+        (
+            j["concurrency"].as_u64(),
+            j["requests_limit"].as_u64(),
+            j["max_requests"].as_u64()
+        ),
+        (Some(3), Some(3), Some(3))
+    );
+    for key in ["rate", "duration_limit_ms"] {
+        assert_eq!(j.get(key), Some(&Value::Null), "{key}: {j}");
+    }
+    let r = run(smoke().args([
+        "load",
+        &s.url("/ok"),
+        "--duration",
+        "2s",
+        "--rate",
+        "10",
+        "--dry-run",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = &r.json;
+    assert_eq!(j["rate"], 10.0);
+    assert_eq!(
+        (
+            j["duration_limit_ms"].as_u64(),
+            j["max_requests"].as_u64(),
+            j["concurrency"].as_u64()
+        ),
+        (Some(2000), Some(20), Some(10))
+    );
+    assert_eq!(j.get("requests_limit"), Some(&Value::Null), "{j}");
     assert_eq!(s.hits(), 0);
 }
 
