@@ -21,7 +21,8 @@ use crate::manifest::{FileAsset, StackArtifact, TEMPLATE_BODY_LIMIT};
 use crate::roles::{Roles, resolve_placeholders};
 
 /// What happened to one asset destination.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct AssetResult {
     pub asset: String,
     /// file | docker-image

@@ -131,8 +131,12 @@ pub fn stack_safety<'a>(
 }
 
 /// The deploy's result document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct DeployReport {
+    /// False when a stack or an upload failed. Not the envelope's `ok` (exit
+    /// 0): where they differ (an interrupted deploy), the envelope's is
+    /// `envelope.ok`.
     pub ok: bool,
     pub dry_run: bool,
     /// Who ran the command (before any role was assumed).
@@ -142,6 +146,8 @@ pub struct DeployReport {
     pub stacks: Vec<StackResult>,
     pub assets: Vec<AssetResult>,
     pub duration: String,
+    /// The deploy's own time (`duration`); the envelope's, from the start of
+    /// the process, is `envelope.duration_ms`.
     pub duration_ms: u64,
     /// Every AWS call made (STS, SSM, S3, CloudWatch, CloudFormation).
     pub api_calls: u32,

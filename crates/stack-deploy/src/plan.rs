@@ -22,7 +22,8 @@ use crate::stack::{StackJob, describe, differences, parameters_of, sha256, statu
 use crate::status::{Health, classify};
 
 /// Resource-level differences between two templates.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct TemplateDiff {
     pub added: Vec<String>,
     pub removed: Vec<String>,
@@ -80,7 +81,8 @@ fn type_of(v: &Value) -> &str {
     v.get("Type").and_then(Value::as_str).unwrap_or("?")
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct PlanStack {
     pub stack: String,
     pub phase: usize,
@@ -109,7 +111,8 @@ pub struct PlanStack {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct PlanReport {
     /// Stack names by phase: each phase may run in parallel once the previous is done.
     pub phases: Vec<Vec<String>>,

@@ -25,7 +25,8 @@ use crate::stack::{StackJob, change_set_request, empty_change_set};
 pub const PREVIEW_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// One resource in a change preview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct ResourceChange {
     pub logical_id: String,
     pub resource_type: String,

@@ -20,7 +20,8 @@ use crate::stack::{describe, outputs_of, status_of, wait_stack};
 use crate::status::{Health, Op, classify, is_terminal, judge, next_step};
 
 /// One stack after watch/cancel/rollback.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct OpResult {
     pub stack: String,
     /// watched | cancelled | rolled-back | continued-rollback | would-cancel | would-roll-back | none
@@ -34,8 +35,12 @@ pub struct OpResult {
     pub error: Option<Error>,
 }
 
-#[derive(Debug, Serialize)]
+/// What `watch`, `cancel` and `rollback` print: one row per stack.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct OpReport {
+    /// True when every stack ended as the command wants (its exit 0, so it
+    /// equals the envelope's `ok`).
     pub ok: bool,
     pub dry_run: bool,
     pub stacks: Vec<OpResult>,

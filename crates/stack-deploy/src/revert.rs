@@ -61,8 +61,11 @@ pub struct RevertArgs {
 }
 
 /// The revert's result document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct RevertReport {
+    /// True when no stack failed and nothing interrupted the revert (its
+    /// exit 0, so it equals the envelope's `ok`).
     pub ok: bool,
     pub dry_run: bool,
     /// The deploy run whose records were put back.
@@ -73,6 +76,8 @@ pub struct RevertReport {
     /// Stacks the run created, left in place without `--delete-created`.
     pub left_in_place: Vec<String>,
     pub duration: String,
+    /// The revert's own time (`duration`); the envelope's, from the start of
+    /// the process, is `envelope.duration_ms`.
     pub duration_ms: u64,
     pub api_calls: u32,
 }

@@ -21,7 +21,18 @@ use crate::events::{Tracker, describe_failure, fetch_new};
 use crate::status::{Health, Op, classify, is_terminal, judge, next_step};
 
 /// `--method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    Serialize,
+    common::schemars::JsonSchema,
+)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// CreateStack/UpdateStack (works with the emulator; fewest calls).
@@ -32,7 +43,8 @@ pub enum Method {
 }
 
 /// What was done to a stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     Created,
@@ -194,7 +206,8 @@ pub async fn list_stacks(
 }
 
 /// The result line of one stack.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct StackResult {
     pub stack: String,
     pub action: Action,

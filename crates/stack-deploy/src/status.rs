@@ -22,7 +22,8 @@ pub struct StatusArgs {
 }
 
 /// The health behind a stack status string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 #[serde(rename_all = "kebab-case")]
 pub enum Health {
     /// CREATE_COMPLETE, UPDATE_COMPLETE, IMPORT_COMPLETE.
@@ -124,7 +125,8 @@ pub fn next_step(stack: &str, status: &str) -> String {
 }
 
 /// One stack as the `status` command shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct StackStatus {
     pub stack: String,
     pub exists: bool,
@@ -137,7 +139,8 @@ pub struct StackStatus {
     pub outputs: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct StatusReport {
     pub stacks: Vec<StackStatus>,
     /// True when every stack exists and is CREATE/UPDATE_COMPLETE.
