@@ -42,11 +42,8 @@ pub fn aws_cli_raw(emu: &EmulatorGuard, args: &[&str]) -> Vec<u8> {
     // The flag, not only AWS_ENDPOINT_URL: the virtualenv's CLI ignores the
     // variable for some services (SQS), and would then try the real AWS.
     let endpoint = emu.endpoint();
-    let out = cmd
-        .args(["--endpoint-url", &endpoint])
-        .args(args)
-        .output()
-        .expect("run the AWS CLI");
+    cmd.args(["--endpoint-url", &endpoint]).args(args);
+    let out = crate::aws_shell::output(&cmd).expect("run the AWS CLI");
     if !out.status.success() {
         panic!("aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }

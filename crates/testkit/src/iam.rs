@@ -143,7 +143,7 @@ impl EnforcingGuard {
         let mut cmd = Command::new(workspace_root().join(".venv/bin/aws"));
         self.configure(&mut cmd);
         cmd.args(args).args(["--output", "json"]);
-        let out = cmd.output().expect("run .venv/bin/aws");
+        let out = crate::aws_shell::output(&cmd).expect("run .venv/bin/aws");
         assert!(
             out.status.success(),
             "aws {args:?} failed: {}",
@@ -207,22 +207,7 @@ impl EnforcingGuard {
     /// # Panics
     /// When a call fails.
     pub fn boto(&self, calls: &[serde_json::Value]) -> Vec<serde_json::Value> {
-        let mut cmd = Command::new(workspace_root().join(".venv/bin/python"));
-        self.configure(&mut cmd);
-        cmd.arg("-c")
-            .arg(BOTO)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("run .venv/bin/python");
-        let input = serde_json::json!({"endpoint": self.endpoint(), "calls": calls}).to_string();
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write the calls");
-        let out = child.wait_with_output().expect("wait for python");
+        let out = crate::aws_shell::boto(&self.endpoint(), calls).expect("run .venv/bin/python");
         assert!(
             out.status.success(),
             "boto calls failed: {}\ncalls: {calls:?}",
@@ -347,30 +332,6 @@ pub fn state_env() -> Vec<(String, String)> {
 pub fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
 }
-
-/// boto3 calls read as JSON from stdin, answers written as JSON to stdout.
-const BOTO: &str = r#"
-import json, sys
-import boto3
-from botocore.config import Config
-req = json.load(sys.stdin)
-clients = {}
-out = []
-for svc, op, kw in req["calls"]:
-    c = clients.get(svc)
-    if c is None:
-        c = clients[svc] = boto3.client(
-            svc, endpoint_url=req["endpoint"], region_name="ap-northeast-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(s3={"addressing_style": "path"}))
-    r = getattr(c, op)(**kw)
-    r.pop("ResponseMetadata", None)
-    for k, v in list(r.items()):
-        if hasattr(v, "read"):
-            r[k] = v.read().decode("utf-8", "replace")
-    out.append(r)
-json.dump(out, sys.stdout, default=str)
-"#;
 
 /// POSTs `body` as text/plain to the emulator's control API; returns the status.
 fn post(port: u16, path: &str, body: &str) -> std::io::Result<u16> {

@@ -5,6 +5,7 @@
 //! If moto is not installed the tests fail with a message saying how to install
 //! it; they never skip silently.
 
+pub mod aws_shell;
 pub mod cmd;
 pub mod fault_proxy;
 pub mod iam;
