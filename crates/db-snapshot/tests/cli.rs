@@ -929,3 +929,52 @@ fn sigint_during_a_wait_exits_130_with_the_reattach_command() {
         stderr(&o)
     );
 }
+
+/// `wait` on what is already available returns at once with what it waited
+/// for (the result validates against docs/schema/db-snapshot/wait.schema.json
+/// through `json_stdout`), and on a missing snapshot fails with exit 3
+/// naming it instead of waiting out its timeout.
+#[test]
+fn wait_returns_what_it_waited_for_and_a_missing_snapshot_is_an_error() {
+    let (emu, _c) = ltc_db(Some("pre-deploy-7"));
+    let o = bin(&emu, &["wait", "--instance", "ltc-db", "--timeout", "1m"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["instance"]["instance_id"], "ltc-db", "{v:#}");
+    assert_eq!(v["instance"]["status"], "available", "{v:#}");
+    assert!(v.get("snapshot").is_none(), "{v:#}");
+
+    let o = bin(
+        &emu,
+        &[
+            "wait",
+            "--instance",
+            "ltc-db",
+            "--snapshot",
+            "pre-deploy-7",
+            "--timeout",
+            "1m",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json_stdout(&o);
+    assert_eq!(v["snapshot"]["snapshot_id"], "pre-deploy-7", "{v:#}");
+    assert_eq!(v["snapshot"]["status"], "available", "{v:#}");
+    assert_eq!(v["snapshot"]["source"], "ltc-db", "{v:#}");
+
+    let o = bin(
+        &emu,
+        &[
+            "wait",
+            "--instance",
+            "ltc-db",
+            "--snapshot",
+            "nope-1",
+            "--timeout",
+            "1m",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(code(&o), 3, "{err}");
+    assert!(err.contains("snapshot nope-1 no longer exists"), "{err}");
+}
