@@ -108,6 +108,16 @@ pub struct Stats {
     pub faults: BTreeMap<String, u64>,
     /// Operation -> ("requests" | "forwarded" | fault name) -> count.
     pub operations: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Operation -> the upstream times of its forwarded requests (see
+    /// `Stats::upstream`); not deterministic, unlike the counts.
+    pub upstream: BTreeMap<String, UpstreamTime>,
+}
+
+/// The upstream times of one operation's forwarded requests, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpstreamTime {
+    pub total_us: u64,
+    pub min_us: u64,
 }
 
 impl Stats {
@@ -118,6 +128,20 @@ impl Stats {
             .or_default()
             .entry(what.to_string())
             .or_default() += 1;
+    }
+
+    /// Adds one forwarded request's upstream time (sent to answered, a fresh
+    /// loopback connection included). The emulator's own service time is part
+    /// of every critical path a benchmark measures, while the bound it compares
+    /// with counts only added latency (scripts/bench.d/stack-deploy).
+    fn upstream(&mut self, op: &str, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let t = self.upstream.entry(op.to_string()).or_insert(UpstreamTime {
+            total_us: 0,
+            min_us: u64::MAX,
+        });
+        t.total_us = t.total_us.saturating_add(us);
+        t.min_us = t.min_us.min(us);
     }
 
     fn fault(&mut self, op: &str, what: &str) {
@@ -140,6 +164,9 @@ impl Stats {
             "forwarded": self.forwarded,
             "faults": self.faults,
             "operations": self.operations,
+            "upstream": self.upstream.iter().map(|(op, t)| {
+                (op.clone(), serde_json::json!({"total_us": t.total_us, "min_us": t.min_us}))
+            }).collect::<serde_json::Map<_, _>>(),
         })
     }
 }
@@ -395,12 +422,14 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Option<Response<Full
         Some(Fault::Reset) => return None,
         Some(Fault::LostResponse) | None => {}
     }
+    let sent = std::time::Instant::now();
     let upstream = forward(shared.upstream, parts, body).await;
     {
         let mut st = lock(&shared.stats);
         if upstream.is_some() {
             st.forwarded += 1;
             st.count(&call.operation, "forwarded");
+            st.upstream(&call.operation, sent.elapsed());
         }
     }
     match (fault, upstream) {

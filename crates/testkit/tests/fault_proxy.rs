@@ -211,7 +211,20 @@ async fn the_same_seed_gives_the_same_faults_and_every_kind_occurs() {
         }
         runs.push(p.stats());
     }
-    assert_eq!(runs[0], runs[1]);
+    // Everything but the upstream times (the emulator's, not the seed's).
+    let counts = |s: &testkit::fault_proxy::Stats| {
+        (
+            s.requests,
+            s.forwarded,
+            s.faults.clone(),
+            s.operations.clone(),
+        )
+    };
+    assert_eq!(counts(&runs[0]), counts(&runs[1]));
+    assert_eq!(
+        runs[0].upstream.keys().collect::<Vec<_>>(),
+        ["GetParameter"]
+    );
     for f in Fault::ALL {
         assert!(
             runs[0].faults.get(f.name()).copied().unwrap_or(0) > 0,
@@ -242,6 +255,12 @@ async fn the_control_path_reports_stats_and_is_not_forwarded() {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(v["requests"], 1);
     assert_eq!(v["operations"]["PutParameter"]["forwarded"], 1);
+    // One forwarded call: its upstream time is both the sum and the fastest,
+    // and it took some time (a real round trip to the emulator).
+    let op = &v["upstream"]["PutParameter"];
+    let (sum, min) = (op["total_us"].as_u64(), op["min_us"].as_u64());
+    assert!(sum.is_some_and(|t| t > 0), "{op}");
+    assert_eq!(sum, min, "{op}");
     assert_eq!(p.stats().requests, 1);
 }
 
