@@ -80,6 +80,32 @@ pub fn entry<T: JsonSchema + ?Sized>(binary: &str, command: &str) -> (String, Va
     (file_name(command), result_schema::<T>(binary, command))
 }
 
+// Only described, never built: [`events_entry`] publishes its schema (the
+// `ts` is added by `crate::envelope::stamp_event`). The doc comment below is
+// the published schema's description.
+/// One JSON line on stdout: `ts`, which every event line gets first, and the
+/// event's own fields.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct Stamped<T> {
+    /// When the line was printed (RFC 3339, UTC, milliseconds, `Z`).
+    #[schemars(regex(pattern = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"))]
+    ts: String,
+    #[serde(flatten)]
+    event: T,
+}
+
+/// A command's event-line schema file name and its schema: `T` (the type of
+/// one line, e.g. an enum tagged by `event`) with the `ts` every line gets,
+/// titled `<binary> <command> events`; for [`check_binary`] beside the
+/// [`entry`]s (`<command>.events.schema.json`, see `docs/notes/output.md`).
+pub fn events_entry<T: JsonSchema>(binary: &str, command: &str) -> (String, Value) {
+    (
+        events_file_name(command),
+        event_schema::<Stamped<T>>(binary, command),
+    )
+}
+
 /// The file name of a command's schema: `lock status` -> `lock-status.schema.json`.
 pub fn file_name(command: &str) -> String {
     format!("{}.schema.json", command.replace(' ', "-"))
@@ -182,6 +208,36 @@ mod tests {
         assert_eq!(s["allOf"], json!([{"$ref": "#/$defs/Envelope"}]));
         assert_eq!(s["$defs"]["Envelope"]["title"], "ltc result envelope");
         assert!(s["$defs"]["Calls"].is_object());
+    }
+
+    /// Event lines, as `common::shift` and the binaries print them.
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    #[serde(tag = "event", rename_all = "lowercase")]
+    #[allow(dead_code)]
+    enum SampleEvent {
+        Start { to: String },
+        Summary { result: String },
+    }
+
+    #[test]
+    fn events_entry_requires_ts_and_the_events_fields() {
+        let (file, s) = events_entry::<SampleEvent>("dns-shift", "shift");
+        assert_eq!(file, "shift.events.schema.json");
+        assert_eq!(s["title"], "dns-shift shift events");
+        let v = jsonschema::validator_for(&s).unwrap();
+        let line = |e: &SampleEvent| crate::envelope::stamp_event(serde_json::to_value(e).unwrap());
+        let start = line(&SampleEvent::Start { to: "green".into() });
+        assert!(v.is_valid(&start), "{start:#}\n{s:#}");
+        let summary = line(&SampleEvent::Summary {
+            result: "completed".into(),
+        });
+        assert!(v.is_valid(&summary), "{summary:#}\n{s:#}");
+        // No ts, a ts of another format, an unknown event, a missing field.
+        assert!(!v.is_valid(&json!({"event": "start", "to": "green"})));
+        assert!(!v.is_valid(&json!({"ts": "yesterday", "event": "start", "to": "green"})));
+        let ts = start["ts"].clone();
+        assert!(!v.is_valid(&json!({"ts": ts, "event": "stop", "to": "green"})));
+        assert!(!v.is_valid(&json!({"ts": ts, "event": "summary", "to": "green"})));
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //! and that revert is conditional too.
 //!
 //! stdout is a stream of JSON lines (`start`, `gate`, `step`, `revert`) ending
-//! with a `summary` line that counts the AWS calls made.
+//! with a `summary` line that counts the AWS calls made: [`ShiftEvent`], with
+//! the fields a binary adds typed by its [`ShiftTarget`] (so each binary's
+//! `docs/schema/<binary>/shift.events.schema.json` is generated from types).
 //!
 //! The weight arithmetic (no AWS in it) is here too: shares, the weights of each
 //! step, step parsing. How a step maps to weights:
@@ -186,7 +188,7 @@ pub fn weights_at(
 }
 
 /// One step of a planned shift.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Step {
     /// Requested share of the target, in percent.
     pub pct: u8,
@@ -256,9 +258,8 @@ pub struct Words {
     pub thing: &'static str,
     /// The word for a change being live everywhere (`INSYNC`).
     pub settled: &'static str,
-    /// The step event's key for the time to that (`insync_ms`).
-    pub settled_key: &'static str,
-    /// The journal and dry-run key of the request sent (`change_batch`).
+    /// The journal's key of the request sent (`change_batch`; the dry-run
+    /// step event's is [`ShiftTarget::Request`]'s field).
     pub request_key: &'static str,
     /// Appended to a conflict's message: how to look and how to set weights by hand.
     pub conflict_hint: &'static str,
@@ -311,6 +312,20 @@ pub trait ShiftTarget {
     /// What one read returns: the weights and whatever else a conditional write
     /// needs (the record sets as read, the rule's whole action).
     type State: Clone;
+    /// Fields naming what is shifted, first in `start` and `summary` events
+    /// (flattened: a struct).
+    type Identity: serde::Serialize + schemars::JsonSchema;
+    /// The binary's own gate settings, in the `start` event's `gates` and the
+    /// journal (flattened: a struct).
+    type ExtraGates: serde::Serialize + schemars::JsonSchema;
+    /// AWS call counts, last in the `summary` event (flattened: a struct).
+    type Calls: serde::Serialize + schemars::JsonSchema;
+    /// A step's milliseconds until live everywhere, under the binary's key
+    /// (`insync_ms`; flattened: a struct of one field).
+    type Settled: serde::Serialize + schemars::JsonSchema + From<u64>;
+    /// The request a dry-run step would send ([`ShiftTarget::request`]),
+    /// under the binary's key (`change_batch`; flattened: a struct of one field).
+    type Request: serde::Serialize + schemars::JsonSchema + From<Option<Value>>;
 
     fn words(&self) -> &Words;
     /// The name in messages (`www.example.com.`, a listener's ARN).
@@ -318,7 +333,7 @@ pub trait ShiftTarget {
     /// The journal target.
     fn journal_target(&self) -> String;
     /// Fields naming what is shifted, first in `start` and `summary` events.
-    fn identity(&self) -> Vec<(&'static str, Value)>;
+    fn identity(&self) -> Self::Identity;
     /// The gate commands' environment naming what is shifted (without the
     /// `_TO`, `_STEP`, `_PERCENT`, `_CURRENT_PERCENT` the engine adds).
     fn gate_env(&self) -> Vec<(String, String)>;
@@ -362,11 +377,9 @@ pub trait ShiftTarget {
         false
     }
     /// Fields describing those gates (start event, journal).
-    fn extra_gate_fields(&self) -> Vec<(&'static str, Value)> {
-        Vec::new()
-    }
+    fn extra_gate_fields(&self) -> Self::ExtraGates;
     /// AWS call counts for the summary line: JSON fields and a text.
-    fn call_fields(&self) -> Vec<(&'static str, Value)>;
+    fn call_fields(&self) -> Self::Calls;
     fn calls_text(&self) -> String;
 }
 
@@ -522,9 +535,186 @@ pub async fn apply<T: ShiftTarget>(
 }
 
 // ---------------------------------------------------------------------------
+// Events
+
+/// One JSON line of a shift's stdout, tagged by `event` (the output layer adds
+/// `ts` first, `crate::envelope::stamp_event`). Generic over the fields a
+/// binary adds, which its [`ShiftTarget`] types: `I` names what is shifted
+/// (`start`, `summary`), `G` its own gate settings (in `start`'s `gates`), `C`
+/// its call counts (`summary`), `S` a step's time until live under the
+/// binary's key (`insync_ms`), `R` a dry-run step's request under the
+/// binary's key (`change_batch`). A binary names its instance (`Event`) so
+/// that its tests publish the schema.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum ShiftEvent<I, G, C, S, R> {
+    /// First line: what is shifted, from where, through which steps.
+    Start(StartEvent<I, G>),
+    /// One gate's verdict (before each step and after the last).
+    Gate(GateEvent),
+    /// A step applied, or with `--dry-run` the request it would send.
+    Step(StepEvent<S, R>),
+    /// One revert change, done or failed.
+    Revert(RevertEvent),
+    /// Last line: how the shift ended and the calls it made.
+    Summary(SummaryEvent<I, C>),
+}
+
+/// The `start` event.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct StartEvent<I, G> {
+    #[serde(flatten)]
+    pub identity: I,
+    /// The id traffic moves to.
+    pub to: String,
+    pub start_weights: Weights,
+    /// Percent of traffic per id at the start.
+    pub start_shares: BTreeMap<String, f64>,
+    /// The steps that move traffic, with their weights.
+    pub steps: Vec<Step>,
+    /// Bake time after each step (`5m`).
+    pub bake: String,
+    pub gates: GatesEvent<G>,
+    pub fast_track: bool,
+    pub revert_mode: RevertMode,
+    pub dry_run: bool,
+}
+
+/// The gates a shift checks (`start`'s `gates`).
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct GatesEvent<G> {
+    /// Gate commands that must exit 0.
+    pub commands: Vec<String>,
+    /// CloudWatch alarms (`name`, `prefix*`) that must not be in ALARM.
+    pub alarms: Vec<String>,
+    /// The binary's own gates.
+    #[serde(flatten)]
+    pub extra: G,
+}
+
+/// The `gate` event: one gate's verdict.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct GateEvent {
+    /// `before step N` or `after the last step`.
+    pub check: String,
+    /// The step it was checked before (null after the last).
+    pub step: Option<usize>,
+    /// `command`, `alarm`, `health-check`, `target-health`.
+    pub kind: String,
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// The `step` event.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct StepEvent<S, R> {
+    /// 1-based.
+    pub step: usize,
+    /// Steps planned.
+    pub of: usize,
+    /// Requested share of the target, in percent.
+    pub percent: u8,
+    pub weights: Weights,
+    /// Percent of traffic per id.
+    pub shares: BTreeMap<String, f64>,
+    #[serde(flatten)]
+    pub outcome: StepOutcome<S, R>,
+}
+
+/// A step applied, or the request a dry run would send.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum StepOutcome<S, R> {
+    Applied {
+        /// The change to wait for (null when it was live at once).
+        change_id: Option<String>,
+        /// Time from sending the change until it was live everywhere.
+        #[serde(flatten)]
+        settled: S,
+    },
+    DryRun {
+        /// Always true.
+        dry_run: bool,
+        /// The request the step would send (null when nothing would change).
+        #[serde(flatten)]
+        request: R,
+    },
+}
+
+/// The `revert` event: one revert change.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct RevertEvent {
+    /// `gradual revert to step N` or `revert to the starting weights`.
+    pub what: String,
+    /// The weights this change writes.
+    pub weights: Weights,
+    #[serde(flatten)]
+    pub outcome: RevertOutcome,
+}
+
+/// How a revert change ended.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum RevertOutcome {
+    Done {
+        /// The change sent (null when it was live at once).
+        change_id: Option<String>,
+        /// True.
+        ok: bool,
+        /// False when the change was accepted but being live everywhere could
+        /// not be confirmed; absent when it was.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        insync: Option<bool>,
+    },
+    Failed {
+        /// False.
+        ok: bool,
+        error: String,
+    },
+}
+
+/// The `summary` event, the last line.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct SummaryEvent<I, C> {
+    /// `completed`, `unchanged`, `dry-run`, `stopped`, `stopped-conflict`,
+    /// `reverted`, `interrupted` or `revert-failed`.
+    pub result: String,
+    #[serde(flatten)]
+    pub identity: I,
+    pub to: String,
+    pub fast_track: bool,
+    pub dry_run: bool,
+    pub revert_mode: RevertMode,
+    pub start_weights: Weights,
+    /// The weights live at the end (null when unknown).
+    pub final_weights: Option<Weights>,
+    pub final_shares: Option<BTreeMap<String, f64>>,
+    /// The percentages of the steps planned.
+    pub steps_planned: Vec<u8>,
+    pub steps_applied: usize,
+    /// Why the shift did not complete (null when it did).
+    pub reason: Option<String>,
+    pub elapsed_ms: u64,
+    #[serde(flatten)]
+    pub calls: C,
+}
+
+/// The event type of a [`ShiftTarget`].
+pub type EventOf<T> = ShiftEvent<
+    <T as ShiftTarget>::Identity,
+    <T as ShiftTarget>::ExtraGates,
+    <T as ShiftTarget>::Calls,
+    <T as ShiftTarget>::Settled,
+    <T as ShiftTarget>::Request,
+>;
+
+// ---------------------------------------------------------------------------
 // The shift
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RevertMode {
     /// Straight back to the starting weights in one change.
@@ -643,16 +833,12 @@ struct Shift<'a, T: ShiftTarget> {
     started: Instant,
 }
 
-fn object(fields: Vec<(&'static str, Value)>) -> Map<String, Value> {
-    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
 impl<T: ShiftTarget> Shift<'_, T> {
     fn w(&self) -> &Words {
         self.target.words()
     }
 
-    fn event(&self, value: Value, text: impl FnOnce() -> String) -> Result<()> {
+    fn event(&self, value: EventOf<T>, text: impl FnOnce() -> String) -> Result<()> {
         self.ctx.out.event(&value, text)
     }
 
@@ -686,30 +872,22 @@ impl<T: ShiftTarget> Shift<'_, T> {
         final_weights: Option<&Weights>,
         reason: Option<&str>,
     ) -> Result<()> {
-        let mut v = Map::new();
-        v.insert("event".into(), json!("summary"));
-        v.insert("result".into(), json!(result));
-        v.extend(object(self.target.identity()));
-        v.extend(object(vec![
-            ("to", json!(self.opts.to)),
-            ("fast_track", json!(self.opts.fast_track)),
-            ("dry_run", json!(self.ctx.dry_run())),
-            ("revert_mode", json!(self.opts.revert)),
-            ("start_weights", json!(self.start_w)),
-            ("final_weights", json!(final_weights)),
-            ("final_shares", json!(final_weights.map(shares))),
-            (
-                "steps_planned",
-                json!(self.plan.iter().map(|s| s.pct).collect::<Vec<_>>()),
-            ),
-            ("steps_applied", json!(applied)),
-            ("reason", json!(reason)),
-            (
-                "elapsed_ms",
-                json!(self.started.elapsed().as_millis() as u64),
-            ),
-        ]));
-        v.extend(object(self.target.call_fields()));
+        let v = ShiftEvent::Summary(SummaryEvent {
+            result: result.to_owned(),
+            identity: self.target.identity(),
+            to: self.opts.to.clone(),
+            fast_track: self.opts.fast_track,
+            dry_run: self.ctx.dry_run(),
+            revert_mode: self.opts.revert,
+            start_weights: self.start_w.clone(),
+            final_weights: final_weights.cloned(),
+            final_shares: final_weights.map(shares),
+            steps_planned: self.plan.iter().map(|s| s.pct).collect(),
+            steps_applied: applied,
+            reason: reason.map(str::to_owned),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            calls: self.target.call_fields(),
+        });
         let text = format!(
             "summary: {result}; {applied} of {} steps applied; weights {}; {}",
             self.plan.len(),
@@ -718,14 +896,17 @@ impl<T: ShiftTarget> Shift<'_, T> {
                 .unwrap_or_else(|| "unknown".into()),
             self.target.calls_text()
         );
-        self.event(Value::Object(v), || text)
+        self.event(v, || text)
     }
 
+    /// The gates as the journal records them: the alarms counted.
     fn gates_json(&self, alarms: Value) -> Value {
         let mut g = Map::new();
         g.insert("commands".into(), json!(self.opts.gate_cmds));
         g.insert("alarms".into(), alarms);
-        g.extend(object(self.target.extra_gate_fields()));
+        if let Ok(Value::Object(extra)) = serde_json::to_value(self.target.extra_gate_fields()) {
+            g.extend(extra);
+        }
         Value::Object(g)
     }
 
@@ -733,30 +914,23 @@ impl<T: ShiftTarget> Shift<'_, T> {
         let start_w = self.start_w.clone();
         let opts = self.opts;
         let name = self.target.name();
-        let mut start_event = Map::new();
-        start_event.insert("event".into(), json!("start"));
-        start_event.extend(object(self.target.identity()));
-        start_event.extend(object(vec![
-            ("to", json!(opts.to)),
-            ("start_weights", json!(start_w)),
-            ("start_shares", json!(shares(&start_w))),
-            ("steps", json!(self.plan)),
-            ("bake", json!(crate::duration::format_duration(opts.bake))),
-            (
-                "gates",
-                self.gates_json(json!(
-                    self.gates
-                        .alarms
-                        .iter()
-                        .map(AlarmSpec::label)
-                        .collect::<Vec<_>>()
-                )),
-            ),
-            ("fast_track", json!(opts.fast_track)),
-            ("revert_mode", json!(opts.revert)),
-            ("dry_run", json!(self.ctx.dry_run())),
-        ]));
-        self.event(Value::Object(start_event), || {
+        let start_event = ShiftEvent::Start(StartEvent {
+            identity: self.target.identity(),
+            to: opts.to.clone(),
+            start_weights: start_w.clone(),
+            start_shares: shares(&start_w),
+            steps: self.plan.to_vec(),
+            bake: crate::duration::format_duration(opts.bake),
+            gates: GatesEvent {
+                commands: opts.gate_cmds.clone(),
+                alarms: self.gates.alarms.iter().map(AlarmSpec::label).collect(),
+                extra: self.target.extra_gate_fields(),
+            },
+            fast_track: opts.fast_track,
+            revert_mode: opts.revert,
+            dry_run: self.ctx.dry_run(),
+        });
+        self.event(start_event, || {
             format!(
                 "shift {name} to {}: from {} through {} %",
                 opts.to,
@@ -971,18 +1145,18 @@ impl<T: ShiftTarget> Shift<'_, T> {
             let request =
                 self.target
                     .request(&current, &step.weights, WriteKind::Step, &self.comment(i));
-            let mut v = Map::new();
-            v.extend(object(vec![
-                ("event", json!("step")),
-                ("step", json!(i + 1)),
-                ("of", json!(self.plan.len())),
-                ("percent", json!(step.pct)),
-                ("weights", json!(step.weights)),
-                ("shares", json!(shares(&step.weights))),
-                ("dry_run", json!(true)),
-            ]));
-            v.insert(self.w().request_key.to_owned(), json!(request));
-            self.event(Value::Object(v), || {
+            let v = ShiftEvent::Step(StepEvent {
+                step: i + 1,
+                of: self.plan.len(),
+                percent: step.pct,
+                weights: step.weights.clone(),
+                shares: shares(&step.weights),
+                outcome: StepOutcome::DryRun {
+                    dry_run: true,
+                    request: T::Request::from(request),
+                },
+            });
+            self.event(v, || {
                 format!(
                     "step {}/{} ({} %): would set {}",
                     i + 1,
@@ -1081,21 +1255,18 @@ impl<T: ShiftTarget> Shift<'_, T> {
             if let Some(e) = applied.unconfirmed {
                 return Err(Failure::Error(e));
             }
-            let mut v = Map::new();
-            v.extend(object(vec![
-                ("event", json!("step")),
-                ("step", json!(i + 1)),
-                ("of", json!(self.plan.len())),
-                ("percent", json!(step.pct)),
-                ("weights", json!(step.weights)),
-                ("shares", json!(shares(&step.weights))),
-                ("change_id", json!(applied.change_id)),
-            ]));
-            v.insert(
-                self.w().settled_key.to_owned(),
-                json!(t0.elapsed().as_millis() as u64),
-            );
-            self.event(Value::Object(v), || {
+            let v = ShiftEvent::Step(StepEvent {
+                step: i + 1,
+                of: self.plan.len(),
+                percent: step.pct,
+                weights: step.weights.clone(),
+                shares: shares(&step.weights),
+                outcome: StepOutcome::Applied {
+                    change_id: applied.change_id.clone(),
+                    settled: T::Settled::from(t0.elapsed().as_millis() as u64),
+                },
+            });
+            self.event(v, || {
                 format!(
                     "step {}/{} ({} %): {} {}",
                     i + 1,
@@ -1195,14 +1366,13 @@ impl<T: ShiftTarget> Shift<'_, T> {
         let mut failed = Vec::new();
         for r in &results {
             self.event(
-                json!({
-                    "event": "gate",
-                    "check": label,
-                    "step": next.map(|i| i + 1),
-                    "kind": r.kind,
-                    "name": r.name,
-                    "passed": r.passed,
-                    "detail": r.detail,
+                ShiftEvent::Gate(GateEvent {
+                    check: label.clone(),
+                    step: next.map(|i| i + 1),
+                    kind: r.kind.to_owned(),
+                    name: r.name.clone(),
+                    passed: r.passed,
+                    detail: r.detail.clone(),
                 }),
                 || {
                     format!(
@@ -1358,9 +1528,19 @@ impl<T: ShiftTarget> Shift<'_, T> {
             before,
         )?;
         let after = self.target.with_weights(basis, w);
+        let revert_event = |outcome: RevertOutcome| {
+            ShiftEvent::Revert(RevertEvent {
+                what: what.to_owned(),
+                weights: w.clone(),
+                outcome,
+            })
+        };
         let failed_event = |e: &str| {
             let _ = self.event(
-                json!({"event": "revert", "what": what, "weights": w, "ok": false, "error": e}),
+                revert_event(RevertOutcome::Failed {
+                    ok: false,
+                    error: e.to_owned(),
+                }),
                 || format!("revert: {what}: FAILED: {e}"),
             );
         };
@@ -1425,8 +1605,18 @@ impl<T: ShiftTarget> Shift<'_, T> {
                     self.ctx.out.warn(note.clone());
                     change.finish(Outcome::Ok, state, Some(note))?;
                     self.event(
-                        json!({"event": "revert", "what": what, "weights": w, "change_id": id, "ok": true, "insync": false}),
-                        || format!("revert: {what}: {} accepted, {} not confirmed", describe(w), words.settled),
+                        revert_event(RevertOutcome::Done {
+                            change_id: Some(id.clone()),
+                            ok: true,
+                            insync: Some(false),
+                        }),
+                        || {
+                            format!(
+                                "revert: {what}: {} accepted, {} not confirmed",
+                                describe(w),
+                                words.settled
+                            )
+                        },
                     )?;
                     return Ok(after);
                 }
@@ -1435,7 +1625,11 @@ impl<T: ShiftTarget> Shift<'_, T> {
         }
         change.ok(self.target.state_json(&after))?;
         self.event(
-            json!({"event": "revert", "what": what, "weights": w, "change_id": id, "ok": true}),
+            revert_event(RevertOutcome::Done {
+                change_id: id.clone(),
+                ok: true,
+                insync: None,
+            }),
             || format!("revert: {what}: {} {}", describe(w), words.settled),
         )?;
         Ok(after)
@@ -1448,6 +1642,93 @@ mod tests {
 
     fn w(pairs: &[(&str, u32)]) -> Weights {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Ms {
+        insync_ms: u64,
+    }
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Req {
+        change_batch: Option<Value>,
+    }
+    type Ev = ShiftEvent<(), (), (), Ms, Req>;
+
+    fn line(e: &Ev) -> String {
+        serde_json::to_string(e).unwrap()
+    }
+
+    /// The typed events print the JSON the engine printed when it built them
+    /// as maps: same keys, same order, same nulls.
+    #[test]
+    fn events_serialize_as_before() {
+        let step = |outcome| {
+            ShiftEvent::Step(StepEvent {
+                step: 1,
+                of: 2,
+                percent: 50,
+                weights: w(&[("blue", 50), ("green", 50)]),
+                shares: shares(&w(&[("blue", 50), ("green", 50)])),
+                outcome,
+            })
+        };
+        assert_eq!(
+            line(&step(StepOutcome::Applied {
+                change_id: Some("C1".into()),
+                settled: Ms { insync_ms: 7 }
+            })),
+            r#"{"event":"step","step":1,"of":2,"percent":50,"weights":{"blue":50,"green":50},"shares":{"blue":50.0,"green":50.0},"change_id":"C1","insync_ms":7}"#
+        );
+        assert_eq!(
+            line(&step(StepOutcome::DryRun {
+                dry_run: true,
+                request: Req { change_batch: None }
+            })),
+            r#"{"event":"step","step":1,"of":2,"percent":50,"weights":{"blue":50,"green":50},"shares":{"blue":50.0,"green":50.0},"dry_run":true,"change_batch":null}"#
+        );
+        let revert = |outcome| {
+            ShiftEvent::Revert(RevertEvent {
+                what: "revert to the starting weights".into(),
+                weights: w(&[("blue", 1)]),
+                outcome,
+            })
+        };
+        let head =
+            r#"{"event":"revert","what":"revert to the starting weights","weights":{"blue":1},"#;
+        assert_eq!(
+            line(&revert(RevertOutcome::Failed {
+                ok: false,
+                error: "denied".into()
+            })),
+            format!(r#"{head}"ok":false,"error":"denied"}}"#)
+        );
+        assert_eq!(
+            line(&revert(RevertOutcome::Done {
+                change_id: None,
+                ok: true,
+                insync: None
+            })),
+            format!(r#"{head}"change_id":null,"ok":true}}"#)
+        );
+        assert_eq!(
+            line(&revert(RevertOutcome::Done {
+                change_id: Some("C2".into()),
+                ok: true,
+                insync: Some(false)
+            })),
+            format!(r#"{head}"change_id":"C2","ok":true,"insync":false}}"#)
+        );
+        assert_eq!(
+            line(&ShiftEvent::Gate(GateEvent {
+                check: "after the last step".into(),
+                step: None,
+                kind: "command".into(),
+                name: "true".into(),
+                passed: true,
+                detail: "exit 0".into(),
+            })),
+            r#"{"event":"gate","check":"after the last step","step":null,"kind":"command","name":"true","passed":true,"detail":"exit 0"}"#
+        );
     }
 
     #[test]

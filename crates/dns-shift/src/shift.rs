@@ -30,7 +30,7 @@ use aws_sdk_route53::types::RrType;
 use common::gate::{AlarmSpec, GateResult};
 use common::shift::{ShiftTarget, Words, WriteError, WriteKind, Written};
 use common::{Context, Error, Output, Result};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::apply::{check_known_sets, open};
 use crate::route53::{self, RecordGroup, Route53, batch_json};
@@ -205,7 +205,6 @@ const WORDS: Words = Words {
     service: "Route 53",
     thing: "record",
     settled: "INSYNC",
-    settled_key: "insync_ms",
     request_key: "change_batch",
     conflict_hint: "see `dns-shift show`, and `dns-shift set` to put weights back by hand",
 };
@@ -248,8 +247,74 @@ impl<'a> Route53Target<'a> {
     }
 }
 
+/// `shift`'s JSON lines (`docs/schema/dns-shift/shift.events.schema.json`).
+pub type Event = common::shift::ShiftEvent<Identity, ExtraGates, Calls, Settled, Request>;
+
+/// The record shifted, first in the `start` and `summary` events.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Identity {
+    pub zone_id: String,
+    /// The record name, with its final dot.
+    pub record: String,
+    /// The record type (`A`, `AAAA`, `CNAME`).
+    #[serde(rename = "type")]
+    pub rtype: String,
+}
+
+/// dns-shift's own gate, in the `start` event's `gates`.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct ExtraGates {
+    /// The Route 53 health check of the target set (`--health-check`), if any.
+    pub health_check: Option<String>,
+}
+
+/// The calls counted in the `summary` event.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Calls {
+    pub route53_calls: u64,
+    pub cloudwatch_calls: u64,
+    /// Requests per `service:Operation`.
+    pub calls: std::collections::BTreeMap<String, u64>,
+}
+
+/// A step's time until INSYNC.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Settled {
+    /// Milliseconds from sending the change until GetChange said INSYNC.
+    pub insync_ms: u64,
+}
+
+impl From<u64> for Settled {
+    fn from(insync_ms: u64) -> Self {
+        Settled { insync_ms }
+    }
+}
+
+/// The change batch a dry-run step would send.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Request {
+    /// ChangeResourceRecordSets' input (null when nothing would change).
+    pub change_batch: Option<Value>,
+}
+
+impl From<Option<Value>> for Request {
+    fn from(change_batch: Option<Value>) -> Self {
+        Request { change_batch }
+    }
+}
+
 impl ShiftTarget for Route53Target<'_> {
     type State = RecordGroup;
+    type Identity = Identity;
+    type ExtraGates = ExtraGates;
+    type Calls = Calls;
+    type Settled = Settled;
+    type Request = Request;
 
     fn words(&self) -> &Words {
         &WORDS
@@ -263,12 +328,12 @@ impl ShiftTarget for Route53Target<'_> {
         route53::journal_target(&self.zone_id, &self.name, &self.rtype)
     }
 
-    fn identity(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            ("zone_id", json!(self.zone_id)),
-            ("record", json!(self.name)),
-            ("type", json!(self.rtype.as_str())),
-        ]
+    fn identity(&self) -> Identity {
+        Identity {
+            zone_id: self.zone_id.clone(),
+            record: self.name.clone(),
+            rtype: self.rtype.as_str().to_owned(),
+        }
     }
 
     fn gate_env(&self) -> Vec<(String, String)> {
@@ -360,22 +425,18 @@ impl ShiftTarget for Route53Target<'_> {
         self.health_check.is_some()
     }
 
-    fn extra_gate_fields(&self) -> Vec<(&'static str, Value)> {
-        vec![("health_check", json!(self.health_check))]
+    fn extra_gate_fields(&self) -> ExtraGates {
+        ExtraGates {
+            health_check: self.health_check.clone(),
+        }
     }
 
-    fn call_fields(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            (
-                "route53_calls",
-                json!(self.r53.calls.service_total("route53")),
-            ),
-            (
-                "cloudwatch_calls",
-                json!(self.r53.calls.service_total("cloudwatch")),
-            ),
-            ("calls", json!(self.r53.calls.by_service_operation())),
-        ]
+    fn call_fields(&self) -> Calls {
+        Calls {
+            route53_calls: self.r53.calls.service_total("route53"),
+            cloudwatch_calls: self.r53.calls.service_total("cloudwatch"),
+            calls: self.r53.calls.by_service_operation(),
+        }
     }
 
     fn calls_text(&self) -> String {

@@ -13,7 +13,9 @@ use aws_sdk_route53::types::{
     ResourceRecord, ResourceRecordSet, RrType,
 };
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, code, json_lines, json_stdout, offline_env, stderr, words};
+use testkit::{
+    Emulator, EmulatorGuard, code, json_lines_of, json_stdout, offline_env, stderr, words,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dns-shift");
 
@@ -791,7 +793,7 @@ fn dry_run_prints_the_change_batch_and_changes_nothing() {
 
     let o = shift_to_green(&emu, &f, WWW, &["--dry-run", "--gate-cmd", "exit 1"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let lines = json_lines(&o);
+    let lines = json_lines_of(&o, "dns-shift", "shift");
     let steps: Vec<&Value> = lines.iter().filter(|l| l["event"] == "step").collect();
     assert_eq!(steps.len(), 4);
     assert_eq!(
@@ -860,7 +862,7 @@ fn shift_with_passing_gate_reaches_100_percent_and_reports_calls() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(f.weights(WWW), "blue=0 green=100 maintenance=0");
-    let lines = json_lines(&o);
+    let lines = json_lines_of(&o, "dns-shift", "shift");
     assert_eq!(lines[0]["event"], "start");
     let pcts: Vec<u64> = lines
         .iter()
@@ -977,7 +979,7 @@ fn a_change_by_someone_else_mid_shift_stops_it_without_reverting() {
     assert!(err.contains("without reverting"), "{err}");
     // Their maintenance weights stay; step 2 never went out, nothing was reverted.
     assert_eq!(f.weights(WWW), "blue=0 green=0 maintenance=100");
-    let lines = json_lines(&o);
+    let lines = json_lines_of(&o, "dns-shift", "shift");
     assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), 1);
     let summary = lines.last().unwrap();
     assert_eq!(summary["result"], "stopped-conflict");
@@ -1013,7 +1015,7 @@ fn a_failing_gate_after_someone_else_changed_the_record_does_not_revert_over_the
         "{err}"
     );
     assert_eq!(f.weights(WWW), "blue=0 green=0 maintenance=100");
-    let lines = json_lines(&o);
+    let lines = json_lines_of(&o, "dns-shift", "shift");
     assert!(
         lines.iter().all(|l| l["event"] != "revert"),
         "no revert was sent"
@@ -1053,7 +1055,7 @@ fn gate_failing_at_the_second_step_leaves_the_weights_exactly_as_at_the_start() 
         assert_eq!(code(&o), 6, "{}", stderr(&o));
         // The gate's output went to stderr, not into the JSON stream.
         assert!(stderr(&o).contains("gate run 2"), "{}", stderr(&o));
-        let lines = json_lines(&o);
+        let lines = json_lines_of(&o, "dns-shift", "shift");
         assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), 1);
         let failed = lines
             .iter()
@@ -1082,7 +1084,10 @@ fn gate_failing_before_the_first_step_exits_4_with_nothing_changed() {
     let before = f.all();
     let o = shift_to_green(&emu, &f, WWW, &["--gate-cmd", "exit 1"]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
-    assert_eq!(json_lines(&o).last().unwrap()["result"], "stopped");
+    assert_eq!(
+        json_lines_of(&o, "dns-shift", "shift").last().unwrap()["result"],
+        "stopped"
+    );
     // An alarm that does not exist fails the gate too (fail closed).
     let o = shift_to_green(&emu, &f, API, &["--alarm", "no-such-alarm"]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
@@ -1212,7 +1217,7 @@ fn alarm_in_alarm_state_stops_the_shift_and_ok_alarms_let_it_pass() {
     );
     let o = shift_to_green(&emu, &f, API, &["--alarm", "ltc-api-*"]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
-    let gate = json_lines(&o)
+    let gate = json_lines_of(&o, "dns-shift", "shift")
         .into_iter()
         .find(|l| l["event"] == "gate")
         .unwrap();
@@ -1228,7 +1233,7 @@ fn alarm_in_alarm_state_stops_the_shift_and_ok_alarms_let_it_pass() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(f.weights(API), "blue=0 green=200 maintenance=0");
-    let summary = json_lines(&o).pop().unwrap();
+    let summary = json_lines_of(&o, "dns-shift", "shift").pop().unwrap();
     assert_eq!(summary["cloudwatch_calls"], 3);
 }
 
@@ -1254,7 +1259,7 @@ fn fast_track_skips_gates_and_is_recorded() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("FAST TRACK"));
-    let lines = json_lines(&o);
+    let lines = json_lines_of(&o, "dns-shift", "shift");
     assert!(lines.iter().all(|l| l["event"] != "gate"));
     assert_eq!(lines.last().unwrap()["fast_track"], true);
     // The first read, then a fresh one before each later step; none before step 1,

@@ -374,12 +374,16 @@ fn no_gates() -> ShiftOptions {
     }
 }
 
+/// The shift's event lines, each validated against the published
+/// docs/schema/dns-shift/shift.events.schema.json.
 fn events(stdout: &Captured) -> Vec<Value> {
-    stdout
+    let lines: Vec<Value> = stdout
         .text()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .collect();
+    testkit::schema::check_events_if_published("dns-shift", "shift", &lines);
+    lines
 }
 
 /// The `dns.shift` outcome line of the journal.

@@ -3,11 +3,12 @@
 //! plus the envelope, and the committed files are the generated ones.
 //! The real output is validated where the CLI tests read it:
 //! `testkit::json_stdout` checks every result against the schema its envelope
-//! names (tests/cli.rs runs every command on moto).
+//! names (tests/cli.rs runs every command on moto), `testkit::json_lines_of`
+//! every event line of `shift` against `shift.events.schema.json`.
 //! Regenerate: `LTC_UPDATE_SCHEMAS=1 cargo test -p dns-shift --test schema`.
 
 use common::schemars::JsonSchema;
-use dns_shift::{alarms, apply, show};
+use dns_shift::{alarms, apply, shift, show};
 use serde_json::Value;
 
 const BINARY: &str = "dns-shift";
@@ -17,9 +18,9 @@ fn result<T: JsonSchema>(command: &str) -> (String, Value) {
 }
 
 /// Every command with a JSON result and the type it prints (`maintenance on`
-/// and `off` are one command, `on`/`off` an argument). Not here: `shift`
-/// prints event lines (start, step, summary) built as untyped JSON by
-/// `common::shift`, no result document; `policy` prints a bare IAM document.
+/// and `off` are one command, `on`/`off` an argument), and `shift`'s event
+/// lines (`common::shift::ShiftEvent` with dns-shift's fields; no result
+/// document). Not here: `policy` prints a bare IAM document.
 fn schemas() -> Vec<(String, Value)> {
     vec![
         result::<show::ShowResult>("show"),
@@ -27,6 +28,7 @@ fn schemas() -> Vec<(String, Value)> {
         result::<apply::WeightsResult>("maintenance"),
         result::<apply::WeightsResult>("undo"),
         result::<alarms::AlarmsResult>("alarms"),
+        common::schema::events_entry::<shift::Event>(BINARY, "shift"),
     ]
 }
 

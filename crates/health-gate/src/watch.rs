@@ -34,30 +34,52 @@ pub struct WatchArgs {
     pub failure_limit: u32,
 }
 
-#[derive(Debug, Serialize)]
-struct EvaluationEvent<'a> {
-    r#type: &'static str,
-    at: DateTime<Utc>,
-    evaluation: u32,
-    passed: bool,
-    consecutive_failures: u32,
-    failure_limit: u32,
-    reason: &'a str,
-    gates: &'a [GateOutcome],
+/// One JSON line of `watch` (`docs/schema/health-gate/watch.events.schema.json`),
+/// tagged by `type`; the output layer adds `ts` first.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum WatchEvent<'a> {
+    /// One evaluation of the gates.
+    Evaluation(EvaluationEvent<'a>),
+    /// The last line: how the watch ended.
+    Summary(Summary),
 }
 
-#[derive(Debug, Serialize)]
-struct Summary {
-    r#type: &'static str,
-    at: DateTime<Utc>,
+/// The `evaluation` line.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct EvaluationEvent<'a> {
+    /// When the evaluation started (RFC 3339, UTC).
+    #[schemars(with = "String")]
+    pub at: DateTime<Utc>,
+    /// 1-based.
+    pub evaluation: u32,
+    pub passed: bool,
+    /// Failed evaluations in a row, this one included.
+    pub consecutive_failures: u32,
+    pub failure_limit: u32,
+    pub reason: &'a str,
+    pub gates: &'a [GateOutcome],
+}
+
+/// The `summary` line.
+#[derive(Debug, Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Summary {
+    /// When the watch ended (RFC 3339, UTC).
+    #[schemars(with = "String")]
+    pub at: DateTime<Utc>,
     /// healthy (watched the whole time), breached, or interrupted.
-    result: &'static str,
-    evaluations: u32,
-    failed_evaluations: u32,
-    consecutive_failures: u32,
-    watched: String,
-    reason: String,
-    calls: Calls,
+    pub result: &'static str,
+    pub evaluations: u32,
+    pub failed_evaluations: u32,
+    pub consecutive_failures: u32,
+    /// How long it watched (`30m`).
+    pub watched: String,
+    pub reason: String,
+    /// Requests per operation.
+    pub calls: Calls,
 }
 
 fn validate(args: &WatchArgs) -> Result<()> {
@@ -83,7 +105,6 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
     let deadline = started + watch_for;
     let (mut n, mut failed, mut in_a_row) = (0u32, 0u32, 0u32);
     let summary = |result: &'static str, reason: String, n, failed, in_a_row| Summary {
-        r#type: "summary",
         at: Utc::now(),
         result,
         evaluations: n,
@@ -109,7 +130,7 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
                     failed,
                     in_a_row,
                 );
-                emit_summary(ctx, &s)?;
+                emit_summary(ctx, s)?;
                 return Err(e);
             }
         };
@@ -126,8 +147,7 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
             in_a_row += 1;
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let ev = EvaluationEvent {
-            r#type: "evaluation",
+        let ev = WatchEvent::Evaluation(EvaluationEvent {
             at,
             evaluation: n,
             passed: d.passed,
@@ -135,7 +155,7 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
             failure_limit: args.failure_limit,
             reason: &d.reason,
             gates: &outcomes,
-        };
+        });
         ctx.out.event(&ev, || {
             format!(
                 "{} #{n} {}: {}",
@@ -161,7 +181,7 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
             );
             emit_summary(
                 ctx,
-                &summary("breached", reason.clone(), n, failed, in_a_row),
+                summary("breached", reason.clone(), n, failed, in_a_row),
             )?;
             return Err(Error::CheckFailed(reason));
         }
@@ -171,7 +191,7 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
                 "no sustained breach in {} ({n} evaluations, {failed} failed)",
                 common::duration::format_duration(watch_for)
             );
-            emit_summary(ctx, &summary("healthy", reason, n, failed, in_a_row))?;
+            emit_summary(ctx, summary("healthy", reason, n, failed, in_a_row))?;
             return Ok(());
         }
         let slept = ctx
@@ -189,17 +209,19 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
                 failed,
                 in_a_row,
             );
-            emit_summary(ctx, &s)?;
+            emit_summary(ctx, s)?;
             return Err(e);
         }
     }
 }
 
-fn emit_summary(ctx: &Context, s: &Summary) -> Result<()> {
-    ctx.out.event(s, || format!("{}: {}", s.result, s.reason))?;
-    ctx.out.info(format!(
+fn emit_summary(ctx: &Context, s: Summary) -> Result<()> {
+    let info = format!(
         "watch {}: {} evaluations, {} failed, watched {}: {}",
         s.result, s.evaluations, s.failed_evaluations, s.watched, s.reason
-    ));
+    );
+    let text = format!("{}: {}", s.result, s.reason);
+    ctx.out.event(&WatchEvent::Summary(s), || text)?;
+    ctx.out.info(info);
     Ok(())
 }

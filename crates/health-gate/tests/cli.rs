@@ -13,7 +13,7 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_ecs::types::ContainerDefinition;
 use serde_json::Value;
 use testkit::{
-    Emulator, EmulatorGuard, closed_port, json_lines, json_stdout, offline_env, runtime as rt,
+    Emulator, EmulatorGuard, closed_port, json_lines_of, json_stdout, offline_env, runtime as rt,
     sdk_config, stderr,
 };
 
@@ -519,7 +519,7 @@ fn watch_stops_after_the_failure_limit_in_a_row() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let lines = json_lines(&out);
+    let lines = json_lines_of(&out, "health-gate", "watch");
     assert_eq!(lines.len(), 3, "two evaluations and the summary: {lines:?}");
     assert_eq!(lines[0]["type"], "evaluation");
     assert_eq!(lines[0]["consecutive_failures"], 1);
@@ -546,7 +546,7 @@ fn watch_runs_for_the_time_when_healthy() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let lines = json_lines(&out);
+    let lines = json_lines_of(&out, "health-gate", "watch");
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert!(lines[..3].iter().all(|l| l["passed"] == true));
     assert_eq!(lines[3]["result"], "healthy");
@@ -578,6 +578,7 @@ fn watch_interrupted_exits_130_with_a_summary() {
     let summary: Value = serde_json::from_str(rest.trim()).expect("the summary line");
     assert_eq!(summary["result"], "interrupted");
     assert_eq!(summary["evaluations"], 1);
+    testkit::schema::check_events_if_published("health-gate", "watch", &[first, summary]);
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! health-gate's published JSON Schema (docs/schema/health-gate/, see
-//! docs/notes/output.md): generated from `check`'s output type plus the
-//! envelope; the committed file is the generated one.
+//! docs/notes/output.md): `check`'s, generated from its output type plus the
+//! envelope, and `watch`'s event lines (`watch.events.schema.json`); the
+//! committed files are the generated ones.
 //! The real output is validated where the CLI tests read it:
 //! `testkit::json_stdout` checks every result against the schema its envelope
-//! names (tests/cli.rs).
+//! names, `testkit::json_lines_of` every line of `watch` (tests/cli.rs).
 //! Regenerate: `LTC_UPDATE_SCHEMAS=1 cargo test -p health-gate --test schema`.
 
 use common::schemars::JsonSchema;
-use health_gate::check;
+use health_gate::{check, watch};
 use serde_json::Value;
 
 const BINARY: &str = "health-gate";
@@ -16,11 +17,14 @@ fn result<T: JsonSchema>(command: &str) -> (String, Value) {
     common::schema::entry::<T>(BINARY, command)
 }
 
-/// Every command with a JSON result and the type it prints. Not here:
-/// `watch` prints event lines (one per round and a summary), no result
-/// document; `policy` prints a bare IAM document.
+/// Every command with a JSON result and the type it prints, and `watch`'s
+/// event lines (one per evaluation and a summary, tagged by `type`; no result
+/// document). Not here: `policy` prints a bare IAM document.
 fn schemas() -> Vec<(String, Value)> {
-    vec![result::<check::CheckResult>("check")]
+    vec![
+        result::<check::CheckResult>("check"),
+        common::schema::events_entry::<watch::WatchEvent<'static>>(BINARY, "watch"),
+    ]
 }
 
 #[test]

@@ -254,7 +254,6 @@ const WORDS: Words = Words {
     service: "Elastic Load Balancing",
     thing: "listener",
     settled: "live",
-    settled_key: "applied_ms",
     request_key: "request",
     conflict_hint: "see `lb-switch show`, and `lb-switch undo` to put the rules back by hand",
 };
@@ -384,8 +383,71 @@ impl ElbTarget<'_> {
     }
 }
 
+/// `shift`'s JSON lines (`docs/schema/lb-switch/shift.events.schema.json`).
+pub type Event = common::shift::ShiftEvent<Identity, ExtraGates, Calls, Settled, Request>;
+
+/// The listener (and rule) shifted, first in the `start` and `summary` events.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Identity {
+    pub listener: String,
+    /// The rule whose forward action is shifted (null: the listener's default action).
+    pub rule: Option<String>,
+}
+
+/// lb-switch's own gate, in the `start` event's `gates`.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct ExtraGates {
+    /// `--min-healthy`: the least healthy percent of the target group, if given.
+    pub min_healthy: Option<f64>,
+}
+
+/// The calls counted in the `summary` event.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Calls {
+    pub elbv2_calls: u64,
+    pub cloudwatch_calls: u64,
+    /// Requests per `service:Operation`.
+    pub calls: BTreeMap<String, u64>,
+}
+
+/// A step's time until live (ELBv2 applies a change at once).
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Settled {
+    /// Milliseconds from sending the change until it was accepted.
+    pub applied_ms: u64,
+}
+
+impl From<u64> for Settled {
+    fn from(applied_ms: u64) -> Self {
+        Settled { applied_ms }
+    }
+}
+
+/// The call a dry-run step would make.
+#[derive(Debug, Clone, serde::Serialize, common::schemars::JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct Request {
+    /// `{"call": "ModifyListener" | "ModifyRule", ...}` (null when nothing would change).
+    pub request: Option<Value>,
+}
+
+impl From<Option<Value>> for Request {
+    fn from(request: Option<Value>) -> Self {
+        Request { request }
+    }
+}
+
 impl ShiftTarget for ElbTarget<'_> {
     type State = Snapshot;
+    type Identity = Identity;
+    type ExtraGates = ExtraGates;
+    type Calls = Calls;
+    type Settled = Settled;
+    type Request = Request;
 
     fn words(&self) -> &Words {
         &WORDS
@@ -402,11 +464,11 @@ impl ShiftTarget for ElbTarget<'_> {
         self.listener.clone()
     }
 
-    fn identity(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            ("listener", json!(self.listener)),
-            ("rule", json!(self.rule)),
-        ]
+    fn identity(&self) -> Identity {
+        Identity {
+            listener: self.listener.clone(),
+            rule: self.rule.clone(),
+        }
     }
 
     fn gate_env(&self) -> Vec<(String, String)> {
@@ -555,22 +617,18 @@ impl ShiftTarget for ElbTarget<'_> {
         self.min_healthy.is_some()
     }
 
-    fn extra_gate_fields(&self) -> Vec<(&'static str, Value)> {
-        vec![(
-            "min_healthy",
-            json!(self.min_healthy.as_ref().map(|(_, m)| m)),
-        )]
+    fn extra_gate_fields(&self) -> ExtraGates {
+        ExtraGates {
+            min_healthy: self.min_healthy.as_ref().map(|(_, m)| *m),
+        }
     }
 
-    fn call_fields(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            ("elbv2_calls", json!(self.elb.total())),
-            (
-                "cloudwatch_calls",
-                json!(self.elb.calls.service_total("cloudwatch")),
-            ),
-            ("calls", json!(self.elb.calls.by_service_operation())),
-        ]
+    fn call_fields(&self) -> Calls {
+        Calls {
+            elbv2_calls: self.elb.total(),
+            cloudwatch_calls: self.elb.calls.service_total("cloudwatch"),
+            calls: self.elb.calls.by_service_operation(),
+        }
     }
 
     fn calls_text(&self) -> String {

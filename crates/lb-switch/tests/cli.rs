@@ -11,7 +11,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RuleCondition, TargetDescription, TargetGroupTuple,
 };
 use serde_json::Value;
-use testkit::{Emulator, EmulatorGuard, code, json_lines, json_stdout, offline_env, stderr, words};
+use testkit::{
+    Emulator, EmulatorGuard, code, json_lines_of, json_stdout, offline_env, stderr, words,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lb-switch");
 
@@ -543,7 +545,7 @@ fn shift_moves_the_weights_step_by_step_and_undo_puts_them_back() {
         ],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let lines = json_lines(&o);
+    let lines = json_lines_of(&o, "lb-switch", "shift");
     let steps: Vec<&Value> = lines.iter().filter(|l| l["event"] == "step").collect();
     assert_eq!(steps.len(), 3);
     assert_eq!(steps[0]["weights"]["green"], 10);
@@ -591,7 +593,7 @@ fn a_gate_failing_after_the_first_step_reverts_and_exits_6() {
         ],
     );
     assert_eq!(code(&o), 6, "{}", stderr(&o));
-    let summary = json_lines(&o).pop().unwrap();
+    let summary = json_lines_of(&o, "lb-switch", "shift").pop().unwrap();
     assert_eq!(summary["result"], "reverted");
     assert_eq!(summary["steps_applied"], 1);
     assert_eq!(f.weights(), start, "back to the starting weights");

@@ -146,10 +146,15 @@ async fn shift_from_blue(
     (res, stdout)
 }
 
+/// The shift's event lines, each validated against the published
+/// docs/schema/lb-switch/shift.events.schema.json.
 fn events(text: &str) -> Vec<Value> {
-    text.lines()
+    let lines: Vec<Value> = text
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .collect();
+    testkit::schema::check_events_if_published("lb-switch", "shift", &lines);
+    lines
 }
 
 #[tokio::test]

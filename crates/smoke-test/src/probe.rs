@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Args;
+use common::schemars::JsonSchema;
 use common::{HumanDuration, Render};
 use reqwest::{Method, Url};
 use serde::Serialize;
@@ -177,41 +178,87 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-#[derive(Debug, Serialize)]
-struct FailureEvent<'a> {
-    event: &'static str,
-    time: String,
-    url: &'a str,
-    kind: &'a str,
-    message: &'a str,
+/// One JSON line of `probe` (`docs/schema/smoke-test/probe.events.schema.json`),
+/// tagged by `event`; the output layer adds `ts` first.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum ProbeEvent<'a> {
+    /// `--dry-run`: what would be probed (the only line).
+    Plan(PlanEvent),
+    /// A failed request.
+    Failure(FailureEvent<'a>),
+    /// The first success after failures: the gap closed.
+    Recovered(RecoveredEvent<'a>),
+    /// Every `--status-every`, one per URL.
+    Status(StatusEvent<'a>),
+    /// The last line.
+    Summary(Summary),
+}
+
+/// The `plan` line of a dry run.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct PlanEvent {
+    /// Always true.
+    pub dry_run: bool,
+    pub urls: Vec<PlannedUrl>,
+    pub interval_ms: u64,
+    /// `--for` (null: until a signal).
+    pub for_ms: Option<u64>,
+}
+
+/// One URL of the plan.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct PlannedUrl {
+    pub url: String,
+    pub expect_serving: bool,
+}
+
+/// The `failure` line.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct FailureEvent<'a> {
+    /// When the request was sent (RFC 3339 UTC, milliseconds).
+    pub time: String,
+    pub url: &'a str,
+    /// `status`, `timeout`, `connect`, ...
+    pub kind: &'a str,
+    pub message: &'a str,
+    /// The status received (absent when there was no answer).
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<u16>,
-    latency_ms: u64,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
 }
 
-#[derive(Debug, Serialize)]
-struct RecoveredEvent<'a> {
-    event: &'static str,
-    time: String,
-    url: &'a str,
-    gap_ms: u64,
+/// The `recovered` line.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct RecoveredEvent<'a> {
+    pub time: String,
+    pub url: &'a str,
+    /// How long nothing succeeded.
+    pub gap_ms: u64,
 }
 
-#[derive(Debug, Serialize)]
-struct StatusEvent<'a> {
-    event: &'static str,
-    time: String,
-    url: &'a str,
+/// The `status` line.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
+pub struct StatusEvent<'a> {
+    pub time: String,
+    pub url: &'a str,
     /// Whether the last request succeeded (null before the first answer).
-    up: Option<bool>,
-    requests: u64,
-    failures: u64,
-    current_gap_ms: u64,
-    longest_gap_ms: u64,
+    pub up: Option<bool>,
+    pub requests: u64,
+    pub failures: u64,
+    pub current_gap_ms: u64,
+    pub longest_gap_ms: u64,
 }
 
 /// The final per-URL figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct UrlSummary {
     pub url: String,
     pub expect_serving: bool,
@@ -223,16 +270,17 @@ pub struct UrlSummary {
     pub failures_by_kind: BTreeMap<String, u64>,
 }
 
-/// The last line of the stream.
-#[derive(Debug, Clone, Serialize)]
+/// The last line of the stream (`summary`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(crate = "common::schemars")]
 pub struct Summary {
-    pub event: &'static str,
     pub time: String,
     pub started: String,
     pub duration_ms: u64,
     pub interval_ms: u64,
     /// `duration` (--for elapsed) or the signal's name.
     pub stopped_by: String,
+    /// `pass`, or `fail` when a URL that had to serve failed a request.
     pub verdict: &'static str,
     pub requests: u64,
     pub failures: u64,
@@ -309,14 +357,17 @@ pub async fn execute(ctx: &common::Context, args: ProbeArgs) -> common::Result<(
         })
         .collect();
     if ctx.dry_run() {
-        let plan = serde_json::json!({
-            "event": "plan",
-            "dry_run": true,
-            "urls": watched.iter().map(|w| serde_json::json!({
-                "url": w.text, "expect_serving": w.expect_serving,
-            })).collect::<Vec<_>>(),
-            "interval_ms": ms(args.interval.0),
-            "for_ms": args.run_for.map(|d| ms(d.0)),
+        let plan = ProbeEvent::Plan(PlanEvent {
+            dry_run: true,
+            urls: watched
+                .iter()
+                .map(|w| PlannedUrl {
+                    url: w.text.clone(),
+                    expect_serving: w.expect_serving,
+                })
+                .collect(),
+            interval_ms: ms(args.interval.0),
+            for_ms: args.run_for.map(|d| ms(d.0)),
         });
         return ctx.out.event(&plan, || {
             format!(
@@ -403,7 +454,6 @@ pub async fn execute(ctx: &common::Context, args: ProbeArgs) -> common::Result<(
             .join("; ")
     });
     let summary = Summary {
-        event: "summary",
         time: timestamp(Utc::now()),
         started: timestamp(started_wall),
         duration_ms: ms(ended - started),
@@ -415,7 +465,9 @@ pub async fn execute(ctx: &common::Context, args: ProbeArgs) -> common::Result<(
         longest_gap_ms: urls.iter().map(|u| u.longest_gap_ms).max().unwrap_or(0),
         urls,
     };
-    ctx.out.event(&summary, || summary.text())?;
+    let text = summary.text();
+    ctx.out
+        .event(&ProbeEvent::Summary(summary.clone()), || text)?;
     if ctx.out.is_json() {
         ctx.out.human(format!("{}\n", summary.text()));
     }
@@ -476,25 +528,23 @@ async fn watch(
         // A closed pipe or full disk must not stop the probe: the summary matters more.
         let _ = match &outcome {
             Outcome::Failed { kind, message } => ctx.out.event(
-                &FailureEvent {
-                    event: "failure",
+                &ProbeEvent::Failure(FailureEvent {
                     time: timestamp(at),
                     url: &w.text,
                     kind,
                     message,
                     status,
                     latency_ms: ms(latency),
-                },
+                }),
                 || format!("{} FAIL {}: {message}", timestamp(at), w.text),
             ),
             Outcome::Ok => match closed {
                 Some(gap) => ctx.out.event(
-                    &RecoveredEvent {
-                        event: "recovered",
+                    &ProbeEvent::Recovered(RecoveredEvent {
                         time: timestamp(at),
                         url: &w.text,
                         gap_ms: ms(gap),
-                    },
+                    }),
                     || format!("{} UP   {} after {} ms", timestamp(at), w.text, ms(gap)),
                 ),
                 None => Ok(()),
@@ -513,8 +563,7 @@ async fn status_lines(ctx: &common::Context, watched: &[Arc<Watched>], every: Du
         let at = timestamp(Utc::now());
         for w in watched {
             let t = lock(&w.tally).clone();
-            let ev = StatusEvent {
-                event: "status",
+            let ev = ProbeEvent::Status(StatusEvent {
                 time: at.clone(),
                 url: &w.text,
                 up: t.last_ok,
@@ -522,7 +571,7 @@ async fn status_lines(ctx: &common::Context, watched: &[Arc<Watched>], every: Du
                 failures: t.failures,
                 current_gap_ms: ms(t.current_gap(now)),
                 longest_gap_ms: ms(t.longest_gap),
-            };
+            });
             let _ = ctx.out.event(&ev, || {
                 format!(
                     "{at} {} {}: {} requests, {} failed",

@@ -64,11 +64,18 @@ fn lines(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Every line the probe printed validates against its published event schema
+/// (docs/schema/smoke-test/probe.events.schema.json).
+fn validated(events: Vec<Value>) -> Vec<Value> {
+    testkit::schema::check_events_if_published("smoke-test", "probe", &events);
+    events
+}
+
 fn run(args: &[&str]) -> Ran {
     let out = probe(args).output().unwrap();
     Ran {
         code: out.status.code().unwrap_or(-1),
-        events: lines(&out.stdout),
+        events: validated(lines(&out.stdout)),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
@@ -103,7 +110,7 @@ fn run_until_sigint(args: &[&str]) -> Ran {
     let out = child.wait_with_output().unwrap();
     Ran {
         code: out.status.code().unwrap_or(-1),
-        events,
+        events: validated(events),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

@@ -3,12 +3,15 @@
 //! plus the envelope, and the committed files are the generated ones.
 //! The real output is validated where the CLI tests read it:
 //! `testkit::json_stdout` checks every result against the schema its envelope
-//! names (tests/cli.rs runs the commands against HTTP servers on 127.0.0.1).
+//! names (tests/cli.rs runs the commands against HTTP servers on 127.0.0.1),
+//! and every line `probe` prints is checked against `probe.events.schema.json`
+//! (tests/probe.rs).
 //! Regenerate: `LTC_UPDATE_SCHEMAS=1 cargo test -p smoke-test --test schema`.
 
 use common::schemars::JsonSchema;
 use serde_json::Value;
 use smoke_test::check_run::{GetSettings, LoadSettings, Plan, RunSettings};
+use smoke_test::probe::ProbeEvent;
 use smoke_test::verdict::Report;
 
 const BINARY: &str = "smoke-test";
@@ -45,14 +48,15 @@ enum LoadOutput {
 }
 
 /// Every command with a JSON result and the type it prints (the report's
-/// own `command` is the envelope's, so it validates). Not here: `probe`
-/// prints event lines only (its dry-run plan and its summary are events
-/// too), `policy` a bare IAM document.
+/// own `command` is the envelope's, so it validates), and `probe`'s event
+/// lines (its dry-run plan and its summary are events too; no result
+/// document). Not here: `policy` prints a bare IAM document.
 fn schemas() -> Vec<(String, Value)> {
     vec![
         result::<GetOutput>("get"),
         result::<RunOutput>("run"),
         result::<LoadOutput>("load"),
+        common::schema::events_entry::<ProbeEvent<'static>>(BINARY, "probe"),
     ]
 }
 

@@ -291,12 +291,28 @@ pub fn exit_json(output: &std::process::Output, want: i32) -> serde_json::Value 
 }
 
 /// Parses JSON lines from a command's stdout.
+/// The lines do not say which command printed them: tests of a command with
+/// a published event schema use [`json_lines_of`], which validates them.
 pub fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect()
+}
+
+/// [`json_lines`] of `<binary> <command>` (`dns-shift`, `shift`): when the
+/// command's event schema is published
+/// (`docs/schema/<binary>/<command>.events.schema.json`), every line must
+/// validate against it ([`schema::check_events_if_published`]).
+pub fn json_lines_of(
+    output: &std::process::Output,
+    binary: &str,
+    command: &str,
+) -> Vec<serde_json::Value> {
+    let lines = json_lines(output);
+    schema::check_events_if_published(binary, command, &lines);
+    lines
 }
 
 /// A command's exit code (-1 when a signal ended it).

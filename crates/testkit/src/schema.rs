@@ -70,7 +70,8 @@ pub fn assert_events_valid(binary: &str, command: &str, lines: &[Value]) {
         let errors = errors(&path, line);
         assert!(
             errors.is_empty(),
-            "{binary} {command}: event line does not validate against {}:\n{}\n{line:#}",
+            "{binary} {command}: event line does not validate against {} (a changed event \
+             type: regenerate with LTC_UPDATE_SCHEMAS=1 cargo test -p {binary} --test schema):\n{}\n{line:#}",
             path.display(),
             errors.join("\n")
         );
@@ -90,6 +91,23 @@ pub fn check_if_published(doc: &Value) {
         return;
     }
     assert_result_valid(doc);
+    seen(&format!("{binary} {command}"));
+}
+
+/// What [`crate::json_lines_of`] does with the event lines of
+/// `<binary> <command>`: when `docs/schema/<binary>/<command>.events.schema.json`
+/// is published, every line must validate against it (so every CLI test that
+/// reads a command's event lines checks them). With `LTC_SCHEMA_SEEN=FILE`,
+/// `<binary> <command> events` is appended to FILE.
+pub fn check_events_if_published(binary: &str, command: &str, lines: &[Value]) {
+    if lines.is_empty() || !events_schema_path(binary, command).exists() {
+        return;
+    }
+    assert_events_valid(binary, command, lines);
+    seen(&format!("{binary} {command} events"));
+}
+
+fn seen(what: &str) {
     if let Some(file) = std::env::var_os("LTC_SCHEMA_SEEN") {
         use std::io::Write;
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -97,7 +115,7 @@ pub fn check_if_published(doc: &Value) {
             .append(true)
             .open(file)
         {
-            let _ = writeln!(f, "{binary} {command}");
+            let _ = writeln!(f, "{what}");
         }
     }
 }
