@@ -842,6 +842,23 @@ impl<T: ShiftTarget> Shift<'_, T> {
         self.ctx.out.event(&value, text)
     }
 
+    /// The `step` event of plan step `i` (0-based), applied or a dry run.
+    fn step_event(
+        &self,
+        i: usize,
+        step: &Step,
+        outcome: StepOutcome<T::Settled, T::Request>,
+    ) -> EventOf<T> {
+        ShiftEvent::Step(StepEvent {
+            step: i + 1,
+            of: self.plan.len(),
+            percent: step.pct,
+            weights: step.weights.clone(),
+            shares: shares(&step.weights),
+            outcome,
+        })
+    }
+
     fn has_gates(&self) -> bool {
         !self.gates.is_empty() || self.target.has_extra_gates()
     }
@@ -1145,17 +1162,14 @@ impl<T: ShiftTarget> Shift<'_, T> {
             let request =
                 self.target
                     .request(&current, &step.weights, WriteKind::Step, &self.comment(i));
-            let v = ShiftEvent::Step(StepEvent {
-                step: i + 1,
-                of: self.plan.len(),
-                percent: step.pct,
-                weights: step.weights.clone(),
-                shares: shares(&step.weights),
-                outcome: StepOutcome::DryRun {
+            let v = self.step_event(
+                i,
+                step,
+                StepOutcome::DryRun {
                     dry_run: true,
                     request: T::Request::from(request),
                 },
-            });
+            );
             self.event(v, || {
                 format!(
                     "step {}/{} ({} %): would set {}",
@@ -1255,17 +1269,14 @@ impl<T: ShiftTarget> Shift<'_, T> {
             if let Some(e) = applied.unconfirmed {
                 return Err(Failure::Error(e));
             }
-            let v = ShiftEvent::Step(StepEvent {
-                step: i + 1,
-                of: self.plan.len(),
-                percent: step.pct,
-                weights: step.weights.clone(),
-                shares: shares(&step.weights),
-                outcome: StepOutcome::Applied {
+            let v = self.step_event(
+                i,
+                step,
+                StepOutcome::Applied {
                     change_id: applied.change_id.clone(),
                     settled: T::Settled::from(t0.elapsed().as_millis() as u64),
                 },
-            });
+            );
             self.event(v, || {
                 format!(
                     "step {}/{} ({} %): {} {}",

@@ -20,31 +20,14 @@ fn result<T: JsonSchema>(command: &str) -> (String, Value) {
     common::schema::entry::<T>(BINARY, command)
 }
 
-/// What `get` prints: its report, or with --dry-run the plan.
+/// What `get`, `run` and `load` print: the report, or with --dry-run the
+/// plan with the command's settings.
 #[derive(JsonSchema)]
 #[schemars(crate = "common::schemars", untagged)]
 #[allow(dead_code)]
-enum GetOutput {
+enum Output<S> {
     Report(Box<Report>),
-    Plan(Plan<GetSettings>),
-}
-
-/// What `run` prints: its report, or with --dry-run the plan.
-#[derive(JsonSchema)]
-#[schemars(crate = "common::schemars", untagged)]
-#[allow(dead_code)]
-enum RunOutput {
-    Report(Box<Report>),
-    Plan(Plan<RunSettings>),
-}
-
-/// What `load` prints: its report, or with --dry-run the plan.
-#[derive(JsonSchema)]
-#[schemars(crate = "common::schemars", untagged)]
-#[allow(dead_code)]
-enum LoadOutput {
-    Report(Box<Report>),
-    Plan(Plan<LoadSettings>),
+    Plan(Plan<S>),
 }
 
 /// Every command with a JSON result and the type it prints (the report's
@@ -53,9 +36,9 @@ enum LoadOutput {
 /// document). Not here: `policy` prints a bare IAM document.
 fn schemas() -> Vec<(String, Value)> {
     vec![
-        result::<GetOutput>("get"),
-        result::<RunOutput>("run"),
-        result::<LoadOutput>("load"),
+        result::<Output<GetSettings>>("get"),
+        result::<Output<RunSettings>>("run"),
+        result::<Output<LoadSettings>>("load"),
         common::schema::events_entry::<ProbeEvent<'static>>(BINARY, "probe"),
     ]
 }
