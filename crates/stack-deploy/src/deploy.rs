@@ -462,6 +462,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
                 .map(|store| crate::record::Recorder::new(store.clone(), run_id))
         }
     };
+    // A completed stack's last events are read while its dependents start.
+    let late = crate::stack::LateEvents::default();
     let opts = DeployOptions {
         method: args.method,
         no_rollback: args.no_rollback,
@@ -515,6 +517,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             region: reg,
             recorder: recorder.as_ref(),
             deploy_role,
+            late: Some(&late),
         };
         let known = Known {
             described: listed
@@ -570,14 +573,19 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
         ((r, Instant::now()), ok)
     });
     let pending = published.is_none();
-    let (outcomes, late) = tokio::join!(pool, async {
+    let (mut outcomes, pending_assets) = tokio::join!(pool, async {
         if pending {
             Some(publishing.as_mut().await)
         } else {
             None
         }
     });
-    let (asset_results, asset_error) = match published.or(late) {
+    // The detached events reads end before the result (a second signal drops them).
+    let late_calls = tokio::select! {
+        calls = late.join() => calls,
+        () = cancel.hard_cancelled() => Default::default(),
+    };
+    let (asset_results, asset_error) = match published.or(pending_assets) {
         Some(Ok(v)) => (v, None),
         Some(Err(e)) => (Vec::new(), Some(e)),
         None => (
@@ -613,10 +621,10 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             )),
         }
     }
-    let mut outcomes = outcomes;
     let mut ordered = Vec::new();
     for id in phases.iter().flatten() {
-        if let Some(Some((r, at))) = outcomes.remove(id) {
+        if let Some(Some((mut r, at))) = outcomes.remove(id) {
+            r.api_calls += late_calls.get(&r.stack).copied().unwrap_or(0);
             ordered.push((r, at));
         }
     }

@@ -613,6 +613,7 @@ pub async fn revert(ctx: &Context, args: RevertArgs) -> Result<()> {
                 region,
                 recorder: None,
                 deploy_role: role,
+                late: None,
             };
             items.insert(
                 rec.stack.clone(),
@@ -842,6 +843,7 @@ mod tests {
                 region: "ap-northeast-1".into(),
                 recorder: None,
                 deploy_role: None,
+                late: None,
             },
             template_url: None,
         }

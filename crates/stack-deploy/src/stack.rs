@@ -147,6 +147,9 @@ pub struct StackEnv<'a> {
     pub recorder: Option<&'a crate::record::Recorder>,
     /// The role assumed for this stack (kept in the record).
     pub deploy_role: Option<String>,
+    /// Where a completed stack's last events read goes on while its
+    /// dependents start (`None`: the wait reads them itself).
+    pub late: Option<&'a LateEvents>,
 }
 
 /// What a deploy already knows about a stack before its turn comes, so the
@@ -708,7 +711,15 @@ async fn deploy_inner(
     let since = (op == Op::Update).then(|| started - chrono::Duration::seconds(60));
     let left = env.opts.deadline.saturating_duration_since(Instant::now());
     let waited = cancel
-        .run(wait_stack(&env.cfn, out, name, since, left, calls, true))
+        .run(wait_stack(
+            &env.cfn,
+            out,
+            name,
+            since,
+            left,
+            calls,
+            env.late.map_or(ShowEvents::Await, ShowEvents::Detach),
+        ))
         .await;
     let (stack, tracker) = match waited {
         Ok(v) => v,
@@ -831,7 +842,15 @@ async fn settle_first(
     let waited = env
         .opts
         .cancel
-        .run(wait_stack(&env.cfn, env.out, name, None, left, calls, true))
+        .run(wait_stack(
+            &env.cfn,
+            env.out,
+            name,
+            None,
+            left,
+            calls,
+            ShowEvents::Await,
+        ))
         .await;
     match waited {
         Ok((stack, _)) => {
@@ -1240,10 +1259,120 @@ async fn start_change_set(
     Ok(Kicked::Started)
 }
 
+/// How a wait shows the stack's events.
+#[derive(Clone, Copy)]
+pub enum ShowEvents<'a> {
+    /// The status alone.
+    Off,
+    /// Read beside every look; the wait ends once the last ones are printed.
+    Await,
+    /// As `Await`, except that a look finding the stack complete ends the wait
+    /// at once: its events read goes on in `late`, which the command joins
+    /// before its result, so the stacks that depend on this one start a
+    /// round trip sooner (issue 22). Failures still wait for their events,
+    /// which carry the reason.
+    Detach(&'a LateEvents),
+}
+
+/// Events reads that outlive the waits that started them (see
+/// [`ShowEvents::Detach`]); dropping it stops them.
+#[derive(Debug, Default)]
+pub struct LateEvents {
+    reads: std::sync::Mutex<tokio::task::JoinSet<(String, u32)>>,
+}
+
+impl LateEvents {
+    fn spawn(&self, stack: String, read: impl Future<Output = u32> + Send + 'static) {
+        if let Ok(mut set) = self.reads.lock() {
+            set.spawn(async move { (stack, read.await) });
+        }
+    }
+
+    /// Waits for every read still running; the calls each stack's reads made.
+    pub async fn join(&self) -> BTreeMap<String, u32> {
+        let mut set = match self.reads.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(_) => return BTreeMap::new(),
+        };
+        let mut calls = BTreeMap::new();
+        while let Some(done) = set.join_next().await {
+            if let Ok((stack, n)) = done {
+                *calls.entry(stack).or_insert(0) += n;
+            }
+        }
+        calls
+    }
+}
+
+/// What one look's events read shares with the wait.
+#[derive(Clone)]
+struct EventsView {
+    cfn: Client,
+    out: Output,
+    name: String,
+    tracker: Arc<tokio::sync::Mutex<Tracker>>,
+    /// Reads that failed in a row (warned about once per streak).
+    failing: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl EventsView {
+    /// Reads the new events; the calls made.
+    async fn read(&self) -> (Result<Vec<crate::events::Event>>, u32) {
+        let mut calls = 0;
+        let mut tracker = self.tracker.lock().await;
+        let r = fetch_new(&self.cfn, &self.name, &mut tracker, &mut calls).await;
+        (r, calls)
+    }
+
+    /// Prints what `read` found. Read side by side with the status, the
+    /// events may predate it: once the stack has ended (`status` terminal),
+    /// they are read again unless its own final event is in, so the operator
+    /// sees the end and a failure's first cause. The calls made.
+    async fn show(&self, read: Result<Vec<crate::events::Event>>, status: &str) -> u32 {
+        let mut calls = 0;
+        let read = match read {
+            Ok(mut events) if is_terminal(status) => {
+                let mut tracker = self.tracker.lock().await;
+                let ended = tracker
+                    .history
+                    .iter()
+                    .any(|e| e.resource_type == "AWS::CloudFormation::Stack" && e.status == status);
+                if ended {
+                    Ok(events)
+                } else {
+                    fetch_new(&self.cfn, &self.name, &mut tracker, &mut calls)
+                        .await
+                        .map(|more| {
+                            events.extend(more);
+                            events
+                        })
+                }
+            }
+            other => other,
+        };
+        use std::sync::atomic::Ordering::Relaxed;
+        match read {
+            Ok(events) => {
+                self.failing.store(0, Relaxed);
+                for e in events {
+                    self.out.info(e.line(&self.name));
+                }
+            }
+            Err(e) if self.failing.fetch_add(1, Relaxed) == 0 => self.out.warn(format!(
+                "{}: stack events unavailable ({e}); still following the stack's status",
+                self.name
+            )),
+            Err(_) => {}
+        }
+        calls
+    }
+}
+
 /// Waits until the stack leaves every *_IN_PROGRESS state, printing its new
-/// events on stderr. Returns the final description and the events seen. The
-/// verdict comes from the stack's status alone: events are for display and
-/// the failure reason, and a failed events read is a warning, never an end.
+/// events on stderr. Returns the final description and the events seen
+/// (none when they were detached). The verdict comes from the stack's status
+/// alone: events are for display and the failure reason, and a failed
+/// events read is a warning, never an end.
 pub async fn wait_stack(
     cfn: &Client,
     out: &Output,
@@ -1251,92 +1380,65 @@ pub async fn wait_stack(
     since: Option<chrono::DateTime<Utc>>,
     timeout: Duration,
     calls: &mut u32,
-    show_events: bool,
+    show_events: ShowEvents<'_>,
 ) -> Result<(Stack, Tracker)> {
-    let state = Arc::new(tokio::sync::Mutex::new((Tracker::new(since), 0u32)));
-    // Events reads that failed in a row (warned about once per streak).
-    let events_failing = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    use std::sync::atomic::Ordering::Relaxed;
+    let view = EventsView {
+        cfn: cfn.clone(),
+        out: out.clone(),
+        name: name.to_owned(),
+        tracker: Arc::new(tokio::sync::Mutex::new(Tracker::new(since))),
+        failing: Arc::default(),
+    };
+    let looked = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let opts = WaitOptions::new(format!("stack {name}"), timeout)
         .reattach(format!("stack-deploy watch {name}"));
-    let st = state.clone();
     let res = poll_until(out, &opts, || {
-        let state = st.clone();
-        let cfn = cfn.clone();
-        let name = name.to_owned();
-        let events_failing = events_failing.clone();
+        let view = view.clone();
+        let looked = looked.clone();
         async move {
-            let mut g = state.lock().await;
-            let (tracker, n) = &mut *g;
-            *n += 1;
+            looked.fetch_add(1, Relaxed);
             // The status and the events are read at the same time: one round
-            // trip a look, not two, on the deploy's critical path.
-            let mut event_calls = 0u32;
-            let (stack, events) = tokio::join!(describe(&cfn, &name), async {
-                if show_events {
-                    Some(fetch_new(&cfn, &name, tracker, &mut event_calls).await)
-                } else {
-                    None
-                }
-            });
-            *n += event_calls;
-            let stack =
-                stack?.ok_or_else(|| Error::NotFound(format!("stack {name} does not exist")))?;
-            let status = status_of(&stack);
-            let mut events = events;
-            // Read side by side, the events may predate the status just seen: once
-            // the stack has ended, read them again unless its own final event is in,
-            // so the operator sees the end and a failure's first cause.
-            if show_events
-                && is_terminal(&status)
-                && events.as_ref().is_some_and(|r| r.is_ok())
-                && !tracker
-                    .history
-                    .iter()
-                    .any(|e| e.resource_type == "AWS::CloudFormation::Stack" && e.status == status)
+            // trip a look, not two, on the deploy's critical path. The events
+            // read is a task of its own so that it can outlive the look
+            // (`Detach`); dropping the set (a signal) stops it.
+            let mut reading = tokio::task::JoinSet::new();
+            if !matches!(show_events, ShowEvents::Off) {
+                let v = view.clone();
+                reading.spawn(async move { v.read().await });
+            }
+            let stack = describe(&view.cfn, &view.name).await;
+            let status = match &stack {
+                Ok(Some(s)) => Some(status_of(s)),
+                _ => None,
+            };
+            if let (ShowEvents::Detach(late), Some(st)) = (show_events, &status)
+                && classify(st) == Health::Ok
             {
-                let mut more = match events.take() {
-                    Some(Ok(v)) => v,
-                    _ => Vec::new(),
-                };
-                let mut again = 0u32;
-                let r = fetch_new(&cfn, &name, tracker, &mut again).await;
-                *n += again;
-                events = Some(r.map(|v| {
-                    more.extend(v);
-                    more
-                }));
-            }
-            match events {
-                None => {}
-                Some(Ok(events)) => {
-                    events_failing.store(0, std::sync::atomic::Ordering::Relaxed);
-                    for e in events {
-                        out.info(e.line(&name));
+                let (st, v) = (st.clone(), view.clone());
+                late.spawn(view.name.clone(), async move {
+                    match reading.join_next().await {
+                        Some(Ok((read, n))) => n + v.show(read, &st).await,
+                        _ => 0,
                     }
-                }
-                // Warned about once per streak of failed reads.
-                Some(Err(e))
-                    if events_failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 =>
-                {
-                    out.warn(format!(
-                        "{name}: stack events unavailable ({e}); still following the stack's status"
-                    ));
-                }
-                Some(Err(_)) => {}
+                });
+            } else if let Some(Ok((read, n))) = reading.join_next().await {
+                looked.fetch_add(n, Relaxed);
+                let n = view.show(read, status.as_deref().unwrap_or("")).await;
+                looked.fetch_add(n, Relaxed);
             }
-            Ok(if is_terminal(&status) {
-                Poll::Done(stack)
-            } else {
-                Poll::Pending(status)
+            let stack = stack?
+                .ok_or_else(|| Error::NotFound(format!("stack {} does not exist", view.name)))?;
+            Ok(match status {
+                Some(st) if is_terminal(&st) => Poll::Done(stack),
+                Some(st) => Poll::Pending(st),
+                None => Poll::Pending(String::new()),
             })
         }
     })
     .await;
-    let (tracker, n) = {
-        let mut g = state.lock().await;
-        (std::mem::take(&mut g.0), g.1)
-    };
-    *calls += n;
+    *calls += looked.load(Relaxed);
+    let tracker = std::mem::take(&mut *view.tracker.lock().await);
     Ok((res?, tracker))
 }
 
@@ -1490,6 +1592,7 @@ pub(crate) mod tests {
             region: "ap-northeast-1".into(),
             recorder: None,
             deploy_role: None,
+            late: None,
         }
     }
 
@@ -1837,6 +1940,86 @@ pub(crate) mod tests {
         assert_eq!(r.action, Action::Created);
         assert_eq!(r.status.as_deref(), Some("CREATE_COMPLETE"));
         assert!(err.text().contains("throttled"), "{}", err.text());
+    }
+
+    /// A complete stack whose events read is slow (throttled, retried by the
+    /// SDK with backoff) and the time a wait in `mode` took to return; what
+    /// stderr held then; and, once the late reads are joined, the time, what
+    /// stderr held and the calls they made.
+    async fn wait_with_slow_events(
+        detach: bool,
+    ) -> (Duration, String, Duration, String, BTreeMap<String, u32>) {
+        let describe = mock!(Client::describe_stacks).then_output(|| described("CREATE_COMPLETE"));
+        let events = mock!(Client::describe_stack_events)
+            .sequence()
+            .http_response(throttled)
+            .times(3)
+            .output(|| {
+                DescribeStackEventsOutput::builder()
+                    .stack_events(event("2", 2, "S", STACK, "CREATE_COMPLETE", None))
+                    .stack_events(event(
+                        "1",
+                        1,
+                        "S",
+                        STACK,
+                        "CREATE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    ))
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let cfn = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            &[&describe, &events],
+            |c| c.retry_config(RetryConfig::standard().with_max_attempts(4))
+        );
+        let (out, err) = output();
+        let late = LateEvents::default();
+        let mode = if detach {
+            ShowEvents::Detach(&late)
+        } else {
+            ShowEvents::Await
+        };
+        let t0 = Instant::now();
+        let mut calls = 0;
+        let (stack, _) = wait_stack(
+            &cfn,
+            &out,
+            "S",
+            None,
+            Duration::from_secs(600),
+            &mut calls,
+            mode,
+        )
+        .await
+        .unwrap();
+        assert_eq!(status_of(&stack), "CREATE_COMPLETE");
+        let (returned, at_return) = (t0.elapsed(), err.text());
+        let late_calls = late.join().await;
+        (returned, at_return, t0.elapsed(), err.text(), late_calls)
+    }
+
+    // Issue 22: the dependents of a complete stack need not wait for its
+    // events. Detached, the wait returns on the status; the events are read
+    // and printed by the late task, joined before the result, and counted.
+    #[tokio::test(start_paused = true)]
+    async fn a_complete_stack_detaches_its_events_read_and_the_join_prints_and_counts_them() {
+        let (returned, at_return, joined, after, late_calls) = wait_with_slow_events(true).await;
+        assert!(!at_return.contains("CREATE_COMPLETE"), "{at_return}");
+        assert!(
+            returned < joined,
+            "returned at {returned:?}, before the events read ended at {joined:?}"
+        );
+        assert!(after.contains("CREATE_COMPLETE"), "{after}");
+        assert_eq!(late_calls, BTreeMap::from([("S".to_string(), 1)]));
+
+        // Awaited (watch, status), the same wait returns only with its events.
+        let (returned, at_return, _, _, late_calls) = wait_with_slow_events(false).await;
+        assert!(at_return.contains("CREATE_COMPLETE"), "{at_return}");
+        assert!(returned > Duration::ZERO, "the backoff is inside the wait");
+        assert!(late_calls.is_empty());
     }
 
     /// DescribeStacks: absent (the look before the create), then
