@@ -1391,11 +1391,14 @@ pub async fn wait_stack(
         failing: Arc::default(),
     };
     let looked = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    // Set when the last events read went to `late`, which owns the tracker now.
+    let detached = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let opts = WaitOptions::new(format!("stack {name}"), timeout)
         .reattach(format!("stack-deploy watch {name}"));
     let res = poll_until(out, &opts, || {
         let view = view.clone();
         let looked = looked.clone();
+        let detached = detached.clone();
         async move {
             looked.fetch_add(1, Relaxed);
             // The status and the events are read at the same time: one round
@@ -1416,6 +1419,7 @@ pub async fn wait_stack(
                 && classify(st) == Health::Ok
             {
                 let (st, v) = (st.clone(), view.clone());
+                detached.store(true, Relaxed);
                 late.spawn(view.name.clone(), async move {
                     match reading.join_next().await {
                         Some(Ok((read, n))) => n + v.show(read, &st).await,
@@ -1438,7 +1442,12 @@ pub async fn wait_stack(
     })
     .await;
     *calls += looked.load(Relaxed);
-    let tracker = std::mem::take(&mut *view.tracker.lock().await);
+    let tracker = if detached.load(Relaxed) {
+        // Not locked: the detached read may hold it for a while.
+        Tracker::new(since)
+    } else {
+        std::mem::take(&mut *view.tracker.lock().await)
+    };
     Ok((res?, tracker))
 }
 
@@ -1949,7 +1958,14 @@ pub(crate) mod tests {
     async fn wait_with_slow_events(
         detach: bool,
     ) -> (Duration, String, Duration, String, BTreeMap<String, u32>) {
-        let describe = mock!(Client::describe_stacks).then_output(|| described("CREATE_COMPLETE"));
+        // The status read is throttled once, so the events read is under way
+        // (holding the tracker) when the status comes.
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .http_response(throttled)
+            .output(|| described("CREATE_COMPLETE"))
+            .repeatedly()
+            .build();
         let events = mock!(Client::describe_stack_events)
             .sequence()
             .http_response(throttled)
@@ -2012,12 +2028,25 @@ pub(crate) mod tests {
             returned < joined,
             "returned at {returned:?}, before the events read ended at {joined:?}"
         );
-        assert!(after.contains("CREATE_COMPLETE"), "{after}");
+        assert_eq!(
+            after.matches("CREATE_COMPLETE").count(),
+            1,
+            "each event once: {after}"
+        );
+        assert_eq!(
+            after.matches("User Initiated").count(),
+            1,
+            "each event once: {after}"
+        );
         assert_eq!(late_calls, BTreeMap::from([("S".to_string(), 1)]));
 
         // Awaited (watch, status), the same wait returns only with its events.
         let (returned, at_return, _, _, late_calls) = wait_with_slow_events(false).await;
-        assert!(at_return.contains("CREATE_COMPLETE"), "{at_return}");
+        assert_eq!(
+            at_return.matches("CREATE_COMPLETE").count(),
+            1,
+            "{at_return}"
+        );
         assert!(returned > Duration::ZERO, "the backoff is inside the wait");
         assert!(late_calls.is_empty());
     }
