@@ -1,0 +1,51 @@
+//! ltc: every tool in one binary, busybox style. Ten statically linked tools
+//! each carry their own copy of the AWS SDK runtime, TLS and `common` (about
+//! 8 MB apiece); one binary carries it once. It runs the tool it is named as
+//! (`scripts/install --multicall` installs it with a link per tool), so each
+//! tool's flags, help, output and exit codes are exactly its own.
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Every tool, by the name it is run as.
+const TOOLS: &[&str] = &[
+    "db-snapshot",
+    "dns-shift",
+    "ecs-revert",
+    "health-gate",
+    "lb-switch",
+    "notify",
+    "run-state",
+    "site-restore",
+    "smoke-test",
+    "stack-deploy",
+];
+
+fn main() -> ExitCode {
+    let name = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    match name.as_str() {
+        "db-snapshot" => common::cli::start(db_snapshot::run),
+        "dns-shift" => common::cli::start(dns_shift::run),
+        "ecs-revert" => common::cli::start(ecs_revert::run),
+        "health-gate" => common::cli::start(health_gate::run),
+        "lb-switch" => common::cli::start(lb_switch::run),
+        "notify" => common::cli::start(notify::run),
+        "run-state" => common::cli::start(run_state::run),
+        "site-restore" => common::cli::start(site_restore::run),
+        "smoke-test" => common::cli::start(smoke_test::run),
+        "stack-deploy" => common::cli::start(stack_deploy::run),
+        _ => {
+            eprintln!(
+                "ltc runs the tool it is named as; link it as one of: {} (scripts/install --multicall does)",
+                TOOLS.join(", ")
+            );
+            ExitCode::from(2)
+        }
+    }
+}
