@@ -26,7 +26,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn each_link_is_its_tool() {
     let dir = tempfile::tempdir().unwrap();
-    for tool in ["dns-shift", "stack-deploy", "smoke-test", "run-state"] {
+    for tool in ["dns-shift", "stack-deploy", "health-gate", "run-state"] {
         let out = run(&link(dir.path(), tool), &["--version"]);
         assert!(out.status.success(), "{tool}: {}", text(&out.stderr));
         assert!(
@@ -63,6 +63,24 @@ fn a_tool_run_through_its_link_keeps_its_exit_codes_and_one_line_errors() {
         "{}",
         text(&codes.stdout)
     );
+}
+
+#[test]
+fn ltc_tools_lists_every_tool_it_runs_and_each_answers_to_its_name() {
+    let out = run(Path::new(env!("CARGO_BIN_EXE_ltc")), &["tools"]);
+    assert!(out.status.success());
+    let tools = text(&out.stdout);
+    let tools: Vec<&str> = tools.lines().collect();
+    assert_eq!(tools.len(), 9, "{tools:?}");
+    assert!(
+        !tools.contains(&"smoke-test"),
+        "smoke-test keeps its own binary"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for tool in tools {
+        let out = run(&link(dir.path(), tool), &["--version"]);
+        assert!(text(&out.stdout).starts_with(&format!("{tool} ")), "{tool}");
+    }
 }
 
 #[test]
