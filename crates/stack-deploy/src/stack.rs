@@ -1262,8 +1262,6 @@ async fn start_change_set(
 /// How a wait shows the stack's events.
 #[derive(Clone, Copy)]
 pub enum ShowEvents<'a> {
-    /// The status alone.
-    Off,
     /// Read beside every look; the wait ends once the last ones are printed.
     Await,
     /// As `Await`, except that a look finding the stack complete ends the wait
@@ -1406,10 +1404,8 @@ pub async fn wait_stack(
             // read is a task of its own so that it can outlive the look
             // (`Detach`); dropping the set (a signal) stops it.
             let mut reading = tokio::task::JoinSet::new();
-            if !matches!(show_events, ShowEvents::Off) {
-                let v = view.clone();
-                reading.spawn(async move { v.read().await });
-            }
+            let v = view.clone();
+            reading.spawn(async move { v.read().await });
             let stack = describe(&view.cfn, &view.name).await;
             let status = match &stack {
                 Ok(Some(s)) => Some(status_of(s)),
