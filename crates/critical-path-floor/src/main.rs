@@ -10,6 +10,8 @@
 //! Usage (emulator environment exported; `scripts/bench.d/stack-deploy` runs it):
 //!   critical-path-floor ASSEMBLY_DIR [ACCOUNT]
 //! Prints one JSON line: wall time in ms and the calls made.
+//!   critical-path-floor spread ASSEMBLY_DIR LOW_MS HIGH_MS [RUNS]
+//! Prints the same calls' expected wall time under a latency spread (spread.rs).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,6 +24,8 @@ use futures::FutureExt;
 use stack_deploy::graph::Graph;
 use stack_deploy::manifest::Assembly;
 
+mod spread;
+
 /// Templates go inline; every other file asset is uploaded.
 fn uploaded(a: &stack_deploy::manifest::FileAsset) -> bool {
     !a.source.to_string_lossy().ends_with(".template.json")
@@ -30,7 +34,10 @@ fn uploaded(a: &stack_deploy::manifest::FileAsset) -> bool {
 #[tokio::main]
 async fn main() -> Result<()> {
     let started = Instant::now();
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == "spread") {
+        return spread::run(args.skip(1));
+    }
     let app = PathBuf::from(
         args.next()
             .context("usage: critical-path-floor ASSEMBLY_DIR [ACCOUNT]")?,

@@ -12,21 +12,25 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Runs one tool with this process's arguments.
+type Start = fn() -> ExitCode;
+
 /// Every tool, by the name it is run as.
-const TOOLS: &[&str] = &[
-    "db-snapshot",
-    "dns-shift",
-    "ecs-revert",
-    "health-gate",
-    "lb-switch",
-    "notify",
-    "run-state",
-    "site-restore",
-    "stack-deploy",
+const TOOLS: &[(&str, Start)] = &[
+    ("db-snapshot", || common::cli::start(db_snapshot::run)),
+    ("dns-shift", || common::cli::start(dns_shift::run)),
+    ("ecs-revert", || common::cli::start(ecs_revert::run)),
+    ("health-gate", || common::cli::start(health_gate::run)),
+    ("lb-switch", || common::cli::start(lb_switch::run)),
+    ("notify", || common::cli::start(notify::run)),
+    ("run-state", || common::cli::start(run_state::run)),
+    ("site-restore", || common::cli::start(site_restore::run)),
+    ("stack-deploy", || common::cli::start(stack_deploy::run)),
 ];
 
 fn main() -> ExitCode {
-    let name = std::env::args_os()
+    let mut args = std::env::args_os();
+    let name = args
         .next()
         .and_then(|a| {
             Path::new(&a)
@@ -34,26 +38,17 @@ fn main() -> ExitCode {
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_default();
-    match name.as_str() {
-        "db-snapshot" => common::cli::start(db_snapshot::run),
-        "dns-shift" => common::cli::start(dns_shift::run),
-        "ecs-revert" => common::cli::start(ecs_revert::run),
-        "health-gate" => common::cli::start(health_gate::run),
-        "lb-switch" => common::cli::start(lb_switch::run),
-        "notify" => common::cli::start(notify::run),
-        "run-state" => common::cli::start(run_state::run),
-        "site-restore" => common::cli::start(site_restore::run),
-        "stack-deploy" => common::cli::start(stack_deploy::run),
-        "ltc" if std::env::args_os().nth(1).is_some_and(|a| a == "tools") => {
-            println!("{}", TOOLS.join("\n"));
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!(
-                "ltc runs the tool it is named as; link it as one of: {} (scripts/install --multicall does; `ltc tools` lists them)",
-                TOOLS.join(", ")
-            );
-            ExitCode::from(2)
-        }
+    if let Some((_, start)) = TOOLS.iter().find(|(tool, _)| *tool == name) {
+        return start();
     }
+    let names: Vec<&str> = TOOLS.iter().map(|(tool, _)| *tool).collect();
+    if name == "ltc" && args.next().is_some_and(|a| a == "tools") {
+        println!("{}", names.join("\n"));
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "ltc runs the tool it is named as; link it as one of: {} (scripts/install --multicall does; `ltc tools` lists them)",
+        names.join(", ")
+    );
+    ExitCode::from(2)
 }

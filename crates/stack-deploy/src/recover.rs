@@ -16,7 +16,7 @@ use common::journal::Journal;
 use common::{AwsResultExt, Cancel, Context, Error, Output, Render, Result};
 
 use crate::events::describe_failure;
-use crate::stack::{ShowEvents, describe, outputs_of, status_of, wait_stack};
+use crate::stack::{describe, outputs_of, status_of, wait_stack};
 use crate::status::{Health, Op, classify, is_terminal, judge, next_step};
 
 /// One stack after watch/cancel/rollback.
@@ -114,15 +114,7 @@ pub async fn watch_one(
     let mut r = op_result(name, "watched");
     let mut calls = 0;
     match cancel
-        .run(wait_stack(
-            cfn,
-            out,
-            name,
-            None,
-            timeout,
-            &mut calls,
-            ShowEvents::Await,
-        ))
+        .run(wait_stack(cfn, out, name, None, timeout, &mut calls, None))
         .await
     {
         Ok((stack, tracker)) => {
@@ -419,15 +411,7 @@ async fn settle(
     let mut r = op_result(name, "waited");
     let mut calls = 0;
     match cancel
-        .run(wait_stack(
-            cfn,
-            out,
-            name,
-            None,
-            timeout,
-            &mut calls,
-            ShowEvents::Await,
-        ))
+        .run(wait_stack(cfn, out, name, None, timeout, &mut calls, None))
         .await
     {
         Ok((stack, tracker)) => {

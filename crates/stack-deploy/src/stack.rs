@@ -712,13 +712,7 @@ async fn deploy_inner(
     let left = env.opts.deadline.saturating_duration_since(Instant::now());
     let waited = cancel
         .run(wait_stack(
-            &env.cfn,
-            out,
-            name,
-            since,
-            left,
-            calls,
-            env.late.map_or(ShowEvents::Await, ShowEvents::Detach),
+            &env.cfn, out, name, since, left, calls, env.late,
         ))
         .await;
     let (stack, tracker) = match waited {
@@ -842,15 +836,7 @@ async fn settle_first(
     let waited = env
         .opts
         .cancel
-        .run(wait_stack(
-            &env.cfn,
-            env.out,
-            name,
-            None,
-            left,
-            calls,
-            ShowEvents::Await,
-        ))
+        .run(wait_stack(&env.cfn, env.out, name, None, left, calls, None))
         .await;
     match waited {
         Ok((stack, _)) => {
@@ -1259,21 +1245,12 @@ async fn start_change_set(
     Ok(Kicked::Started)
 }
 
-/// How a wait shows the stack's events.
-#[derive(Clone, Copy)]
-pub enum ShowEvents<'a> {
-    /// Read beside every look; the wait ends once the last ones are printed.
-    Await,
-    /// As `Await`, except that a look finding the stack complete ends the wait
-    /// at once: its events read goes on in `late`, which the command joins
-    /// before its result, so the stacks that depend on this one start a
-    /// round trip sooner (issue 22). Failures still wait for their events,
-    /// which carry the reason.
-    Detach(&'a LateEvents),
-}
-
-/// Events reads that outlive the waits that started them (see
-/// [`ShowEvents::Detach`]); dropping it stops them.
+/// Events reads that outlive the waits that started them: given to
+/// [`wait_stack`], a look that finds the stack complete ends the wait at once
+/// and its events read goes on here, joined by the command before its
+/// result, so the stacks that depend on this one start a round trip sooner
+/// (issue 22). Failures still wait for their events, which carry the reason.
+/// Dropping it stops the reads.
 #[derive(Debug, Default)]
 pub struct LateEvents {
     reads: std::sync::Mutex<tokio::task::JoinSet<(String, u32)>>,
@@ -1367,8 +1344,9 @@ impl EventsView {
 }
 
 /// Waits until the stack leaves every *_IN_PROGRESS state, printing its new
-/// events on stderr. Returns the final description and the events seen
-/// (none when they were detached). The verdict comes from the stack's status
+/// events on stderr (with `late`, a complete stack's last ones after the
+/// wait: see [`LateEvents`]). Returns the final description and the events
+/// seen (none when they went to `late`). The verdict comes from the stack's status
 /// alone: events are for display and the failure reason, and a failed
 /// events read is a warning, never an end.
 pub async fn wait_stack(
@@ -1378,7 +1356,7 @@ pub async fn wait_stack(
     since: Option<chrono::DateTime<Utc>>,
     timeout: Duration,
     calls: &mut u32,
-    show_events: ShowEvents<'_>,
+    late: Option<&LateEvents>,
 ) -> Result<(Stack, Tracker)> {
     use std::sync::atomic::Ordering::Relaxed;
     let view = EventsView {
@@ -1402,7 +1380,7 @@ pub async fn wait_stack(
             // The status and the events are read at the same time: one round
             // trip a look, not two, on the deploy's critical path. The events
             // read is a task of its own so that it can outlive the look
-            // (`Detach`); dropping the set (a signal) stops it.
+            // (`late`); dropping the set (a signal) stops it.
             let mut reading = tokio::task::JoinSet::new();
             let v = view.clone();
             reading.spawn(async move { v.read().await });
@@ -1411,7 +1389,7 @@ pub async fn wait_stack(
                 Ok(Some(s)) => Some(status_of(s)),
                 _ => None,
             };
-            if let (ShowEvents::Detach(late), Some(st)) = (show_events, &status)
+            if let (Some(late), Some(st)) = (late, &status)
                 && classify(st) == Health::Ok
             {
                 let (st, v) = (st.clone(), view.clone());
@@ -1685,21 +1663,7 @@ pub(crate) mod tests {
     async fn a_stack_listed_absent_is_created_without_a_first_describe() {
         let describe = mock!(Client::describe_stacks).then_output(|| described("CREATE_COMPLETE"));
         let create = create_ok();
-        let events = mock!(Client::describe_stack_events).then_output(|| {
-            DescribeStackEventsOutput::builder()
-                .set_stack_events(Some(vec![
-                    event("2", 2, "S", STACK, "CREATE_COMPLETE", None),
-                    event(
-                        "1",
-                        1,
-                        "S",
-                        STACK,
-                        "CREATE_IN_PROGRESS",
-                        Some("User Initiated"),
-                    ),
-                ]))
-                .build()
-        });
+        let events = mock!(Client::describe_stack_events).then_output(created_events);
         let cfn = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
@@ -1947,8 +1911,24 @@ pub(crate) mod tests {
         assert!(err.text().contains("throttled"), "{}", err.text());
     }
 
+    /// The events of a create that completed, newest first: the stack's
+    /// "User Initiated" start and its CREATE_COMPLETE.
+    fn created_events() -> DescribeStackEventsOutput {
+        DescribeStackEventsOutput::builder()
+            .stack_events(event("2", 2, "S", STACK, "CREATE_COMPLETE", None))
+            .stack_events(event(
+                "1",
+                1,
+                "S",
+                STACK,
+                "CREATE_IN_PROGRESS",
+                Some("User Initiated"),
+            ))
+            .build()
+    }
+
     /// A complete stack whose events read is slow (throttled, retried by the
-    /// SDK with backoff) and the time a wait in `mode` took to return; what
+    /// SDK with backoff) and the time a wait (its events detached or not) took to return; what
     /// stderr held then; and, once the late reads are joined, the time, what
     /// stderr held and the calls they made.
     async fn wait_with_slow_events(
@@ -1966,19 +1946,7 @@ pub(crate) mod tests {
             .sequence()
             .http_response(throttled)
             .times(3)
-            .output(|| {
-                DescribeStackEventsOutput::builder()
-                    .stack_events(event("2", 2, "S", STACK, "CREATE_COMPLETE", None))
-                    .stack_events(event(
-                        "1",
-                        1,
-                        "S",
-                        STACK,
-                        "CREATE_IN_PROGRESS",
-                        Some("User Initiated"),
-                    ))
-                    .build()
-            })
+            .output(created_events)
             .repeatedly()
             .build();
         let cfn = mock_client!(
@@ -1989,11 +1957,7 @@ pub(crate) mod tests {
         );
         let (out, err) = output();
         let late = LateEvents::default();
-        let mode = if detach {
-            ShowEvents::Detach(&late)
-        } else {
-            ShowEvents::Await
-        };
+        let detached_to = detach.then_some(&late);
         let t0 = Instant::now();
         let mut calls = 0;
         let (stack, _) = wait_stack(
@@ -2003,7 +1967,7 @@ pub(crate) mod tests {
             None,
             Duration::from_secs(600),
             &mut calls,
-            mode,
+            detached_to,
         )
         .await
         .unwrap();
