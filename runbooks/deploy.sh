@@ -21,15 +21,7 @@ main() {
   rb::parse_flags "$@"
   rb::load_env
   rb::confirm_production "deploy"
-  rb::notify deploy-start
-  local code=0
-  rb::run_steps deploy "${RB_DEPLOY_STEPS[@]}" || code=$?
-  rb::report "${code}"
-  if ((code != 0)); then
-    rb::notify deploy-step-failed
-    exit "${code}"
-  fi
-  rb::notify deploy-complete
+  rb::run_notified deploy "${RB_DEPLOY_STEPS[@]}"
 }
 
 main "$@"

@@ -273,6 +273,23 @@ rb::shell_quote() {
   echo "${out[*]}"
 }
 
+# deploy.sh / rollback.sh: the whole run between its notifications: KIND-start,
+# the steps (rb::run_steps), the report, then KIND-complete, or KIND-step-failed
+# and exit with the failed step's code.
+# Usage: rb::run_notified KIND STEP...
+rb::run_notified() {
+  local kind="$1" code=0
+  shift
+  rb::notify "${kind}-start"
+  rb::run_steps "${kind}" "$@" || code=$?
+  rb::report "${code}"
+  if ((code != 0)); then
+    rb::notify "${kind}-step-failed"
+    exit "${code}"
+  fi
+  rb::notify "${kind}-complete"
+}
+
 # deploy.sh / rollback.sh: runs the selected steps in order, stops at the first
 # failure with its meaning and the command to resume.
 # Usage: rb::run_steps KIND STEP... ; reads --from, --only, --to from RB_REST.

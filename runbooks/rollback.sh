@@ -40,15 +40,7 @@ main() {
   if ((restore_db == 0)); then
     RB_SKIP_STEPS="rollback-database" RB_SKIP_REASON="the database is restored only with --restore-database"
   fi
-  rb::notify rollback-start
-  local code=0
-  rb::run_steps rollback "${RB_ROLLBACK_STEPS[@]}" || code=$?
-  rb::report "${code}"
-  if ((code != 0)); then
-    rb::notify rollback-step-failed
-    exit "${code}"
-  fi
-  rb::notify rollback-complete
+  rb::run_notified rollback "${RB_ROLLBACK_STEPS[@]}"
 }
 
 main "$@"

@@ -111,6 +111,42 @@ rh::wait_status() {
   log::die "${url} answers ${got}, not ${want}"
 }
 
+# Waits until the cutover's shift (dns-shift's JSON lines in RUN_DIR) reports
+# its first step, or until PID has ended; at most 120 s. Prints the file.
+rh::wait_first_step() {
+  local run_dir="$1" pid="$2" i files=()
+  for ((i = 0; i < 1200; i++)); do
+    files=("${run_dir}"/dns-cutover.*.dns-shift-shift.json)
+    [[ -f "${files[0]}" ]] && grep -qE '"event": ?"step"' "${files[0]}" && break
+    kill -0 "${pid}" 2>/dev/null || break
+    sleep 0.1
+  done
+  printf '%s\n' "${files[0]}"
+}
+
+# Creates the SNS topic ltc-releases with an SQS queue subscribed (the
+# emulator's SNS delivers there, where a case reads it back). Sets RH_TOPIC
+# and RH_QUEUE.
+rh::topic_with_queue() {
+  local qarn
+  RH_TOPIC="$(aws_ sns create-topic --name ltc-releases --query TopicArn --output text)"
+  RH_QUEUE="$(aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs create-queue --queue-name ltc-release-notes --query QueueUrl --output text)"
+  qarn="$(aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs get-queue-attributes --queue-url "${RH_QUEUE}" --attribute-names QueueArn --query Attributes.QueueArn --output text)"
+  aws_ sns subscribe --topic-arn "${RH_TOPIC}" --protocol sqs --notification-endpoint "${qarn}" >/dev/null
+}
+
+# Reads the notifications delivered to RH_QUEUE into FILE (each message's JSON,
+# one a line) until COUNT have come or ten receives have passed.
+rh::sns_messages() {
+  local file="$1" count="$2" i
+  : >"${file}"
+  for ((i = 0; i < 10; i++)); do
+    aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs receive-message --queue-url "${RH_QUEUE}" --max-number-of-messages 10 --wait-time-seconds 1 |
+      jq -c '.Messages[]? | .Body | fromjson | .Message | fromjson' >>"${file}"
+    (($(wc -l <"${file}") < count)) || break
+  done
+}
+
 # Green starts failing (500 on every path) or recovers; waits until it shows.
 rh::green() {
   local n="${RH_DIR}/nginx"

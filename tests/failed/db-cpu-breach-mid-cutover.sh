@@ -15,21 +15,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/log.sh"
 source "${LTC_ROOT}/scripts/rehearsal/lib.sh"
 
 main() {
-  local code=0 i pid out=()
+  local code=0 pid out
   export LTC_REHEARSAL_BAKE=2s RB_RUN_DIR="${LTC_RUNS_DIR}/cutover"
   mkdir -p "${RB_RUN_DIR}"
   "${LTC_ROOT}/runbooks/dns-cutover.sh" --env rehearsal --yes &
   pid=$!
   # The first step is live once dns-shift reports it.
-  for ((i = 0; i < 1200; i++)); do
-    out=("${RB_RUN_DIR}"/dns-cutover.*.dns-shift-shift.json)
-    [[ -f "${out[0]}" ]] && grep -qE '"event": ?"step"' "${out[0]}" && break
-    kill -0 "${pid}" 2>/dev/null || break
-    sleep 0.1
-  done
+  out="$(rh::wait_first_step "${RB_RUN_DIR}" "${pid}")"
   "${LTC_ROOT}/scripts/rehearsal/put-metrics" db-cpu 95
   wait "${pid}" || code=$?
-  jq -r 'select(.event == "summary") | "shift \(.result) after \(.steps_applied) step(s): \(.reason)"' "${out[0]}"
+  jq -r 'select(.event == "summary") | "shift \(.result) after \(.steps_applied) step(s): \(.reason)"' "${out}"
   echo "weights after: $(rh::weights)"
   return "${code}"
 }

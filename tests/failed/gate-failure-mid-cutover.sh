@@ -13,17 +13,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/log.sh"
 source "${LTC_ROOT}/scripts/rehearsal/lib.sh"
 
 main() {
-  local out code=0 i pid
+  local out code=0 pid
   export LTC_REHEARSAL_BAKE=2s RB_RUN_DIR="${LTC_RUNS_DIR}/deploy"
   mkdir -p "${RB_RUN_DIR}"
-  out="${RB_RUN_DIR}/dns-cutover.02.dns-shift-shift.json"
   "${LTC_ROOT}/runbooks/deploy.sh" --env rehearsal --yes &
   pid=$!
-  for ((i = 0; i < 1200; i++)); do
-    ! grep -qE '"event": ?"step"' "${out}" 2>/dev/null || break
-    kill -0 "${pid}" 2>/dev/null || break
-    sleep 0.1
-  done
+  out="$(rh::wait_first_step "${RB_RUN_DIR}" "${pid}")"
   rh::green fail
   wait "${pid}" || code=$?
   rh::green ok

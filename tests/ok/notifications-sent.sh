@@ -53,29 +53,21 @@ stop_hook() {
 
 main() {
   trap stop_hook EXIT
-  local port hooks="${RH_DIR}/webhook-bodies.jsonl" topic queue qarn
+  local port hooks="${RH_DIR}/webhook-bodies.jsonl"
   port="$(rh::free_port)"
   : >"${hooks}"
   start_hook "${port}" "${hooks}"
   : >"${hooks}"
-  topic="$(aws_ sns create-topic --name ltc-releases --query TopicArn --output text)"
-  queue="$(aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs create-queue --queue-name ltc-release-notes --query QueueUrl --output text)"
-  qarn="$(aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs get-queue-attributes --queue-url "${queue}" --attribute-names QueueArn --query Attributes.QueueArn --output text)"
-  aws_ sns subscribe --topic-arn "${topic}" --protocol sqs --notification-endpoint "${qarn}" >/dev/null
+  rh::topic_with_queue
 
-  export NOTIFY_SNS_TOPIC_ARN="${topic}" NOTIFY_WEBHOOK_URL_ENV=LTC_CASE_WEBHOOK_URL
+  export NOTIFY_SNS_TOPIC_ARN="${RH_TOPIC}" NOTIFY_WEBHOOK_URL_ENV=LTC_CASE_WEBHOOK_URL
   export LTC_CASE_WEBHOOK_URL="http://127.0.0.1:${port}/services/T1/B2/${TOKEN}"
   "${LTC_ROOT}/runbooks/deploy.sh" --env rehearsal --yes
   "${LTC_ROOT}/runbooks/rollback.sh" --env rehearsal --yes
 
   echo "webhook events: $(jq -r '.blocks[1].fields[3].text | sub("^\\*Event\\*\n"; "")' "${hooks}" | paste -sd ' ')"
-  local messages="${RH_DIR}/sns-messages.jsonl" i
-  : >"${messages}"
-  for ((i = 0; i < 10; i++)); do
-    aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs receive-message --queue-url "${queue}" --max-number-of-messages 10 --wait-time-seconds 1 |
-      jq -c '.Messages[]? | .Body | fromjson | .Message | fromjson' >>"${messages}"
-    (($(wc -l <"${messages}") < 4)) || break
-  done
+  local messages="${RH_DIR}/sns-messages.jsonl"
+  rh::sns_messages "${messages}" 4
   echo "sns events: $(jq -r '.event' "${messages}" | paste -sd ' ')"
   jq -r 'select(.event == "deploy-complete")
     | "deploy-complete summary: \(.steps | length) steps"

@@ -25,14 +25,11 @@ stop_hook() {
 
 main() {
   trap stop_hook EXIT
-  local topic queue qarn port code=0
+  local port code=0
   "${LTC_ROOT}/runbooks/deploy.sh" --env rehearsal --yes
 
-  topic="$(aws_ sns create-topic --name ltc-releases --query TopicArn --output text)"
-  queue="$(aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs create-queue --queue-name ltc-release-notes --query QueueUrl --output text)"
-  qarn="$(aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs get-queue-attributes --queue-url "${queue}" --attribute-names QueueArn --query Attributes.QueueArn --output text)"
-  aws_ sns subscribe --topic-arn "${topic}" --protocol sqs --notification-endpoint "${qarn}" >/dev/null
-  export NOTIFY_SNS_TOPIC_ARN="${topic}" NOTIFY_WEBHOOK_URL_ENV=LTC_CASE_WEBHOOK_URL NOTIFY_TIMEOUT=2s
+  rh::topic_with_queue
+  export NOTIFY_SNS_TOPIC_ARN="${RH_TOPIC}" NOTIFY_WEBHOOK_URL_ENV=LTC_CASE_WEBHOOK_URL NOTIFY_TIMEOUT=2s
 
   # Nothing listens on this port.
   port="$(rh::free_port)"
@@ -66,12 +63,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
   echo "rollback with a webhook answering 500: exit ${code}"
 
   local messages="${RH_DIR}/sns-messages.jsonl"
-  : >"${messages}"
-  for ((i = 0; i < 10; i++)); do
-    aws_ --endpoint-url "${AWS_ENDPOINT_URL}" sqs receive-message --queue-url "${queue}" --max-number-of-messages 10 --wait-time-seconds 1 |
-      jq -c '.Messages[]? | .Body | fromjson | .Message | fromjson' >>"${messages}"
-    (($(wc -l <"${messages}") < 4)) || break
-  done
+  rh::sns_messages "${messages}" 4
   echo "sns events: $(jq -r '.event' "${messages}" | paste -sd ' ')"
 }
 

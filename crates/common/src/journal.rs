@@ -445,6 +445,15 @@ impl Change<'_> {
 
     pub fn finish(mut self, outcome: Outcome, after: Value, message: Option<String>) -> Result<()> {
         self.done = true;
+        self.append_outcome(outcome, after, message)
+    }
+
+    fn append_outcome(
+        &self,
+        outcome: Outcome,
+        after: Value,
+        message: Option<String>,
+    ) -> Result<()> {
         let entry = self.journal.entry(
             &self.id,
             Phase::Outcome,
@@ -480,17 +489,8 @@ impl Change<'_> {
 impl Drop for Change<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let entry = self.journal.entry(
-                &self.id,
-                Phase::Outcome,
-                &self.action,
-                &self.target,
-                Value::Null,
-                Value::Null,
-                Some(Outcome::Unknown),
-                Some("ended without recording an outcome; state unknown".into()),
-            );
-            let _ = self.journal.append(&entry);
+            let why = "ended without recording an outcome; state unknown";
+            let _ = self.append_outcome(Outcome::Unknown, Value::Null, Some(why.into()));
         }
     }
 }

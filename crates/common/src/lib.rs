@@ -13,6 +13,7 @@ pub mod exit;
 pub mod gate;
 pub mod guard;
 pub mod journal;
+pub mod markup;
 pub mod output;
 pub mod policy;
 pub mod redact;

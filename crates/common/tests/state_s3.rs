@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use common::AwsContext;
 use common::journal::{Journal, JournalContext};
 use common::state::{self, Acquired, Cond, LockRequest, Root, Store, Write};
@@ -13,28 +12,8 @@ use serde_json::json;
 use testkit::fault_proxy::{Config, Fault, FaultProxy};
 
 async fn aws(emu: &testkit::EmulatorGuard) -> AwsContext {
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new("ap-northeast-1"))
-        .endpoint_url(emu.endpoint())
-        .credentials_provider(creds)
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket()
-        .bucket("ltc-state")
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::ApNortheast1)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create the state bucket");
+    let config = testkit::sdk::load_config(emu).await;
+    testkit::sdk::create_bucket(&testkit::sdk::s3_client(&config), "ltc-state").await;
     AwsContext {
         config,
         endpoint_overridden: true,

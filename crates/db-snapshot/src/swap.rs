@@ -27,7 +27,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use common::journal::{Journal, Outcome};
+use common::journal::{Change, Journal, Outcome};
 use common::{AwsResultExt, Context, Error, HumanDuration, Poll, Render, Result, WaitOptions};
 
 use crate::naming::{self, Kind};
@@ -631,6 +631,14 @@ pub async fn drive(
         })?;
         Ok(inv)
     };
+    // Stopped by a signal: the inventory as last seen, the journal's outcome
+    // and the warning all say `msg`.
+    let interrupted = |whole: Change, seen: &Seen, msg: String| -> Result<SwapResult> {
+        let inv = stop(seen, "interrupted", msg.clone())?;
+        whole.interrupted(serde_json::to_value(&inv).unwrap_or_default(), msg.clone())?;
+        ctx.out.warn(msg);
+        Err(Error::Interrupted)
+    };
     loop {
         let n = match next(ctx, rds, plan, goal_now, timeout, &mut last).await {
             Ok(Next::Wait(_)) => continue,
@@ -642,10 +650,7 @@ pub async fn drive(
                     inventory(plan, ids, &last).text(),
                     resume_command(&plan.source)
                 );
-                let inv = stop(&last, "interrupted", msg.clone())?;
-                whole.interrupted(serde_json::to_value(&inv).unwrap_or_default(), msg.clone())?;
-                ctx.out.warn(msg);
-                return Err(Error::Interrupted);
+                return interrupted(whole, &last, msg);
             }
             Err(e) if !renamed && !resumed => {
                 // Nothing renamed yet (a fresh swap): the names could not be
@@ -690,11 +695,7 @@ pub async fn drive(
                         },
                         resume_command(&plan.source)
                     );
-                    let inv = stop(&last, "interrupted", msg.clone())?;
-                    whole
-                        .interrupted(serde_json::to_value(&inv).unwrap_or_default(), msg.clone())?;
-                    ctx.out.warn(msg);
-                    return Err(Error::Interrupted);
+                    return interrupted(whole, &last, msg);
                 }
                 if goal_now == goal {
                     match goal {
@@ -710,11 +711,7 @@ pub async fn drive(
                         plan.source,
                         resume_command(&plan.source)
                     );
-                    let inv = stop(&last, "interrupted", msg.clone())?;
-                    whole
-                        .interrupted(serde_json::to_value(&inv).unwrap_or_default(), msg.clone())?;
-                    ctx.out.warn(msg);
-                    return Err(Error::Interrupted);
+                    return interrupted(whole, &last, msg);
                 }
                 let msg = format!(
                     "the replacement {} could not serve ({}); the original is back under {}",
@@ -736,10 +733,7 @@ pub async fn drive(
                     plan.source,
                     resume_command(&plan.source)
                 );
-                let inv = stop(&last, "interrupted", msg.clone())?;
-                whole.interrupted(serde_json::to_value(&inv).unwrap_or_default(), msg.clone())?;
-                ctx.out.warn(msg);
-                return Err(Error::Interrupted);
+                return interrupted(whole, &last, msg);
             }
             Next::Stuck(why) => {
                 return Err(human(ctx, rds, plan, ids, whole, &why).await);

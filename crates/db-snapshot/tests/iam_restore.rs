@@ -7,57 +7,23 @@
 
 use assert_cmd::cargo::cargo_bin;
 use testkit::iam::{Case, EnforcingGuard, args, check_denials, run_case, state_env};
+use testkit::words;
 
 fn seed(emu: &EnforcingGuard) {
     emu.state_bucket();
-    instance(emu, "ltc-db");
+    emu.rds_instance("ltc-db");
     for id in ["pre-deploy-ltc-db-1", "pre-deploy-ltc-db-2"] {
-        emu.aws(&[
-            "rds",
-            "create-db-snapshot",
-            "--db-instance-identifier",
-            "ltc-db",
-            "--db-snapshot-identifier",
-            id,
-        ]);
+        emu.rds_snapshot("ltc-db", id);
     }
-}
-
-fn manual_snapshots(emu: &EnforcingGuard) -> Vec<String> {
-    let v = emu.aws(&["rds", "describe-db-snapshots", "--snapshot-type", "manual"]);
-    let mut out: Vec<String> = v["DBSnapshots"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["DBSnapshotIdentifier"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
-fn instances(emu: &EnforcingGuard) -> Vec<String> {
-    let v = emu.aws(&["rds", "describe-db-instances"]);
-    let mut out: Vec<String> = v["DBInstances"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["DBInstanceIdentifier"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
 }
 
 /// As seeded: one instance, both snapshots, no lock.
 fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
-    let i = instances(emu);
+    let i = emu.db_instances();
     if i != ["ltc-db"] {
         return Err(format!("instances now {i:?}"));
     }
-    let s = manual_snapshots(emu);
+    let s = emu.manual_snapshots();
     if s != ["pre-deploy-ltc-db-1", "pre-deploy-ltc-db-2"] {
         return Err(format!("snapshots now {s:?}"));
     }
@@ -71,23 +37,13 @@ fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
 fn restore_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("db-snapshot"),
-        args: args(&[
-            "restore",
-            "--instance",
-            "ltc-db",
-            "--snapshot",
-            "pre-deploy-ltc-db-1",
-            "--target",
-            "ltc-db-restored",
-            "--env",
-            "staging",
-            "--timeout",
-            "1m",
-        ]),
+        args: args(&words(
+            "restore --instance ltc-db --snapshot pre-deploy-ltc-db-1 --target ltc-db-restored --env staging --timeout 1m",
+        )),
         env: state_env(),
         seed: &seed,
         done: &|emu| {
-            assert_eq!(instances(emu), vec!["ltc-db", "ltc-db-restored"]);
+            assert_eq!(emu.db_instances(), vec!["ltc-db", "ltc-db-restored"]);
             assert!(!emu.lock_left("staging"));
         },
         untouched: &untouched,
@@ -108,19 +64,11 @@ fn restore_runs_on_its_printed_policy_and_every_action_is_needed() {
 fn prune_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("db-snapshot"),
-        args: args(&[
-            "prune",
-            "--instance",
-            "ltc-db",
-            "--keep",
-            "1",
-            "--env",
-            "staging",
-        ]),
+        args: args(&words("prune --instance ltc-db --keep 1 --env staging")),
         env: state_env(),
         seed: &seed,
         done: &|emu| {
-            assert_eq!(manual_snapshots(emu), vec!["pre-deploy-ltc-db-2"]);
+            assert_eq!(emu.manual_snapshots(), vec!["pre-deploy-ltc-db-2"]);
             assert!(!emu.lock_left("staging"));
         },
         untouched: &untouched,
@@ -134,15 +82,9 @@ fn prune_runs_on_its_printed_policy_and_every_action_is_needed() {
 fn verify_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("db-snapshot"),
-        args: args(&[
-            "verify",
-            "--instance",
-            "ltc-db",
-            "--against",
-            "pre-deploy-ltc-db-1",
-            "--env",
-            "staging",
-        ]),
+        args: args(&words(
+            "verify --instance ltc-db --against pre-deploy-ltc-db-1 --env staging",
+        )),
         env: state_env(),
         seed: &seed,
         done: &|emu| assert!(untouched(emu).is_ok()),
@@ -153,54 +95,27 @@ fn verify_runs_on_its_printed_policy_and_every_action_is_needed() {
     check_denials(&outcome, &[]);
 }
 
-fn instance(emu: &EnforcingGuard, id: &str) {
-    emu.aws(&[
-        "rds",
-        "create-db-instance",
-        "--db-instance-identifier",
-        id,
-        "--engine",
-        "postgres",
-        "--db-instance-class",
-        "db.t3.micro",
-        "--master-username",
-        "admin",
-        "--master-user-password",
-        "not-a-secret-1",
-        "--allocated-storage",
-        "20",
-    ]);
-}
-
 #[test]
 fn swap_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("db-snapshot"),
-        args: args(&[
-            "swap",
-            "--instance",
-            "ltc-db",
-            "--with",
-            "ltc-db-restored",
-            "--env",
-            "staging",
-            "--timeout",
-            "1m",
-        ]),
+        args: args(&words(
+            "swap --instance ltc-db --with ltc-db-restored --env staging --timeout 1m",
+        )),
         env: state_env(),
         seed: &|emu| {
             seed(emu);
-            instance(emu, "ltc-db-restored");
+            emu.rds_instance("ltc-db-restored");
         },
         done: &|emu| {
-            let i = instances(emu);
+            let i = emu.db_instances();
             assert_eq!(i.len(), 2, "{i:?}");
             assert!(i.contains(&"ltc-db".to_owned()), "{i:?}");
             assert!(!i.contains(&"ltc-db-restored".to_owned()), "{i:?}");
             assert!(!emu.lock_left("staging"));
         },
         untouched: &|emu| {
-            let i = instances(emu);
+            let i = emu.db_instances();
             if i != ["ltc-db", "ltc-db-restored"] {
                 return Err(format!("instances now {i:?}"));
             }
@@ -250,11 +165,11 @@ fn list_and_wait_run_on_their_printed_policies_and_every_action_is_needed() {
 /// so a row can be held to exactly what it left.
 fn differences(emu: &EnforcingGuard) -> Result<(), String> {
     let mut out = Vec::new();
-    let i = instances(emu);
+    let i = emu.db_instances();
     if i != ["ltc-db"] {
         out.push(format!("instances now {i:?}"));
     }
-    let s = manual_snapshots(emu);
+    let s = emu.manual_snapshots();
     if s != ["pre-deploy-ltc-db-1", "pre-deploy-ltc-db-2"] {
         out.push(format!("snapshots now {s:?}"));
     }
@@ -274,24 +189,13 @@ fn differences(emu: &EnforcingGuard) -> Result<(), String> {
 fn restore_swap_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("db-snapshot"),
-        args: args(&[
-            "restore",
-            "--instance",
-            "ltc-db",
-            "--snapshot",
-            "pre-deploy-ltc-db-1",
-            "--target",
-            "ltc-db-restored",
-            "--swap",
-            "--env",
-            "staging",
-            "--timeout",
-            "1m",
-        ]),
+        args: args(&words(
+            "restore --instance ltc-db --snapshot pre-deploy-ltc-db-1 --target ltc-db-restored --swap --env staging --timeout 1m",
+        )),
         env: state_env(),
         seed: &seed,
         done: &|emu| {
-            let i = instances(emu);
+            let i = emu.db_instances();
             assert_eq!(i.len(), 2, "{i:?}");
             assert!(i.contains(&"ltc-db".to_owned()), "{i:?}");
             assert!(

@@ -7,38 +7,11 @@ use testkit::iam::{Case, EnforcingGuard, check_denials, run_case, state_env};
 
 fn seed(emu: &EnforcingGuard) {
     emu.state_bucket();
-    emu.aws(&[
-        "rds",
-        "create-db-instance",
-        "--db-instance-identifier",
-        "ltc-db",
-        "--engine",
-        "postgres",
-        "--db-instance-class",
-        "db.t3.micro",
-        "--master-username",
-        "admin",
-        "--master-user-password",
-        "not-a-secret-1",
-        "--allocated-storage",
-        "20",
-    ]);
-}
-
-fn manual_snapshots(emu: &EnforcingGuard) -> Vec<String> {
-    let v = emu.aws(&["rds", "describe-db-snapshots", "--snapshot-type", "manual"]);
-    v["DBSnapshots"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["DBSnapshotIdentifier"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    emu.rds_instance("ltc-db");
 }
 
 fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
-    let snaps = manual_snapshots(emu);
+    let snaps = emu.manual_snapshots();
     if !snaps.is_empty() {
         return Err(format!("snapshots made: {snaps:?}"));
     }
@@ -52,24 +25,13 @@ fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
 fn create_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("db-snapshot"),
-        args: [
-            "create",
-            "--instance",
-            "ltc-db",
-            "--snapshot-id",
-            "pre-deploy-ltc-db-1",
-            "--env",
-            "staging",
-            "--timeout",
-            "1m",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        args: testkit::iam::args(&testkit::words(
+            "create --instance ltc-db --snapshot-id pre-deploy-ltc-db-1 --env staging --timeout 1m",
+        )),
         env: state_env(),
         seed: &seed,
         done: &|emu| {
-            assert_eq!(manual_snapshots(emu), vec!["pre-deploy-ltc-db-1"]);
+            assert_eq!(emu.manual_snapshots(), vec!["pre-deploy-ltc-db-1"]);
             assert!(!emu.lock_left("staging"));
         },
         untouched: &untouched,
@@ -89,21 +51,11 @@ fn create_runs_on_its_printed_policy_and_every_action_is_needed() {
 fn latest_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("db-snapshot"),
-        args: ["latest", "--instance", "ltc-db", "--env", "staging"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        args: testkit::iam::args(&testkit::words("latest --instance ltc-db --env staging")),
         env: state_env(),
         seed: &|emu| {
             seed(emu);
-            emu.aws(&[
-                "rds",
-                "create-db-snapshot",
-                "--db-instance-identifier",
-                "ltc-db",
-                "--db-snapshot-identifier",
-                "pre-deploy-ltc-db-0",
-            ]);
+            emu.rds_snapshot("ltc-db", "pre-deploy-ltc-db-0");
         },
         done: &|_| {},
         untouched: &|_| Ok(()),

@@ -296,6 +296,16 @@ pub fn failed_without_change(r: &Record) -> bool {
     }
 }
 
+/// The weights a journal entry recorded from before its change, once
+/// [`check_recorded`] finds the record's sets unchanged since.
+pub fn weights_before(group: &RecordGroup, record: &Record) -> Result<Weights> {
+    let id = &record.intent.id;
+    let before = recorded_weights(&record.intent.before)
+        .ok_or_else(|| Error::usage(format!("journal entry {id} holds no weights")))?;
+    check_recorded(group, &before, &format!("journal entry {id}"))?;
+    Ok(before)
+}
+
 /// Checks that journaled weights still fit the record's sets.
 pub fn check_recorded(group: &RecordGroup, recorded: &Weights, what: &str) -> Result<()> {
     let live = group.weights();

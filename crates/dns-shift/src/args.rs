@@ -42,6 +42,26 @@ impl RecordArgs {
     }
 }
 
+/// `--timeout`: how long a change may take to reach INSYNC (set, shift,
+/// maintenance, undo).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InsyncTimeout {
+    /// How long to wait for each change to be INSYNC.
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub timeout: String,
+}
+
+impl InsyncTimeout {
+    pub fn parse(&self) -> Result<std::time::Duration> {
+        parse_duration("--timeout", &self.timeout)
+    }
+}
+
 /// The longest `--bake`, `--timeout` or `--gate-timeout` accepted: a shift that
 /// bakes for years with traffic moved is a typo, not a plan.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

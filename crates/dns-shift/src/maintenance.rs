@@ -3,11 +3,12 @@
 
 use common::{Context, Error, Result};
 
+use crate::RecordArgs;
 use crate::apply::{
-    change_and_report, check_known_sets, check_recorded, last_record, open, recorded_weights,
+    change_and_report, check_known_sets, last_record, open, recorded_weights, weights_before,
 };
+use crate::args::InsyncTimeout;
 use crate::weights::{self, validate_set_id};
-use crate::{RecordArgs, parse_duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -33,14 +34,8 @@ pub struct MaintenanceArgs {
     )]
     pub set_id: String,
 
-    /// How long to wait for the change to be INSYNC.
-    #[arg(
-        long,
-        default_value = "5m",
-        value_name = "DURATION",
-        allow_hyphen_values = true
-    )]
-    pub timeout: String,
+    #[command(flatten)]
+    pub insync: InsyncTimeout,
 }
 
 pub const ACTION_ON: &str = "dns.maintenance-on";
@@ -48,7 +43,7 @@ pub const ACTION_ON: &str = "dns.maintenance-on";
 pub async fn run(ctx: &Context, args: &MaintenanceArgs) -> Result<()> {
     let spec = args.record.validate()?;
     validate_set_id(&args.set_id).map_err(|e| Error::usage(format!("--set: {e}")))?;
-    let timeout = parse_duration("--timeout", &args.timeout)?;
+    let timeout = args.insync.parse()?;
 
     let (r53, group) = open(ctx, &spec).await?;
     check_known_sets(&group, [&args.set_id])?;
@@ -87,17 +82,7 @@ pub async fn run(ctx: &Context, args: &MaintenanceArgs) -> Result<()> {
                     group.name
                 ))
             })?;
-            let before = recorded_weights(&record.intent.before).ok_or_else(|| {
-                Error::usage(format!(
-                    "journal entry {} holds no weights",
-                    record.intent.id
-                ))
-            })?;
-            check_recorded(
-                &group,
-                &before,
-                &format!("journal entry {}", record.intent.id),
-            )?;
+            let before = weights_before(&group, &record)?;
             let on_weights = record
                 .outcome
                 .as_ref()

@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 
 use common::{Context, Error, Result};
 
+use crate::RecordArgs;
 use crate::apply::{change_and_report, check_known_sets, open};
+use crate::args::InsyncTimeout;
 use crate::weights::{self, parse_weight_arg};
-use crate::{RecordArgs, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct SetArgs {
@@ -26,14 +27,8 @@ pub struct SetArgs {
     #[arg(long)]
     pub allow_zero_total: bool,
 
-    /// How long to wait for the change to be INSYNC.
-    #[arg(
-        long,
-        default_value = "5m",
-        value_name = "DURATION",
-        allow_hyphen_values = true
-    )]
-    pub timeout: String,
+    #[command(flatten)]
+    pub insync: InsyncTimeout,
 }
 
 pub async fn run(ctx: &Context, args: &SetArgs) -> Result<()> {
@@ -50,7 +45,7 @@ pub async fn run(ctx: &Context, args: &SetArgs) -> Result<()> {
         }
         pairs.push((id, w));
     }
-    let timeout = parse_duration("--timeout", &args.timeout)?;
+    let timeout = args.insync.parse()?;
 
     let (r53, group) = open(ctx, &spec).await?;
     check_known_sets(&group, pairs.iter().map(|(id, _)| id))?;

@@ -33,6 +33,7 @@ use common::{Context, Error, Output, Result};
 use serde_json::Value;
 
 use crate::apply::{check_known_sets, open};
+use crate::args::InsyncTimeout;
 use crate::route53::{self, RecordGroup, Route53, batch_json};
 use crate::weights::{self, Weights, validate_set_id};
 use crate::{RecordArgs, parse_duration};
@@ -88,14 +89,8 @@ pub struct ShiftArgs {
     #[arg(long)]
     pub fast_track: bool,
 
-    /// How long to wait for each change to be INSYNC.
-    #[arg(
-        long,
-        default_value = "5m",
-        value_name = "DURATION",
-        allow_hyphen_values = true
-    )]
-    pub timeout: String,
+    #[command(flatten)]
+    pub insync: InsyncTimeout,
 
     /// How long one gate command may run before it is killed and fails.
     #[arg(
@@ -137,7 +132,7 @@ impl ShiftArgs {
             health_check: self.health_check,
             revert: self.revert,
             fast_track: self.fast_track,
-            timeout: parse_duration("--timeout", &self.timeout)?,
+            timeout: self.insync.parse()?,
             gate_timeout: parse_duration("--gate-timeout", &self.gate_timeout)?,
         })
     }

@@ -5,23 +5,18 @@
 use common::journal::Outcome;
 use common::{Context, Error, Result};
 
-use crate::apply::{change_and_report, check_recorded, last_record, open, recorded_weights};
+use crate::RecordArgs;
+use crate::apply::{change_and_report, last_record, open, weights_before};
+use crate::args::InsyncTimeout;
 use crate::weights;
-use crate::{RecordArgs, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct UndoArgs {
     #[command(flatten)]
     pub record: RecordArgs,
 
-    /// How long to wait for the change to be INSYNC.
-    #[arg(
-        long,
-        default_value = "5m",
-        value_name = "DURATION",
-        allow_hyphen_values = true
-    )]
-    pub timeout: String,
+    #[command(flatten)]
+    pub insync: InsyncTimeout,
 }
 
 /// Top-level changes (`dns.set-weights`, `dns.shift`, `dns.maintenance-on` ...),
@@ -34,7 +29,7 @@ pub fn is_top_level(action: &str) -> bool {
 
 pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<()> {
     let spec = args.record.validate()?;
-    let timeout = parse_duration("--timeout", &args.timeout)?;
+    let timeout = args.insync.parse()?;
 
     let (r53, group) = open(ctx, &spec).await?;
     let reader = crate::apply::journal_reader(ctx).await?;
@@ -50,17 +45,7 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<()> {
                 )
             ))
         })?;
-    let before = recorded_weights(&record.intent.before).ok_or_else(|| {
-        Error::usage(format!(
-            "journal entry {} holds no weights",
-            record.intent.id
-        ))
-    })?;
-    check_recorded(
-        &group,
-        &before,
-        &format!("journal entry {}", record.intent.id),
-    )?;
+    let before = weights_before(&group, &record)?;
     match record.outcome.as_ref().and_then(|o| o.outcome) {
         Some(Outcome::Ok) => {}
         other => ctx.out.warn(format!(

@@ -499,46 +499,27 @@ fn bad_input_exits_2_before_any_call() {
 /// before any call; an input is quoted at most ~100 characters.
 #[test]
 fn bad_names_numbers_and_huge_inputs_exit_2_before_any_call() {
-    let record = |name: &str| -> Vec<String> {
-        ["show", "--zone", "example.com", "--record", name]
-            .iter()
-            .map(|s| s.to_string())
+    // One command line: the fixed words, then the case's own (kept whole).
+    let line = |fixed: &str, more: &[&str]| -> Vec<String> {
+        fixed
+            .split_whitespace()
+            .chain(more.iter().copied())
+            .map(str::to_owned)
             .collect()
     };
-    let zone = |z: &str| -> Vec<String> {
-        ["show", "--zone", z, "--record", "www.example.com"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+    let record = |name: &str| line("show --zone example.com --record", &[name]);
+    let zone = |z: &str| line("show --zone", &[z, "--record", "www.example.com"]);
+    let shift = |more: &[&str]| {
+        line(
+            "shift --zone example.com --record www.example.com --to green",
+            more,
+        )
     };
-    let shift = |more: &[&str]| -> Vec<String> {
-        [
-            "shift",
-            "--zone",
-            "example.com",
-            "--record",
-            "www.example.com",
-            "--to",
-            "green",
-        ]
-        .iter()
-        .chain(more.iter())
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let set = |w: &str| -> Vec<String> {
-        [
-            "set",
-            "--zone",
-            "example.com",
-            "--record",
-            "www.example.com",
-            "--weight",
-            w,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    let set = |w: &str| {
+        line(
+            "set --zone example.com --record www.example.com --weight",
+            &[w],
+        )
     };
     let label64 = format!("{}.example.com", "a".repeat(64));
     let l63 = "b".repeat(63);
@@ -1103,23 +1084,11 @@ fn make_alarms(
     names: &[&str],
     states: &[(&str, StateValue)],
 ) {
-    let cw = aws_sdk_cloudwatch::Client::new(&testkit::sdk_config(emu));
+    let config = testkit::sdk_config(emu);
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
     rt.block_on(async {
         for name in names {
-            cw.put_metric_alarm()
-                .alarm_name(*name)
-                .metric_name("5XXError")
-                .namespace("AWS/ApiGateway")
-                .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-                .period(60)
-                .evaluation_periods(1)
-                .threshold(1.0)
-                .comparison_operator(
-                    aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
-                )
-                .send()
-                .await
-                .unwrap();
+            testkit::sdk::put_metric_alarm(&config, name).await;
         }
         for (name, state) in states {
             cw.set_alarm_state()

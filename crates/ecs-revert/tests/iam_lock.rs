@@ -5,15 +5,10 @@
 
 use assert_cmd::cargo::cargo_bin;
 use testkit::iam::{EnforcingGuard, args, emulator_view, state_env, without_action};
+use testkit::words;
 
 fn seed(emu: &EnforcingGuard) {
-    emu.state_bucket();
-    emu.ecs_service(1, 1, "2");
-    emu.scalable_target("1");
-}
-
-fn desired(emu: &EnforcingGuard) -> i64 {
-    emu.service_field("desiredCount").as_i64().unwrap_or(-1)
+    emu.seed_ecs(1, 1, "2");
 }
 
 /// Without `s3:DeleteObject` the change is made and the lock stays: exit 0 (a
@@ -21,19 +16,9 @@ fn desired(emu: &EnforcingGuard) -> i64 {
 /// the lock and the command that frees it.
 #[test]
 fn a_lock_that_cannot_be_released_is_one_warning_naming_lock_break() {
-    let scale = args(&[
-        "scale",
-        "--cluster",
-        "ltc-prod",
-        "--service",
-        "api",
-        "--desired",
-        "1",
-        "--env",
-        "staging",
-        "--timeout",
-        "1m",
-    ]);
+    let scale = args(&words(
+        "scale --cluster ltc-prod --service api --desired 1 --env staging --timeout 1m",
+    ));
     let emu = testkit::Emulator::enforcing();
     let bin = cargo_bin("ecs-revert");
     let policy = emulator_view(&emu.printed(&bin, &scale, &state_env()));
@@ -42,7 +27,7 @@ fn a_lock_that_cannot_be_released_is_one_warning_naming_lock_break() {
     let out = emu.run_as(&keys, &bin, &scale, &state_env());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(desired(&emu), 1, "the change is made");
+    assert_eq!(emu.desired_count(), 1, "the change is made");
     assert!(emu.lock_left("staging"), "the lock stays until it expires");
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("run lock")).collect();
     assert_eq!(warnings.len(), 1, "{stderr}");

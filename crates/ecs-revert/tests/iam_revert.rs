@@ -9,13 +9,12 @@
 
 use assert_cmd::cargo::cargo_bin;
 use testkit::iam::{Case, EnforcingGuard, args, check_denials, run_case, state_env};
+use testkit::words;
 
 /// The service `api` on `api:<on>` of revisions api:1..3, auto scaling
 /// min 1 max 4, desired count 1 (moto runs one task per service).
 fn seed_on(emu: &EnforcingGuard, on: u32) {
-    emu.state_bucket();
-    emu.ecs_service(3, on, "1");
-    emu.scalable_target("1");
+    emu.seed_ecs(3, on, "1");
 }
 
 /// On api:1, then moved to api:3 by the toolkit itself: the shared journal
@@ -24,66 +23,24 @@ fn seed_journaled(emu: &EnforcingGuard) {
     seed_on(emu, 1);
     emu.run_open(
         &cargo_bin("ecs-revert"),
-        &[
-            "revert",
-            "--cluster",
-            "ltc-prod",
-            "--service",
-            "api",
-            "--to",
-            "3",
-            "--env",
-            "staging",
-            "--timeout",
-            "1m",
-        ],
+        &words("revert --cluster ltc-prod --service api --to 3 --env staging --timeout 1m"),
         &state_env(),
     );
 }
 
-fn task_definition(emu: &EnforcingGuard) -> String {
-    emu.service_field("taskDefinition")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn suspended(emu: &EnforcingGuard) -> serde_json::Value {
-    emu.scaling_suspended()
-}
-
 /// As seeded: the service on api:3, no lock, auto scaling not suspended.
 fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
-    let td = task_definition(emu);
-    if !td.ends_with("api:3") {
-        return Err(format!("service moved to {td}"));
-    }
-    if emu.lock_left("staging") {
-        return Err("run lock left behind".into());
-    }
-    let s = suspended(emu);
-    if s["DynamicScalingInSuspended"] == true {
-        return Err(format!("scaling left suspended: {s}"));
-    }
-    Ok(())
+    emu.revert_untouched("api:3")
 }
 
 fn revert_args() -> Vec<String> {
-    args(&[
-        "revert",
-        "--cluster",
-        "ltc-prod",
-        "--service",
-        "api",
-        "--env",
-        "staging",
-        "--timeout",
-        "1m",
-    ])
+    args(&words(
+        "revert --cluster ltc-prod --service api --env staging --timeout 1m",
+    ))
 }
 
 fn done_on(emu: &EnforcingGuard, want: &str) {
-    let td = task_definition(emu);
+    let td = emu.task_definition();
     assert!(td.ends_with(want), "service on {td}, wanted {want}");
     assert!(
         !emu.lock_left("staging"),

@@ -9,6 +9,7 @@
 
 use assert_cmd::cargo::cargo_bin;
 use testkit::iam::{Case, EnforcingGuard, args, check_denials, run_case, state_env};
+use testkit::words;
 
 const RECORD: &str = "team/staging/runs/r1/scaling-ltc-prod.json";
 
@@ -19,13 +20,7 @@ fn seed(emu: &EnforcingGuard) {
 /// The service `api` (task definition api:1) at `desired` tasks, auto
 /// scaling min 1 max 4 (testkit::iam_ecs).
 fn seed_desired(emu: &EnforcingGuard, desired: &str) {
-    emu.state_bucket();
-    emu.ecs_service(1, 1, desired);
-    emu.scalable_target("1");
-}
-
-fn desired(emu: &EnforcingGuard) -> i64 {
-    emu.service_field("desiredCount").as_i64().unwrap_or(-1)
+    emu.seed_ecs(1, 1, desired);
 }
 
 fn min_capacity(emu: &EnforcingGuard) -> i64 {
@@ -38,28 +33,18 @@ fn min_capacity(emu: &EnforcingGuard) -> i64 {
 fn scale_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("ecs-revert"),
-        args: args(&[
-            "scale",
-            "--cluster",
-            "ltc-prod",
-            "--service",
-            "api",
-            "--desired",
-            "1",
-            "--env",
-            "staging",
-            "--timeout",
-            "1m",
-        ]),
+        args: args(&words(
+            "scale --cluster ltc-prod --service api --desired 1 --env staging --timeout 1m",
+        )),
         env: state_env(),
         seed: &seed,
         done: &|emu| {
-            assert_eq!(desired(emu), 1);
+            assert_eq!(emu.desired_count(), 1);
             assert!(!emu.lock_left("staging"));
         },
         untouched: &|emu| {
-            if desired(emu) != 2 {
-                return Err(format!("desired count now {}", desired(emu)));
+            if emu.desired_count() != 2 {
+                return Err(format!("desired count now {}", emu.desired_count()));
             }
             if emu.lock_left("staging") {
                 return Err("run lock left behind".into());
@@ -87,18 +72,9 @@ fn scale_runs_on_its_printed_policy_and_every_action_is_needed() {
 fn scaling_record_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("ecs-revert"),
-        args: args(&[
-            "scaling",
-            "record",
-            "--cluster",
-            "ltc-prod",
-            "--service",
-            "api",
-            "--run",
-            "r1",
-            "--env",
-            "staging",
-        ]),
+        args: args(&words(
+            "scaling record --cluster ltc-prod --service api --run r1 --env staging",
+        )),
         env: state_env(),
         seed: &seed,
         done: &|emu| {
@@ -151,18 +127,9 @@ fn seed_recorded(emu: &EnforcingGuard) {
 fn scaling_restore_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("ecs-revert"),
-        args: args(&[
-            "scaling",
-            "restore",
-            "--cluster",
-            "ltc-prod",
-            "--service",
-            "api",
-            "--run",
-            "r1",
-            "--env",
-            "staging",
-        ]),
+        args: args(&words(
+            "scaling restore --cluster ltc-prod --service api --run r1 --env staging",
+        )),
         env: state_env(),
         seed: &seed_recorded,
         done: &|emu| {
@@ -256,7 +223,7 @@ fn reads_run_on_their_printed_policies_and_every_action_is_needed() {
             seed: &|emu| seed_desired(emu, "1"),
             done: &|_| {},
             untouched: &|emu| {
-                if desired(emu) != 1 || emu.lock_left("staging") {
+                if emu.desired_count() != 1 || emu.lock_left("staging") {
                     Err("changed by a read".into())
                 } else {
                     Ok(())

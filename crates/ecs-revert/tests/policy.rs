@@ -7,53 +7,22 @@ use testkit::iam::{Case, EnforcingGuard, check_denials, run_case, state_env};
 
 /// The service `api` on api:2 of api:1..2, auto scaling min 1 max 4.
 fn seed(emu: &EnforcingGuard) {
-    emu.state_bucket();
-    emu.ecs_service(2, 2, "1");
-    emu.scalable_target("1");
+    emu.seed_ecs(2, 2, "1");
 }
 
-fn task_definition(emu: &EnforcingGuard) -> String {
-    emu.service_field("taskDefinition")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn suspended(emu: &EnforcingGuard) -> serde_json::Value {
-    emu.scaling_suspended()
-}
-
+/// As seeded: the service on api:2, no lock, auto scaling not suspended.
 fn untouched(emu: &EnforcingGuard) -> Result<(), String> {
-    let td = task_definition(emu);
-    if !td.ends_with("api:2") {
-        return Err(format!("service moved to {td}"));
-    }
-    if emu.lock_left("staging") {
-        return Err("run lock left behind".into());
-    }
-    let s = suspended(emu);
-    if s["DynamicScalingInSuspended"] == true {
-        return Err(format!("scaling left suspended: {s}"));
-    }
-    Ok(())
+    emu.revert_untouched("api:2")
 }
 
 fn args(extra: &[&str]) -> Vec<String> {
-    [
-        "revert",
-        "--cluster",
-        "ltc-prod",
-        "--service",
-        "api",
-        "--env",
-        "staging",
-        "--timeout",
-        "1m",
-    ]
-    .iter()
-    .chain(extra)
-    .map(|s| s.to_string())
-    .collect()
+    let revert =
+        testkit::words("revert --cluster ltc-prod --service api --env staging --timeout 1m");
+    revert
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -65,9 +34,9 @@ fn revert_with_to_runs_on_its_printed_policy_and_every_action_is_needed() {
         seed: &seed,
         done: &|emu| {
             assert!(
-                task_definition(emu).ends_with("api:1"),
+                emu.task_definition().ends_with("api:1"),
                 "{}",
-                task_definition(emu)
+                emu.task_definition()
             );
             assert!(
                 !emu.lock_left("staging"),
@@ -97,23 +66,13 @@ fn revert_with_to_runs_on_its_printed_policy_and_every_action_is_needed() {
 fn scaling_suspend_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("ecs-revert"),
-        args: [
-            "scaling",
-            "suspend",
-            "--cluster",
-            "ltc-prod",
-            "--service",
-            "api",
-            "--env",
-            "staging",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        args: testkit::iam::args(&testkit::words(
+            "scaling suspend --cluster ltc-prod --service api --env staging",
+        )),
         env: state_env(),
         seed: &seed,
         done: &|emu| {
-            assert_eq!(suspended(emu)["DynamicScalingInSuspended"], true);
+            assert_eq!(emu.scaling_suspended()["DynamicScalingInSuspended"], true);
             assert!(!emu.lock_left("staging"));
         },
         untouched: &untouched,

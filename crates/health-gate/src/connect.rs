@@ -67,24 +67,18 @@ pub async fn cache_cluster_endpoints(
         .await
         .aws("DescribeCacheClusters")
         .map_err(|e| cache_error(e, &format!("ElastiCache cluster {id}")))?;
-    let Some(c) = o.cache_clusters().first() else {
-        return Err(fail(format!("no ElastiCache cluster {id}")));
-    };
-    if let Some(a) = c.configuration_endpoint().and_then(host_port) {
-        return Ok(vec![a]);
-    }
-    let nodes: Vec<String> = c
-        .cache_nodes()
-        .iter()
-        .filter_map(|n| n.endpoint().and_then(host_port))
-        .collect();
-    if nodes.is_empty() {
-        return Err(fail(format!(
-            "ElastiCache cluster {id} has no node endpoint (status {})",
-            c.cache_cluster_status().unwrap_or("?")
-        )));
-    }
-    Ok(nodes)
+    let what = format!("ElastiCache cluster {id}");
+    let c = o
+        .cache_clusters()
+        .first()
+        .ok_or_else(|| fail(format!("no {what}")))?;
+    endpoints(
+        &what,
+        c.configuration_endpoint(),
+        c.cache_nodes().iter().filter_map(|n| n.endpoint()),
+        "node",
+        c.cache_cluster_status(),
+    )
 }
 
 /// A replication group's configuration endpoint (cluster mode) or each node
@@ -100,24 +94,40 @@ pub async fn replication_group_endpoints(
         .await
         .aws("DescribeReplicationGroups")
         .map_err(|e| cache_error(e, &format!("ElastiCache replication group {id}")))?;
-    let Some(g) = o.replication_groups().first() else {
-        return Err(fail(format!("no ElastiCache replication group {id}")));
-    };
-    if let Some(a) = g.configuration_endpoint().and_then(host_port) {
+    let what = format!("ElastiCache replication group {id}");
+    let g = o
+        .replication_groups()
+        .first()
+        .ok_or_else(|| fail(format!("no {what}")))?;
+    endpoints(
+        &what,
+        g.configuration_endpoint(),
+        g.node_groups().iter().filter_map(|n| n.primary_endpoint()),
+        "primary",
+        g.status(),
+    )
+}
+
+/// The configuration endpoint when there is one, else every `kind` endpoint,
+/// as HOST:PORT; none at all fails the gate with the status.
+fn endpoints<'a>(
+    what: &str,
+    configuration: Option<&aws_sdk_elasticache::types::Endpoint>,
+    each: impl Iterator<Item = &'a aws_sdk_elasticache::types::Endpoint>,
+    kind: &str,
+    status: Option<&str>,
+) -> Result<Vec<String>, Observation> {
+    if let Some(a) = configuration.and_then(host_port) {
         return Ok(vec![a]);
     }
-    let primaries: Vec<String> = g
-        .node_groups()
-        .iter()
-        .filter_map(|n| n.primary_endpoint().and_then(host_port))
-        .collect();
-    if primaries.is_empty() {
+    let found: Vec<String> = each.filter_map(host_port).collect();
+    if found.is_empty() {
         return Err(fail(format!(
-            "ElastiCache replication group {id} has no primary endpoint (status {})",
-            g.status().unwrap_or("?")
+            "{what} has no {kind} endpoint (status {})",
+            status.unwrap_or("?")
         )));
     }
-    Ok(primaries)
+    Ok(found)
 }
 
 /// The endpoint of an RDS instance as HOST:PORT, or why there is none.

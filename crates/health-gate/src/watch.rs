@@ -114,6 +114,12 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
         reason,
         calls: calls.by_operation(),
     };
+    // A signal while evaluating or sleeping: the summary so far, then the error.
+    let interrupted = |e: Error, n, failed, in_a_row| -> Result<()> {
+        let why = "stopped by a signal".into();
+        emit_summary(ctx, summary("interrupted", why, n, failed, in_a_row))?;
+        Err(e)
+    };
     loop {
         let at = Utc::now();
         let outcomes = match ctx
@@ -122,17 +128,7 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
             .await
         {
             Ok(o) => o,
-            Err(e) => {
-                let s = summary(
-                    "interrupted",
-                    "stopped by a signal".into(),
-                    n,
-                    failed,
-                    in_a_row,
-                );
-                emit_summary(ctx, s)?;
-                return Err(e);
-            }
+            Err(e) => return interrupted(e, n, failed, in_a_row),
         };
         n += 1;
         let d = evaluate::decide(
@@ -202,15 +198,7 @@ pub async fn run(ctx: &Context, args: &WatchArgs) -> Result<()> {
             })
             .await;
         if let Err(e) = slept {
-            let s = summary(
-                "interrupted",
-                "stopped by a signal".into(),
-                n,
-                failed,
-                in_a_row,
-            );
-            emit_summary(ctx, s)?;
-            return Err(e);
+            return interrupted(e, n, failed, in_a_row);
         }
     }
 }

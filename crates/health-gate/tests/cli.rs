@@ -338,23 +338,11 @@ fn ecs_unhealthy_share_above_half_fails_and_a_missing_service_fails_closed() {
 #[test]
 fn alarm_gates_fail_on_alarm_and_on_a_name_that_matches_nothing() {
     let emu = emulator();
-    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config(&emu));
+    let config = sdk_config(&emu);
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
     rt().block_on(async {
         for name in ["ltc-critical-5xx", "ltc-critical-db"] {
-            cw.put_metric_alarm()
-                .alarm_name(name)
-                .namespace("AWS/RDS")
-                .metric_name("CPUUtilization")
-                .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
-                .period(60)
-                .evaluation_periods(1)
-                .threshold(90.0)
-                .comparison_operator(
-                    aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
-                )
-                .send()
-                .await
-                .expect("alarm");
+            testkit::sdk::put_metric_alarm(&config, name).await;
         }
     });
     let dir = tempfile::tempdir().unwrap();

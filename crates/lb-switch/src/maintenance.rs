@@ -196,21 +196,7 @@ async fn on(ctx: &Context, elb: &Elb, listener: &str, page: &Page) -> Result<()>
     let live = ctx.cancel().run(elb.read_listener(listener)).await?;
     let action = ctx.cancel().run(page_action(elb, listener, page)).await?;
     let conditions = vec![json!({"field": "path-pattern", "values": ["/*"]})];
-    let mut result = ChangeResult {
-        action: "maintenance-on".into(),
-        listener: listener.to_owned(),
-        dry_run: ctx.dry_run(),
-        changed: false,
-        calls_planned: Vec::new(),
-        rule_arn: None,
-        priority: None,
-        conflict: Vec::new(),
-        note: None,
-        before: live.json(),
-        after: live.json(),
-        elbv2_calls: 0,
-        mutating_calls: 0,
-    };
+    let mut result = ChangeResult::unchanged(ctx, "maintenance-on", listener, live.json());
     // Already on: the first rule is this very maintenance rule.
     if let Some(first) = live.rules.first()
         && first.conditions == conditions

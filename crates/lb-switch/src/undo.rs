@@ -65,6 +65,27 @@ pub struct ChangeResult {
     pub mutating_calls: u64,
 }
 
+impl ChangeResult {
+    /// Nothing changed yet: the listener as read, before and after alike.
+    pub fn unchanged(ctx: &Context, action: &str, listener: &str, live: Value) -> Self {
+        ChangeResult {
+            action: action.to_owned(),
+            listener: listener.to_owned(),
+            dry_run: ctx.dry_run(),
+            changed: false,
+            calls_planned: Vec::new(),
+            rule_arn: None,
+            priority: None,
+            conflict: Vec::new(),
+            note: None,
+            before: live.clone(),
+            after: live,
+            elbv2_calls: 0,
+            mutating_calls: 0,
+        }
+    }
+}
+
 impl Render for ChangeResult {
     fn render_text(&self, w: &mut dyn Write) -> std::io::Result<()> {
         let verb = match (self.dry_run, self.changed, self.conflict.is_empty()) {
@@ -189,26 +210,13 @@ pub async fn restore(
         )),
     }
     let live = ctx.cancel().run(elb.read_listener(listener)).await?;
-    let mut result = ChangeResult {
-        action: action.to_owned(),
-        listener: listener.to_owned(),
-        dry_run: ctx.dry_run(),
-        changed: false,
-        calls_planned: Vec::new(),
-        rule_arn: None,
-        priority: None,
-        conflict: Vec::new(),
-        note: Some(format!(
-            "restores the rules from before {} of {} (journal entry {})",
-            record.intent.action,
-            record.intent.time.to_rfc3339(),
-            record.intent.id
-        )),
-        before: live.json(),
-        after: live.json(),
-        elbv2_calls: 0,
-        mutating_calls: 0,
-    };
+    let mut result = ChangeResult::unchanged(ctx, action, listener, live.json());
+    result.note = Some(format!(
+        "restores the rules from before {} of {} (journal entry {})",
+        record.intent.action,
+        record.intent.time.to_rfc3339(),
+        record.intent.id
+    ));
     if equivalent(&want, &live) {
         result.note = Some("the rules are already as recorded before that change".into());
         result.elbv2_calls = elb.total();

@@ -15,6 +15,7 @@ use std::time::Instant;
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 use testkit::iam::{Case, EnforcingGuard, actions, check_denials, run_case};
+use testkit::words;
 
 const STATE: &str = "s3://ltc-state/team";
 
@@ -172,21 +173,9 @@ fn args(a: &[&str]) -> Vec<String> {
 fn shift_runs_on_its_printed_policy_and_every_action_is_needed() {
     let case = Case {
         binary: cargo_bin("lb-switch"),
-        args: args(&[
-            "shift",
-            "--load-balancer",
-            "web",
-            "--port",
-            "80",
-            "--to",
-            "green",
-            "--steps",
-            "100",
-            "--bake",
-            "0s",
-            "--env",
-            "staging",
-        ]),
+        args: args(&words(
+            "shift --load-balancer web --port 80 --to green --steps 100 --bake 0s --env staging",
+        )),
         env: vec![("LTC_STATE".into(), STATE.into())],
         seed: &seed,
         done: &|emu| {
@@ -333,14 +322,7 @@ fn printed_policies_scope_writes_to_the_listener_and_its_rules() {
 /// The listener as `--load-balancer web --port 80` in environment staging.
 fn on_listener(sub: &[&str]) -> Vec<String> {
     let mut a = args(sub);
-    a.extend(args(&[
-        "--load-balancer",
-        "web",
-        "--port",
-        "80",
-        "--env",
-        "staging",
-    ]));
+    a.extend(args(&words("--load-balancer web --port 80 --env staging")));
     a
 }
 

@@ -38,11 +38,12 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn policy(args: &[&str]) -> serde_json::Value {
+    /// The policy of one command line (words split on white space).
+    fn policy(line: &str) -> serde_json::Value {
         let outer = GlobalArgs::default();
         let pa = PolicyArgs {
             account: None,
-            command: args.iter().map(|s| s.to_string()).collect(),
+            command: line.split_whitespace().map(str::to_owned).collect(),
         };
         let t: Target<Cli> = common::policy::parse_target("notify", &outer, &pa).unwrap();
         let _ = Cli::try_parse_from(["notify", "send", "--help"]);
@@ -52,19 +53,10 @@ mod tests {
     #[test]
     fn publish_on_the_topic_only() {
         let topic = "arn:aws:sns:ap-northeast-1:123456789012:ltc-releases";
-        let doc = policy(&[
-            "send",
-            "--event",
-            "deploy-start",
-            "--env",
-            "prod",
-            "--run",
-            "r1",
-            "--sns-topic",
-            topic,
-            "--state",
-            "s3://ltc-state/x",
-        ]);
+        let send = "send --event deploy-start --env prod --run r1";
+        let doc = policy(&format!(
+            "{send} --sns-topic {topic} --state s3://ltc-state/x"
+        ));
         let text = doc.to_string();
         assert!(text.contains("sns:Publish"), "{text}");
         assert!(text.contains(topic), "{text}");
@@ -72,17 +64,7 @@ mod tests {
             text.contains("arn:aws:s3:::ltc-state/x/prod/journal/*"),
             "{text}"
         );
-        let hook = policy(&[
-            "send",
-            "--event",
-            "deploy-start",
-            "--env",
-            "prod",
-            "--run",
-            "r1",
-            "--webhook-url-env",
-            "HOOK",
-        ]);
+        let hook = policy(&format!("{send} --webhook-url-env HOOK"));
         assert!(!hook.to_string().contains("sns:"), "{hook}");
     }
 }

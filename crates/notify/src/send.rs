@@ -225,14 +225,15 @@ async fn journal_changes(
     run_id: &str,
     limit: Duration,
 ) -> std::result::Result<(Vec<summary::ChangeLine>, usize), String> {
+    let late = |_| {
+        format!(
+            "journal not read: no answer within {}",
+            HumanDuration(limit)
+        )
+    };
     let journal = tokio::time::timeout(limit, ctx.journal_reader())
         .await
-        .map_err(|_| {
-            format!(
-                "journal not read: no answer within {}",
-                HumanDuration(limit)
-            )
-        })?
+        .map_err(late)?
         .map_err(|e| format!("journal not read: {e}"))?;
     let run = run_id.to_owned();
     let read = tokio::task::spawn_blocking(move || {
@@ -240,12 +241,7 @@ async fn journal_changes(
     });
     let records = tokio::time::timeout(limit, read)
         .await
-        .map_err(|_| {
-            format!(
-                "journal not read: no answer within {}",
-                HumanDuration(limit)
-            )
-        })?
+        .map_err(late)?
         .map_err(|e| format!("journal not read: {e}"))?
         .map_err(|e| format!("journal not read: {e}"))?;
     Ok(summary::changes(&records))

@@ -25,16 +25,18 @@
 //!   s3:GetObject the notification itself says "journal not read", naming
 //!   the action (not on stderr).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use assert_cmd::cargo::cargo_bin;
 use testkit::iam::{
     Case, EnforcingGuard, Keys, args, emulator_view, run_case, state_env, without_action,
 };
-use testkit::{Emulator, workspace_root};
+use testkit::{Emulator, words, workspace_root};
+
+mod support;
+
+use support::hook::{Hook, Mode, hook};
 
 const TOPIC: &str = "arn:aws:sns:ap-northeast-1:123456789012:ltc-releases";
 
@@ -51,18 +53,11 @@ fn journal_keys(emu: &EnforcingGuard) -> Vec<String> {
         .collect()
 }
 
+/// The send every case runs; the destination is added.
+const SEND: &str = "send --event deploy-start --env staging --run r1";
+
 fn sns_args() -> Vec<String> {
-    args(&[
-        "send",
-        "--event",
-        "deploy-start",
-        "--env",
-        "staging",
-        "--run",
-        "r1",
-        "--sns-topic",
-        TOPIC,
-    ])
+    args(&words(&format!("{SEND} --sns-topic {TOPIC}")))
 }
 
 /// `aws sns publish` as `keys`, enforcement on for the call only.
@@ -170,58 +165,13 @@ fn the_printed_sns_grant_is_what_publish_needs_and_moto_refuses_a_space() {
     assert!(stderr.contains("SignatureDoesNotMatch"), "{stderr}");
 }
 
-/// A loopback webhook answering 200 to every request; keeps each body.
-fn webhook() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("test setup");
-    let port = listener.local_addr().expect("test setup").port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let seen2 = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("test setup"));
-            let mut len = 0usize;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            let _ = reader.read_exact(&mut body);
-            seen2
-                .lock()
-                .expect("test setup")
-                .push(String::from_utf8_lossy(&body).into_owned());
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    (format!("http://127.0.0.1:{port}/hook"), seen)
-}
-
 #[test]
 fn webhook_send_runs_on_its_printed_policy_and_each_state_action_is_reported() {
-    let (url, seen) = webhook();
+    let Hook { url, seen } = hook(Mode::Ok);
     let mut env = state_env();
     env.push(("LTC_TEST_HOOK".into(), url));
     let notify = cargo_bin("notify");
-    let send = args(&[
-        "send",
-        "--event",
-        "deploy-start",
-        "--env",
-        "staging",
-        "--run",
-        "r1",
-        "--webhook-url-env",
-        "LTC_TEST_HOOK",
-    ]);
+    let send = args(&words(&format!("{SEND} --webhook-url-env LTC_TEST_HOOK")));
     let send_ref: Vec<&str> = send.iter().map(String::as_str).collect();
     // The world: one earlier notification of run r1 journaled, so this send
     // lists the journal and reads that run's entries.
@@ -273,7 +223,12 @@ fn webhook_send_runs_on_its_printed_policy_and_each_state_action_is_reported() {
     );
     // Reading it (listing, then the run's entries): the notification itself
     // says the journal was not read, naming the action, once for each.
-    let bodies: Vec<String> = seen.lock().expect("bodies").clone();
+    let bodies: Vec<String> = seen
+        .lock()
+        .expect("bodies")
+        .iter()
+        .map(|(_, body)| body.clone())
+        .collect();
     let noted = |action: &str| {
         bodies
             .iter()

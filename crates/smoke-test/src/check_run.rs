@@ -86,15 +86,7 @@ pub async fn run_check(
         };
         match http::send(client, check, true, Instant::now()).await {
             Ok(a) => {
-                if let Some(c) = certs {
-                    c.observe(&check.url, a.peer_cert.as_deref());
-                }
-                let fails = check.expect.evaluate(&checks::Observed {
-                    status: a.status,
-                    headers: &a.headers,
-                    body: &a.body,
-                    latency: a.latency,
-                });
+                let fails = judge(check, &a, certs);
                 r.status = Some(a.status);
                 r.latency_ms = Some((a.latency.as_secs_f64() * 1e6).round() / 1000.0);
                 r.passed = fails.is_empty();
@@ -258,5 +250,34 @@ pub fn client_options(
             .map(|c| c.timeout)
             .max()
             .unwrap_or(checks::DEFAULT_TIMEOUT),
+    })
+}
+
+/// The certificate tracker `--min-cert-days` asks for: none without the flag
+/// or without an https check.
+pub fn cert_tracker(http: &HttpArgs, checks: &[Check]) -> Option<CertTracker> {
+    http.min_cert_days?;
+    CertTracker::for_urls(checks.iter().map(|c| &c.url))
+}
+
+/// What `--min-cert-days` found of each https origin's certificate.
+pub fn cert_verdicts(http: &HttpArgs, certs: Option<&CertTracker>) -> Vec<crate::tls::CertStatus> {
+    match (certs, http.min_cert_days) {
+        (Some(c), Some(days)) => c.judge_all(days),
+        _ => Vec::new(),
+    }
+}
+
+/// Judges an answer by the check's expectations; its certificate is noted
+/// first (for `--min-cert-days`). One place for `run` and `load`.
+pub fn judge(check: &Check, a: &http::Answer, certs: Option<&CertTracker>) -> Vec<checks::Failure> {
+    if let Some(c) = certs {
+        c.observe(&check.url, a.peer_cert.as_deref());
+    }
+    check.expect.evaluate(&checks::Observed {
+        status: a.status,
+        headers: &a.headers,
+        body: &a.body,
+        latency: a.latency,
     })
 }

@@ -14,7 +14,6 @@ use crate::check_run::{self, Plan};
 use crate::checks::{Check, Expectations, StatusSpec};
 use crate::http;
 use crate::report::Recorder;
-use crate::tls::CertTracker;
 use crate::vars::Masker;
 use crate::verdict::{self, Finished};
 use crate::{HttpArgs, ThresholdArgs};
@@ -140,10 +139,7 @@ pub async fn execute(ctx: &common::Context, args: GetArgs) -> common::Result<()>
     }
 
     let client = http::build_client(&opts)?;
-    let certs = args
-        .http
-        .min_cert_days
-        .and_then(|_| CertTracker::for_urls([&args.url]));
+    let certs = check_run::cert_tracker(&args.http, &checks);
     let started = Instant::now();
     let result = tokio::select! {
         r = check_run::run_check(&client, &checks[0], 1, certs.as_ref(), &ctx.out, &masker) => r,
@@ -152,10 +148,7 @@ pub async fn execute(ctx: &common::Context, args: GetArgs) -> common::Result<()>
     let elapsed = started.elapsed();
     let mut rec = Recorder::new();
     result.record(&mut rec);
-    let tls = match (&certs, args.http.min_cert_days) {
-        (Some(c), Some(days)) => c.judge_all(days),
-        _ => Vec::new(),
-    };
+    let tls = check_run::cert_verdicts(&args.http, certs.as_ref());
     verdict::conclude(
         ctx,
         Finished {

@@ -19,22 +19,7 @@ use crate::report::ErrorKind;
 use crate::vars::Masker;
 
 /// Escapes text for XML attributes and character data.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use common::markup::escape;
 
 /// Renders the suite; every string is masked before it is escaped.
 pub fn render(suite: &str, results: &[CheckResult], elapsed: Duration, masker: &Masker) -> String {

@@ -204,15 +204,7 @@ async fn worker(sh: Arc<Shared>, id: usize) {
         };
         let ok = match result {
             Ok(a) => {
-                if let Some(c) = &sh.certs {
-                    c.observe(&check.url, a.peer_cert.as_deref());
-                }
-                let fails = check.expect.evaluate(&checks::Observed {
-                    status: a.status,
-                    headers: &a.headers,
-                    body: &a.body,
-                    latency: a.latency,
-                });
+                let fails = check_run::judge(check, &a, sh.certs.as_ref());
                 let mut rec = shard.lock().unwrap_or_else(|p| p.into_inner());
                 match fails.first() {
                     None => rec.success(a.latency),
@@ -361,11 +353,7 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
     }
 
     let client = http::build_client(&opts)?;
-    let certs = if args.http.min_cert_days.is_some() {
-        CertTracker::for_urls(checks.iter().map(|c| &c.url))
-    } else {
-        None
-    };
+    let certs = check_run::cert_tracker(&args.http, &checks);
     ctx.out.info(masker.mask(&format!(
         "load: {target}, {workers} connection(s){}{}{}",
         schedule
@@ -444,10 +432,7 @@ pub async fn execute(ctx: &common::Context, args: LoadArgs) -> common::Result<()
     }
     let interrupted = interrupted.load(Ordering::SeqCst);
     let issued = sh.next.load(Ordering::Relaxed);
-    let tls = match (&sh.certs, args.http.min_cert_days) {
-        (Some(c), Some(days)) => c.judge_all(days),
-        _ => Vec::new(),
-    };
+    let tls = check_run::cert_verdicts(&args.http, sh.certs.as_ref());
     verdict::conclude(
         ctx,
         Finished {

@@ -9,11 +9,11 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::check_run::{
-    Plan, RunSettings, client_options, load_checks, planned, print_plan, run_check,
+    Plan, RunSettings, cert_tracker, cert_verdicts, client_options, load_checks, planned,
+    print_plan, run_check,
 };
 use crate::http;
 use crate::report::Recorder;
-use crate::tls::CertTracker;
 use crate::verdict::{self, Finished};
 use crate::{HttpArgs, ThresholdArgs};
 
@@ -100,11 +100,7 @@ pub async fn execute(ctx: &common::Context, args: RunArgs) -> common::Result<()>
     }
 
     let client = http::build_client(&opts)?;
-    let certs = if args.http.min_cert_days.is_some() {
-        CertTracker::for_urls(checks.iter().map(|c| &c.url))
-    } else {
-        None
-    };
+    let certs = cert_tracker(&args.http, &checks);
     ctx.out.info(format!(
         "running {} check(s) from {target}{}",
         checks.len(),
@@ -151,10 +147,7 @@ pub async fn execute(ctx: &common::Context, args: RunArgs) -> common::Result<()>
         }
         None => Ok(()),
     };
-    let tls = match (&certs, args.http.min_cert_days) {
-        (Some(c), Some(days)) => c.judge_all(days),
-        _ => Vec::new(),
-    };
+    let tls = cert_verdicts(&args.http, certs.as_ref());
     let concluded = verdict::conclude(
         ctx,
         Finished {

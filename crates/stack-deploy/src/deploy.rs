@@ -283,6 +283,15 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
             .unwrap_or_default()
     };
     let region_of = |s: &StackArtifact| s.region.clone().unwrap_or_else(|| region.clone());
+    // A stack's account, region and deploy role (placeholders resolved).
+    let placed = |s: &StackArtifact| {
+        let (acct, reg) = (account_of(s), region_of(s));
+        let role = s
+            .assume_role_arn
+            .as_deref()
+            .map(|r| resolve_placeholders(r, &acct, &reg));
+        (acct, reg, role)
+    };
 
     // Every session (the caller's, each deploy role, each file-publishing
     // role), each bootstrap check and one listing of the stacks per deploy
@@ -291,11 +300,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     let mut checks: Vec<crate::survey::Check> = Vec::new();
     let mut listings: Vec<(Option<String>, String)> = Vec::new();
     for s in &arts {
-        let (acct, reg) = (account_of(s), region_of(s));
-        let role = s
-            .assume_role_arn
-            .as_deref()
-            .map(|r| resolve_placeholders(r, &acct, &reg));
+        let (acct, reg, role) = placed(s);
         wanted.push((role.clone(), reg.clone()));
         if let (Some(param), Some(need)) = (&s.bootstrap_parameter, s.requires_bootstrap_version)
             && !checks.iter().any(|c| c.param == *param && c.region == reg)
@@ -421,11 +426,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> Result<()> {
     let caller = roles.session(None, None).await?.identity;
     let mut sessions = HashMap::new();
     for s in &arts {
-        let (acct, reg) = (account_of(s), region_of(s));
-        let role = s
-            .assume_role_arn
-            .as_deref()
-            .map(|r| resolve_placeholders(r, &acct, &reg));
+        let (_, reg, role) = placed(s);
         sessions.insert(
             s.id.clone(),
             roles.session(role.as_deref(), Some(&reg)).await?,
@@ -760,13 +761,7 @@ pub fn https_url(s3_url: Option<&str>, endpoint: Option<&str>, region: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture() -> Assembly {
-        Assembly::load(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cdk.out"),
-        )
-        .unwrap()
-    }
+    use crate::manifest::fixture;
 
     #[test]
     fn parameters_are_checked_against_the_templates() {

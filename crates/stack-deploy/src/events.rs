@@ -194,6 +194,8 @@ pub async fn fetch_new(
 mod tests {
     use super::*;
 
+    /// The event as read from CloudFormation (the SDK event the stack tests
+    /// answer with, converted as `fetch_new` converts it).
     fn ev(
         id: &str,
         secs: i64,
@@ -202,14 +204,9 @@ mod tests {
         status: &str,
         reason: Option<&str>,
     ) -> Event {
-        Event {
-            id: id.into(),
-            time: DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).unwrap(),
-            logical_id: logical.into(),
-            resource_type: ty.into(),
-            status: status.into(),
-            reason: reason.map(str::to_owned),
-        }
+        Event::from_sdk(&crate::stack::tests::event(
+            id, secs, logical, ty, status, reason,
+        ))
     }
 
     #[test]

@@ -250,14 +250,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Assembly;
-
-    fn fixture() -> Assembly {
-        Assembly::load(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cdk.out"),
-        )
-        .unwrap()
-    }
+    use crate::manifest::fixture;
 
     fn n(names: &[&str]) -> Vec<String> {
         names

@@ -678,6 +678,12 @@ fn image_asset(dir: &Path, stack: &str, id: String, img: RawImageAsset) -> Resul
     Ok(out)
 }
 
+/// The repository's seven-stack assembly (fixtures/cdk.out), for tests.
+#[cfg(test)]
+pub(crate) fn fixture() -> Assembly {
+    Assembly::load(&tests::fixture_dir()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
-use common::{AwsResultExt, Context, Render, Result};
+use common::{Context, Render, Result};
 
 use crate::Selection;
 use crate::graph::{Graph, select};
@@ -379,16 +379,7 @@ async fn look(
             });
         }
     }
-    let deployed = cfn
-        .get_template()
-        .stack_name(name)
-        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
-        .send()
-        .await
-        .aws("GetTemplate")?
-        .template_body()
-        .unwrap_or_default()
-        .to_owned();
+    let deployed = crate::stack::deployed_template(cfn, name).await?;
     let old: Value = serde_json::from_str(&deployed).unwrap_or(Value::Null);
     let new: Value = serde_json::from_str(&job.template).unwrap_or(Value::Null);
     let diff = diff_templates(&old, &new);

@@ -834,27 +834,14 @@ mod tests {
     ) -> Item<'a> {
         Item {
             record,
-            env: StackEnv {
-                cfn,
-                out,
-                journal,
-                opts,
-                identity: "arn:aws:sts::123456789012:assumed-role/deploy/x".into(),
-                region: "ap-northeast-1".into(),
-                recorder: None,
-                deploy_role: None,
-                late: None,
-            },
+            env: crate::stack::tests::env_for(cfn, out, journal, opts),
             template_url: None,
         }
     }
 
     #[test]
     fn the_order_is_the_assembly_levels_reversed_else_the_records_reversed() {
-        let a = Assembly::load(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cdk.out"),
-        )
-        .unwrap();
+        let a = crate::manifest::fixture();
         let recs: Vec<StackRecord> = ["Database", "StaticSite", "Monitoring", "Observability"]
             .iter()
             .enumerate()

@@ -772,7 +772,7 @@ fn op_word(op: Op) -> &'static str {
 }
 
 /// The original template of a deployed stack.
-async fn deployed_template(cfn: &Client, name: &str) -> Result<String> {
+pub(crate) async fn deployed_template(cfn: &Client, name: &str) -> Result<String> {
     Ok(cfn
         .get_template()
         .stack_name(name)

@@ -51,55 +51,22 @@ fn offline() -> Command {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    testkit::runtime()
 }
 
 async fn sdk_config(emu: &EmulatorGuard) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emu.endpoint())
-        .region(aws_config::Region::new("ap-northeast-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
+    testkit::sdk::load_config(emu).await
 }
 
 fn s3(conf: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(conf)
-            .force_path_style(true)
-            .build(),
-    )
+    testkit::sdk::s3_client(conf)
 }
 
 /// What `cdk bootstrap` leaves behind that a deploy needs: the version
 /// parameter and the asset bucket.
 fn bootstrap(emu: &EmulatorGuard) {
     rt().block_on(async {
-        let conf = sdk_config(emu).await;
-        aws_sdk_ssm::Client::new(&conf)
-            .put_parameter()
-            .name("/cdk-bootstrap/hnb659fds/version")
-            .value("21")
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .send()
-            .await
-            .unwrap();
-        s3(&conf)
-            .create_bucket()
-            .bucket(ASSET_BUCKET)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::ApNortheast1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        testkit::sdk::cdk_bootstrap(&sdk_config(emu).await, ASSET_BUCKET).await;
     });
 }
 
@@ -1317,21 +1284,7 @@ fn rollback_alarm_names_resolve_against_the_emulator_and_unknown_names_exit_4() 
     let emu = Emulator::shared();
     bootstrap(&emu);
     rt().block_on(async {
-        aws_sdk_cloudwatch::Client::new(&sdk_config(&emu).await)
-            .put_metric_alarm()
-            .alarm_name("ltc-critical-5xx")
-            .metric_name("5xx")
-            .namespace("LTC")
-            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(1.0)
-            .comparison_operator(
-                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
-            )
-            .send()
-            .await
-            .unwrap();
+        testkit::sdk::put_metric_alarm(&sdk_config(&emu).await, "ltc-critical-5xx").await;
     });
     let db = "LightningTalk-Database-prod";
     let unknown = cmd(&emu)

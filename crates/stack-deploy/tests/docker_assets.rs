@@ -55,21 +55,11 @@ fn image_uri() -> String {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    testkit::runtime()
 }
 
 async fn sdk_config(emu: &EmulatorGuard) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emu.endpoint())
-        .region(aws_config::Region::new("ap-northeast-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
+    testkit::sdk::load_config(emu).await
 }
 
 /// What `cdk bootstrap` leaves behind: the version parameter, the asset bucket
@@ -77,29 +67,7 @@ async fn sdk_config(emu: &EmulatorGuard) -> aws_config::SdkConfig {
 fn bootstrap(emu: &EmulatorGuard, repository: bool) {
     rt().block_on(async {
         let conf = sdk_config(emu).await;
-        aws_sdk_ssm::Client::new(&conf)
-            .put_parameter()
-            .name("/cdk-bootstrap/hnb659fds/version")
-            .value("21")
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .send()
-            .await
-            .unwrap();
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&conf)
-                .force_path_style(true)
-                .build(),
-        );
-        s3.create_bucket()
-            .bucket(ASSET_BUCKET)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::ApNortheast1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        testkit::sdk::cdk_bootstrap(&conf, ASSET_BUCKET).await;
         if repository {
             aws_sdk_ecr::Client::new(&conf)
                 .create_repository()

@@ -90,40 +90,13 @@ impl EnforcingGuard {
     /// The environment of [`super::EmulatorGuard::env`] for this emulator
     /// (dummy keys, which only work while it is open).
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
-            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-            ("AWS_REGION".into(), "ap-northeast-1".into()),
-            ("AWS_DEFAULT_REGION".into(), "ap-northeast-1".into()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
-            (
-                "LTC_JOURNAL".into(),
-                self.journal_path().display().to_string(),
-            ),
-            ("NO_COLOR".into(), "1".into()),
-        ]
+        crate::emulator_env(self.endpoint(), &self.journal_path())
     }
 
-    /// Points `cmd` at this emulator with the dummy keys.
+    /// Points `cmd` at this emulator with the dummy keys; the shared state
+    /// and account settings of the shell are cleared too.
     pub fn configure(&self, cmd: &mut Command) {
-        for var in [
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_MAX_ATTEMPTS",
-            "AWS_RETRY_MODE",
-            "LTC_ENV",
-            "LTC_DEADLINE",
-            "LTC_OUTPUT",
-            "LTC_RUN_ID",
-            "LTC_REASON",
-            "LTC_STATE",
-            "LTC_ACCOUNT_ID",
-        ] {
-            cmd.env_remove(var);
-        }
+        crate::clear_shell(cmd, &["LTC_STATE", "LTC_ACCOUNT_ID"]);
         cmd.envs(self.env());
     }
 

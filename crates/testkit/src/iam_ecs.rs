@@ -84,4 +84,42 @@ impl EnforcingGuard {
         ]);
         v["ScalableTargets"][0][field].clone()
     }
+
+    /// The ECS world of a matrix: the state bucket, [`Self::ecs_service`]
+    /// and its scalable target (min 1, max 4).
+    pub fn seed_ecs(&self, revisions: u32, on: u32, desired: &str) {
+        self.state_bucket();
+        self.ecs_service(revisions, on, desired);
+        self.scalable_target("1");
+    }
+
+    /// The service's desired count (-1 if it cannot be read).
+    pub fn desired_count(&self) -> i64 {
+        self.service_field("desiredCount").as_i64().unwrap_or(-1)
+    }
+
+    /// The service's task definition ARN ("" if it cannot be read).
+    pub fn task_definition(&self) -> String {
+        self.service_field("taskDefinition")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A revert's `untouched` check: the service still on `revision` (e.g.
+    /// "api:3"), no run lock of `staging` left, auto scaling not suspended.
+    pub fn revert_untouched(&self, revision: &str) -> Result<(), String> {
+        let td = self.task_definition();
+        if !td.ends_with(revision) {
+            return Err(format!("service moved to {td}"));
+        }
+        if self.lock_left("staging") {
+            return Err("run lock left behind".into());
+        }
+        let s = self.scaling_suspended();
+        if s["DynamicScalingInSuspended"] == true {
+            return Err(format!("scaling left suspended: {s}"));
+        }
+        Ok(())
+    }
 }

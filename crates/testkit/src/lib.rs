@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod fault_proxy;
 pub mod iam;
 pub mod iam_ecs;
+pub mod iam_rds;
 pub mod prop;
 pub mod schema;
 pub mod sdk;
@@ -22,7 +23,7 @@ pub use sdk::{runtime, sdk_config};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -191,39 +192,52 @@ impl EmulatorGuard {
     /// The environment for a binary under test: the emulator's endpoint, dummy
     /// keys, a fixed region, a private journal, and never the metadata service.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
-            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-            ("AWS_REGION".into(), "ap-northeast-1".into()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
-            (
-                "LTC_JOURNAL".into(),
-                self.journal_path().display().to_string(),
-            ),
-            ("NO_COLOR".into(), "1".into()),
-        ]
+        emulator_env(self.endpoint(), &self.journal_path())
     }
 
     /// Applies [`EmulatorGuard::env`] to a command and clears variables from the
     /// developer's shell that would change its behaviour.
     pub fn configure(&self, cmd: &mut Command) {
-        for var in [
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_MAX_ATTEMPTS",
-            "AWS_RETRY_MODE",
-            "LTC_ENV",
-            "LTC_DEADLINE",
-            "LTC_OUTPUT",
-            "LTC_RUN_ID",
-            "LTC_REASON",
-        ] {
-            cmd.env_remove(var);
-        }
+        clear_shell(cmd, &[]);
         cmd.envs(self.env());
+    }
+}
+
+/// The environment of a binary under test on the emulator at `endpoint`
+/// (plain or IAM-enforcing): dummy keys, a fixed region, the journal file
+/// given, and never the metadata service.
+pub(crate) fn emulator_env(endpoint: String, journal: &Path) -> Vec<(String, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL".into(), endpoint),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ("AWS_REGION".into(), "ap-northeast-1".into()),
+        ("AWS_DEFAULT_REGION".into(), "ap-northeast-1".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+        ("LTC_JOURNAL".into(), journal.display().to_string()),
+        ("NO_COLOR".into(), "1".into()),
+    ]
+}
+
+/// Clears the variables of the developer's shell that would change a
+/// binary's behaviour (profile, retries, environment, deadline, output, run
+/// id, reason), and `more`.
+pub(crate) fn clear_shell(cmd: &mut Command, more: &[&str]) {
+    const SHELL: [&str; 9] = [
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+        "LTC_ENV",
+        "LTC_DEADLINE",
+        "LTC_OUTPUT",
+        "LTC_RUN_ID",
+        "LTC_REASON",
+    ];
+    for var in SHELL.iter().chain(more) {
+        cmd.env_remove(var);
     }
 }
 

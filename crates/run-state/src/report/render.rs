@@ -14,20 +14,7 @@ use super::collect::fmt_num;
 use super::model::*;
 
 /// HTML-escapes text for element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use common::markup::escape as esc;
 
 /// The page's only script: checks the page has every section and one timeline
 /// row per step, logs `console.error` for each problem (the browser test fails
