@@ -20,6 +20,33 @@ async fn aws(emu: &testkit::EmulatorGuard) -> AwsContext {
     }
 }
 
+/// The contract the run lock is built on, the same on a folder and on S3:
+/// create only when absent, replace and delete only with the current tag.
+/// `stale` is a tag in the backend's own form (S3's ETags are quoted).
+#[allow(clippy::unwrap_used)] // a test helper: a failed call should panic
+fn conditional_writes(s: &Store, key: &str, stale: &str) {
+    let Write::Done(t1) = s.put(key, b"1", Cond::Absent).unwrap() else {
+        panic!("create {key}")
+    };
+    assert_eq!(s.put(key, b"2", Cond::Absent).unwrap(), Write::Conflict);
+    let stale = Cond::Match(stale.into());
+    assert_eq!(s.put(key, b"2", stale).unwrap(), Write::Conflict);
+    let Write::Done(t2) = s.put(key, b"2", Cond::Match(t1.clone())).unwrap() else {
+        panic!("replace {key} with the right tag")
+    };
+    assert_eq!(s.get(key).unwrap().unwrap().body, b"2");
+    assert_eq!(s.delete(key, Some(&t1)).unwrap(), Write::Conflict);
+    assert!(matches!(s.delete(key, Some(&t2)).unwrap(), Write::Done(_)));
+    assert!(s.get(key).unwrap().is_none());
+}
+
+#[test]
+fn conditional_writes_hold_on_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(Root::Local(dir.path().to_path_buf()), "prod", None).unwrap();
+    conditional_writes(&s, "a/b.json", "stale");
+}
+
 fn root() -> Root {
     Root::parse("s3://ltc-state/team").expect("a valid root")
 }
@@ -38,28 +65,7 @@ async fn s3_conditional_writes_lock_race_and_shared_journal() {
     // Blocking API: run it off the async runtime as a command would from sync code.
     let s = store.clone();
     tokio::task::spawn_blocking(move || {
-        let Write::Done(t1) = s.put("x.json", b"1", Cond::Absent).unwrap() else {
-            panic!("create")
-        };
-        assert_eq!(
-            s.put("x.json", b"2", Cond::Absent).unwrap(),
-            Write::Conflict
-        );
-        assert_eq!(
-            s.put("x.json", b"2", Cond::Match("\"stale\"".into()))
-                .unwrap(),
-            Write::Conflict
-        );
-        let Write::Done(t2) = s.put("x.json", b"2", Cond::Match(t1.clone())).unwrap() else {
-            panic!("replace")
-        };
-        assert_eq!(s.get("x.json").unwrap().unwrap().body, b"2");
-        assert_eq!(s.delete("x.json", Some(&t1)).unwrap(), Write::Conflict);
-        assert!(matches!(
-            s.delete("x.json", Some(&t2)).unwrap(),
-            Write::Done(_)
-        ));
-        assert!(s.get("x.json").unwrap().is_none());
+        conditional_writes(&s, "x.json", "\"stale\"");
 
         // Eight operators at once: one holds, seven are refused naming the holder.
         let barrier = Arc::new(std::sync::Barrier::new(8));

@@ -969,19 +969,7 @@ fn live_templates(emu: &EmulatorGuard, stacks: &[String]) -> Vec<(String, Option
 }
 
 fn ssm_value(emu: &EmulatorGuard, name: &str) -> String {
-    rt().block_on(async {
-        aws_sdk_ssm::Client::new(&sdk_config(emu).await)
-            .get_parameter()
-            .name(name)
-            .send()
-            .await
-            .unwrap()
-            .parameter()
-            .unwrap()
-            .value()
-            .unwrap()
-            .to_owned()
-    })
+    rt().block_on(async { testkit::sdk::parameter(&sdk_config(emu).await, name).await })
 }
 
 fn stack_exists(emu: &EmulatorGuard, name: &str) -> bool {

@@ -124,19 +124,7 @@ fn stack_exists(emu: &EmulatorGuard) -> bool {
 }
 
 fn ssm_value(emu: &EmulatorGuard, name: &str) -> String {
-    rt().block_on(async {
-        let conf = sdk_config(emu).await;
-        aws_sdk_ssm::Client::new(&conf)
-            .get_parameter()
-            .name(name)
-            .send()
-            .await
-            .unwrap()
-            .parameter()
-            .and_then(|p| p.value())
-            .unwrap_or_default()
-            .to_owned()
-    })
+    rt().block_on(async { testkit::sdk::parameter(&sdk_config(emu).await, name).await })
 }
 
 /// A PATH with a stub docker first (or, with `docker: false`, an empty

@@ -72,6 +72,20 @@ pub async fn cdk_bootstrap(config: &aws_config::SdkConfig, asset_bucket: &str) {
     create_bucket(&s3_client(config), asset_bucket).await;
 }
 
+/// The value of the SSM parameter `name` (panics when it is absent).
+pub async fn parameter(config: &aws_config::SdkConfig, name: &str) -> String {
+    aws_sdk_ssm::Client::new(config)
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .expect("GetParameter on the emulator")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("the parameter has a value")
+        .to_owned()
+}
+
 /// Creates a metric alarm named `name`. Tests read alarms by name and state
 /// only (moto starts a new alarm as OK; `set_alarm_state` changes it), so the
 /// metric behind it is the same for all.
