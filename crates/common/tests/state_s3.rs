@@ -40,11 +40,60 @@ fn conditional_writes(s: &Store, key: &str, stale: &str) {
     assert!(s.get(key).unwrap().is_none());
 }
 
+/// Eight operators at once: one holds the lock, seven are refused (exit 8)
+/// naming the holder, and the lock is free after.
+#[allow(clippy::unwrap_used)] // a test helper: a failed call should panic
+fn eight_operators_race(s: &Store) {
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            let b = barrier.clone();
+            std::thread::spawn(move || {
+                b.wait();
+                let r = LockRequest {
+                    holder: format!("op{i}"),
+                    command: "dns-shift shift".into(),
+                    run_id: Some(format!("run-{i}")),
+                    lease: Duration::from_secs(60),
+                };
+                match state::acquire(&s, &r) {
+                    Ok(Acquired::Held(g)) => {
+                        std::thread::sleep(Duration::from_millis(300));
+                        drop(g);
+                        Ok(true)
+                    }
+                    Ok(Acquired::WithinRun(_)) => Ok(false),
+                    Err(e) => Err((e.exit_code(), e.to_string())),
+                }
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let won = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(won, 1, "{results:?}");
+    assert_eq!(refused.len(), 7, "{results:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(code, msg)| *code == 8 && msg.contains("is locked: op"))
+    );
+    assert!(state::lock_status(s).unwrap().is_none(), "released");
+}
+
 #[test]
 fn conditional_writes_hold_on_a_folder() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(Root::Local(dir.path().to_path_buf()), "prod", None).unwrap();
     conditional_writes(&s, "a/b.json", "stale");
+}
+
+#[test]
+fn eight_racing_operators_one_winner_on_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(Root::Local(dir.path().to_path_buf()), "prod", None).unwrap();
+    eight_operators_race(&s);
 }
 
 fn root() -> Root {
@@ -67,43 +116,7 @@ async fn s3_conditional_writes_lock_race_and_shared_journal() {
     tokio::task::spawn_blocking(move || {
         conditional_writes(&s, "x.json", "\"stale\"");
 
-        // Eight operators at once: one holds, seven are refused naming the holder.
-        let barrier = Arc::new(std::sync::Barrier::new(8));
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let s = s.clone();
-                let b = barrier.clone();
-                std::thread::spawn(move || {
-                    b.wait();
-                    let r = LockRequest {
-                        holder: format!("op{i}"),
-                        command: "dns-shift shift".into(),
-                        run_id: Some(format!("run-{i}")),
-                        lease: Duration::from_secs(60),
-                    };
-                    match state::acquire(&s, &r) {
-                        Ok(Acquired::Held(g)) => {
-                            std::thread::sleep(Duration::from_millis(300));
-                            drop(g);
-                            Ok(true)
-                        }
-                        Ok(Acquired::WithinRun(_)) => Ok(false),
-                        Err(e) => Err((e.exit_code(), e.to_string())),
-                    }
-                })
-            })
-            .collect();
-        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let won = results.iter().filter(|r| matches!(r, Ok(true))).count();
-        let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-        assert_eq!(won, 1, "{results:?}");
-        assert_eq!(refused.len(), 7, "{results:?}");
-        assert!(
-            refused
-                .iter()
-                .all(|(code, msg)| *code == 8 && msg.contains("is locked: op"))
-        );
-        assert!(state::lock_status(&s).unwrap().is_none(), "released");
+        eight_operators_race(&s);
     })
     .await
     .unwrap();
