@@ -231,21 +231,24 @@ mod tests {
         assert_eq!(GroupHealth::default().healthy_share(), None);
     }
 
+    /// DescribeTargetGroups' answer for the name ltc-api.
+    fn api_group() -> DescribeTargetGroupsOutput {
+        DescribeTargetGroupsOutput::builder()
+            .target_groups(
+                TargetGroup::builder()
+                    .target_group_name("ltc-api")
+                    .target_group_arn(API_ARN)
+                    .build(),
+            )
+            .build()
+    }
+
     // Names become ARNs in one call; each group is read; the worst share is the value.
     #[tokio::test]
     async fn the_worst_group_decides() {
         let groups = mock!(Client::describe_target_groups)
             .match_requests(|r| r.names() == ["ltc-api".to_owned()])
-            .then_output(|| {
-                DescribeTargetGroupsOutput::builder()
-                    .target_groups(
-                        TargetGroup::builder()
-                            .target_group_name("ltc-api")
-                            .target_group_arn(API_ARN)
-                            .build(),
-                    )
-                    .build()
-            });
+            .then_output(api_group);
         let api = mock!(Client::describe_target_health)
             .match_requests(|r| r.target_group_arn() == Some(API_ARN))
             .then_output(|| {
@@ -284,16 +287,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_group_without_targets_is_inconclusive_and_an_unknown_name_fails() {
-        let groups = mock!(Client::describe_target_groups).then_output(|| {
-            DescribeTargetGroupsOutput::builder()
-                .target_groups(
-                    TargetGroup::builder()
-                        .target_group_name("ltc-api")
-                        .target_group_arn(API_ARN)
-                        .build(),
-                )
-                .build()
-        });
+        let groups = mock!(Client::describe_target_groups).then_output(api_group);
         let health = mock!(Client::describe_target_health)
             .then_output(|| described(&[TargetHealthStateEnum::Draining]));
         let elb = mock_client!(

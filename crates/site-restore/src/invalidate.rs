@@ -452,20 +452,24 @@ mod tests {
                         .build()
                 })
                 .build();
-            let cf = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&create, &get]);
-            let r = invalidate_and_wait(
-                &quiet(),
-                &cf,
-                "E1",
-                vec!["/a%20b.html".into()],
-                "ref",
-                Duration::from_secs(600),
-            )
-            .await
-            .unwrap();
+            let r = on_e1(&create, &get, "/a%20b.html", Duration::from_secs(600))
+                .await
+                .unwrap();
             assert_eq!(r.status, done);
             assert_eq!(get.num_calls(), 4);
         }
+    }
+
+    /// Invalidates one path of distribution E1 on a CloudFront answering
+    /// CreateInvalidation and GetInvalidation by these rules.
+    async fn on_e1(
+        create: &aws_smithy_mocks::Rule,
+        get: &aws_smithy_mocks::Rule,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<InvalidationReport> {
+        let cf = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [create, get]);
+        invalidate_and_wait(&quiet(), &cf, "E1", vec![path.into()], "ref", timeout).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -480,17 +484,9 @@ mod tests {
                 .invalidation(invalidation("InProgress"))
                 .build()
         });
-        let cf = mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, [&create, &get]);
-        let err = invalidate_and_wait(
-            &quiet(),
-            &cf,
-            "E1",
-            vec!["/*".into()],
-            "ref",
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap_err();
+        let err = on_e1(&create, &get, "/*", Duration::from_secs(60))
+            .await
+            .unwrap_err();
         assert_eq!(err.exit_code(), 5);
         assert!(
             err.to_string().contains("--distribution-id E1 --id I1"),

@@ -13,10 +13,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::MutexGuard;
 use std::time::Duration;
 
-use super::{Emulator, Pool, workspace_root};
+use super::{Emulator, EmulatorGuard, Pool, workspace_root};
 
 static ENFORCING: Pool = Pool::new();
 
@@ -24,11 +23,18 @@ static ENFORCING: Pool = Pool::new();
 const OPEN: &str = "1000000000";
 
 /// Exclusive use of the enforcing emulator; reset and open when handed out.
+/// Its endpoint, port and journal are those of an [`EmulatorGuard`] (Deref).
 #[derive(Debug)]
 pub struct EnforcingGuard {
-    emu: &'static Emulator,
-    journal_dir: tempfile::TempDir,
-    _lock: MutexGuard<'static, ()>,
+    base: EmulatorGuard,
+}
+
+impl std::ops::Deref for EnforcingGuard {
+    type Target = EmulatorGuard;
+
+    fn deref(&self) -> &EmulatorGuard {
+        &self.base
+    }
 }
 
 /// An access key pair of a user created on the emulator.
@@ -50,9 +56,7 @@ impl Emulator {
             ("MOTO_ECS_SERVICE_RUNNING", "1"),
         ]);
         let g = EnforcingGuard {
-            emu,
-            journal_dir: tempfile::tempdir().expect("temp dir for the journal"),
-            _lock: lock,
+            base: EmulatorGuard::lent(emu, lock),
         };
         g.open();
         g
@@ -60,18 +64,6 @@ impl Emulator {
 }
 
 impl EnforcingGuard {
-    pub fn endpoint(&self) -> String {
-        self.emu.endpoint()
-    }
-
-    pub fn port(&self) -> u16 {
-        self.emu.port
-    }
-
-    pub fn journal_path(&self) -> PathBuf {
-        self.journal_dir.path().join("journal.jsonl")
-    }
-
     /// Seeding and reading back: every call is unauthenticated.
     pub fn open(&self) {
         self.reset_auth(OPEN);
@@ -83,14 +75,8 @@ impl EnforcingGuard {
     }
 
     fn reset_auth(&self, count: &str) {
-        let status = post(self.emu.port, "/moto-api/reset-auth", count).expect("reset-auth");
+        let status = post(self.port(), "/moto-api/reset-auth", count).expect("reset-auth");
         assert_eq!(status, 200, "reset-auth answered HTTP {status}");
-    }
-
-    /// The environment of [`super::EmulatorGuard::env`] for this emulator
-    /// (dummy keys, which only work while it is open).
-    pub fn env(&self) -> Vec<(String, String)> {
-        crate::emulator_env(self.endpoint(), &self.journal_path())
     }
 
     /// Points `cmd` at this emulator with the dummy keys; the shared state

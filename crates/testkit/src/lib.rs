@@ -116,11 +116,7 @@ impl Emulator {
     /// so every test of a binary passes the same.
     pub fn shared_with_env(env: &[(&str, &str)]) -> EmulatorGuard {
         let (emu, lock) = SHARED.lend(env);
-        EmulatorGuard {
-            emu,
-            journal_dir: tempfile::tempdir().expect("temp dir for the journal"),
-            _lock: lock,
-        }
+        EmulatorGuard::lent(emu, lock)
     }
 
     fn start(env: &[(&str, &str)]) -> Emulator {
@@ -175,6 +171,15 @@ impl Emulator {
 }
 
 impl EmulatorGuard {
+    /// An emulator lent from a pool, with a journal private to this test.
+    pub(crate) fn lent(emu: &'static Emulator, lock: MutexGuard<'static, ()>) -> EmulatorGuard {
+        EmulatorGuard {
+            emu,
+            journal_dir: tempfile::tempdir().expect("temp dir for the journal"),
+            _lock: lock,
+        }
+    }
+
     /// `http://localhost:PORT` (the word localhost matters to CloudFormation).
     pub fn endpoint(&self) -> String {
         self.emu.endpoint()
