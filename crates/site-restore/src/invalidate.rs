@@ -118,6 +118,23 @@ pub enum Creation {
     Unknown { error: AwsError, why: String },
 }
 
+/// One invalidation of a distribution, as CloudFront reports it now.
+async fn get_invalidation(
+    cf: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+    id: &str,
+) -> std::result::Result<
+    aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput,
+    AwsError,
+> {
+    cf.get_invalidation()
+        .distribution_id(distribution)
+        .id(id)
+        .send()
+        .await
+        .aws("GetInvalidation")
+}
+
 /// A failure after which the request may have reached CloudFront: no answer
 /// (timeout, reset), a 5xx, or "already exists" for our reference on a retry.
 fn answer_may_be_lost(e: &AwsError) -> bool {
@@ -184,13 +201,8 @@ pub async fn find_by_reference(
                 candidates.len()
             ));
         }
-        let got = cf
-            .get_invalidation()
-            .distribution_id(distribution)
-            .id(id)
-            .send()
+        let got = get_invalidation(cf, distribution, id)
             .await
-            .aws("GetInvalidation")
             .map_err(|e| e.to_string())?;
         let batch = got.invalidation().and_then(|i| i.invalidation_batch());
         if batch.is_some_and(|b| b.caller_reference() == caller_reference) {
@@ -288,13 +300,7 @@ pub async fn wait(
         .reattach(wait_command(distribution, id));
     cancel
         .run(poll_until(out, &opts, || async {
-            let got = cf
-                .get_invalidation()
-                .distribution_id(distribution)
-                .id(id)
-                .send()
-                .await
-                .aws("GetInvalidation")?;
+            let got = get_invalidation(cf, distribution, id).await?;
             let status = got
                 .invalidation()
                 .map(|i| i.status().to_owned())

@@ -9,11 +9,8 @@
 //! ([`EnforcingGuard::enforce`]), runs the command, and turns it off again to
 //! read what the command left behind.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use super::{Emulator, EmulatorGuard, Pool, workspace_root};
 
@@ -75,7 +72,8 @@ impl EnforcingGuard {
     }
 
     fn reset_auth(&self, count: &str) {
-        let status = post(self.port(), "/moto-api/reset-auth", count).expect("reset-auth");
+        let status = crate::http_with_body(self.port(), "POST", "/moto-api/reset-auth", count)
+            .expect("reset-auth");
         assert_eq!(status, 200, "reset-auth answered HTTP {status}");
     }
 
@@ -290,23 +288,6 @@ pub fn state_env() -> Vec<(String, String)> {
 /// Owned arguments.
 pub fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// POSTs `body` as text/plain to the emulator's control API; returns the status.
-fn post(port: u16, path: &str, body: &str) -> std::io::Result<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    buf.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response: {buf:.80}")))
 }
 
 /// The policy as moto can check it: moto evaluates every action outside S3

@@ -268,11 +268,22 @@ fn free_port() -> u16 {
 
 /// A minimal HTTP/1.0 request to the emulator's control API; returns the status.
 fn http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
+    http_with_body(port, method, path, "")
+}
+
+/// [`http`] with a text body (the enforcing emulator's reset-auth count).
+pub(crate) fn http_with_body(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
