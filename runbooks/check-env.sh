@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks an environment's settings (runbooks/env/NAME.env, or LTC_ENV_FILE) the way
+# Checks an environment's settings (env/NAME.env, or LTC_ENV_FILE) the way
 # every step does before it starts: every required variable set, every list
 # non-empty, the files it names present. Calls nothing and changes nothing.
 # Usage: runbooks/check-env.sh --env NAME
@@ -25,10 +25,10 @@ main() {
       *) usage_error "unknown argument '$1'" ;;
     esac
   done
-  [[ -n "${env}" ]] || usage_error "no environment: pass --env NAME (settings in runbooks/env/NAME.env)"
+  [[ -n "${env}" ]] || usage_error "no environment: pass --env NAME (settings in env/NAME.env)"
   [[ "${env}" =~ ^[A-Za-z0-9_-]+$ ]] || usage_error "bad environment name '${env}'"
-  file="${LTC_ENV_FILE:-${LTC_ROOT}/runbooks/env/${env}.env}"
-  [[ -f "${file}" ]] || usage_error "no settings file for environment '${env}': ${file} (copy runbooks/env/prod.env.example)"
+  file="${LTC_ENV_FILE:-${LTC_ROOT}/env/${env}.env}"
+  [[ -f "${file}" ]] || usage_error "no settings file for environment '${env}': ${file} (copy env/prod.env.example)"
   # shellcheck source=/dev/null  # the settings file is chosen at run time
   source "${file}"
   rb::check_env "${file}" || exit 2

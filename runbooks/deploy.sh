@@ -7,7 +7,7 @@
 #   dns-cutover                                    T+90 gradual weighted routing, gated
 #   validate                                       T+120 smoke, load, stacks, alarms
 # Usage: runbooks/deploy.sh --env NAME [--dry-run] [--yes] [--from STEP | --only STEP] [--to STEP]
-#   Settings come from runbooks/env/NAME.env. Each step's JSON output and a transcript
+#   Settings come from env/NAME.env. Each step's JSON output and a transcript
 #   go to .ltc/runs/<time>-deploy/. A failing step stops the run and prints the
 #   command to resume. Run the T-4h steps early with --to record-site, the rest
 #   later with --from deploy-foundation.

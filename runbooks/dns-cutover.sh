@@ -3,7 +3,7 @@
 # Traffic Migration": dns-shift moves the weighted record to the new set step by step;
 # before every increase the smoke checks against the new release must pass, the
 # environment's health gates must hold (health-gate check: error rate, P95, database
-# CPU, ECS ... of runbooks/env/NAME.gates.toml) and no critical alarm may be in ALARM
+# CPU, ECS ... of env/NAME.gates.toml) and no critical alarm may be in ALARM
 # (and, with HEALTH_CHECK=1, the new set's Route 53 health check must be healthy).
 # A failing gate reverts the weights: exit 6.
 # The strategy's "zero downtime" is measured, not assumed: a downtime probe requests

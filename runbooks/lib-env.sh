@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one validation of an environment's settings (runbooks/env/NAME.env), run by
+# The one validation of an environment's settings (env/NAME.env), run by
 # rb::load_env before every step and alone by runbooks/check-env.sh. A setting that
 # is missing or empty would otherwise silently drop part of a run (no alarm gate, no
 # ECS service restored, a phase with no stacks). Source it; do not run it.

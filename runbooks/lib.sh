@@ -72,14 +72,14 @@ rb::parse_flags() {
       *) RB_REST+=("$1"); shift ;;
     esac
   done
-  [[ -n "${RB_ENV}" ]] || rb::usage_error "no environment: pass --env NAME (settings in runbooks/env/NAME.env)"
+  [[ -n "${RB_ENV}" ]] || rb::usage_error "no environment: pass --env NAME (settings in env/NAME.env)"
 }
 
-# Sources runbooks/env/NAME.env (or LTC_ENV_FILE) and checks what every step needs.
+# Sources env/NAME.env (or LTC_ENV_FILE) and checks what every step needs.
 rb::load_env() {
-  local file="${LTC_ENV_FILE:-${RB_DIR}/env/${RB_ENV}.env}"
+  local file="${LTC_ENV_FILE:-${LTC_ROOT}/env/${RB_ENV}.env}"
   [[ "${RB_ENV}" =~ ^[A-Za-z0-9_-]+$ ]] || rb::usage_error "bad environment name '${RB_ENV}'"
-  [[ -f "${file}" ]] || rb::usage_error "no settings file for environment '${RB_ENV}': ${file} (copy runbooks/env/prod.env.example)"
+  [[ -f "${file}" ]] || rb::usage_error "no settings file for environment '${RB_ENV}': ${file} (copy env/prod.env.example)"
   # shellcheck source=/dev/null  # the settings file is chosen at run time
   source "${file}"
   RB_ENV_FILE="${file}"
@@ -361,12 +361,12 @@ rb::run_steps() {
 }
 
 # The environment's health gates file for `health-gate`: GATES_FILE, else
-# runbooks/env/NAME.gates.toml, in RB_GATES; exit 2 when it is missing. Every
+# env/NAME.gates.toml, in RB_GATES; exit 2 when it is missing. Every
 # setting the file names as ${VAR} is exported (when set) so health-gate sees it.
 rb::gates() {
-  RB_GATES="${GATES_FILE:-${RB_DIR}/env/${RB_ENV}.gates.toml}"
+  RB_GATES="${GATES_FILE:-${LTC_ROOT}/env/${RB_ENV}.gates.toml}"
   [[ -f "${RB_GATES}" ]] ||
-    rb::usage_error "no gates file for environment '${RB_ENV}': ${RB_GATES} (copy runbooks/env/prod.gates.toml.example)"
+    rb::usage_error "no gates file for environment '${RB_ENV}': ${RB_GATES} (copy env/prod.gates.toml.example)"
   local name
   while IFS= read -r name; do
     [[ -z "${!name:-}" ]] || export "${name?}"

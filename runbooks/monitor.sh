@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Strategy step: Post-Deployment, "monitor for 24 hours" (stabilisation): the
-# environment's health gates (runbooks/env/NAME.gates.toml: the strategy's critical
+# environment's health gates (env/NAME.gates.toml: the strategy's critical
 # and warning thresholds) evaluated every INTERVAL by `health-gate watch`, which
 # stops with exit 4 at the first sustained breach (FAILURE_LIMIT failed evaluations
 # in a row) and exits 0 when the time is up. Read-only: it takes no run lock (a
@@ -40,8 +40,8 @@ main() {
   rb::load_env
   rb::open_run monitor
   RB_SEQ=0
-  local gates="${GATES_FILE:-${RB_DIR}/env/${RB_ENV}.gates.toml}"
-  [[ -f "${gates}" ]] || rb::usage_error "no gates file for environment '${RB_ENV}': ${gates} (copy runbooks/env/prod.gates.toml.example)"
+  local gates="${GATES_FILE:-${LTC_ROOT}/env/${RB_ENV}.gates.toml}"
+  [[ -f "${gates}" ]] || rb::usage_error "no gates file for environment '${RB_ENV}': ${gates} (copy env/prod.gates.toml.example)"
   # What the gates file may name as ${VAR}; the optional ones only when set.
   export DB_INSTANCE ECS_CLUSTER
   [[ -z "${ALB_DIMENSION:-}" ]] || export ALB_DIMENSION

@@ -2,7 +2,7 @@
 # The IAM policy a whole deploy and a whole rollback of one environment need:
 # the union of `<binary> policy <subcommand> ...` for every command the steps of
 # runbooks/deploy.sh and runbooks/rollback.sh run, with that environment's
-# settings (runbooks/env/NAME.env, its gates file, LTC_STATE).
+# settings (env/NAME.env, its gates file, LTC_STATE).
 # Usage: runbooks/policy.sh --env NAME [--account ID] [--only deploy|rollback]
 #   Prints one IAM policy document (JSON) on stdout; see the README ("IAM role")
 #   for creating the role from it. Makes no AWS call.

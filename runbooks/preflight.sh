@@ -3,7 +3,7 @@
 # and permissions (every service the release touches is read once), the tools, the
 # cloud assembly and checks file, the CDK bootstrap version the assembly needs, the
 # origins' certificates (risk "SSL Certificate Issues"), database and cache
-# connectivity (the tcp gates of runbooks/env/NAME.gates.toml: a connect to each
+# connectivity (the tcp gates of env/NAME.gates.toml: a connect to each
 # endpoint, found from the RDS and ElastiCache ids), and the current status of
 # production. Write permissions cannot be proven without writing; they show at the
 # first change.

@@ -11,7 +11,7 @@
 # sets 0 (dns-shift set). `dns-shift maintenance off` is not used: it would restore
 # the weights from before maintenance, which may still send users to the failed
 # release. Last, with traffic back on the previous release, the environment's health
-# gates must hold (health-gate check, runbooks/env/NAME.gates.toml).
+# gates must hold (health-gate check, env/NAME.gates.toml).
 set -Eeuo pipefail
 # shellcheck source=runbooks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -170,7 +170,7 @@ rh::batch_add() {
 # Runs the queued commands with the AWS CLI's own driver in one process.
 rh::batch_run() {
   local code=0
-  "${LTC_ROOT}/.venv/bin/python" "${LTC_ROOT}/scripts/rehearsal/aws-batch.py" <"${RH_BATCH}" || code=$?
+  "${LTC_ROOT}/.venv/bin/python" "${LTC_ROOT}/tools/aws-batch.py" <"${RH_BATCH}" || code=$?
   : >"${RH_BATCH}"
   return "${code}"
 }
@@ -189,7 +189,7 @@ rh::seed() {
   rh::seed_rds
   rh::seed_site
   rh::seed_alarms
-  # Healthy CloudWatch metrics for the health gates (runbooks/env/rehearsal.gates.toml).
+  # Healthy CloudWatch metrics for the health gates (env/rehearsal.gates.toml).
   "${LTC_ROOT}/scripts/rehearsal/put-metrics" --emit healthy >>"${RH_BATCH}" || return 1
   rh::batch_add "${RH_DIR}/zone.json" route53 create-hosted-zone --name "${RH_ZONE_NAME}" \
     --caller-reference "rehearsal-$(date +%s%N)"

@@ -31,16 +31,16 @@ main() {
   big="${dir}/big.html"
   head -c 1025 /dev/zero | tr '\0' 'x' >"${big}"
   {
-    cat "${LTC_ROOT}/runbooks/env/rehearsal.env"
+    cat "${LTC_ROOT}/env/rehearsal.env"
     echo "LB_LISTENER_ARN=arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/ltc-blue/0123456789abcdef"
   } >"${dir}/tg-as-listener.env"
   {
-    cat "${LTC_ROOT}/runbooks/env/rehearsal.env"
+    cat "${LTC_ROOT}/env/rehearsal.env"
     echo "LB_LISTENER_ARN=${LISTENER}"
     echo "MAINTENANCE_BODY_FILE=${big}"
   } >"${dir}/big-page.env"
   {
-    cat "${LTC_ROOT}/runbooks/env/rehearsal.env"
+    cat "${LTC_ROOT}/env/rehearsal.env"
     echo "LB_MIN_HEALTHY=101%"
   } >"${dir}/bad-share.env"
   local file

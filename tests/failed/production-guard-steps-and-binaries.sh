@@ -47,7 +47,7 @@ main() {
   local cmds=(
     "dns-shift shift --zone ${zone} --record ${RH_RECORD} --to green --steps 100 --bake 0s"
     "dns-shift set --zone ${zone} --record ${RH_RECORD} --weight blue=0 --weight green=100"
-    "lb-switch maintenance on --listener ${listener} --body ${LTC_ROOT}/runbooks/env/rehearsal.maintenance.html"
+    "lb-switch maintenance on --listener ${listener} --body ${LTC_ROOT}/env/rehearsal.maintenance.html"
     "lb-switch shift --listener ${listener} --to ${RH_TG_GREEN} --steps 100 --bake 0s"
     "ecs-revert scale --cluster ${RH_CLUSTER} --service ltc-api --desired 1"
     "ecs-revert revert --cluster ${RH_CLUSTER} --service ltc-api --to 1"
@@ -68,7 +68,7 @@ main() {
 
   # Runbook steps, each run on its own (no deploy.sh confirmation in front of them).
   local env_file="${RH_DIR}/guard-prod.env"
-  sed 's/^LTC_ENV_NAME=.*/LTC_ENV_NAME=prod/' "${LTC_ROOT}/runbooks/env/rehearsal.env" >"${env_file}"
+  sed 's/^LTC_ENV_NAME=.*/LTC_ENV_NAME=prod/' "${LTC_ROOT}/env/rehearsal.env" >"${env_file}"
   n=0 ok=0
   for file in backup-database deploy-foundation deploy-application dns-cutover divert-traffic; do
     n=$((n + 1))

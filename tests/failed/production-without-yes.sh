@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/log.sh"
 
 main() {
   local file="${RH_DIR}/prodlike.env"
-  sed 's/^LTC_ENV_NAME=.*/LTC_ENV_NAME=prod/' "${LTC_ROOT}/runbooks/env/rehearsal.env" >"${file}"
+  sed 's/^LTC_ENV_NAME=.*/LTC_ENV_NAME=prod/' "${LTC_ROOT}/env/rehearsal.env" >"${file}"
   LTC_ENV_FILE="${file}" "${LTC_ROOT}/runbooks/deploy.sh" --env prodlike </dev/null
 }
 

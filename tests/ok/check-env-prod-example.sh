@@ -30,7 +30,7 @@ main() {
   # The release's assembly is given per run (see the settings file).
   export LTC_ASSEMBLY_DIR="${LTC_ROOT}/fixtures/cdk.out"
   for env in prod staging; do
-    cp "${LTC_ROOT}/runbooks/env/${env}.env.example" "${WORK}/${env}.env"
+    cp "${LTC_ROOT}/env/${env}.env.example" "${WORK}/${env}.env"
     check "${env}" "${WORK}/${env}.env"
   done
   for name in "${RB_ENV_REQUIRED[@]}" "${RB_ENV_REQUIRED_ARRAYS[@]}"; do

@@ -23,7 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/log.sh"
 # shellcheck source=scripts/rehearsal/lib.sh
 source "${LTC_ROOT}/scripts/rehearsal/lib.sh"
 
-readonly PAGE="${LTC_ROOT}/runbooks/env/rehearsal.maintenance.html"
+readonly PAGE="${LTC_ROOT}/env/rehearsal.maintenance.html"
 
 main() {
   local before="${RH_DIR}/case-rules-before.jsonl" after="${RH_DIR}/case-rules-after.jsonl"

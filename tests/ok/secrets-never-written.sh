@@ -53,13 +53,13 @@ main() {
   # Checks: every request carries the token from the environment.
   # shellcheck disable=SC2016  # ${LTC_SMOKE_API_TOKEN} is for smoke-test to fill in
   sed 's/^\[\[check\]\]$/[[check]]\nheaders = { Authorization = "Bearer ${LTC_SMOKE_API_TOKEN}" }/' \
-    "${LTC_ROOT}/runbooks/checks/rehearsal.toml" >"${dir}/checks.toml"
+    "${LTC_ROOT}/env/checks/rehearsal.toml" >"${dir}/checks.toml"
   # shellcheck disable=SC2016  # ${LTC_SMOKE_QUERY_TOKEN} is for smoke-test to fill in
   printf '\n[[check]]\nname = "health with a key"\npath = "/health?key=${LTC_SMOKE_QUERY_TOKEN}"\nexpect.status = 200\n' \
     >>"${dir}/checks.toml"
   # Gates: the rehearsal's, plus a command gate with a bearer token in its text and a
   # masked value; it prints both, so the forwarding of a gate's output is tested too.
-  cp "${LTC_ROOT}/runbooks/env/rehearsal.gates.toml" "${dir}/gates.toml"
+  cp "${LTC_ROOT}/env/rehearsal.gates.toml" "${dir}/gates.toml"
   cat >>"${dir}/gates.toml" <<TOML
 
 [[gate]]
@@ -71,7 +71,7 @@ mask = ["${masked}"]
 timeout = "10s"
 TOML
   {
-    cat "${LTC_ROOT}/runbooks/env/rehearsal.env"
+    cat "${LTC_ROOT}/env/rehearsal.env"
     echo "CHECKS_FILE='${dir}/checks.toml'"
     echo "GATES_FILE='${dir}/gates.toml'"
     echo "NOTIFY_WEBHOOK_URL_ENV=LTC_TEST_WEBHOOK_URL"

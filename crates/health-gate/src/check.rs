@@ -16,7 +16,7 @@ use crate::gatesfile::{self, GateSet};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GatesArgs {
-    /// The gates file (TOML), e.g. runbooks/env/prod.gates.toml; ${VAR} in it is
+    /// The gates file (TOML), e.g. env/prod.gates.toml; ${VAR} in it is
     /// taken from the environment.
     #[arg(long, value_name = "FILE")]
     pub gates: PathBuf,

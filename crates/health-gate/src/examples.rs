@@ -6,22 +6,22 @@ impl common::cli::Examples for crate::Cli {
         (
             "check",
             &[
-                "health-gate check --gates runbooks/env/prod.gates.toml --env prod",
-                "health-gate check --gates runbooks/env/prod.gates.toml --strict --output json",
+                "health-gate check --gates env/prod.gates.toml --env prod",
+                "health-gate check --gates env/prod.gates.toml --strict --output json",
             ],
         ),
         (
             "watch",
             &[
-                "health-gate watch --gates runbooks/env/prod.gates.toml --for 24h --interval 1m --failure-limit 3",
-                "health-gate watch --gates runbooks/env/prod.gates.toml --for 30m",
+                "health-gate watch --gates env/prod.gates.toml --for 24h --interval 1m --failure-limit 3",
+                "health-gate watch --gates env/prod.gates.toml --for 30m",
             ],
         ),
         (
             "policy",
             &[
-                "health-gate policy check --gates runbooks/env/prod.gates.toml",
-                "health-gate policy watch --gates runbooks/env/prod.gates.toml --for 1h",
+                "health-gate policy check --gates env/prod.gates.toml",
+                "health-gate policy watch --gates env/prod.gates.toml --for 1h",
             ],
         ),
     ];

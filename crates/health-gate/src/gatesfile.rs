@@ -1499,7 +1499,7 @@ source = "guardduty"
     fn the_production_example_parses() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../runbooks/env/prod.gates.toml.example"
+            "/../../env/prod.gates.toml.example"
         );
         let text = std::fs::read_to_string(path).unwrap();
         let set = parse(&text, path, &|v: &str| {

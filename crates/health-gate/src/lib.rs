@@ -29,9 +29,9 @@ common::declare_cli! {
         version,
         about = "Evaluate the strategy's health thresholds (CloudWatch, alarms, ECS, ELBv2 targets, auto scaling, GuardDuty, TCP, commands) as gates",
         after_help = common::cli::after_help(
-            "  health-gate check --gates runbooks/env/prod.gates.toml --env prod\n  \
-             health-gate check --gates runbooks/env/prod.gates.toml --strict\n  \
-             health-gate watch --gates runbooks/env/prod.gates.toml --for 24h --interval 1m --failure-limit 3"
+            "  health-gate check --gates env/prod.gates.toml --env prod\n  \
+             health-gate check --gates env/prod.gates.toml --strict\n  \
+             health-gate watch --gates env/prod.gates.toml --for 24h --interval 1m --failure-limit 3"
         )
     )]
     Command
@@ -54,7 +54,7 @@ pub enum Command {
     /// once with the summary line and exit 130. Read-only: run it again to resume.
     Watch(watch::WatchArgs),
     /// Print the minimal IAM policy (JSON) the command line after `policy` needs,
-    /// e.g. `health-gate policy check --gates runbooks/env/prod.gates.toml`.
+    /// e.g. `health-gate policy check --gates env/prod.gates.toml`.
     Policy(common::policy::PolicyArgs),
 }
 

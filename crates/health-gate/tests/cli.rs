@@ -25,7 +25,7 @@ fn emulator() -> EmulatorGuard {
 }
 
 fn rehearsal_gates() -> PathBuf {
-    testkit::workspace_root().join("runbooks/env/rehearsal.gates.toml")
+    testkit::workspace_root().join("env/rehearsal.gates.toml")
 }
 
 /// One datapoint now, per (namespace, dimension, metric, value).
